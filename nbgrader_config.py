@@ -1,0 +1,22 @@
+"""nbgrader configuration for this course directory (the repository root).
+
+Plain `nbgrader generate_assignment` / `nbgrader autograde` run from here use the
+same layout and grading steps as the `autograder` command.
+"""
+
+c = get_config()  # noqa: F821  (injected by traitlets when this file is loaded)
+
+c.CourseDirectory.course_id = "activation_maxpool_course"
+c.CourseDirectory.root = "."
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.CourseDirectory.db_assignments = [dict(name="activation_maxpool")]
+
+# Spanish stub left where a solution was removed from the student template.
+c.ClearSolutions.code_stub = {
+    "python": '# TU CÓDIGO AQUÍ\nraise NotImplementedError("Sin implementar: escribe aquí tu respuesta")'
+}
+c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
+
+# Generous per-cell limit; the sandbox issue tightens this with its own limits.
+c.Execute.timeout = 60
