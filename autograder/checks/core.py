@@ -1,0 +1,312 @@
+"""Run one student answer against PyTorch's reference and turn the comparison into a verdict."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import io
+import os
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .. import messages as msg
+from ..catalog import Part, TestSpec
+from ..tracing import PUBLIC_SPELLINGS, OpTrace
+
+# Small tensors are printed in full in messages; larger ones only by shape.
+SMALL_NUMEL = 36
+
+
+class Mistake(str, enum.Enum):
+    """What a failing case got wrong; names a mistake for feedback and reports."""
+
+    NOT_DEFINED = "not_defined"
+    NOT_IMPLEMENTED = "not_implemented"
+    NOT_CALLABLE = "not_callable"
+    RAISED = "raised"
+    REFERENCE_OP = "reference_op"
+    NOT_TENSOR = "not_tensor"
+    WRONG_SHAPE = "wrong_shape"
+    WRONG_DTYPE = "wrong_dtype"
+    WRONG_DEVICE = "wrong_device"
+    WRONG_VALUES = "wrong_values"
+    INPUT_MODIFIED = "input_modified"
+    SHARES_INPUT = "shares_input"
+    # Recognised causes, refined from the generic ones above.
+    STRIDE_NONE_IGNORED = "stride_none_ignored"
+    STRIDE_IGNORED = "stride_ignored"
+    MAX_STARTED_AT_ZERO = "max_started_at_zero"
+    LEAKY_RELU = "leaky_relu"
+    KERNEL_SIGN = "kernel_sign"
+    KERNEL_TRANSPOSED = "kernel_transposed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one test family: passed, or the first failing case explained."""
+
+    passed: bool
+    mistake: Mistake | None = None
+    details: tuple[str, ...] = ()
+    hint: str = ""
+
+    @classmethod
+    def ok(cls) -> "Verdict":
+        return cls(True)
+
+    @classmethod
+    def fail(cls, mistake: Mistake, *details: str, hint: str = "") -> "Verdict":
+        return cls(False, mistake, tuple(line for line in details if line), hint)
+
+    def recognised(self, mistake: Mistake, hint: str) -> "Verdict":
+        """The same failure, named more precisely and with the hint for that mistake."""
+        return dataclasses.replace(self, mistake=mistake, hint=hint)
+
+    def lines(self) -> list[str]:
+        """The explanation, hint last."""
+        return [*self.details, *([msg.HINT.format(text=self.hint)] if self.hint else [])]
+
+
+class TestFailure(AssertionError):
+    """Raised in a graded test cell when the answer fails; its text is the student's feedback."""
+
+    def __init__(self, spec: TestSpec, verdict: Verdict) -> None:
+        self.spec = spec
+        self.verdict = verdict
+        super().__init__(self.render())
+
+    @classmethod
+    def from_verdict(cls, spec: TestSpec, verdict: Verdict) -> "TestFailure":
+        return cls(spec, verdict)
+
+    def render(self) -> str:
+        lines = [msg.FAILED.format(name=self.spec.name), *self.verdict.lines()]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call to try: `make()` builds fresh inputs every time, so strides and values are exact."""
+
+    label: str
+    make: Callable[[], tuple[Any, ...]]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def device() -> torch.device:
+    """Where test inputs live: CPU unless AUTOGRADER_DEVICE names another (e.g. cuda)."""
+    return torch.device(os.environ.get("AUTOGRADER_DEVICE", "cpu"))
+
+
+def generator(test_id: str, salt: int = 0) -> torch.Generator:
+    """A CPU generator seeded from the test's id, so every grading draws the same inputs."""
+    return torch.Generator().manual_seed(zlib.crc32(test_id.encode()) + salt)
+
+
+def describe(value: Any) -> str:
+    """A short Spanish description of a value; small tensors include their values."""
+    if not isinstance(value, torch.Tensor):
+        return f"{type(value).__name__} {value!r}"[:300]
+    text = msg.TENSOR.format(shape=tuple(value.shape), dtype=str(value.dtype).replace("torch.", ""))
+    if value.device.type != "cpu":
+        text = msg.TENSOR_ON.format(
+            shape=tuple(value.shape), dtype=str(value.dtype).replace("torch.", ""), device=value.device
+        )
+    if value.numel() <= SMALL_NUMEL:
+        values = repr(value.detach().cpu().tolist())
+        text += f"\n    {values}"
+    return text
+
+
+def describe_call(func: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """How the student's function was called, with tensors summarised."""
+    parts = []
+    for arg in args:
+        parts.append(f"<{describe(arg).splitlines()[0]}>" if isinstance(arg, torch.Tensor) else repr(arg))
+    parts.extend(f"{key}={value!r}" for key, value in kwargs.items())
+    text = msg.CALL.format(func=func, args=", ".join(parts))
+    tensors = [a for a in args if isinstance(a, torch.Tensor) and a.numel() <= SMALL_NUMEL]
+    for tensor in tensors:
+        text += f"\n    entrada = {tensor.detach().cpu().tolist()!r}"
+    return text
+
+
+class _Discard(io.TextIOBase):
+    """Discards what student code prints during a check, so it can't reach stderr and zero a cell."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+@dataclass
+class CallOutcome:
+    """What happened when the student's callable ran: its result or its exception, and the ops it used."""
+
+    result: Any = None
+    error: BaseException | None = None
+    forbidden_ops: list[str] = field(default_factory=list)
+
+
+def call_student(part: Part, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallOutcome:
+    """Call the answer quietly, tracing the ATen ops it runs."""
+    outcome = CallOutcome()
+    sink = _Discard()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        try:
+            with OpTrace() as trace:
+                outcome.result = fn(*args, **kwargs)
+        except Exception as error:  # the student's own failure, reported back to them
+            outcome.error = error
+        outcome.forbidden_ops = trace.forbidden(part)
+    return outcome
+
+
+def check_callable(part: Part, what: str, fn: Any) -> Verdict | None:
+    """A failing verdict when the answer is not a function at all."""
+    if not callable(fn):
+        return Verdict.fail(Mistake.NOT_CALLABLE, msg.NOT_CALLABLE.format(what=what, kind=type(fn).__name__))
+    return None
+
+
+def outcome_failure(part: Part, what: str, call: str, outcome: CallOutcome) -> Verdict | None:
+    """A failing verdict for an exception or a forbidden op; None when the call itself was fine."""
+    if outcome.forbidden_ops:
+        return Verdict.fail(
+            Mistake.REFERENCE_OP,
+            msg.REFERENCE_OP.format(
+                what=what, ops=", ".join(f"aten::{op}" for op in outcome.forbidden_ops), spellings=PUBLIC_SPELLINGS[part]
+            ),
+            msg.TRIED.format(what=call),
+        )
+    if isinstance(outcome.error, NotImplementedError):
+        return Verdict.fail(Mistake.NOT_IMPLEMENTED, msg.NOT_IMPLEMENTED.format(what=what), msg.TRIED.format(what=call))
+    if outcome.error is not None:
+        error = f"{type(outcome.error).__name__}: {outcome.error}"
+        return Verdict.fail(Mistake.RAISED, msg.RAISED.format(what=what, error=error[:500]), msg.TRIED.format(what=call))
+    return None
+
+
+def compare(
+    got: Any,
+    expected: torch.Tensor,
+    call: str,
+    *,
+    exact: bool = True,
+    hint_values: str = "",
+    hint_shape: str = "",
+) -> Verdict:
+    """Compare a result with the reference: type, then shape, dtype, device and values, in that order."""
+    tried = msg.TRIED.format(what=call)
+    want = msg.EXPECTED.format(what=describe(expected))
+    if not isinstance(got, torch.Tensor):
+        return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=type(got).__name__), tried, want)
+    have = msg.GOT.format(what=describe(got))
+    if tuple(got.shape) != tuple(expected.shape):
+        hint = msg.HINT_SHAPE_FLAT if got.numel() == expected.numel() else hint_shape
+        return Verdict.fail(Mistake.WRONG_SHAPE, msg.WRONG_SHAPE, tried, want, have, hint=hint)
+    if got.dtype != expected.dtype:
+        return Verdict.fail(Mistake.WRONG_DTYPE, msg.WRONG_DTYPE, tried, want, have, hint=msg.HINT_DTYPE)
+    if got.device != expected.device:
+        return Verdict.fail(Mistake.WRONG_DEVICE, msg.WRONG_DEVICE, tried, want, have)
+    same = _equal_mask(got.detach(), expected, exact)
+    if not bool(same.all()):
+        count = int((~same).sum())
+        return Verdict.fail(
+            Mistake.WRONG_VALUES,
+            msg.WRONG_VALUES.format(count=count, total=same.numel()),
+            tried,
+            want,
+            have,
+            hint=hint_values,
+        )
+    return Verdict.ok()
+
+
+def _equal_mask(got: torch.Tensor, expected: torch.Tensor, exact: bool) -> torch.Tensor:
+    """Elementwise agreement; NaN agrees with NaN, as PyTorch's own operators propagate it."""
+    both_nan = torch.isnan(got) & torch.isnan(expected)
+    if exact:
+        return (got == expected) | both_nan
+    return torch.isclose(got, expected, rtol=1e-5, atol=1e-6) | both_nan
+
+
+def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True when two tensors use the same storage (the result is the input or a view of it)."""
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def first_failure(verdicts: "Sequence[Callable[[], Verdict]]") -> Verdict:
+    """Run cases in order and stop at the first that fails."""
+    for run in verdicts:
+        verdict = run()
+        if not verdict.passed:
+            return verdict
+    return Verdict.ok()
+
+
+Refine = Callable[[Case, tuple[Any, ...], Any, torch.Tensor, Verdict], Verdict]
+
+
+def run_cases(
+    part: Part,
+    what: str,
+    func_name: str,
+    fn: Any,
+    cases: Sequence[Case],
+    reference: Callable[..., torch.Tensor],
+    *,
+    require_unmodified: bool = False,
+    exact: bool = True,
+    hint_values: str = "",
+    hint_shape: str = "",
+    refine: Refine | None = None,
+) -> Verdict:
+    """Call the student's function on every case and compare with the reference, stopping at the first failure."""
+    not_callable = check_callable(part, what, fn)
+    if not_callable is not None:
+        return not_callable
+    for case in cases:
+        expected = reference(*case.make(), **case.kwargs)
+        args = case.make()
+        before = case.make() if require_unmodified else ()
+        call = describe_call(func_name, args, case.kwargs)
+        outcome = call_student(part, fn, args, case.kwargs)
+        failure = outcome_failure(part, what, call, outcome)
+        if failure is not None:
+            return failure
+        verdict = compare(outcome.result, expected, call, exact=exact, hint_values=hint_values, hint_shape=hint_shape)
+        if not verdict.passed:
+            return refine(case, args, outcome.result, expected, verdict) if refine else verdict
+        if require_unmodified:
+            verdict = _unmodified(args, before, outcome.result, call)
+            if not verdict.passed:
+                return verdict
+    return Verdict.ok()
+
+
+def _unmodified(args: tuple[Any, ...], before: tuple[Any, ...], result: torch.Tensor, call: str) -> Verdict:
+    """The inputs still hold their original values and the result is a tensor of its own."""
+    tried = msg.TRIED.format(what=call)
+    for arg, original in zip(args, before):
+        if isinstance(arg, torch.Tensor) and not torch.equal(arg.detach(), original.detach()):
+            return Verdict.fail(
+                Mistake.INPUT_MODIFIED,
+                msg.INPUT_MODIFIED,
+                tried,
+                msg.EXPECTED.format(what="la entrada sin cambios:\n    " + describe(original)),
+                msg.GOT.format(what="la entrada después de la llamada:\n    " + describe(arg)),
+                hint=msg.HINT_MODIFIED,
+            )
+    first = args[0] if args else None
+    if isinstance(first, torch.Tensor) and shares_memory(result, first):
+        return Verdict.fail(Mistake.SHARES_INPUT, msg.SHARES_INPUT, tried, hint=msg.HINT_MODIFIED)
+    return Verdict.ok()

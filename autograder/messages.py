@@ -1,0 +1,61 @@
+"""Every student-facing sentence of the grader, in Spanish, in one place so a course can adapt it."""
+
+from __future__ import annotations
+
+# Headings of a failure message.
+FAILED = "{name}: no superada."
+TRIED = "Se probó: {what}"
+EXPECTED = "Se esperaba: {what}"
+GOT = "Se obtuvo:   {what}"
+HINT = "Pista: {text}"
+
+# What went wrong (one per Mistake).
+NOT_DEFINED = "No encontré {what}: ¿ejecutaste la celda de tu respuesta sin errores?"
+NOT_IMPLEMENTED = "Tu {what} todavía no está implementada (lanza NotImplementedError)."
+RAISED = "Tu {what} lanzó una excepción: {error}"
+NOT_CALLABLE = "Se esperaba que {what} fuera una función, pero es un objeto de tipo {kind}."
+NOT_TENSOR = "Se esperaba un torch.Tensor, pero se obtuvo un objeto de tipo {kind}."
+WRONG_SHAPE = "La forma del resultado no es la esperada."
+WRONG_DTYPE = "El tipo de dato del resultado no es el esperado."
+WRONG_DEVICE = "El resultado está en otro dispositivo que la entrada."
+WRONG_VALUES = "Los valores no coinciden en {count} de {total} posiciones."
+INPUT_MODIFIED = "Tu función modificó el tensor de entrada."
+SHARES_INPUT = "Tu función devolvió el mismo tensor de entrada (o una vista de él) en lugar de un tensor nuevo."
+REFERENCE_OP = (
+    "Tu {what} llama a la operación que este ejercicio pide construir ({ops}; "
+    "por ejemplo {spellings}). El objetivo es escribirla con operaciones elementales, "
+    "así que esta parte no suma puntos mientras la uses."
+)
+
+# Hints tied to recognised mistakes.
+HINT_DTYPE = "conserva el tipo de dato de la entrada (no conviertas a float32 ni a otro tipo)."
+HINT_SHAPE_FLAT = "el resultado tiene los mismos elementos pero otra forma: no aplanes ni cambies la forma."
+HINT_SHAPE_RELU = "ReLU se aplica elemento a elemento: la salida tiene exactamente la forma de la entrada."
+HINT_SHAPE_POOL = (
+    "la salida mide floor((H - kh) / sh) + 1 por floor((W - kw) / sw) + 1, sin relleno; "
+    "las dimensiones de lote y canal no cambian."
+)
+HINT_STRIDE_NONE = "cuando stride es None, el paso es igual a kernel_size (como nn.MaxPool2d(k))."
+HINT_STRIDE_IGNORED = "usa el paso (stride) que recibe la función; la ventana avanza sh filas y sw columnas."
+HINT_PAIR = "kernel_size y stride pueden ser un entero o una pareja (alto, ancho): trata cada dimensión por separado."
+HINT_MAX_AT_ZERO = (
+    "con entradas negativas el máximo es negativo: no empieces el máximo en 0, "
+    "empieza con el primer elemento de la ventana (o con -infinito)."
+)
+HINT_MODIFIED = "trabaja sobre una copia o crea un tensor nuevo (por ejemplo con torch.where); no asignes sobre la entrada."
+HINT_LEAKY = "ReLU devuelve exactamente 0 para las entradas negativas, no una fracción de ellas."
+HINT_RELU_VALUES = "ReLU(z) = max(z, 0): los negativos pasan a 0 y el resto no cambia."
+HINT_POOL_VALUES = "cada salida es el máximo de su ventana de kh × kw elementos."
+HINT_KERNEL_SIGN = "tu núcleo tiene el signo cambiado: la primera columna es positiva (1, 2, 1) y la última negativa."
+HINT_KERNEL_TRANSPOSED = (
+    "tu núcleo está traspuesto: ese es el núcleo de Sobel vertical (Gy). "
+    "Gx tiene las columnas (1, 2, 1), (0, 0, 0) y (-1, -2, -1)."
+)
+HINT_KERNEL_VALUES = "Gx = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]: pesos 1, 2, 1 a la izquierda y -1, -2, -1 a la derecha."
+HINT_KERNEL_FORM = "Gx debe ser un torch.Tensor de forma (3, 3) con números de punto flotante (por ejemplo 1.0)."
+HINT_NONCONTIGUOUS = "la entrada puede no ser contigua en memoria (por ejemplo una traspuesta); evita .view() y usa .reshape() o indexación."
+
+# Describing tensors.
+TENSOR = "tensor de forma {shape}, {dtype}"
+TENSOR_ON = "tensor de forma {shape}, {dtype}, en {device}"
+CALL = "{func}({args})"

@@ -1,0 +1,99 @@
+"""Record which ATen operators really run during a student's call, whatever Python name reached them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .catalog import Part
+
+# ATen operators that *are* the operation a part teaches. Every public spelling
+# (torch.relu, F.relu, nn.ReLU, Tensor.relu_, torch.max_pool2d, F.max_pool2d,
+# nn.MaxPool2d, return_indices=True, ...) ends in one of these.
+FORBIDDEN_OPS: dict[Part, frozenset[str]] = {
+    Part.KERNEL: frozenset(),
+    Part.RELU: frozenset(
+        {
+            "relu",
+            "relu_",
+            "leaky_relu",
+            "leaky_relu_",
+            "rrelu",
+            "rrelu_",
+            "rrelu_with_noise",
+            "rrelu_with_noise_",
+            "prelu",
+            "_prelu_kernel",
+        }
+    ),
+    Part.MAXPOOL2D: frozenset(
+        {
+            "max_pool1d",
+            "max_pool1d_with_indices",
+            "max_pool2d",
+            "max_pool2d_with_indices",
+            "max_pool3d",
+            "max_pool3d_with_indices",
+            "mkldnn_max_pool2d",
+            "quantized_max_pool2d",
+            "adaptive_max_pool1d",
+            "adaptive_max_pool2d",
+            "adaptive_max_pool3d",
+            "fractional_max_pool2d",
+            "fractional_max_pool3d",
+        }
+    ),
+}
+
+# How each forbidden operator is usually reached, for the student's message.
+PUBLIC_SPELLINGS: dict[Part, str] = {
+    Part.RELU: "torch.relu, F.relu, nn.ReLU, Tensor.relu o sus variantes in situ",
+    Part.MAXPOOL2D: "torch.max_pool2d, F.max_pool2d, nn.MaxPool2d o sus variantes",
+}
+
+
+class OpRecorder(TorchDispatchMode):
+    """A dispatch mode that notes the name of every ATen operator it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        self.names.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@dataclass
+class OpTrace:
+    """Context manager that records the operators run inside it; `forbidden(part)` reports misuse."""
+
+    ops: list[str] = field(default_factory=list)
+    _recorder: OpRecorder | None = None
+
+    def __enter__(self) -> "OpTrace":
+        self._recorder = OpRecorder()
+        self._recorder.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._recorder is not None
+        self._recorder.__exit__(exc_type, exc, tb)
+        self.ops = list(self._recorder.names)
+        self._recorder = None
+
+    def forbidden(self, part: Part) -> list[str]:
+        """The forbidden operators of `part` that ran, in first-seen order."""
+        banned = FORBIDDEN_OPS[part]
+        seen: list[str] = []
+        for name in self.ops:
+            if name in banned and name not in seen:
+                seen.append(name)
+        return seen
