@@ -20,3 +20,11 @@ c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
 
 # Generous per-cell limit; the sandbox issue tightens this with its own limits.
 c.Execute.timeout = 60
+
+# Students appear in gradebook.db as their submissions arrive.
+c.Autograde.create_student = True
+
+# Python warnings printed by student code would zero a test cell (any stderr
+# output does); drop stderr chunks that are only warnings.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"^(\S.*:\d+: \w*Warning: .*\n(  .*\n)?)+$"

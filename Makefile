@@ -1,0 +1,34 @@
+# Set-up and checks for the course repository. Everything runs in .venv/ with the pinned environment.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+AUTOGRADER := $(VENV)/bin/autograder
+SAMPLES := $(wildcard tests/samples/*.ipynb)
+
+.PHONY: install test demo release samples clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# pytest exits 5 when it collects nothing: that is reported, not treated as a crash.
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider || { rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected"; exit $$rc; }
+
+release: install
+	$(AUTOGRADER) release
+
+samples: install
+	$(PY) tests/samples/build_samples.py
+
+# Regenerate the release, grade every sample submission, print the score table per part,
+# then grade the same samples with plain `nbgrader autograde` in a scratch copy of the course.
+demo: install
+	$(AUTOGRADER) release
+	$(PY) -m autograder.demo $(SAMPLES)
+
+clean:
+	rm -rf demo .pytest_cache

@@ -1,0 +1,110 @@
+"""The `autograder` command: each verb a thin wrapper over a plain function that holds the defaults."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .catalog import ASSIGNMENT, Part
+from .course import Course
+from .errors import AutograderError, NotebookError
+from .results import GradingResult
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_UNGRADABLE = 2
+
+
+def grade(notebook: Path, results: Path | None = None, course: Path | None = None, assignment: str = ASSIGNMENT) -> GradingResult:
+    """Grade one notebook without a gradebook; results.json is written even when grading fails."""
+    from .pipeline import grade_notebook, max_points
+
+    where = Course.at(course) if course else Course.find()
+    result: GradingResult | None = None
+    try:
+        result = grade_notebook(notebook, where, assignment).result
+        return result
+    except NotebookError as error:
+        result = GradingResult.ungradable(str(notebook), str(error), max_points(where, assignment))
+        raise
+    finally:
+        if results is not None and result is not None:
+            result.write(results)
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    try:
+        result = grade(args.notebook, args.results, args.course, args.assignment)
+    except NotebookError as error:
+        print(f"autograder: cannot grade {error}", file=sys.stderr)
+        return EXIT_UNGRADABLE
+    print(result.table())
+    return EXIT_OK
+
+
+def _cmd_autograde(args: argparse.Namespace) -> int:
+    from .batch import autograde
+
+    course = Course.at(args.course) if args.course else Course.find()
+    rows = autograde(course, args.assignment, force=args.force)
+    header = f"{'student':<24}" + "".join(f"{p.value:>12}" for p in Part) + f"{'total':>12}"
+    print(header)
+    for row in rows:
+        cells = "".join(f"{row.parts[p]:>6g}/{row.max_parts[p]:<5g}" for p in Part)
+        print(f"{row.student:<24}{cells}{row.score:>6g}/{row.max_score:<5g}")
+    print(f"{len(rows)} submission(s) in {course.gradebook.name}")
+    return EXIT_OK
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from .release import check_release, release
+
+    course = Course.at(args.course) if args.course else Course.find()
+    if args.check:
+        check_release(course, args.assignment)
+        print(f"assignments/{args.assignment} is in sync with solutions/{args.assignment}")
+    else:
+        folder = release(course, args.assignment)
+        print(f"released {folder.relative_to(course.root)}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    parser.add_argument("--course", type=Path, help="course directory (default: found from the current directory)")
+    parser.add_argument("--assignment", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = verbs.add_parser("grade", help="grade one notebook without a gradebook (for CI)")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("--results", type=Path, help="write Gradescope-format results.json here")
+    p.set_defaults(run=_cmd_grade)
+
+    p = verbs.add_parser("autograde", help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")
+    p.add_argument("--force", action="store_true", help="regrade submissions that were already graded")
+    p.set_defaults(run=_cmd_autograde)
+
+    p = verbs.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
+    p.add_argument("--check", action="store_true", help="only check that the committed release is in sync")
+    p.set_defaults(run=_cmd_release)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    try:
+        return args.run(args)
+    except AutograderError as error:
+        print(f"autograder: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("autograder: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

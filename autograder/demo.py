@@ -1,0 +1,75 @@
+"""Grade sample submissions twice, with `autograder grade` and with plain `nbgrader autograde`, and print both tables."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .batch import StudentScore, autograde
+from .catalog import ASSIGNMENT, Part
+from .cli import grade
+from .course import CONFIG_FILE, Course
+from .errors import NotebookError
+
+DEMO_DIR = Path("demo")
+
+
+def stage_course(course: Course, target: Path, samples: Sequence[Path], assignment: str = ASSIGNMENT) -> Course:
+    """A scratch copy of the course with each sample as the submission of a student named after it."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copy(course.root / CONFIG_FILE, target / CONFIG_FILE)
+    shutil.copytree(course.root / "solutions", target / "solutions")
+    for sample in samples:
+        folder = target / "submitted" / sample.stem / assignment
+        folder.mkdir(parents=True)
+        shutil.copy(sample, folder / f"{assignment}.ipynb")
+    return Course.at(target)
+
+
+def _row(name: str, parts: dict[Part, float], total: float) -> str:
+    return f"{name:<22}" + "".join(f"{parts[p]:>11g}" for p in Part) + f"{total:>8g}"
+
+
+def _header(maxima: dict[Part, float]) -> str:
+    return f"{'sample':<22}" + "".join(f"{p.value + '/' + format(maxima[p], 'g'):>11}" for p in Part) + f"{'total':>8}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    samples = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
+    course = Course.find()
+    results_dir = DEMO_DIR / "results"
+    print(f"== autograder grade ({len(samples)} samples; results in {results_dir}/)")
+    started = time.monotonic()
+    header_done = False
+    for sample in samples:
+        try:
+            result = grade(sample, results_dir / f"{sample.stem}.json", course.root)
+        except NotebookError as error:
+            print(f"{sample.stem:<22} cannot grade: {error.reason}")
+            continue
+        parts = {p.part: p.score for p in result.parts()}
+        if not header_done:
+            print(_header({p.part: p.max_score for p in result.parts()}))
+            header_done = True
+        print(_row(sample.stem, parts, result.score))
+    print(f"({time.monotonic() - started:.1f} s)")
+
+    print("== plain `nbgrader autograde` in a scratch copy of the course (demo/course)")
+    started = time.monotonic()
+    scratch = stage_course(course, (DEMO_DIR / "course").resolve(), samples)
+    rows: list[StudentScore] = autograde(scratch)
+    if rows:
+        print(_header(rows[0].max_parts))
+    for row in rows:
+        print(_row(row.student, row.parts, row.score))
+    print(f"({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

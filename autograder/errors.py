@@ -1,0 +1,91 @@
+"""Errors the user can act on: each carries its data as fields and renders as one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AutograderError(Exception):
+    """Base class: `str(error)` is the one line the CLI prints."""
+
+
+class NotebookError(AutograderError):
+    """A submission that cannot be graded; `reason` is the Spanish sentence a student reads."""
+
+    def __init__(self, path: Path, reason: str, detail: str = "") -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{self.path}: {reason}" + (f" ({detail})" if detail else ""))
+
+    @classmethod
+    def missing(cls, path: Path) -> "NotebookError":
+        return cls(path, "el archivo no existe")
+
+    @classmethod
+    def not_a_file(cls, path: Path) -> "NotebookError":
+        return cls(path, "no es un archivo")
+
+    @classmethod
+    def empty(cls, path: Path) -> "NotebookError":
+        return cls(path, "el archivo está vacío")
+
+    @classmethod
+    def binary(cls, path: Path) -> "NotebookError":
+        return cls(path, "el archivo no es texto (¿un archivo binario?); entrega el cuaderno .ipynb")
+
+    @classmethod
+    def not_json(cls, path: Path, error: Exception) -> "NotebookError":
+        return cls(path, "el archivo no es un cuaderno JSON válido (¿está truncado o dañado?)", str(error)[:200])
+
+    @classmethod
+    def not_notebook(cls, path: Path, detail: str) -> "NotebookError":
+        return cls(path, "el JSON no es un cuaderno de Jupyter", detail)
+
+    @classmethod
+    def old_format(cls, path: Path, version: object) -> "NotebookError":
+        return cls(path, f"el cuaderno usa el formato nbformat {version}; se necesita el formato 4 (guárdalo con Jupyter actual)")
+
+    @classmethod
+    def wrong_assignment(cls, path: Path, assignment: str) -> "NotebookError":
+        return cls(path, f"el cuaderno no contiene las celdas de la tarea {assignment} (¿es otra tarea, o se borraron sus metadatos?)")
+
+
+class CourseError(AutograderError):
+    """The course directory is missing something grading needs."""
+
+    def __init__(self, root: Path, problem: str) -> None:
+        self.root = Path(root)
+        self.problem = problem
+        super().__init__(f"course directory {self.root}: {problem}")
+
+    @classmethod
+    def not_found(cls, start: Path) -> "CourseError":
+        return cls(start, "no nbgrader_config.py with a solutions/ directory here or above; pass --course DIR")
+
+    @classmethod
+    def no_source(cls, root: Path, assignment: str) -> "CourseError":
+        return cls(root, f"no source notebook solutions/{assignment}/{assignment}.ipynb")
+
+
+class NbgraderCommandError(AutograderError):
+    """An nbgrader command run on the user's behalf failed."""
+
+    def __init__(self, command: list[str], returncode: int, tail: str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.tail = tail
+        last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
+        super().__init__(f"`{' '.join(command)}` exited with {returncode}: {last}")
+
+
+class ReleaseOutOfSync(AutograderError):
+    """The committed student release differs from what solutions/ generates."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+        super().__init__(
+            "the committed release is out of sync with solutions/: "
+            + ", ".join(paths)
+            + " (run `autograder release`)"
+        )

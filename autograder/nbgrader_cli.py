@@ -1,0 +1,20 @@
+"""Run real nbgrader commands in the course directory, failing with one line instead of a log dump."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import NbgraderCommandError
+
+
+def run_nbgrader(root: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+    """`nbgrader ARGS` from `root`, with the interpreter that runs us; raises NbgraderCommandError on failure."""
+    command = [sys.executable, "-m", "nbgrader", *args]
+    if quiet:
+        command.append("--log-level=WARN")
+    completed = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise NbgraderCommandError(command[1:], completed.returncode, completed.stderr + completed.stdout)
+    return completed

@@ -1,0 +1,103 @@
+"""Grade one notebook with nbgrader's own preprocessor chains, configured from nbgrader_config.py, without a course gradebook."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import nbformat
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook
+from nbgrader.converters.autograde import Autograde
+from nbgrader.converters.generate_assignment import GenerateAssignment
+from traitlets.config import Config
+
+from .catalog import ASSIGNMENT, BY_GRADE_ID
+from .course import Course
+from .feedback import cell_output
+from .results import GradingResult, TestResult
+from .submission import read_submission
+
+STUDENT = "submission"
+LOG = logging.getLogger("autograder.nbgrader")
+
+
+@dataclass(frozen=True)
+class Graded:
+    """A graded notebook: the result and the executed notebook it came from."""
+
+    result: GradingResult
+    notebook: NotebookNode
+
+
+def run_chain(classes: Iterable[type], nb: NotebookNode, resources: dict, config: Config) -> NotebookNode:
+    """Apply preprocessor classes in order, each built from the course config, as nbgrader's converters do."""
+    for cls in classes:
+        preprocessor = cls(config=config, log=LOG)
+        nb, resources = preprocessor(nb, resources)
+    return nb
+
+
+def max_points(course: Course, assignment: str = ASSIGNMENT) -> dict[str, float]:
+    """Points of every graded cell, read from the source notebook."""
+    source = nbformat.read(course.source_notebook(assignment), as_version=4)
+    points = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            points[meta["grade_id"]] = float(meta.get("points", 0))
+    return points
+
+
+def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT) -> Graded:
+    """Grade a submission in a scratch gradebook; raises NotebookError for input that cannot be graded."""
+    started = time.monotonic()
+    submission = read_submission(path, assignment)
+    config = course.config()
+    source = nbformat.read(course.source_notebook(assignment), as_version=4)
+    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+        workdir = Path(scratch) / "work"
+        workdir.mkdir()
+        resources = {
+            "nbgrader": {
+                "db_url": f"sqlite:///{scratch}/gradebook.db",
+                "assignment": assignment,
+                "notebook": assignment,
+                "student": STUDENT,
+            },
+            "metadata": {"path": str(workdir)},
+        }
+        with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
+            gradebook.update_or_create_assignment(assignment)
+            gradebook.update_or_create_student(STUDENT)
+        # What `nbgrader generate_assignment` records about the source (cells, checksums, points).
+        run_chain(GenerateAssignment(config=config).preprocessors, copy.deepcopy(source), resources, config)
+        with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
+            gradebook.update_or_create_submission(assignment, STUDENT)
+        autograde = Autograde(config=config)
+        executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config)
+        executed = run_chain(autograde.autograde_preprocessors, executed, resources, config)
+        tests = _read_grades(resources["nbgrader"]["db_url"], assignment, executed)
+    result = GradingResult(notebook=str(path), tests=tests, execution_time=time.monotonic() - started)
+    return Graded(result, executed)
+
+
+def _read_grades(db_url: str, assignment: str, executed: NotebookNode) -> list[TestResult]:
+    """Scores from the gradebook, messages from the executed cells, names from the catalogue."""
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in executed.cells}
+    tests = []
+    with Gradebook(db_url) as gradebook:
+        notebook = gradebook.find_submission_notebook(assignment, assignment, STUDENT)
+        scores = {grade.name: grade for grade in notebook.grades}
+    for grade_id, spec in BY_GRADE_ID.items():
+        grade = scores.get(grade_id)
+        if grade is None:
+            continue
+        score = float(grade.score or 0.0)
+        tests.append(TestResult(spec, score, float(grade.max_score), cell_output(cells.get(grade_id), score >= grade.max_score)))
+    return tests

@@ -1,0 +1,117 @@
+"""Grading results as dataclasses, written in Gradescope's results.json format."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from .catalog import TESTS, Part, TestSpec, Visibility
+
+# Packages whose versions decide a grade; recorded in every result.
+RECORDED_PACKAGES = ("autograder", "torch", "numpy", "nbgrader", "nbclient", "ipykernel", "jupyter_client")
+
+PASSED_OUTPUT = "Superada."
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One graded test cell's outcome."""
+
+    spec: TestSpec
+    score: float
+    max_score: float
+    output: str
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
+
+    def to_gradescope(self) -> dict:
+        return {
+            "name": self.spec.name,
+            "score": self.score,
+            "max_score": self.max_score,
+            "output": self.output,
+            "visibility": self.spec.visibility.value,
+            "status": "passed" if self.passed else "failed",
+        }
+
+
+@dataclass(frozen=True)
+class PartScore:
+    part: Part
+    score: float
+    max_score: float
+
+
+@dataclass
+class GradingResult:
+    """A whole notebook's grade; `error` is set (and the score 0) when it could not be graded."""
+
+    notebook: str
+    tests: list[TestResult] = field(default_factory=list)
+    error: str | None = None
+    execution_time: float = 0.0
+
+    @classmethod
+    def ungradable(cls, notebook: str, reason: str, points: dict[str, float]) -> "GradingResult":
+        """Every test at zero, each carrying the reason, so the maximum stays visible."""
+        tests = [TestResult(spec, 0.0, points.get(spec.grade_id, 0.0), reason) for spec in TESTS]
+        return cls(notebook=notebook, tests=tests, error=reason)
+
+    @property
+    def score(self) -> float:
+        return 0.0 if self.error else sum(t.score for t in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.max_score for t in self.tests)
+
+    def parts(self) -> list[PartScore]:
+        """Score per part, in the catalogue's order."""
+        out = []
+        for part in Part:
+            tests = [t for t in self.tests if t.spec.part is part]
+            score = 0.0 if self.error else sum(t.score for t in tests)
+            out.append(PartScore(part, score, sum(t.max_score for t in tests)))
+        return out
+
+    def to_gradescope(self) -> dict:
+        summary = self.error or "  ".join(f"{p.part.value}: {p.score:g}/{p.max_score:g}" for p in self.parts())
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": round(self.execution_time, 3),
+            "output": summary,
+            "visibility": Visibility.VISIBLE.value,
+            "stdout_visibility": Visibility.HIDDEN.value,
+            "tests": [t.to_gradescope() for t in self.tests],
+            "extra_data": {"notebook": self.notebook, "error": self.error, "environment": environment()},
+        }
+
+    def write(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_gradescope(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+    def table(self) -> str:
+        """A short plain-text summary per part, for terminals and CI logs."""
+        rows = [f"{p.part.value:<10} {p.score:>5g} / {p.max_score:<5g}" for p in self.parts()]
+        rows.append(f"{'total':<10} {self.score:>5g} / {self.max_score:<5g}")
+        if self.error:
+            rows.append(f"error: {self.error}")
+        return "\n".join(rows)
+
+
+def environment() -> dict[str, str]:
+    """Versions of Python and of the packages that decide a grade."""
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
