@@ -28,3 +28,6 @@ c.Autograde.create_student = True
 # output does); drop stderr chunks that are only warnings.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"^(\S.*:\d+: \w*Warning: .*\n(  .*\n)?)+$"
+
+# Keep the kernel's own start-up chatter (it logs to stderr) out of the grader's output.
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]

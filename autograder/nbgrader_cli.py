@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,17 @@ from pathlib import Path
 from .errors import NbgraderCommandError
 
 
+def ensure_tools_on_path() -> None:
+    """Put our interpreter's bin/ first on PATH: nbgrader's Gradebook shells out to `alembic` by name."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
+
+
 def run_nbgrader(root: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
     """`nbgrader ARGS` from `root`, with the interpreter that runs us; raises NbgraderCommandError on failure."""
+    ensure_tools_on_path()
     command = [sys.executable, "-m", "nbgrader", *args]
     if quiet:
         command.append("--log-level=WARN")

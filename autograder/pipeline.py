@@ -6,6 +6,7 @@ import copy
 import logging
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -20,6 +21,7 @@ from traitlets.config import Config
 from .catalog import ASSIGNMENT, BY_GRADE_ID
 from .course import Course
 from .feedback import cell_output
+from .nbgrader_cli import ensure_tools_on_path
 from .results import GradingResult, TestResult
 from .submission import read_submission
 
@@ -57,6 +59,9 @@ def max_points(course: Course, assignment: str = ASSIGNMENT) -> dict[str, float]
 def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT) -> Graded:
     """Grade a submission in a scratch gradebook; raises NotebookError for input that cannot be graded."""
     started = time.monotonic()
+    ensure_tools_on_path()
+    # nbgrader's own gradebook code trips SQLAlchemy warnings that say nothing about the submission.
+    warnings.filterwarnings("ignore", module="nbgrader.api")
     submission = read_submission(path, assignment)
     config = course.config()
     source = nbformat.read(course.source_notebook(assignment), as_version=4)
@@ -93,11 +98,10 @@ def _read_grades(db_url: str, assignment: str, executed: NotebookNode) -> list[T
     tests = []
     with Gradebook(db_url) as gradebook:
         notebook = gradebook.find_submission_notebook(assignment, assignment, STUDENT)
-        scores = {grade.name: grade for grade in notebook.grades}
+        scores = {grade.name: (float(grade.score or 0.0), float(grade.max_score)) for grade in notebook.grades}
     for grade_id, spec in BY_GRADE_ID.items():
-        grade = scores.get(grade_id)
-        if grade is None:
+        if grade_id not in scores:
             continue
-        score = float(grade.score or 0.0)
-        tests.append(TestResult(spec, score, float(grade.max_score), cell_output(cells.get(grade_id), score >= grade.max_score)))
+        score, max_score = scores[grade_id]
+        tests.append(TestResult(spec, score, max_score, cell_output(cells.get(grade_id), score >= max_score)))
     return tests

@@ -20,6 +20,8 @@ PASSED_OUTPUT = "Superada."
 class TestResult:
     """One graded test cell's outcome."""
 
+    __test__ = False  # not a pytest test class
+
     spec: TestSpec
     score: float
     max_score: float

@@ -41,7 +41,7 @@ def read_submission(path: Path, assignment: str) -> NotebookNode:
     if version != 4:
         raise NotebookError.old_format(path, version)
     try:
-        notebook = nbformat.from_dict(data)
+        notebook = nbformat.reads(text, as_version=4)
         nbformat.validate(notebook)
     except nbformat.ValidationError as error:
         raise NotebookError.not_notebook(path, str(error).splitlines()[0][:200]) from error

@@ -75,6 +75,8 @@ class Verdict:
 class TestFailure(AssertionError):
     """Raised in a graded test cell when the answer fails; its text is the student's feedback."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, spec: TestSpec, verdict: Verdict) -> None:
         self.spec = spec
         self.verdict = verdict

@@ -1,0 +1,44 @@
+"""Shared fixtures: the repository's course directory and the sample submissions with their expected scores."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from autograder.catalog import Part
+from autograder.course import Course
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "tests" / "samples"
+
+# Expected points per part (kernel / 4, relu / 6, maxpool2d / 12) for every sample submission.
+EXPECTED_SCORES: dict[str, dict[Part, float]] = {
+    "solution": {Part.KERNEL: 4, Part.RELU: 6, Part.MAXPOOL2D: 12},
+    "blank": {Part.KERNEL: 0, Part.RELU: 0, Part.MAXPOOL2D: 0},
+    "wrong_kernel_sign": {Part.KERNEL: 1, Part.RELU: 6, Part.MAXPOOL2D: 12},
+    "kernel_transposed": {Part.KERNEL: 1, Part.RELU: 6, Part.MAXPOOL2D: 12},
+    "leaky_relu": {Part.KERNEL: 4, Part.RELU: 0, Part.MAXPOOL2D: 12},
+    "inplace_relu": {Part.KERNEL: 4, Part.RELU: 5, Part.MAXPOOL2D: 12},
+    "calls_torch_relu": {Part.KERNEL: 4, Part.RELU: 0, Part.MAXPOOL2D: 12},
+    "relu_via_alias": {Part.KERNEL: 4, Part.RELU: 0, Part.MAXPOOL2D: 12},
+    "stride1_when_none": {Part.KERNEL: 4, Part.RELU: 6, Part.MAXPOOL2D: 9},
+    "max_started_at_zero": {Part.KERNEL: 4, Part.RELU: 6, Part.MAXPOOL2D: 11},
+    "calls_nn_maxpool": {Part.KERNEL: 4, Part.RELU: 6, Part.MAXPOOL2D: 0},
+    "lesson_outputs_only": {Part.KERNEL: 4, Part.RELU: 1, Part.MAXPOOL2D: 3},
+}
+
+
+@pytest.fixture(scope="session")
+def course() -> Course:
+    return Course.at(ROOT)
+
+
+def load_samples_builder():
+    """tests/samples/build_samples.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("build_samples", SAMPLES / "build_samples.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
