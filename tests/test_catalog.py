@@ -1,0 +1,56 @@
+"""The catalogue and the solutions notebook describe the same graded cells."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+
+from autograder.catalog import ANSWER_CELLS, BY_GRADE_ID, TESTS, Part
+
+
+def nbgrader_cells(path):
+    notebook = nbformat.read(path, as_version=4)
+    return [(cell, cell.metadata["nbgrader"]) for cell in notebook.cells if "nbgrader" in cell.metadata]
+
+
+def test_every_graded_cell_is_catalogued(course):
+    graded = {meta["grade_id"]: meta for _, meta in nbgrader_cells(course.source_notebook()) if meta.get("grade")}
+    assert set(graded) == set(BY_GRADE_ID)
+    assert all(meta["points"] > 0 for meta in graded.values())
+
+
+def test_answer_cells_are_solution_cells(course):
+    solutions = {meta["grade_id"] for _, meta in nbgrader_cells(course.source_notebook()) if meta.get("solution")}
+    assert solutions == set(ANSWER_CELLS)
+
+
+def test_grade_ids_name_their_part():
+    for spec in TESTS:
+        assert spec.grade_id.startswith(spec.part.value)
+    for grade_id, part in ANSWER_CELLS.items():
+        assert grade_id.startswith(part.value)
+
+
+def test_every_part_has_several_tests_and_a_visible_one():
+    for part in Part:
+        tests = [t for t in TESTS if t.part is part]
+        assert len(tests) >= 4
+        assert any(t.in_release for t in tests) and any(not t.in_release for t in tests)
+
+
+def test_hidden_block_of_each_cell_checks_its_own_grade_id(course):
+    for cell, meta in nbgrader_cells(course.source_notebook()):
+        if not meta.get("grade"):
+            continue
+        hidden = re.search(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S)
+        assert hidden, meta["grade_id"]
+        assert f'check("{meta["grade_id"]}",' in hidden.group(1)
+
+
+def test_visible_tests_are_the_catalogued_ones(course):
+    for cell, meta in nbgrader_cells(course.source_notebook()):
+        if meta.get("grade"):
+            outside = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", cell.source, flags=re.S)
+            has_visible_code = any(line.strip() and not line.strip().startswith("#") for line in outside.splitlines())
+            assert has_visible_code == BY_GRADE_ID[meta["grade_id"]].in_release, meta["grade_id"]
