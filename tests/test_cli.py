@@ -1,0 +1,61 @@
+"""The command line: one clear line and a non-zero exit for bad input, results.json written either way."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, SAMPLES
+
+
+def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "vacío"), (b"{not json", "JSON"), (b"\x00\x01\x02binario", "no es texto"), (b"[]", "no es un cuaderno")],
+)
+def test_bad_notebook_one_line_exit_2_and_results(tmp_path, content, reason):
+    notebook = tmp_path / "entrega.ipynb"
+    notebook.write_bytes(content)
+    results = tmp_path / "results.json"
+    completed = run("grade", str(notebook), "--results", str(results))
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1 and reason in completed.stderr
+    assert "Traceback" not in completed.stderr + completed.stdout
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert data["score"] == 0 and reason in data["output"]
+    assert data["max_score"] == 22 and len(data["tests"]) == 22
+
+
+def test_missing_notebook(tmp_path):
+    completed = run("grade", str(tmp_path / "nada.ipynb"), "--results", str(tmp_path / "r.json"))
+    assert completed.returncode == 2 and "no existe" in completed.stderr
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["score"] == 0
+
+
+def test_outside_a_course_directory(tmp_path):
+    completed = run("grade", str(SAMPLES / "blank.ipynb"), cwd=tmp_path)
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("autograder: course directory") and completed.stderr.count("\n") == 1
+
+
+def test_release_check_passes_on_the_committed_release():
+    completed = run("release", "--check")
+    assert completed.returncode == 0, completed.stderr
+    assert "in sync" in completed.stdout
+
+
+@pytest.mark.e2e
+def test_grade_blank_template_exits_zero_with_zero_score(tmp_path):
+    results = tmp_path / "results.json"
+    completed = run("grade", str(SAMPLES / "blank.ipynb"), "--results", str(results))
+    assert completed.returncode == 0, completed.stderr
+    assert "total" in completed.stdout
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert data["score"] == 0 and data["max_score"] == 22
+    assert all(test["output"] for test in data["tests"])

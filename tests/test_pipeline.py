@@ -1,0 +1,51 @@
+"""End to end: every sample submission graded by `autograder grade` with a real kernel and real nbgrader."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder.catalog import Part
+from autograder.cli import grade
+from autograder.results import GradingResult
+from conftest import EXPECTED_SCORES, SAMPLES
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def graded(course, tmp_path_factory) -> dict[str, GradingResult]:
+    out = tmp_path_factory.mktemp("results")
+    return {name: grade(SAMPLES / f"{name}.ipynb", out / f"{name}.json", course.root) for name in EXPECTED_SCORES}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SCORES))
+def test_sample_scores_per_part(graded, name):
+    result = graded[name]
+    assert result.error is None
+    assert {p.part: p.score for p in result.parts()} == EXPECTED_SCORES[name]
+
+
+def test_solution_earns_full_marks_and_blank_none(graded):
+    assert graded["solution"].score == graded["solution"].max_score == 22
+    assert graded["blank"].score == 0 and graded["blank"].max_score == 22
+
+
+def test_blank_template_feedback_says_not_implemented(graded):
+    outputs = {t.spec.grade_id: t.output for t in graded["blank"].tests}
+    assert "NotImplementedError" in outputs["relu_batch"] or "implementada" in outputs["relu_batch"]
+    assert "Gx" in outputs["kernel_values"]
+
+
+def test_reference_op_feedback_explains_why(graded):
+    outputs = {t.spec.grade_id: t.output for t in graded["calls_torch_relu"].tests}
+    assert "aten::relu" in outputs["relu_batch"] and "operaciones elementales" in outputs["relu_batch"]
+
+
+def test_stride_none_feedback_has_the_hint(graded):
+    outputs = {t.spec.grade_id: t.output for t in graded["stride1_when_none"].tests}
+    assert "stride es None" in outputs["maxpool2d_stride_none"]
+
+
+def test_results_name_tests_after_their_part(graded):
+    for test in graded["solution"].tests:
+        assert test.spec.name.split(":")[0] in {p.value for p in Part}
