@@ -73,21 +73,25 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
-    parser.add_argument("--course", type=Path, help="course directory (default: found from the current directory)")
-    parser.add_argument("--assignment", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--course", type=Path, help="course directory (default: found from the current directory)")
+    common.add_argument("--assignment", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})")
+    parser = argparse.ArgumentParser(
+        prog="autograder",
+        description="Grade the activation-function and max-pooling exercise: one notebook for CI, or a course with nbgrader.",
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p = verbs.add_parser("grade", help="grade one notebook without a gradebook (for CI)")
+    p = verbs.add_parser("grade", parents=[common], help="grade one notebook without a gradebook (for CI)")
     p.add_argument("notebook", type=Path)
     p.add_argument("--results", type=Path, help="write Gradescope-format results.json here")
     p.set_defaults(run=_cmd_grade)
 
-    p = verbs.add_parser("autograde", help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")
+    p = verbs.add_parser("autograde", parents=[common], help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")
     p.add_argument("--force", action="store_true", help="regrade submissions that were already graded")
     p.set_defaults(run=_cmd_autograde)
 
-    p = verbs.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
+    p = verbs.add_parser("release", parents=[common], help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
     p.add_argument("--check", action="store_true", help="only check that the committed release is in sync")
     p.set_defaults(run=_cmd_release)
     return parser
