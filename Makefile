@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 
 # pytest exits 5 when it collects nothing: that is reported, not treated as a crash.
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider || { rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected"; exit $$rc; }
+	$(PY) -m pytest -q -p no:cacheprovider || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; else exit $$rc; fi; }
 
 release: install
 	$(AUTOGRADER) release
