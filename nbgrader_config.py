@@ -21,6 +21,31 @@ c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
 # Generous per-cell limit; the sandbox issue tightens this with its own limits.
 c.Execute.timeout = 60
 
+# nbgrader's autograde chain with our steps inserted where they belong; the same list
+# serves `nbgrader autograde` from this directory and `autograder grade`.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from autograder.preprocessors import RequireExecution  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    Execute,
+    RequireExecution,  # a test cell that never ran scores 0, not full marks
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+
 # Students appear in gradebook.db as their submissions arrive.
 c.Autograde.create_student = True
 

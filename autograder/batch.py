@@ -10,8 +10,10 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from .catalog import ASSIGNMENT, BY_GRADE_ID, Part
 from .course import Course
+from .errors import NbgraderCommandError, NotebookError
 from .nbgrader_cli import run_nbgrader
 from .release import generate
+from .submission import read_submission
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,14 @@ class StudentScore:
         return sum(self.max_parts.values())
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    """Every submission of a batch: the graded ones with their scores, the others with a reason."""
+
+    scores: list[StudentScore]
+    failures: dict[str, str]
+
+
 def ensure_registered(course: Course, assignment: str = ASSIGNMENT) -> None:
     """Make gradebook.db know the assignment and its source cells, without touching the committed release."""
     with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
@@ -44,14 +54,34 @@ def ensure_registered(course: Course, assignment: str = ASSIGNMENT) -> None:
         generate(course, assignment, release_dir=Path(scratch))
 
 
-def autograde(course: Course, assignment: str = ASSIGNMENT, force: bool = False) -> list[StudentScore]:
-    """`nbgrader autograde` for everything in submitted/, then the per-part scores from gradebook.db."""
+def autograde(course: Course, assignment: str = ASSIGNMENT, force: bool = False) -> BatchResult:
+    """`nbgrader autograde` for everything in submitted/, then per-part scores, and a reason for each one not graded."""
     ensure_registered(course, assignment)
     args = ["autograde", assignment, "--Autograde.create_student=True"]
     if force:
         args.append("--force")
-    run_nbgrader(course.root, *args)
-    return scores(course, assignment)
+    nbgrader_failure: NbgraderCommandError | None = None
+    try:
+        run_nbgrader(course.root, *args)
+    except NbgraderCommandError as error:  # nbgrader grades the others, then fails: keep both
+        nbgrader_failure = error
+    rows = scores(course, assignment)
+    graded = {row.student for row in rows if row.graded}
+    failures = {}
+    for folder in sorted(course.submitted.glob(f"*/{assignment}")):
+        student = folder.parent.name
+        if student not in graded:
+            failures[student] = _why_not_graded(folder / f"{assignment}.ipynb", assignment, nbgrader_failure)
+    return BatchResult([row for row in rows if row.graded], failures)
+
+
+def _why_not_graded(notebook: Path, assignment: str, failure: NbgraderCommandError | None) -> str:
+    """The submission's own defect when we can name it, else what nbgrader said."""
+    try:
+        read_submission(notebook, assignment)
+    except NotebookError as error:
+        return error.reason
+    return f"nbgrader could not grade it: {failure.tail.strip().splitlines()[-1] if failure and failure.tail.strip() else 'no error reported'}"
 
 
 def scores(course: Course, assignment: str = ASSIGNMENT) -> list[StudentScore]:

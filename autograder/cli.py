@@ -10,7 +10,7 @@ from typing import Sequence
 
 from .catalog import ASSIGNMENT, Part
 from .course import Course
-from .errors import AutograderError, NotebookError
+from .errors import AutograderError, GradingError, NotebookError
 from .results import GradingResult
 
 EXIT_OK = 0
@@ -30,6 +30,10 @@ def grade(notebook: Path, results: Path | None = None, course: Path | None = Non
     except NotebookError as error:
         result = GradingResult.ungradable(str(notebook), str(error), max_points(where, assignment))
         raise
+    except Exception as error:  # whatever stopped grading, the results file still says why
+        failure = GradingError.from_exception(notebook, error)
+        result = GradingResult.ungradable(str(notebook), str(failure), max_points(where, assignment))
+        raise failure from error
     finally:
         if results is not None and result is not None:
             result.write(results)
@@ -38,7 +42,7 @@ def grade(notebook: Path, results: Path | None = None, course: Path | None = Non
 def _cmd_grade(args: argparse.Namespace) -> int:
     try:
         result = grade(args.notebook, args.results, args.course, args.assignment)
-    except NotebookError as error:
+    except (NotebookError, GradingError) as error:
         print(f"autograder: cannot grade {error}", file=sys.stderr)
         return EXIT_UNGRADABLE
     print(result.table())
@@ -49,14 +53,16 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     from .batch import autograde
 
     course = Course.at(args.course) if args.course else Course.find()
-    rows = autograde(course, args.assignment, force=args.force)
+    batch = autograde(course, args.assignment, force=args.force)
     header = f"{'student':<24}" + "".join(f"{p.value:>12}" for p in Part) + f"{'total':>12}"
     print(header)
-    for row in rows:
+    for row in batch.scores:
         cells = "".join(f"{row.parts[p]:>6g}/{row.max_parts[p]:<5g}" for p in Part)
         print(f"{row.student:<24}{cells}{row.score:>6g}/{row.max_score:<5g}")
-    print(f"{len(rows)} submission(s) in {course.gradebook.name}")
-    return EXIT_OK
+    for student, reason in batch.failures.items():
+        print(f"{student:<24}not graded: {reason}")
+    print(f"{len(batch.scores)} graded, {len(batch.failures)} not graded, in {course.gradebook.name}")
+    return EXIT_UNGRADABLE if batch.failures else EXIT_OK
 
 
 def _cmd_release(args: argparse.Namespace) -> int:

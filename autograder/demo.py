@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .batch import StudentScore, autograde
+from .batch import autograde
 from .catalog import ASSIGNMENT, Part
 from .cli import grade
 from .course import CONFIG_FILE, Course
@@ -62,11 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("== plain `nbgrader autograde` in a scratch copy of the course (demo/course)")
     started = time.monotonic()
     scratch = stage_course(course, (DEMO_DIR / "course").resolve(), samples)
-    rows: list[StudentScore] = autograde(scratch)
-    if rows:
-        print(_header(rows[0].max_parts))
-    for row in rows:
+    batch = autograde(scratch)
+    if batch.scores:
+        print(_header(batch.scores[0].max_parts))
+    for row in batch.scores:
         print(_row(row.student, row.parts, row.score))
+    for student, reason in batch.failures.items():
+        print(f"{student:<22} not graded: {reason}")
     print(f"({time.monotonic() - started:.1f} s)")
     return 0
 

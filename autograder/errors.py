@@ -51,6 +51,21 @@ class NotebookError(AutograderError):
         return cls(path, f"el cuaderno no contiene las celdas de la tarea {assignment} (¿es otra tarea, o se borraron sus metadatos?)")
 
 
+class GradingError(AutograderError):
+    """Grading started but could not finish (the kernel died, nbgrader failed); `reason` is in Spanish."""
+
+    def __init__(self, path: Path, reason: str, cause: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.cause = cause
+        super().__init__(f"{self.path}: {reason} ({cause})")
+
+    @classmethod
+    def from_exception(cls, path: Path, error: BaseException) -> "GradingError":
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        return cls(path, "no se pudo terminar de calificar el cuaderno", f"{type(error).__name__}: {first}".rstrip(": "))
+
+
 class CourseError(AutograderError):
     """The course directory is missing something grading needs."""
 

@@ -72,6 +72,9 @@ SCENARIOS: dict[str, dict[str, str]] = {
 }
 CORRECT = {"kernel_gx": GX, "relu_impl": RELU, "maxpool2d_impl": MAXPOOL}
 
+# Scenarios that leave every answer blank and tag every graded test cell, so Jupyter skips it.
+SKIP_TAGGED = {"skip_execution_tags": "skip-execution"}
+
 
 def build(name: str, answers: dict[str, str], template: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The release with every answer cell filled: correct unless the scenario overrides it."""
@@ -83,12 +86,30 @@ def build(name: str, answers: dict[str, str], template: nbformat.NotebookNode) -
     return notebook
 
 
-def main() -> int:
-    template = nbformat.read(RELEASE, as_version=4)
-    (HERE / "blank.ipynb").write_text(nbformat.writes(template) + "\n", encoding="utf-8")
+def tagged(tag: str, template: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The blank release with `tag` on every graded cell."""
+    notebook = copy.deepcopy(template)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.metadata.setdefault("tags", []).append(tag)
+    return notebook
+
+
+def render(template: nbformat.NotebookNode) -> dict[str, str]:
+    """Every sample's file name and text."""
+    files = {"blank.ipynb": nbformat.writes(template) + "\n"}
     for name, answers in SCENARIOS.items():
-        (HERE / f"{name}.ipynb").write_text(nbformat.writes(build(name, answers, template)) + "\n", encoding="utf-8")
-    print(f"wrote {len(SCENARIOS) + 1} samples to {HERE.relative_to(ROOT)}")
+        files[f"{name}.ipynb"] = nbformat.writes(build(name, answers, template)) + "\n"
+    for name, tag in SKIP_TAGGED.items():
+        files[f"{name}.ipynb"] = nbformat.writes(tagged(tag, template)) + "\n"
+    return files
+
+
+def main() -> int:
+    files = render(nbformat.read(RELEASE, as_version=4))
+    for name, text in files.items():
+        (HERE / name).write_text(text, encoding="utf-8")
+    print(f"wrote {len(files)} samples to {HERE.relative_to(ROOT)}")
     return 0
 
 

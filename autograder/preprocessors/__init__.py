@@ -1,0 +1,5 @@
+"""Our grading steps, as nbgrader preprocessors wired in through nbgrader_config.py."""
+
+from .requireexecution import RequireExecution
+
+__all__ = ["RequireExecution"]
