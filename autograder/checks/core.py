@@ -246,14 +246,6 @@ def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
-def first_failure(verdicts: "Sequence[Callable[[], Verdict]]") -> Verdict:
-    """Run cases in order and stop at the first that fails."""
-    for run in verdicts:
-        verdict = run()
-        if not verdict.passed:
-            return verdict
-    return Verdict.ok()
-
 
 Refine = Callable[[Case, tuple[Any, ...], Any, torch.Tensor, Verdict], Verdict]
 
