@@ -6,12 +6,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
 
 from .catalog import ASSIGNMENT, BY_GRADE_ID, Part
 from .course import Course
 from .errors import NbgraderCommandError, NotebookError
-from .nbgrader_cli import run_nbgrader
+from .nbgrader_cli import open_gradebook, run_nbgrader
 from .release import generate
 from .submission import read_submission
 
@@ -44,7 +44,7 @@ class BatchResult:
 
 def ensure_registered(course: Course, assignment: str = ASSIGNMENT) -> None:
     """Make gradebook.db know the assignment and its source cells, without touching the committed release."""
-    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
+    with open_gradebook(f"sqlite:///{course.gradebook}") as gradebook:
         try:
             if gradebook.find_assignment(assignment).notebooks:
                 return
@@ -87,7 +87,7 @@ def _why_not_graded(notebook: Path, assignment: str, failure: NbgraderCommandErr
 def scores(course: Course, assignment: str = ASSIGNMENT) -> list[StudentScore]:
     """Per-part scores of every submission in gradebook.db."""
     rows = []
-    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
+    with open_gradebook(f"sqlite:///{course.gradebook}") as gradebook:
         for submission in gradebook.assignment_submissions(assignment):
             parts = {part: 0.0 for part in Part}
             maxima = {part: 0.0 for part in Part}

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from nbgrader.api import Gradebook
+
 from .errors import NbgraderCommandError
 
 
@@ -16,6 +18,12 @@ def ensure_tools_on_path() -> None:
     path = os.environ.get("PATH", "")
     if bindir not in path.split(os.pathsep):
         os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
+
+
+def open_gradebook(db_url: str) -> Gradebook:
+    """nbgrader's Gradebook, with the `alembic` it shells out to reachable."""
+    ensure_tools_on_path()
+    return Gradebook(db_url)
 
 
 def run_nbgrader(root: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:

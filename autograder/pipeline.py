@@ -13,7 +13,6 @@ from typing import Iterable
 
 import nbformat
 from nbformat import NotebookNode
-from nbgrader.api import Gradebook
 from nbgrader.converters.autograde import Autograde
 from nbgrader.converters.generate_assignment import GenerateAssignment
 from traitlets.config import Config
@@ -21,7 +20,7 @@ from traitlets.config import Config
 from .catalog import ASSIGNMENT, BY_GRADE_ID
 from .course import Course
 from .feedback import cell_output
-from .nbgrader_cli import ensure_tools_on_path
+from .nbgrader_cli import open_gradebook
 from .results import GradingResult, TestResult
 from .submission import read_submission
 
@@ -59,7 +58,6 @@ def max_points(course: Course, assignment: str = ASSIGNMENT) -> dict[str, float]
 def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT) -> Graded:
     """Grade a submission in a scratch gradebook; raises NotebookError for input that cannot be graded."""
     started = time.monotonic()
-    ensure_tools_on_path()
     # nbgrader's own gradebook code trips SQLAlchemy warnings that say nothing about the submission.
     warnings.filterwarnings("ignore", module="nbgrader.api")
     submission = read_submission(path, assignment)
@@ -77,12 +75,12 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT) -> 
             },
             "metadata": {"path": str(workdir)},
         }
-        with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
+        with open_gradebook(resources["nbgrader"]["db_url"]) as gradebook:
             gradebook.update_or_create_assignment(assignment)
             gradebook.update_or_create_student(STUDENT)
         # What `nbgrader generate_assignment` records about the source (cells, checksums, points).
         run_chain(GenerateAssignment(config=config).preprocessors, copy.deepcopy(source), resources, config)
-        with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
+        with open_gradebook(resources["nbgrader"]["db_url"]) as gradebook:
             gradebook.update_or_create_submission(assignment, STUDENT)
         autograde = Autograde(config=config)
         executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config)
@@ -96,7 +94,7 @@ def _read_grades(db_url: str, assignment: str, executed: NotebookNode) -> list[T
     """Scores from the gradebook, messages from the executed cells, names from the catalogue."""
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in executed.cells}
     tests = []
-    with Gradebook(db_url) as gradebook:
+    with open_gradebook(db_url) as gradebook:
         notebook = gradebook.find_submission_notebook(assignment, assignment, STUDENT)
         scores = {grade.name: (float(grade.score or 0.0), float(grade.max_score)) for grade in notebook.grades}
     for grade_id, spec in BY_GRADE_ID.items():
