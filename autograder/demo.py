@@ -32,11 +32,11 @@ def stage_course(course: Course, target: Path, samples: Sequence[Path], assignme
 
 
 def _row(name: str, parts: dict[Part, float], total: float) -> str:
-    return f"{name:<22}" + "".join(f"{parts[p]:>11g}" for p in Part) + f"{total:>8g}"
+    return f"{name:<22}" + "".join(f"{parts[p]:>14g}" for p in Part) + f"{total:>8g}"
 
 
 def _header(maxima: dict[Part, float]) -> str:
-    return f"{'sample':<22}" + "".join(f"{p.value + '/' + format(maxima[p], 'g'):>11}" for p in Part) + f"{'total':>8}"
+    return f"{'sample':<22}" + "".join(f"{p.value + '/' + format(maxima[p], 'g'):>14}" for p in Part) + f"{'total':>8}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,8 @@ from .submission import read_submission
 
 STUDENT = "submission"
 LOG = logging.getLogger("autograder.nbgrader")
+# OverwriteCells warns for every restored test cell, which is every submission: not news.
+LOG.setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
