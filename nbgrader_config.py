@@ -56,3 +56,26 @@ c.IgnorePattern.pattern = r"^(\S.*:\d+: \w*Warning: .*\n(  .*\n)?)+$"
 
 # Keep the kernel's own start-up chatter (it logs to stderr) out of the grader's output.
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+
+# Tests and points come from solutions/, whatever the submission did to its test cells:
+# nbgrader's default sanitize chain, with RestoreCells after OverwriteCells. OverwriteCells
+# resets the source and points of graded/locked cells still present; RestoreCells puts back
+# those the student deleted (from solutions/<assignment>/<notebook>.ipynb).
+from nbgrader.preprocessors import (  # noqa: E402
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteCells,
+    OverwriteKernelspec,
+)
+
+from autograder.preprocessors import RestoreCells  # noqa: E402
+
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    RestoreCells,  # a graded or locked cell the student deleted is re-inserted from the source
+    CheckCellMetadata,
+]

@@ -40,8 +40,12 @@ class Course:
         return cls(root)
 
     def config(self) -> Config:
-        """nbgrader_config.py as a traitlets Config, exactly what `nbgrader` itself loads from here."""
-        return PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
+        """nbgrader_config.py as a traitlets Config, what `nbgrader` itself loads from here, with the root made absolute."""
+        config = PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
+        # The file says root = "." (nbgrader runs from the root); we may run from anywhere, and
+        # steps that read course files (RestoreCells reads solutions/) must find this course.
+        config.CourseDirectory.root = str(self.root)
+        return config
 
     def source_notebook(self, assignment: str = ASSIGNMENT) -> Path:
         path = self.root / "solutions" / assignment / f"{assignment}.ipynb"
