@@ -1,19 +1,44 @@
-"""Grade every submission of an assignment into the course gradebook with `nbgrader autograde`."""
+"""Grade every submission of an assignment into the course gradebook with `nbgrader autograde`, one student at a time.
+
+A journal in autograded/ records each finished student with a fingerprint of their submission, so a batch
+that was killed resumes where it stopped: unchanged, graded submissions are not graded again.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import glob
+import hashlib
+import json
+import logging
+import os
+import re
 import tempfile
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Iterator
 
 from nbgrader.api import MissingEntry
 
 from .catalog import ASSIGNMENT, BY_GRADE_ID, Part
 from .course import Course
-from .errors import NbgraderCommandError, NotebookError
+from .errors import CourseError, NbgraderCommandError, NotebookError
 from .nbgrader_cli import open_gradebook, run_nbgrader
 from .release import generate
 from .submission import read_submission
+
+log = logging.getLogger(__name__)
+
+GRADED = "graded"
+FAILED = "failed"
+JOURNAL_VERSION = 1
+
+# The last exception named in nbgrader's traceback, e.g. "nbclient.exceptions.DeadKernelError: Kernel died".
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt))\b:?\s*(.*)$")
+
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -40,6 +65,17 @@ class BatchResult:
 
     scores: list[StudentScore]
     failures: dict[str, str]
+    skipped: list[str] = field(default_factory=list)  # graded by an earlier run, unchanged since: not regraded
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """How one student's submission, identified by its fingerprint, fared in the last batch that graded it."""
+
+    fingerprint: str
+    status: str  # GRADED or FAILED
+    at: str  # ISO 8601 time the entry was written
+    reason: str = ""
 
 
 def ensure_registered(course: Course, assignment: str = ASSIGNMENT) -> None:
@@ -54,25 +90,61 @@ def ensure_registered(course: Course, assignment: str = ASSIGNMENT) -> None:
         generate(course, assignment, release_dir=Path(scratch))
 
 
-def autograde(course: Course, assignment: str = ASSIGNMENT, force: bool = False) -> BatchResult:
-    """`nbgrader autograde` for everything in submitted/, then per-part scores, and a reason for each one not graded."""
-    ensure_registered(course, assignment)
-    args = ["autograde", assignment, "--Autograde.create_student=True"]
-    if force:
-        args.append("--force")
-    nbgrader_failure: NbgraderCommandError | None = None
+def autograde(course: Course, assignment: str = ASSIGNMENT, force: bool = False, progress: Progress | None = None) -> BatchResult:
+    """Grade each submission in submitted/ that is new or changed (all with `force`), then per-part scores and a reason for each one not graded."""
+    with _batch_lock(course, assignment):
+        ensure_registered(course, assignment)
+        path = journal_path(course, assignment)
+        submissions = {student: fingerprint(folder) for student, folder in _submissions(course, assignment)}
+        journal = {s: e for s, e in load_journal(path).items() if s in submissions}
+        todo = pending(submissions, journal, _graded_students(course, assignment), force)
+        for index, student in enumerate(todo, start=1):
+            if progress is not None:
+                progress(index, len(todo), student)
+            journal[student] = _grade_one(course, assignment, student, submissions[student])
+            save_journal(path, assignment, journal)
+        failures = {s: journal[s].reason for s in sorted(submissions) if journal[s].status == FAILED}
+        rows = [row for row in scores(course, assignment) if row.graded and row.student not in failures]
+    return BatchResult(rows, failures, sorted(set(submissions) - set(todo)))
+
+
+def pending(submissions: dict[str, str], journal: dict[str, JournalEntry], graded: set[str], force: bool = False) -> list[str]:
+    """The students to grade: all with `force`, else those not journalled as graded with this fingerprint and graded in the gradebook."""
+    return sorted(
+        student
+        for student, digest in submissions.items()
+        if force or not _is_done(journal.get(student), digest, student in graded)
+    )
+
+
+def _is_done(entry: JournalEntry | None, digest: str, graded: bool) -> bool:
+    """Whether an earlier batch graded exactly this submission and its grades are still there."""
+    return entry is not None and entry.status == GRADED and entry.fingerprint == digest and graded
+
+
+def _grade_one(course: Course, assignment: str, student: str, digest: str) -> JournalEntry:
+    """`nbgrader autograde --student` for one student (a fresh grading, --force), as a journal entry."""
+    args = ["autograde", assignment, f"--student={glob.escape(student)}", "--force", "--Autograde.create_student=True"]
+    failure: NbgraderCommandError | None = None
     try:
         run_nbgrader(course.root, *args)
-    except NbgraderCommandError as error:  # nbgrader grades the others, then fails: keep both
-        nbgrader_failure = error
-    rows = scores(course, assignment)
-    graded = {row.student for row in rows if row.graded}
-    failures = {}
-    for folder in sorted(course.submitted.glob(f"*/{assignment}")):
-        student = folder.parent.name
-        if student not in graded:
-            failures[student] = _why_not_graded(folder / f"{assignment}.ipynb", assignment, nbgrader_failure)
-    return BatchResult([row for row in rows if row.graded], failures)
+    except NbgraderCommandError as error:  # this student's failure only: the batch goes on
+        failure = error
+    if failure is None and student in _graded_students(course, assignment):
+        return JournalEntry(digest, GRADED, _now())
+    reason = _why_not_graded(course.submitted / student / assignment / f"{assignment}.ipynb", assignment, failure)
+    return JournalEntry(digest, FAILED, _now(), reason)
+
+
+def _submissions(course: Course, assignment: str) -> list[tuple[str, Path]]:
+    """Every (student, folder) under submitted/<student>/<assignment>."""
+    return sorted((folder.parent.name, folder) for folder in course.submitted.glob(f"*/{assignment}"))
+
+
+def _graded_students(course: Course, assignment: str) -> set[str]:
+    """Students with graded scores in gradebook.db and their autograded folder in place."""
+    autograded = course.root / "autograded"
+    return {row.student for row in scores(course, assignment) if row.graded and (autograded / row.student / assignment).is_dir()}
 
 
 def _why_not_graded(notebook: Path, assignment: str, failure: NbgraderCommandError | None) -> str:
@@ -81,7 +153,119 @@ def _why_not_graded(notebook: Path, assignment: str, failure: NbgraderCommandErr
         read_submission(notebook, assignment)
     except NotebookError as error:
         return error.reason
-    return f"nbgrader could not grade it: {failure.tail.strip().splitlines()[-1] if failure and failure.tail.strip() else 'no error reported'}"
+    return f"nbgrader could not grade it: {_nbgrader_reason(failure.tail) if failure else 'no error reported'}"
+
+
+def _nbgrader_reason(tail: str) -> str:
+    """The last exception in nbgrader's output (its last line is a generic 'see the traceback'), else its last line."""
+    lines = [line.strip() for line in tail.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return f"{match[1]}: {match[2]}"[:200].rstrip(": ")
+    return lines[-1][:200] if lines else "no error reported"
+
+
+def fingerprint(folder: Path) -> str:
+    """sha256 over the submission folder: every path in it, the content of its files, the target of its links."""
+    digest = hashlib.sha256()
+    for path in sorted(_walk(folder)):
+        digest.update(path.relative_to(folder).as_posix().encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(_content_digest(path) + b"\0")
+    return digest.hexdigest()
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Every file and link under `folder`, without following links."""
+    for directory, _, names in os.walk(folder, followlinks=False):
+        for name in names:
+            yield Path(directory) / name
+
+
+def _content_digest(path: Path) -> bytes:
+    """A link's target, a regular file's sha256, or a marker for anything else (a fifo is never opened)."""
+    try:
+        if path.is_symlink():
+            return b"link:" + os.readlink(path).encode("utf-8", "surrogateescape")
+        if not path.is_file():
+            return b"special"
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest().encode()
+    except OSError as error:  # unreadable: nbgrader will say why when it grades it
+        return f"unreadable:{type(error).__name__}".encode()
+
+
+def journal_path(course: Course, assignment: str = ASSIGNMENT) -> Path:
+    """Where the batch journal lives: in autograded/, so it goes when the graded output goes."""
+    return course.root / "autograded" / f".autograder-batch-{assignment}.json"
+
+
+def load_journal(path: Path) -> dict[str, JournalEntry]:
+    """The journal's entries; a missing, unreadable or malformed journal is an empty one (everything is regraded)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        students = data["students"]
+        if data.get("version") != JOURNAL_VERSION or not isinstance(students, dict):
+            raise ValueError(f"unexpected journal layout (version {data.get('version')!r})")
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        log.warning("ignoring the batch journal %s (%s): every submission will be graded", path, error)
+        return {}
+    return {student: entry for student, raw in students.items() if (entry := _entry(raw)) is not None}
+
+
+def _entry(raw: object) -> JournalEntry | None:
+    """One journal entry from its JSON form, or None when it is not one."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        entry = JournalEntry(**raw)
+    except TypeError:
+        return None
+    fields_ok = all(isinstance(value, str) for value in asdict(entry).values())
+    return entry if fields_ok and entry.status in (GRADED, FAILED) else None
+
+
+def save_journal(path: Path, assignment: str, entries: dict[str, JournalEntry]) -> None:
+    """Write the journal atomically (temporary file, fsync, rename): a kill leaves the old one or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"version": JOURNAL_VERSION, "assignment": assignment, "students": {s: asdict(e) for s, e in sorted(entries.items())}}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; the journal is as readable as any file here
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # only left when writing failed
+
+
+@contextmanager
+def _batch_lock(course: Course, assignment: str) -> Iterator[None]:
+    """Hold an exclusive lock on the course's batch for this assignment (the kernel drops it if we are killed)."""
+    lock = journal_path(course, assignment).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise CourseError(course.root, f"another `autograder autograde` of {assignment} is running here ({lock} is locked)") from error
+        yield
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _now() -> str:
+    """The current UTC time, ISO 8601, to the microsecond."""
+    return datetime.now(timezone.utc).isoformat()
 
 
 def scores(course: Course, assignment: str = ASSIGNMENT) -> list[StudentScore]:

@@ -53,7 +53,7 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     from .batch import autograde
 
     course = Course.at(args.course) if args.course else Course.find()
-    batch = autograde(course, args.assignment, force=args.force)
+    batch = autograde(course, args.assignment, force=args.force, progress=_progress)
     header = f"{'student':<24}" + "".join(f"{p.value:>12}" for p in Part) + f"{'total':>12}"
     print(header)
     for row in batch.scores:
@@ -61,8 +61,15 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
         print(f"{row.student:<24}{cells}{row.score:>6g}/{row.max_score:<5g}")
     for student, reason in batch.failures.items():
         print(f"{student:<24}not graded: {reason}")
+    if batch.skipped:
+        print(f"resumed: {len(batch.skipped)} already graded and unchanged, not regraded (--force regrades them)")
     print(f"{len(batch.scores)} graded, {len(batch.failures)} not graded, in {course.gradebook.name}")
     return EXIT_UNGRADABLE if batch.failures else EXIT_OK
+
+
+def _progress(index: int, total: int, student: str) -> None:
+    """One line on stderr per submission as the batch reaches it."""
+    print(f"[{index}/{total}] grading {student}", file=sys.stderr, flush=True)
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
@@ -94,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_grade)
 
     p = verbs.add_parser("autograde", parents=[common], help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")
-    p.add_argument("--force", action="store_true", help="regrade submissions that were already graded")
+    p.add_argument("--force", action="store_true", help="regrade every submission, even those already graded and unchanged")
     p.set_defaults(run=_cmd_autograde)
 
     p = verbs.add_parser("release", parents=[common], help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")

@@ -1,0 +1,227 @@
+"""`autograder autograde` grades one student at a time, journals who is done, and resumes after `kill -9`."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.batch import (
+    FAILED,
+    GRADED,
+    JournalEntry,
+    autograde,
+    fingerprint,
+    journal_path,
+    load_journal,
+    pending,
+    save_journal,
+)
+from autograder.catalog import ASSIGNMENT
+from autograder.course import Course
+from autograder.demo import stage_course
+from autograder.errors import CourseError
+from conftest import EXPECTED_SCORES, ROOT, SAMPLES
+
+GRADED_SAMPLES = ("blank", "leaky_relu", "solution")  # graded in this (sorted) order
+BROKEN = "zz_truncated"  # sorts last: the kill always lands before it
+
+
+def entry(digest: str, status: str = GRADED) -> JournalEntry:
+    """A journal entry with a fixed time."""
+    return JournalEntry(digest, status, "2024-01-01T00:00:00+00:00", "" if status == GRADED else "roto")
+
+
+# --- the journal and the fingerprint, without nbgrader ------------------------------------------
+
+
+def test_fingerprint_changes_with_content_and_new_files(tmp_path):
+    folder = tmp_path / "submitted" / "ana" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / f"{ASSIGNMENT}.ipynb").write_text("{}", encoding="utf-8")
+    first = fingerprint(folder)
+    assert fingerprint(folder) == first
+    (folder / f"{ASSIGNMENT}.ipynb").write_text("{ }", encoding="utf-8")
+    second = fingerprint(folder)
+    assert second != first
+    (folder / "data").mkdir()
+    (folder / "data" / "extra.csv").write_text("1,2\n", encoding="utf-8")
+    assert fingerprint(folder) != second
+    (folder / "data" / "extra.csv").unlink()
+    (folder / "link").symlink_to("/dev/zero")  # a link is fingerprinted by its target, never read
+    assert fingerprint(folder) not in {first, second}
+
+
+def test_pending_regrades_changed_failed_and_missing_grades_and_everything_with_force():
+    submissions = {"same": "a", "changed": "b2", "failed": "c", "new": "d", "lost_grades": "e"}
+    journal = {
+        "same": entry("a"),
+        "changed": entry("b1"),
+        "failed": entry("c", FAILED),
+        "lost_grades": entry("e"),  # journalled, but gradebook.db (or autograded/) no longer has it
+        "gone": entry("z"),  # no longer in submitted/: ignored
+    }
+    graded = {"same", "changed", "failed"}
+    assert pending(submissions, journal, graded) == ["changed", "failed", "lost_grades", "new"]
+    assert pending(submissions, journal, graded, force=True) == sorted(submissions)
+    assert pending(submissions, {}, graded) == sorted(submissions)
+
+
+def test_journal_round_trip_is_atomic(tmp_path):
+    path = tmp_path / "autograded" / ".autograder-batch-x.json"
+    entries = {"ana": entry("a"), "bob": entry("b", FAILED)}
+    save_journal(path, "x", entries)
+    assert load_journal(path) == entries
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    assert json.loads(path.read_text(encoding="utf-8"))["assignment"] == "x"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b'{"version": 1, "students": {"ana": {"fingerp', b"\x00\xff\xfe binary", b"[]", b'{"version": 99, "students": {}}', b'{"students": []}', b"null"],
+)
+def test_corrupted_journal_is_empty_not_a_crash(tmp_path, content):
+    path = tmp_path / "journal.json"
+    path.write_bytes(content)
+    assert load_journal(path) == {}
+
+
+def test_malformed_journal_entries_are_dropped_one_by_one(tmp_path):
+    path = tmp_path / "journal.json"
+    good = {"fingerprint": "a", "status": GRADED, "at": "t", "reason": ""}
+    students = {"ok": good, "list": [], "extra_key": {**good, "x": 1}, "bad_status": {**good, "status": "done"}, "int": {**good, "fingerprint": 3}}
+    path.write_text(json.dumps({"version": 1, "students": students}), encoding="utf-8")
+    assert load_journal(path) == {"ok": JournalEntry("a", GRADED, "t")}
+    assert load_journal(tmp_path / "missing.json") == {}
+
+
+def test_a_second_batch_on_the_same_course_is_refused(tmp_path):
+    course = Course(tmp_path)
+    lock = journal_path(course).with_suffix(".lock")
+    lock.parent.mkdir(parents=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CourseError, match="another `autograder autograde`"):
+            autograde(course)
+
+
+# --- end to end: kill -9 mid-batch, then resume ---------------------------------------------------
+
+
+def run_cli(course: Course, *extra: str, **popen) -> subprocess.Popen[str]:
+    """`autograder autograde --course COURSE` as a child process, its output captured."""
+    command = [sys.executable, "-m", "autograder.cli", "autograde", "--course", str(course.root), *extra]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def finished(course: Course) -> dict[str, dict]:
+    """The students the journal lists as done, as written (read while the batch runs)."""
+    try:
+        students = json.loads(journal_path(course).read_text(encoding="utf-8"))["students"]
+    except FileNotFoundError:
+        return {}
+    return {name: raw for name, raw in students.items() if raw["status"] == GRADED}
+
+
+def autograded_notebook(course: Course, student: str) -> Path:
+    """The notebook nbgrader wrote for this student."""
+    return course.root / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+
+def stamp(path: Path) -> tuple[int, int]:
+    """Inode and mtime: they change when nbgrader writes the file again."""
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
+
+
+def gradebook_rows(course: Course) -> dict[str, int]:
+    """How many submissions gradebook.db holds per student."""
+    with sqlite3.connect(course.gradebook) as db:
+        return dict(db.execute("select student_id, count(*) from submitted_assignment group by student_id").fetchall())
+
+
+def kill_after_first_student(course: Course, timeout: float = 600) -> None:
+    """Start a batch in its own process group and SIGKILL the whole group once one student is journalled as done."""
+    batch = run_cli(course, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not finished(course):
+            assert batch.poll() is None, f"the batch ended before it was killed:\n{batch.communicate()}"
+            assert time.monotonic() < deadline, "no student finished in time"
+            time.sleep(0.2)
+    finally:
+        os.killpg(batch.pid, signal.SIGKILL)  # the CLI, nbgrader and everything they started in the group
+        batch.communicate()
+    assert batch.returncode == -signal.SIGKILL
+
+
+@pytest.fixture(scope="module")
+def resumed(course, tmp_path_factory):
+    broken = tmp_path_factory.mktemp("broken") / f"{BROKEN}.ipynb"
+    broken.write_text((SAMPLES / "solution.ipynb").read_text(encoding="utf-8")[:500], encoding="utf-8")
+    samples = [SAMPLES / f"{name}.ipynb" for name in GRADED_SAMPLES]
+    scratch = stage_course(course, tmp_path_factory.mktemp("resume") / "course", [*samples, broken])
+
+    started = time.monotonic()
+    kill_after_first_student(scratch)
+    before = finished(scratch)
+    first = next(iter(before))
+    first_stamp = stamp(autograded_notebook(scratch, first))
+    killed_after = time.monotonic() - started
+
+    second = run_cli(scratch)
+    out, err = second.communicate()
+    return scratch, first, before, first_stamp, second.returncode, out, err, killed_after
+
+
+@pytest.mark.e2e
+def test_killed_batch_resumes_without_regrading_or_losing_anyone(resumed):
+    scratch, first, before, first_stamp, returncode, out, err, killed_after = resumed
+    assert list(before) == [GRADED_SAMPLES[0]], f"killed after {killed_after:.0f} s with {before}"
+    assert returncode == 2, out + err  # the truncated submission is not graded: exit 2
+    assert "resumed: 1 already graded" in out
+    assert f"grading {first}" not in err and "grading solution" in err
+    for name in GRADED_SAMPLES:
+        line = next(line for line in out.splitlines() if line.startswith(name))
+        assert "not graded" not in line
+    assert f"{BROKEN}" in out and "truncado" in out
+
+    journal = finished(scratch)
+    assert sorted(journal) == sorted(GRADED_SAMPLES)
+    assert journal[first] == before[first]  # its journal entry was not rewritten
+    assert stamp(autograded_notebook(scratch, first)) == first_stamp  # nor its autograded notebook
+    assert load_journal(journal_path(scratch))[BROKEN].status == FAILED
+
+
+@pytest.mark.e2e
+def test_gradebook_is_consistent_after_the_kill(resumed):
+    scratch = resumed[0]
+    assert gradebook_rows(scratch) == {name: 1 for name in [*GRADED_SAMPLES, BROKEN]}
+    batch = autograde(scratch)  # nothing changed: only the failed submission is tried again
+    assert sorted(batch.skipped) == sorted(GRADED_SAMPLES)
+    assert {row.student: row.parts for row in batch.scores} == {name: EXPECTED_SCORES[name] for name in GRADED_SAMPLES}
+    assert list(batch.failures) == [BROKEN] and "truncado" in batch.failures[BROKEN]
+    assert gradebook_rows(scratch) == {name: 1 for name in [*GRADED_SAMPLES, BROKEN]}
+
+
+@pytest.mark.e2e
+def test_changed_submission_is_regraded_on_the_next_run(resumed):
+    scratch = resumed[0]
+    submission = scratch.submitted / "blank" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    shutil.copy(SAMPLES / "solution.ipynb", submission)  # blank resubmits a full solution
+    unchanged = stamp(autograded_notebook(scratch, "leaky_relu"))
+    batch = autograde(scratch)
+    assert sorted(batch.skipped) == ["leaky_relu", "solution"]
+    assert list(batch.failures) == [BROKEN]
+    assert {row.student: row.parts for row in batch.scores}["blank"] == EXPECTED_SCORES["solution"]
+    assert stamp(autograded_notebook(scratch, "leaky_relu")) == unchanged
+    assert gradebook_rows(scratch) == {name: 1 for name in [*GRADED_SAMPLES, BROKEN]}
