@@ -5,14 +5,23 @@ PY := $(VENV)/bin/python
 AUTOGRADER := $(VENV)/bin/autograder
 SAMPLES := $(wildcard tests/samples/*.ipynb)
 
-.PHONY: install test demo release samples clean
+.PHONY: install sandbox test demo release samples clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed sandbox
+
+# The sandbox for student code needs bubblewrap (Debian/Ubuntu package `bubblewrap`); root installs it.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null; \
+	  else \
+	    echo "bubblewrap is missing: sudo apt-get install bubblewrap (see README, Sandbox)" >&2; exit 1; \
+	  fi; }
 
 # pytest exits 5 when it collects nothing: that is reported, not treated as a crash.
 test: install

@@ -18,8 +18,9 @@ c.ClearSolutions.code_stub = {
 }
 c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
 
-# Generous per-cell limit; the sandbox issue tightens this with its own limits.
-c.Execute.timeout = 60
+# Per-cell wall-clock limit (the lesson's slowest cell takes about 4 s). A cell past it is
+# interrupted, the kernel restarted and the earlier cells replayed (GuardedExecute).
+c.Execute.timeout = 20
 
 # nbgrader's autograde chain with our steps inserted where they belong; the same list
 # serves `nbgrader autograde` from this directory and `autograder grade`.
@@ -27,17 +28,17 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
-    Execute,
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
 )
 
-from autograder.preprocessors import RequireExecution  # noqa: E402
+from autograder.preprocessors import GuardedExecute, RequireExecution, Verify  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
-    Execute,
+    GuardedExecute,  # nbgrader's Execute in a sandboxed kernel, restarted after a fault
     RequireExecution,  # a test cell that never ran scores 0, not full marks
+    Verify,  # test cells decided in this process from their probe records, not by the kernel
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,

@@ -27,6 +27,7 @@ from .course import Course
 from .errors import CourseError, NbgraderCommandError, NotebookError
 from .nbgrader_cli import open_gradebook, run_nbgrader
 from .release import generate
+from .sandbox import check_available
 from .submission import read_submission
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,16 @@ def ensure_registered(course: Course, assignment: str = ASSIGNMENT) -> None:
         generate(course, assignment, release_dir=Path(scratch))
 
 
-def autograde(course: Course, assignment: str = ASSIGNMENT, force: bool = False, progress: Progress | None = None) -> BatchResult:
+def autograde(
+    course: Course,
+    assignment: str = ASSIGNMENT,
+    force: bool = False,
+    progress: Progress | None = None,
+    sandbox: bool = True,
+) -> BatchResult:
     """Grade each submission in submitted/ that is new or changed (all with `force`), then per-part scores and a reason for each one not graded."""
+    if sandbox:
+        check_available()  # one clear line before any student is touched, never a silent unsafe batch
     with _batch_lock(course, assignment):
         ensure_registered(course, assignment)
         path = journal_path(course, assignment)
@@ -101,7 +110,7 @@ def autograde(course: Course, assignment: str = ASSIGNMENT, force: bool = False,
         for index, student in enumerate(todo, start=1):
             if progress is not None:
                 progress(index, len(todo), student)
-            journal[student] = _grade_one(course, assignment, student, submissions[student])
+            journal[student] = _grade_one(course, assignment, student, submissions[student], sandbox)
             save_journal(path, assignment, journal)
         failures = {s: journal[s].reason for s in sorted(submissions) if journal[s].status == FAILED}
         rows = [row for row in scores(course, assignment) if row.graded and row.student not in failures]
@@ -122,9 +131,11 @@ def _is_done(entry: JournalEntry | None, digest: str, graded: bool) -> bool:
     return entry is not None and entry.status == GRADED and entry.fingerprint == digest and graded
 
 
-def _grade_one(course: Course, assignment: str, student: str, digest: str) -> JournalEntry:
+def _grade_one(course: Course, assignment: str, student: str, digest: str, sandbox: bool = True) -> JournalEntry:
     """`nbgrader autograde --student` for one student (a fresh grading, --force), as a journal entry."""
     args = ["autograde", assignment, f"--student={glob.escape(student)}", "--force", "--Autograde.create_student=True"]
+    if not sandbox:
+        args.append("--GuardedExecute.sandbox=False")
     failure: NbgraderCommandError | None = None
     try:
         run_nbgrader(course.root, *args)

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 
 ASSIGNMENT = "activation_maxpool"
+# The MIME type under which a test cell's probe record leaves the kernel (see checks/probe.py).
+PROBE_MIME = "application/vnd.autograder.probe+json"
 
 
 class Part(str, enum.Enum):

@@ -12,21 +12,39 @@ from .catalog import ASSIGNMENT, Part
 from .course import Course
 from .errors import AutograderError, GradingError, NotebookError
 from .results import GradingResult
+from .sandbox import SandboxUnavailable, check_available
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_UNGRADABLE = 2
 
 
-def grade(notebook: Path, results: Path | None = None, course: Path | None = None, assignment: str = ASSIGNMENT) -> GradingResult:
-    """Grade one notebook without a gradebook; results.json is written even when grading fails."""
+NO_SANDBOX_WARNING = (
+    "autograder: WARNING: --no-sandbox: student code runs with your user's rights, network and files; "
+    "grade only trusted notebooks this way"
+)
+
+
+def grade(
+    notebook: Path,
+    results: Path | None = None,
+    course: Path | None = None,
+    assignment: str = ASSIGNMENT,
+    sandbox: bool = True,
+) -> GradingResult:
+    """Grade one notebook without a gradebook, sandboxed unless told otherwise; results.json is written even when grading fails."""
     from .pipeline import grade_notebook, max_points
 
     where = Course.at(course) if course else Course.find()
     result: GradingResult | None = None
     try:
-        result = grade_notebook(notebook, where, assignment).result
+        if sandbox:
+            check_available()
+        result = grade_notebook(notebook, where, assignment, sandbox=sandbox).result
         return result
+    except SandboxUnavailable as error:  # the machine's fault, not the student's: say so and stop
+        result = GradingResult.ungradable(str(notebook), str(error), max_points(where, assignment))
+        raise
     except NotebookError as error:
         result = GradingResult.ungradable(str(notebook), str(error), max_points(where, assignment))
         raise
@@ -40,8 +58,9 @@ def grade(notebook: Path, results: Path | None = None, course: Path | None = Non
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    _warn_unsandboxed(args)
     try:
-        result = grade(args.notebook, args.results, args.course, args.assignment)
+        result = grade(args.notebook, args.results, args.course, args.assignment, sandbox=not args.no_sandbox)
     except (NotebookError, GradingError) as error:
         print(f"autograder: cannot grade {error}", file=sys.stderr)
         return EXIT_UNGRADABLE
@@ -52,8 +71,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 def _cmd_autograde(args: argparse.Namespace) -> int:
     from .batch import autograde
 
+    _warn_unsandboxed(args)
     course = Course.at(args.course) if args.course else Course.find()
-    batch = autograde(course, args.assignment, force=args.force, progress=_progress)
+    batch = autograde(course, args.assignment, force=args.force, progress=_progress, sandbox=not args.no_sandbox)
     header = f"{'student':<24}" + "".join(f"{p.value:>12}" for p in Part) + f"{'total':>12}"
     print(header)
     for row in batch.scores:
@@ -65,6 +85,11 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
         print(f"resumed: {len(batch.skipped)} already graded and unchanged, not regraded (--force regrades them)")
     print(f"{len(batch.scores)} graded, {len(batch.failures)} not graded, in {course.gradebook.name}")
     return EXIT_UNGRADABLE if batch.failures else EXIT_OK
+
+
+def _warn_unsandboxed(args: argparse.Namespace) -> None:
+    if args.no_sandbox:
+        print(NO_SANDBOX_WARNING, file=sys.stderr)
 
 
 def _progress(index: int, total: int, student: str) -> None:
@@ -98,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("grade", parents=[common], help="grade one notebook without a gradebook (for CI)")
     p.add_argument("notebook", type=Path)
     p.add_argument("--results", type=Path, help="write Gradescope-format results.json here")
+    p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
     p.set_defaults(run=_cmd_grade)
 
     p = verbs.add_parser("autograde", parents=[common], help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")

@@ -26,8 +26,9 @@ from .submission import read_submission
 
 STUDENT = "submission"
 LOG = logging.getLogger("autograder.nbgrader")
-# OverwriteCells warns for every restored test cell, which is every submission: not news.
-LOG.setLevel(logging.ERROR)
+# OverwriteCells warns for every restored test cell, which is every submission, and nbclient logs
+# every kernel death and timeout that GuardedExecute then handles and reports per cell: not news.
+LOG.setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,14 @@ def max_points(course: Course, assignment: str = ASSIGNMENT) -> dict[str, float]
     return points
 
 
-def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT) -> Graded:
+def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, sandbox: bool = True) -> Graded:
     """Grade a submission in a scratch gradebook; raises NotebookError for input that cannot be graded."""
     started = time.monotonic()
     # nbgrader's own gradebook code trips SQLAlchemy warnings that say nothing about the submission.
     warnings.filterwarnings("ignore", module="nbgrader.api")
     submission = read_submission(path, assignment)
     config = course.config()
+    config.GuardedExecute.sandbox = sandbox
     source = nbformat.read(course.source_notebook(assignment), as_version=4)
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
         workdir = Path(scratch) / "work"

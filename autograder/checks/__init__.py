@@ -1,12 +1,17 @@
-"""The test families behind every graded cell, looked up by the cell's grade_id."""
+"""The test families behind every graded cell, looked up by the cell's grade_id.
+
+In a grading kernel, `check` only records what the student's answer does (see probe.py) and
+shows a local verdict; the verdict that counts is `verdict_from_record`, run by the grader
+in its own process.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from ..catalog import spec_for
-from . import kernel, maxpool, relu
-from .core import Mistake, TestFailure, Verdict
+from . import kernel, maxpool, probe, relu
+from .core import Mistake, TestFailure, Verdict, device
 
 FAMILIES: dict[str, Callable[[Any], Verdict]] = {**kernel.FAMILIES, **relu.FAMILIES, **maxpool.FAMILIES}
 
@@ -17,11 +22,39 @@ def evaluate(grade_id: str, answer: Any) -> Verdict:
     return FAMILIES[grade_id](answer)
 
 
+def record(grade_id: str, answer: Any) -> dict[str, Any]:
+    """Run the family in probe mode: call the answer on every case and return the record, as JSON-ready data."""
+    spec_for(grade_id)
+    with probe.recording() as calls:
+        FAMILIES[grade_id](answer)
+    return probe.build_record(grade_id, answer, calls)
+
+
+def verdict_from_record(grade_id: str, data: dict[str, Any]) -> Verdict:
+    """The verdict for a record that came out of a kernel: references and comparisons computed here."""
+    if not isinstance(data, dict) or data.get("grade_id") != grade_id or data.get("version") != probe.RECORD_VERSION:
+        return Verdict.fail(Mistake.NOT_EVALUATED, "El registro de la prueba no corresponde a esta celda.")
+    return evaluate(grade_id, probe.answer_from_record(data, device()))
+
+
 def check(grade_id: str, answer: Any) -> None:
-    """Pass silently, or raise TestFailure whose message is the student's Spanish feedback."""
-    verdict = evaluate(grade_id, answer)
+    """In a test cell: publish the record for the grader, then pass silently or raise TestFailure with the feedback."""
+    data = record(grade_id, answer)
+    _publish(data)
+    verdict = verdict_from_record(grade_id, data)
     if not verdict.passed:
         raise TestFailure.from_verdict(spec_for(grade_id), verdict)
 
 
-__all__ = ["FAMILIES", "Mistake", "TestFailure", "Verdict", "check", "evaluate"]
+def _publish(data: dict[str, Any]) -> None:
+    """Send the record to the grader as a display output of this cell (nothing is shown to the student)."""
+    try:
+        from IPython.core.interactiveshell import InteractiveShell
+        from IPython.display import display
+    except ImportError:  # outside IPython there is no grader listening
+        return
+    if InteractiveShell.initialized():
+        display({probe.PROBE_MIME: data}, raw=True)
+
+
+__all__ = ["FAMILIES", "Mistake", "TestFailure", "Verdict", "check", "evaluate", "record", "verdict_from_record"]

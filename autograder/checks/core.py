@@ -17,6 +17,7 @@ import torch
 from .. import messages as msg
 from ..catalog import Part, TestSpec
 from ..tracing import PUBLIC_SPELLINGS, OpTrace
+from . import probe
 
 # Small tensors are printed in full in messages; larger ones only by shape.
 SMALL_NUMEL = 36
@@ -37,6 +38,8 @@ class Mistake(str, enum.Enum):
     WRONG_VALUES = "wrong_values"
     INPUT_MODIFIED = "input_modified"
     SHARES_INPUT = "shares_input"
+    TIMEOUT = "timeout"
+    NOT_EVALUATED = "not_evaluated"
     # Recognised causes, refined from the generic ones above.
     STRIDE_NONE_IGNORED = "stride_none_ignored"
     STRIDE_IGNORED = "stride_ignored"
@@ -158,17 +161,21 @@ class CallOutcome:
 
 
 def call_student(part: Part, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallOutcome:
-    """Call the answer quietly, tracing the ATen ops it runs."""
+    """Call the answer quietly, tracing the ATen ops it runs; a Replay plays back what the kernel recorded instead."""
+    if isinstance(fn, probe.Replay):
+        played = fn.replay(args)
+        return CallOutcome(played.result, played.error, played.forbidden_ops)
     outcome = CallOutcome()
     sink = _Discard()
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
         try:
-            with OpTrace() as trace:
+            with OpTrace() as trace, probe.time_limit():
                 outcome.result = fn(*args, **kwargs)
-        except Exception as error:  # the student's own failure, reported back to them
+        except (Exception, probe.CallTimeout) as error:  # the student's own failure, reported back to them
             outcome.error = error
         outcome.forbidden_ops = trace.forbidden(part)
+    probe.note_call(outcome, args)
     return outcome
 
 
@@ -191,8 +198,15 @@ def outcome_failure(part: Part, what: str, call: str, outcome: CallOutcome) -> V
         )
     if isinstance(outcome.error, NotImplementedError):
         return Verdict.fail(Mistake.NOT_IMPLEMENTED, msg.NOT_IMPLEMENTED.format(what=what), msg.TRIED.format(what=call))
+    if isinstance(outcome.error, probe.CallTimeout):
+        return Verdict.fail(
+            Mistake.TIMEOUT, msg.CALL_TIMEOUT.format(what=what, seconds=probe.CALL_TIMEOUT), msg.TRIED.format(what=call)
+        )
+    if isinstance(outcome.error, probe.ProbeMissing):
+        return Verdict.fail(Mistake.NOT_EVALUATED, msg.PROBE_INCOMPLETE.format(what=what), msg.TRIED.format(what=call))
     if outcome.error is not None:
-        error = f"{type(outcome.error).__name__}: {outcome.error}"
+        name = outcome.error.name if isinstance(outcome.error, probe.ReplayedError) else type(outcome.error).__name__
+        error = f"{name}: {outcome.error}"
         return Verdict.fail(Mistake.RAISED, msg.RAISED.format(what=what, error=error[:500]), msg.TRIED.format(what=call))
     return None
 
@@ -268,6 +282,8 @@ def run_cases(
     not_callable = check_callable(part, what, fn)
     if not_callable is not None:
         return not_callable
+    if probe.probing():
+        return _record_cases(part, fn, cases)
     for case in cases:
         expected = reference(*case.make(), **case.kwargs)
         args = case.make()
@@ -284,6 +300,15 @@ def run_cases(
             verdict = _unmodified(args, before, outcome.result, call)
             if not verdict.passed:
                 return verdict
+    return Verdict.ok()
+
+
+def _record_cases(part: Part, fn: Callable[..., Any], cases: Sequence[Case]) -> Verdict:
+    """In the kernel: call every case so the trusted side can replay them; stop after a call that timed out."""
+    for case in cases:
+        outcome = call_student(part, fn, case.make(), case.kwargs)
+        if isinstance(outcome.error, probe.CallTimeout):
+            break
     return Verdict.ok()
 
 

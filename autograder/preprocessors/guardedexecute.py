@@ -1,0 +1,192 @@
+"""nbgrader's Execute, made safe for untrusted code: a sandboxed kernel, and faults that cost only the cells they hit."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager, KernelManager
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
+
+from .. import messages as msg
+from ..catalog import PROBE_MIME
+from ..sandbox import check_available
+from ..sandboxkernel import SandboxedKernelManager
+
+# Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
+FAULT_KEY = "autograder"
+# Probe records a test cell may emit outside the output budget (a test emits one).
+MAX_PROBES_PER_CELL = 4
+
+
+class Fault:
+    """Names of the faults a cell can suffer; stored in the cell's metadata."""
+
+    TIMEOUT = "timeout"
+    DEAD = "dead_kernel"
+    OOM = "out_of_memory"
+    DEADLINE = "deadline"
+    GAVE_UP = "gave_up"
+
+
+class GuardedExecute(Execute):
+    """Run the notebook in a sandboxed kernel; after a cell kills or hangs the kernel, restart and go on.
+
+    nbgrader gives up on the whole notebook when the kernel dies, and a cell that ignores the
+    interrupt blocks every later one. Here the faulty cell gets an error and a recorded fault, a
+    fresh kernel replays the cells that ran before it (tests excluded), and execution continues;
+    so a fault costs only the parts that depend on the broken cell. Output beyond a per-cell
+    budget is dropped as it arrives, and the whole notebook has a wall-clock budget.
+    """
+
+    sandbox = Bool(True, help="Run the kernel inside autograder.sandbox (no network, no course files, limits).").tag(
+        config=True
+    )
+    notebook_timeout = Integer(200, help="Wall-clock seconds for the whole notebook, restarts and replays included.").tag(
+        config=True
+    )
+    max_restarts = Integer(12, help="Kernel restarts allowed after faults; later cells are then not run.").tag(config=True)
+    max_output_bytes = Integer(
+        256 * 1024, help="Output kept per cell (text and data); the rest is dropped while it arrives."
+    ).tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict | None = None, km: KernelManager | None = None):
+        if self.sandbox:
+            check_available()
+        self._started = time.monotonic()
+        self._replayable: list[int] = []
+        self._restarts = 0
+        self._stopped: str | None = None
+        self._sizes: dict[int, int] = {}
+        self._probes: dict[int, int] = {}
+        for cell in nb.cells:
+            cell.metadata.pop(FAULT_KEY, None)  # only faults seen in this run count
+        return super().preprocess(nb, resources, km)
+
+    def create_kernel_manager(self) -> KernelManager:
+        self.kernel_manager_class = SandboxedKernelManager if self.sandbox else AsyncKernelManager
+        return super().create_kernel_manager()
+
+    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if self._stopped is None and self._remaining() <= 0:
+            self._stopped = Fault.DEADLINE
+        if self._stopped is not None:
+            self._mark(cell, self._stopped)
+            return cell, resources
+        self._timed_out = False
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._fault_and_recover(cell, self._death_cause())
+            return cell, self.resources
+        except CellTimeoutError:  # no IOPub output after the reply: treat as a hung kernel
+            self._fault_and_recover(cell, Fault.TIMEOUT)
+            return cell, self.resources
+        if self._timed_out:
+            self._fault_and_recover(cell, Fault.TIMEOUT)
+        elif not _is_test(cell):
+            self._replayable.append(index)
+        return cell, resources
+
+    # -- faults ------------------------------------------------------------------------
+    def _fault_and_recover(self, cell: NotebookNode, fault: str) -> None:
+        self._mark(cell, fault)
+        while self._stopped is None:
+            if self._restarts >= self.max_restarts:
+                self._stopped = Fault.GAVE_UP
+            elif self._remaining() <= 0:
+                self._stopped = Fault.DEADLINE
+            elif self._restart_and_replay():
+                return
+
+    def _restart_and_replay(self) -> bool:
+        """A fresh kernel with the state of the cells that ran cleanly so far; False if a replayed cell faults too."""
+        self._restarts += 1
+        self._cleanup_kernel()
+        self.km = self.create_kernel_manager()
+        self.start_new_kernel()
+        self.start_new_kernel_client()
+        for index in list(self._replayable):
+            self._timed_out = False
+            try:
+                self.execute_cell(copy.deepcopy(self.nb.cells[index]), index, store_history=False)
+            except (DeadKernelError, CellTimeoutError):
+                self._timed_out = True
+            if self._timed_out:  # not deterministic after all: leave it out from now on
+                self._replayable.remove(index)
+                self._mark(self.nb.cells[index], Fault.TIMEOUT)
+                return False
+        return True
+
+    def _death_cause(self) -> str:
+        return Fault.OOM if getattr(self.km, "oom_killed", False) else Fault.DEAD
+
+    def _mark(self, cell: NotebookNode, fault: str) -> None:
+        """Record the fault on the cell and show it to the student as an error output."""
+        text = self._describe(fault)
+        cell.metadata[FAULT_KEY] = {"fault": fault, "message": text}
+        cell.outputs = [*cell.get("outputs", []), new_output("error", ename="CellFault", evalue=text, traceback=[text])]
+
+    def _describe(self, fault: str) -> str:
+        return {
+            Fault.TIMEOUT: msg.FAULT_TIMEOUT.format(seconds=self.timeout or 0),
+            Fault.DEAD: msg.FAULT_DEAD,
+            Fault.OOM: msg.FAULT_OOM,
+            Fault.DEADLINE: msg.FAULT_DEADLINE.format(seconds=self.notebook_timeout),
+            Fault.GAVE_UP: msg.FAULT_GAVE_UP.format(count=self._restarts),
+        }[fault]
+
+    def _remaining(self) -> float:
+        return self.notebook_timeout - (time.monotonic() - self._started)
+
+    # -- nbclient hooks ----------------------------------------------------------------
+    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
+        timeout = super()._get_timeout(cell)
+        remaining = max(1, int(self._remaining()))
+        return remaining if timeout is None else min(timeout, remaining)
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> None | dict[str, Any]:
+        self._timed_out = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def output(self, outs: list[NotebookNode], msg_: dict[str, Any], display_id: str | None, cell_index: int):
+        """Keep output up to the cell's budget; past it, drop everything but one note saying so."""
+        size = _size(msg_.get("content", {}))
+        used = self._sizes.get(cell_index, 0)
+        self._sizes[cell_index] = used + size
+        if _is_probe(msg_) and self._probes.get(cell_index, 0) < MAX_PROBES_PER_CELL:
+            self._probes[cell_index] = self._probes.get(cell_index, 0) + 1
+            self._sizes[cell_index] = used
+            return super().output(outs, msg_, display_id, cell_index)
+        if used + size <= self.max_output_bytes:
+            return super().output(outs, msg_, display_id, cell_index)
+        if used <= self.max_output_bytes:
+            note = msg.OUTPUT_TRUNCATED.format(limit=f"{self.max_output_bytes // 1024} KiB")
+            outs.append(new_output("stream", name="stdout", text=note))
+        return None
+
+
+def _is_test(cell: NotebookNode) -> bool:
+    """Instructor test cells: graded, not an answer. They are not replayed after a restart."""
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _is_probe(message: dict[str, Any]) -> bool:
+    data = message.get("content", {}).get("data", {})
+    return isinstance(data, dict) and PROBE_MIME in data
+
+
+def _size(content: dict[str, Any]) -> int:
+    if "text" in content:
+        return len(content.get("text") or "")
+    data = content.get("data") or {}
+    return sum(len(str(value)) for value in data.values()) if isinstance(data, dict) else 0

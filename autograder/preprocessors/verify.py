@@ -1,0 +1,142 @@
+"""Decide each graded test cell in the grader's own process, so nothing the student's code did in the kernel counts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Tuple
+
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Bool, Unicode
+
+from .. import messages as msg
+from ..catalog import ANSWER_CELLS, BY_GRADE_ID, PROBE_MIME, Part
+from .guardedexecute import FAULT_KEY
+
+FAILURE_NAME = "TestFailure"
+# How PyTorch and the C library say an allocation failed under the sandbox's memory limit.
+MEMORY_SIGNS = ("can't allocate memory", "DefaultCPUAllocator", "Cannot allocate memory", "out of memory")
+
+
+class Verify(NbGraderPreprocessor):
+    """Replace each test cell's kernel-made outcome with the verdict computed here from its probe record.
+
+    A test cell in the kernel only records what the student's answer does (results, exceptions,
+    ops used) as JSON data. This step, placed after Execute and before SaveAutoGrades, rebuilds
+    the inputs, computes PyTorch's reference and compares, with a torch the student's code never
+    touched. The cell then keeps its printed output but none of the kernel's errors or stderr:
+    it passes, or carries one error output with our Spanish feedback, so nbgrader scores the
+    verdict and nothing else. A fault (dead kernel, timeout) always fails the cell.
+    """
+
+    enabled = Bool(True, help="Grade test cells from their probe records (False: trust the kernel's outputs).").tag(
+        config=True
+    )
+    ename = Unicode(FAILURE_NAME, help="Error name of the output that carries a failing verdict.").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> Tuple[NotebookNode, ResourcesDict]:
+        if not self.enabled:
+            return nb, resources
+        problems = _answer_problems(nb)
+        for cell in nb.cells:
+            records = self._take_records(cell)
+            if self._decides(cell):
+                self._decide(cell, records, problems)
+        return nb, resources
+
+    @staticmethod
+    def _decides(cell: NotebookNode) -> bool:
+        """Test cells of this assignment's catalogue; other graded cells are left to nbgrader."""
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell) and grade_id in BY_GRADE_ID
+
+    @staticmethod
+    def _take_records(cell: NotebookNode) -> list[Any]:
+        """Remove every probe record from the cell's outputs and return them (a student's cell may fake some)."""
+        records, kept = [], []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}) if output.get("output_type") in ("display_data", "execute_result") else {}
+            if PROBE_MIME in data:
+                records.append(_as_record(data[PROBE_MIME]))
+            else:
+                kept.append(output)
+        if cell.get("outputs") is not None:
+            cell.outputs = kept
+        return records
+
+    def _decide(self, cell: NotebookNode, records: list[Any], problems: dict[Part, str]) -> None:
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        failure = self._failure(cell, grade_id, records)
+        problem = problems.get(BY_GRADE_ID[grade_id].part)
+        if failure and problem:
+            failure += "\n" + msg.ANSWER_CELL_PROBLEM.format(problem=problem)
+        kept = [o for o in cell.outputs if o.get("output_type") != "error" and not _is_stderr(o)]
+        if failure:
+            kept.append(new_output("error", ename=self.ename, evalue=failure, traceback=failure.splitlines()))
+        cell.outputs = kept
+
+    def _failure(self, cell: NotebookNode, grade_id: str, records: list[Any]) -> str:
+        """The Spanish feedback of a failing cell, or '' when the verdict passes."""
+        from ..checks import TestFailure, verdict_from_record  # torch loads only where test cells are decided
+
+        fault = cell.metadata.get(FAULT_KEY, {})
+        if fault.get("fault"):
+            return msg.FAULT_PREFIX.format(fault=fault.get("message", fault["fault"]))
+        if len(records) > 1:
+            return msg.DUPLICATE_RECORDS
+        if not records:
+            return _kernel_error(cell) or msg.NOT_EVALUATED
+        verdict = verdict_from_record(grade_id, records[0])
+        return "" if verdict.passed else TestFailure.from_verdict(BY_GRADE_ID[grade_id], verdict).render()
+
+
+def _answer_problems(nb: NotebookNode) -> dict[Part, str]:
+    """What went wrong in each answer cell (a fault, or the error it ended with), to explain its tests' failures."""
+    problems = {}
+    for cell in nb.cells:
+        part = ANSWER_CELLS.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
+        if part is None or cell.cell_type != "code":
+            continue
+        fault = cell.metadata.get(FAULT_KEY, {})
+        if fault.get("message"):
+            problems[part] = fault["message"]
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") != "NotImplementedError":
+                problems[part] = _describe_error(str(output.get("ename", "")), str(output.get("evalue", "")))
+                break
+    return problems
+
+
+def _describe_error(ename: str, evalue: str) -> str:
+    if ename == "MemoryError" or any(sign in evalue for sign in MEMORY_SIGNS):
+        return msg.FAULT_MEMORY_ERROR
+    return f"{ename}: {evalue[:300]}"
+
+
+def _as_record(data: Any) -> Any:
+    """A record as data: nbformat may keep JSON mime bundles as dicts or as JSON text."""
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+    return data
+
+
+def _is_stderr(output: NotebookNode) -> bool:
+    return output.get("output_type") == "stream" and output.get("name") == "stderr"
+
+
+def _kernel_error(cell: NotebookNode) -> str:
+    """What stopped the test before its probe: the visible test's own message, or the error it raised."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            ename, evalue = str(output.get("ename", "")), str(output.get("evalue", ""))[:1000]
+            if ename in (FAILURE_NAME, "AssertionError") and evalue:
+                return evalue
+            return msg.CELL_ERROR.format(error=f"{ename}: {evalue}")
+    return ""

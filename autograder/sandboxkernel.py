@@ -1,0 +1,85 @@
+"""A Jupyter kernel manager whose kernel runs inside a Sandbox, reached over IPC sockets in the sandbox's run dir."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Integer
+
+from .sandbox import DEFAULT_LIMITS, Limits, Sandbox
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts each kernel confined (no network, no course files, limits); its sandbox is removed on shutdown."""
+
+    memory_bytes = Integer(DEFAULT_LIMITS.memory_bytes, help="Memory of all kernel processes together (cgroup)").tag(
+        config=True
+    )
+    address_space_bytes = Integer(DEFAULT_LIMITS.address_space_bytes, help="RLIMIT_AS of each kernel process").tag(
+        config=True
+    )
+    processes = Integer(DEFAULT_LIMITS.processes, help="Most processes the kernel may run at once").tag(config=True)
+    file_size_bytes = Integer(DEFAULT_LIMITS.file_size_bytes, help="Largest file the kernel may write").tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sandbox: Sandbox | None = None
+
+    @property
+    def limits(self) -> Limits:
+        return DEFAULT_LIMITS.merged(
+            memory_bytes=self.memory_bytes,
+            address_space_bytes=self.address_space_bytes,
+            processes=self.processes,
+            file_size_bytes=self.file_size_bytes,
+        )
+
+    @property
+    def kernel_spec(self) -> KernelSpec | None:
+        """The usual spec, but interrupted by message: signals sent to bwrap never reach the kernel inside."""
+        spec = super().kernel_spec
+        if spec is not None and spec.interrupt_mode != "message":
+            spec = copy.copy(spec)
+            spec.interrupt_mode = "message"
+            self._kernel_spec = spec
+        return spec
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        if self.sandbox is None:
+            self.sandbox = Sandbox(self.limits, readable=[PACKAGE_DIR]).open()
+            self.transport = "ipc"
+            self.ip = str(self.sandbox.run_dir / "kernel")
+            self.connection_file = str(self.sandbox.run_dir / f"kernel-{uuid.uuid4().hex[:8]}.json")
+        kw["cwd"] = str(self.sandbox.workdir)  # never the submission's folder inside the course
+        # What the kernel process writes to its own fds (os.write, C code) must not flood the grader's terminal.
+        kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
+        return await super()._async_pre_start_kernel(**kw)
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        assert self.sandbox is not None
+        return self.sandbox.command(super().format_kernel_cmd(extra_arguments))
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandbox is not None and os.path.exists(self.connection_file):
+            self.sandbox.give(Path(self.connection_file))
+
+    @property
+    def oom_killed(self) -> bool:
+        """Whether the sandbox's memory limit was hit since the kernel started."""
+        return self.sandbox is not None and self.sandbox.oom_killed
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and self.sandbox is not None:
+            self.sandbox.close()
+            self.sandbox = None

@@ -1,0 +1,84 @@
+"""GuardedExecute on small real notebooks: a fault costs its own cell, the kernel comes back with the earlier state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder.preprocessors import GuardedExecute
+from autograder.preprocessors.guardedexecute import FAULT_KEY, Fault
+
+
+def run(*sources: str, tmp_path: Path, **options) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[new_code_cell(source) for source in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    step = GuardedExecute(timeout=options.pop("timeout", 10), **options)
+    executed, _ = step.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    return executed
+
+
+def text(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def fault(cell) -> str | None:
+    return cell.metadata.get(FAULT_KEY, {}).get("fault")
+
+
+def test_a_dead_kernel_costs_only_its_cell_and_the_state_is_replayed(tmp_path: Path):
+    nb = run("x = 41", "import os; os._exit(1)", "print(x + 1)", tmp_path=tmp_path)
+    assert fault(nb.cells[1]) == Fault.DEAD
+    assert any(o.output_type == "error" for o in nb.cells[1].outputs)
+    assert text(nb.cells[2]) == "42\n" and fault(nb.cells[2]) is None
+
+
+def test_a_cell_that_ignores_the_interrupt_times_out_and_the_rest_runs(tmp_path: Path):
+    nb = run(
+        "y = 'still here'",
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+        "print(y)",
+        tmp_path=tmp_path,
+        timeout=3,
+    )
+    assert fault(nb.cells[1]) == Fault.TIMEOUT
+    assert text(nb.cells[2]) == "still here\n"
+
+
+def test_state_set_by_a_faulty_cell_is_not_replayed(tmp_path: Path):
+    nb = run("z = 1", "z = 2\nimport os; os._exit(3)", "print(z)", tmp_path=tmp_path)
+    assert text(nb.cells[2]) == "1\n"
+
+
+def test_an_output_flood_is_cut_to_the_budget(tmp_path: Path):
+    nb = run("for _ in range(50):\n    print('x' * 100_000)", "print('after')", tmp_path=tmp_path, max_output_bytes=64 * 1024)
+    flood = text(nb.cells[0])
+    assert len(flood) < 64 * 1024 + 1000 and "salida recortada" in flood
+    assert text(nb.cells[1]) == "after\n"
+
+
+def test_the_notebook_deadline_stops_later_cells(tmp_path: Path):
+    nb = run("import time; time.sleep(30)", "print('never')", tmp_path=tmp_path, timeout=60, notebook_timeout=3)
+    assert fault(nb.cells[0]) == Fault.TIMEOUT
+    assert fault(nb.cells[1]) == Fault.DEADLINE and text(nb.cells[1]) == ""
+
+
+def test_restarts_are_bounded(tmp_path: Path):
+    dying = "import os; os._exit(1)"
+    nb = run(dying, dying, dying, "print('never')", tmp_path=tmp_path, max_restarts=2)
+    assert [fault(c) for c in nb.cells] == [Fault.DEAD, Fault.DEAD, Fault.DEAD, Fault.GAVE_UP]
+
+
+def test_faults_written_into_the_submission_are_ignored(tmp_path: Path):
+    nb = new_notebook(cells=[new_code_cell("print('ok')")])
+    nb.cells[0].metadata[FAULT_KEY] = {"fault": Fault.DEAD}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    executed, _ = GuardedExecute(timeout=10).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert fault(executed.cells[0]) is None
+
+
+def test_the_kernel_runs_sandboxed_and_unsandboxed_on_request(tmp_path: Path):
+    code = "import os; print(os.getcwd() == {!r})".format(str(tmp_path))
+    assert text(run(code, tmp_path=tmp_path).cells[0]) == "False\n"  # a scratch dir, not the submission's folder
+    assert text(run(code, tmp_path=tmp_path, sandbox=False).cells[0]) == "True\n"

@@ -1,0 +1,135 @@
+"""End to end: every hostile or faulty submission in tests/hostile/ gets exactly its score, and nothing escapes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.catalog import Part
+from autograder.course import Course
+from autograder.pipeline import grade_notebook
+from hostile import build_hostile
+from hostile.scenarios import ESCAPE_TEXT, LEAK_MARKER, LEFTOVER_COMM, LEFTOVER_COMMAND, LISTENER_PORT, SCENARIOS
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+# Grading one notebook must end well under five minutes, whatever it does (a requirement, not a speed goal).
+BOUND_SECONDS = 280
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that records whatever connects to it while grading runs."""
+
+    def __init__(self, port: int) -> None:
+        self.received: list[bytes] = []
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", port))
+        self.server.listen()
+        self.server.settimeout(0.5)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                try:
+                    self.received.append(connection.recv(1000) or b"<connected>")
+                except OSError:
+                    self.received.append(b"<connected>")
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.server.close()
+
+
+def leftovers() -> list[str]:
+    """Processes the leftover_process scenario would leave: `sleep 600` or the renamed daemon."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            comm = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        if tuple(a.decode(errors="replace") for a in args if a) == LEFTOVER_COMMAND or comm == LEFTOVER_COMM:
+            found.append(f"{proc.name}: {comm}")
+    return found
+
+
+def canary_places(course: Course) -> list[Path]:
+    """Where write_outside tries to drop its canary, seen from the grader: absolute targets, home, course, /."""
+    names = {Path(p).name for p in SCENARIOS["write_outside"].canary_file}
+    folders = {Path("/tmp"), Path("/work"), Path.home(), Path("/"), course.root, course.root.parent, HOSTILE}
+    return [folder / name for folder in folders for name in names]
+
+
+def test_corpus_files_are_current():
+    for name in SCENARIOS:
+        assert (HOSTILE / f"{name}.ipynb").read_text() == build_hostile.render(name), f"run tests/hostile/build_hostile.py ({name})"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_hostile_submission(name: str, course: Course):
+    scenario = SCENARIOS[name]
+    listener = Listener(LISTENER_PORT) if scenario.listener else None
+    assert not leftovers(), "a leftover process from an earlier run is still there"
+    try:
+        graded = grade_notebook(HOSTILE / f"{name}.ipynb", course)
+    finally:
+        if listener is not None:
+            listener.close()
+
+    parts = {part: 0.0 for part in Part}
+    for test in graded.result.tests:
+        parts[test.spec.part] += test.score
+    assert {part.value: score for part, score in parts.items()} == scenario.expected, _failures(graded)
+    assert graded.result.max_score == 22
+    assert graded.result.execution_time < BOUND_SECONDS
+
+    if listener is not None:
+        assert listener.received == [], f"the sandbox let a connection through: {listener.received}"
+    if scenario.leftover_process:
+        assert not leftovers()
+    if scenario.reads_solutions:
+        text = json.dumps(graded.notebook)
+        assert LEAK_MARKER + " " not in text, "student code read an instructor file"
+    if scenario.canary_file:
+        escaped = [str(p) for p in canary_places(course) if p.exists() and ESCAPE_TEXT in _read(p)]
+        assert not escaped, f"files written outside the sandbox: {escaped}"
+    for test in graded.result.tests:  # no verdict leaks the kernel's raw traceback machinery
+        assert "Traceback (most recent call last)" not in test.output
+
+
+def _failures(graded) -> str:
+    return "\n".join(f"{t.spec.grade_id}: {t.output[:300]}" for t in graded.result.tests if t.score < t.max_score)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.e2e
+def test_faults_are_explained_in_spanish(course: Course):
+    graded = grade_notebook(HOSTILE / "os_exit_when_called.ipynb", course)
+    relu = [t for t in graded.result.tests if t.spec.part is Part.RELU]
+    assert relu and all("el núcleo se detuvo" in t.output for t in relu), [t.output for t in relu]
+    assert os.path.exists(course.source_notebook())

@@ -1,0 +1,130 @@
+"""Records leave the kernel as plain JSON and replay to the same verdicts; forged or broken records never pass."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from autograder.checks import Mistake, evaluate, record, verdict_from_record
+from autograder.checks.probe import Opaque, decode_value, encode_value
+
+CPU = torch.device("cpu")
+
+
+def right_relu(z):
+    return torch.where(z > 0, z, torch.zeros_like(z))
+
+
+def through_json(data):
+    return json.loads(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        torch.tensor([[-1.5, 0.0], [2.0, float("nan")]]),
+        torch.arange(12, dtype=torch.int64).reshape(3, 4),
+        torch.tensor([True, False]),
+        torch.randn(2, 3, dtype=torch.float64),
+        torch.randn(4, 5).t(),  # not contiguous
+        torch.tensor(3.5),  # zero-dimensional
+        torch.empty(0, 3),
+        torch.randn(3).to(torch.bfloat16),
+    ],
+)
+def test_tensors_round_trip_exactly(value: torch.Tensor):
+    back = decode_value(through_json(encode_value(value)), CPU)
+    assert isinstance(back, torch.Tensor)
+    assert back.dtype == value.dtype and back.shape == value.shape
+    assert torch.equal(torch.nan_to_num(back.float()), torch.nan_to_num(value.float()))
+
+
+def test_literals_and_containers_round_trip():
+    value = [1, 2.5, None, "x", (True, [3])]
+    assert decode_value(through_json(encode_value(value)), CPU) == [1, 2.5, None, "x", (True, [3])]
+
+
+def test_other_objects_travel_as_type_and_repr_only():
+    class Sneaky:
+        def __repr__(self) -> str:
+            return "sneaky!"
+
+    back = decode_value(through_json(encode_value(Sneaky())), CPU)
+    assert isinstance(back, Opaque) and back.type_name == "Sneaky" and repr(back) == "sneaky!"
+
+
+def test_huge_results_travel_without_their_data():
+    data = encode_value(torch.zeros(2_000_000))
+    assert data["data"] is None
+    back = decode_value(data, CPU)
+    assert back.device.type == "meta" and back.shape == (2_000_000,)
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        "tensor",
+        {"kind": "tensor", "dtype": "float32", "shape": [2], "data": "!!!not base64"},
+        {"kind": "tensor", "dtype": "no_such_dtype", "shape": [1], "data": ""},
+        {"kind": "tensor", "dtype": "float32", "shape": [3], "data": "AAAA"},  # 3 bytes for 3 floats
+        {"kind": "literal", "value": {"nested": "dict"}},
+        {"kind": "list", "items": "not a list"},
+    ],
+)
+def test_malformed_data_decodes_to_an_opaque_value_without_raising(junk):
+    assert isinstance(decode_value(junk, CPU), Opaque)
+
+
+@pytest.mark.parametrize(
+    ("grade_id", "answer", "passed"),
+    [
+        ("relu_batch", right_relu, True),
+        ("relu_example", lambda z: torch.where(z > 0, z, 0.01 * z), False),
+        ("relu_unmodified", lambda z: z.clamp_(min=0), False),
+        ("relu_batch", torch.relu, False),
+        ("kernel_values", torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]), True),
+        ("kernel_values", -torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]), False),
+        ("maxpool2d_lesson", lambda x, k, stride=None: x[..., ::2, ::2], False),
+    ],
+)
+def test_replayed_verdict_equals_the_direct_verdict(grade_id, answer, passed):
+    direct = evaluate(grade_id, answer)
+    replayed = verdict_from_record(grade_id, through_json(record(grade_id, answer)))
+    assert direct.passed is replayed.passed is passed
+    assert direct.mistake == replayed.mistake
+
+
+def test_a_record_for_another_test_never_passes():
+    data = through_json(record("relu_example", right_relu))
+    assert verdict_from_record("relu_batch", data).mistake is Mistake.NOT_EVALUATED
+
+
+def test_a_truncated_record_fails_as_not_evaluated():
+    data = through_json(record("relu_batch", right_relu))
+    data["calls"] = data["calls"][:2]
+    verdict = verdict_from_record("relu_batch", data)
+    assert not verdict.passed and verdict.mistake is Mistake.NOT_EVALUATED
+
+
+def test_a_forged_result_is_compared_with_the_reference_computed_here():
+    data = through_json(record("relu_example", right_relu))
+    data["calls"][0]["result"] = encode_value(torch.ones(5))
+    assert verdict_from_record("relu_example", data).mistake is Mistake.WRONG_VALUES
+
+
+def test_a_function_that_never_returns_times_out():
+    def loops(z):
+        while True:
+            pass
+
+    data = record("relu_example", loops)
+    assert len(data["calls"]) == 1 and data["calls"][0]["error"]["timeout"]
+    assert verdict_from_record("relu_example", through_json(data)).mistake is Mistake.TIMEOUT
+
+
+def test_record_holds_no_pickle_and_is_small():
+    text = json.dumps(record("maxpool2d_batch", lambda x, k, stride=None: x))
+    assert len(text) < 200_000

@@ -1,0 +1,216 @@
+"""The sandbox, for real: bubblewrap on this machine, with its network, files, limits and cleanup checked from outside."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from autograder.sandbox import DEFAULT_LIMITS, MiB, Limits, Sandbox, SandboxUnavailable, check_available
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+@pytest.fixture
+def sandbox():
+    with Sandbox() as box:
+        yield box
+
+
+def test_runs_as_an_unprivileged_user_in_its_scratch_dir(sandbox: Sandbox):
+    done = sandbox.run(python("import os; print(os.getuid(), os.getcwd())"))
+    assert done.exit_code == 0, done.stderr
+    uid, cwd = done.stdout.decode().split()
+    assert cwd == str(sandbox.workdir)
+    if os.geteuid() == 0:
+        assert int(uid) == sandbox.uid != 0
+
+
+def test_environment_is_cleared(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AUTOGRADER_TEST_SECRET", "s3cret")
+    done = sandbox.run(python("import os; print(sorted(os.environ))"))
+    assert done.exit_code == 0, done.stderr
+    assert b"AUTOGRADER_TEST_SECRET" not in done.stdout and b"JPY_PARENT_PID" not in done.stdout
+
+
+def test_network_is_unreachable_even_on_loopback(sandbox: Sandbox):
+    accepted: list[bytes] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(5)
+        port = server.getsockname()[1]
+
+        def accept() -> None:
+            try:
+                connection, _ = server.accept()
+                accepted.append(connection.recv(100))
+            except OSError:
+                pass
+
+        listener = threading.Thread(target=accept)
+        listener.start()
+        done = sandbox.run(
+            python(f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=3).sendall(b"escaped")
+                print("connected")
+            except OSError as error:
+                print("blocked", type(error).__name__)
+            """)
+        )
+        listener.join()
+    assert done.stdout.startswith(b"blocked"), done.stdout + done.stderr
+    assert accepted == []
+
+
+def test_course_files_and_the_graders_files_are_invisible(sandbox: Sandbox, tmp_path: Path):
+    secret = ROOT / "solutions" / "activation_maxpool" / "activation_maxpool.ipynb"
+    assert secret.exists()
+    mine = tmp_path / "grader-secret.txt"
+    mine.write_text("secret")
+    done = sandbox.run(
+        python(f"""
+        import os
+        for path in [{str(secret)!r}, {str(ROOT / "nbgrader_config.py")!r}, {str(ROOT / ".git")!r}, {str(mine)!r}]:
+            print(path, os.path.exists(path))
+        """)
+    )
+    assert done.exit_code == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    assert lines and all(line.endswith("False") for line in lines), lines
+
+
+def test_writes_land_only_in_the_scratch_dir(sandbox: Sandbox, tmp_path: Path):
+    outside = tmp_path / "escape.txt"
+    done = sandbox.run(
+        python(f"""
+        import os
+        open("inside.txt", "w").write("ok")
+        for path in ["/usr/escape.txt", "/etc/escape.txt", {str(outside)!r}, "/tmp/escape.txt"]:
+            try:
+                open(path, "w").write("escaped")
+                print("wrote", path)
+            except OSError as error:
+                print("denied", path, type(error).__name__)
+        """)
+    )
+    assert done.exit_code == 0, done.stderr
+    assert (sandbox.workdir / "inside.txt").read_text() == "ok"
+    assert not outside.exists() and not Path("/usr/escape.txt").exists() and not Path("/etc/escape.txt").exists()
+    assert b"denied /usr/escape.txt" in done.stdout
+    # /tmp inside is a private tmpfs: a write there succeeds but never reaches the host's /tmp.
+    assert not Path("/tmp/escape.txt").exists()
+
+
+def test_a_6_gib_allocation_fails_inside():
+    with Sandbox(DEFAULT_LIMITS) as box:
+        done = box.run(python("x = bytearray(6 * 1024**3)"))
+    assert done.exit_code not in (0, None)
+    assert b"MemoryError" in done.stderr or done.oom_killed
+
+
+def test_memory_limit_of_the_whole_group_kills_the_hog():
+    with Sandbox(Limits(memory_bytes=256 * MiB, address_space_bytes=2 * 1024**3)) as box:
+        if box.cgroup is None:
+            pytest.skip("cgroups cannot be written here: only per-process rlimits apply")
+        done = box.run(python("chunks = [bytearray(64 * 1024**2) for _ in range(12)]; print(len(chunks))"), timeout=60)
+    assert done.exit_code != 0
+    assert done.oom_killed
+
+
+def test_process_limit_stops_a_fork_bomb():
+    with Sandbox(Limits(processes=16)) as box:
+        done = box.run(
+            python("""
+            import os, time
+            children = 0
+            try:
+                for _ in range(200):
+                    if os.fork() == 0:
+                        time.sleep(30)
+                        os._exit(0)
+                    children += 1
+            except OSError as error:
+                print("stopped at", children, type(error).__name__)
+            """),
+            timeout=30,
+        )
+    assert b"stopped at" in done.stdout, done.stdout + done.stderr
+    assert int(done.stdout.split()[2]) < 16
+
+
+def test_file_size_limit():
+    with Sandbox(Limits(file_size_bytes=1 * MiB)) as box:
+        done = box.run(python("open('big', 'wb').write(b'x' * (4 * 1024**2))"))
+    assert done.exit_code != 0
+
+
+def test_timeout_kills_everything_and_reports_it(sandbox: Sandbox):
+    done = sandbox.run(["sh", "-c", "sleep 300 & sleep 301"], timeout=1)
+    assert done.timeout and done.exit_code is None
+    assert done.duration < 10
+    assert not _processes_named("sleep 30")
+
+
+def test_no_process_survives_the_sandbox():
+    with Sandbox() as box:
+        done = box.run(
+            python("""
+            import os, subprocess
+            subprocess.Popen(["sleep", "4242"], start_new_session=True)
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.execvp("sleep", ["sleep", "4243"])
+                os._exit(0)
+            print("left them running")
+            """)
+        )
+        assert done.exit_code == 0, done.stderr
+    assert not _processes_named("sleep 424")
+
+
+def test_scratch_dir_and_cgroup_are_removed_on_exit():
+    with Sandbox() as box:
+        root = box.root
+        groups = list(box.cgroup.dirs) if box.cgroup else []
+        assert root is not None and root.is_dir()
+    assert not root.exists()
+    assert not any(group.exists() for group in groups)
+
+
+def test_limits_merge_over_the_declared_defaults():
+    merged = DEFAULT_LIMITS.merged(processes=8)
+    assert merged.processes == 8 and merged.memory_bytes == DEFAULT_LIMITS.memory_bytes
+    with pytest.raises(TypeError):
+        DEFAULT_LIMITS.merged(no_such_limit=1)
+
+
+def test_missing_bwrap_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SandboxUnavailable) as caught:
+        check_available.__wrapped__()
+    text = str(caught.value)
+    assert "\n" not in text and "bubblewrap" in text and "--no-sandbox" in text
+
+
+def test_user_namespace_refusal_names_the_sysctl():
+    error = SandboxUnavailable.userns_denied("setting up uid map: Permission denied")
+    assert "kernel.apparmor_restrict_unprivileged_userns=0" in str(error) and "--no-sandbox" in str(error)
+
+
+def _processes_named(fragment: str) -> list[str]:
+    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in listing.splitlines() if line.startswith(fragment)]

@@ -1,0 +1,118 @@
+"""Verify decides test cells from probe records in this process; the kernel's own outputs never make a cell pass."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from autograder.catalog import PROBE_MIME
+from autograder.checks import record
+from autograder.preprocessors import Verify
+from autograder.preprocessors.guardedexecute import FAULT_KEY, Fault
+
+
+def right_relu(z):
+    return torch.where(z > 0, z, torch.zeros_like(z))
+
+
+def leaky_relu(z):
+    return torch.where(z > 0, z, 0.01 * z)
+
+
+def probe_output(data) -> dict:
+    return new_output("display_data", data={PROBE_MIME: json.loads(json.dumps(data))})
+
+
+def graded_cell(grade_id: str, *outputs) -> dict:
+    cell = new_code_cell(f'check("{grade_id}", relu)')
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": grade_id, "points": 1}
+    cell.outputs = list(outputs)
+    return cell
+
+
+def answer_cell(grade_id: str, *outputs) -> dict:
+    cell = new_code_cell("def relu(z): ...")
+    cell.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False, "grade_id": grade_id}
+    cell.outputs = list(outputs)
+    return cell
+
+
+def verify(*cells):
+    nb = new_notebook(cells=list(cells))
+    out, _ = Verify().preprocess(nb, {})
+    return out.cells
+
+
+def errors(cell) -> list:
+    return [o for o in cell.outputs if o.output_type == "error"]
+
+
+def test_a_passing_record_passes_whatever_the_kernel_printed_or_raised():
+    cell = graded_cell(
+        "relu_batch",
+        new_output("stream", name="stdout", text="hola\n"),
+        new_output("stream", name="stderr", text="UserWarning\n"),
+        probe_output(record("relu_batch", right_relu)),
+        new_output("error", ename="TestFailure", evalue="fake failure", traceback=[]),
+    )
+    [done] = verify(cell)
+    assert errors(done) == []
+    assert [o.get("text") for o in done.outputs] == ["hola\n"]
+
+
+def test_a_failing_record_fails_even_if_the_kernel_reported_success():
+    [done] = verify(graded_cell("relu_example", new_output("stream", name="stdout", text="✔ todo bien\n"), probe_output(record("relu_example", leaky_relu))))
+    [error] = errors(done)
+    assert error.ename == "TestFailure" and "no superada" in error.evalue and "Pista" in error.evalue
+
+
+def test_no_record_fails_with_the_error_that_stopped_the_cell():
+    [done] = verify(graded_cell("relu_example", new_output("error", ename="NameError", evalue="name 'relu' is not defined", traceback=[])))
+    [error] = errors(done)
+    assert "NameError" in error.evalue and "relu" in error.evalue
+
+
+def test_no_record_and_no_error_still_fails():
+    [done] = verify(graded_cell("relu_example"))
+    assert len(errors(done)) == 1
+
+
+def test_two_records_fail():
+    data = record("relu_batch", right_relu)
+    [done] = verify(graded_cell("relu_batch", probe_output(data), probe_output(data)))
+    assert "más de un resultado" in errors(done)[0].evalue
+
+
+def test_a_fault_fails_the_cell_even_with_a_passing_record():
+    cell = graded_cell("relu_batch", probe_output(record("relu_batch", right_relu)))
+    cell.metadata[FAULT_KEY] = {"fault": Fault.TIMEOUT, "message": "la celda excedió el tiempo límite (20 s)"}
+    [done] = verify(cell)
+    assert "excedió el tiempo límite" in errors(done)[0].evalue
+
+
+def test_records_in_other_cells_are_dropped_and_never_count():
+    fake = new_code_cell("display(...)")
+    fake.outputs = [probe_output(record("relu_batch", right_relu))]
+    forged, test = verify(fake, graded_cell("relu_batch", new_output("error", ename="NameError", evalue="x", traceback=[])))
+    assert forged.outputs == []
+    assert len(errors(test)) == 1
+
+
+def test_a_record_stored_as_json_text_is_read():
+    output = new_output("display_data", data={PROBE_MIME: json.dumps(record("relu_batch", right_relu))})
+    [done] = verify(graded_cell("relu_batch", output))
+    assert errors(done) == []
+
+
+def test_an_answer_cell_that_ran_out_of_memory_is_named_in_its_tests():
+    oom = new_output("error", ename="RuntimeError", evalue="[enforce fail] DefaultCPUAllocator: can't allocate memory", traceback=[])
+    _, done = verify(answer_cell("relu_impl", oom), graded_cell("relu_example", new_output("error", ename="NameError", evalue="relu", traceback=[])))
+    assert "memoria agotada" in errors(done)[0].evalue
+
+
+def test_cells_outside_the_catalogue_are_left_to_nbgrader():
+    cell = graded_cell("someone_elses_test", new_output("error", ename="AssertionError", evalue="no", traceback=[]))
+    [done] = verify(cell)
+    assert errors(done)[0].ename == "AssertionError"
