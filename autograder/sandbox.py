@@ -338,8 +338,10 @@ class Sandbox:
             f"--nofile={limits.open_files}",
             "--core=0",
         ]
-        if self.drops_privileges:  # RLIMIT_NPROC counts per uid: only meaningful for the dedicated one
-            args.append(f"--nproc={limits.processes}")
+        # RLIMIT_NPROC counts every task of the uid: exact for the sandbox's own uid; for a grader that
+        # is not root (sandbox and grader share the uid) it is added on top of what already runs.
+        base = 0 if self.drops_privileges else _tasks_of(os.getuid())
+        args.append(f"--nproc={base + limits.processes}")
         return args
 
     def _drop(self) -> list[str]:
@@ -468,6 +470,18 @@ def _try_write(path: Path, value: str) -> None:
         path.write_text(value)
     except OSError:
         pass
+
+
+def _tasks_of(uid: int) -> int:
+    """How many tasks (threads included, as RLIMIT_NPROC counts them) the uid runs now."""
+    count = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and proc.stat().st_uid == uid:
+                count += len(list((proc / "task").iterdir()))
+        except OSError:
+            continue
+    return count
 
 
 def _kill_group(pid: int) -> None:

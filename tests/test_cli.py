@@ -59,3 +59,27 @@ def test_grade_blank_template_exits_zero_with_zero_score(tmp_path):
     data = json.loads(results.read_text(encoding="utf-8"))
     assert data["score"] == 0 and data["max_score"] == 22
     assert all(test["output"] for test in data["tests"])
+
+
+def test_sandbox_missing_stops_with_one_line_and_never_grades_unsafely(tmp_path):
+    results = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(SAMPLES / "solution.ipynb"), "--results", str(results)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": str(tmp_path), "HOME": str(tmp_path)},  # no bwrap on this PATH
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.count("\n") == 1 and "bubblewrap" in completed.stderr and "--no-sandbox" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert data["score"] == 0 and "sandbox" in data["output"]
+
+
+@pytest.mark.e2e
+def test_no_sandbox_grades_with_a_warning(tmp_path):
+    completed = run("grade", str(SAMPLES / "wrong_kernel_sign.ipynb"), "--no-sandbox")
+    assert completed.returncode == 0, completed.stderr
+    assert "WARNING: --no-sandbox" in completed.stderr
+    assert completed.stdout.splitlines()[0].split() == ["kernel", "1", "/", "4"]

@@ -133,3 +133,19 @@ def test_faults_are_explained_in_spanish(course: Course):
     relu = [t for t in graded.result.tests if t.spec.part is Part.RELU]
     assert relu and all("el núcleo se detuvo" in t.output for t in relu), [t.output for t in relu]
     assert os.path.exists(course.source_notebook())
+
+
+@pytest.mark.e2e
+def test_plain_nbgrader_batch_is_just_as_safe(course: Course, tmp_path: Path):
+    """`autograder autograde` runs plain `nbgrader autograde` with nbgrader_config.py: the same sandbox and verdicts."""
+    from autograder.batch import autograde
+    from autograder.demo import stage_course
+
+    names = ["patch_torch_equal", "os_exit_in_cell", "test_cells_deleted"]
+    scratch = stage_course(course, tmp_path / "course", [HOSTILE / f"{name}.ipynb" for name in names])
+    batch = autograde(scratch)
+    assert batch.failures == {}
+    rows = {row.student: row for row in batch.scores}
+    for name in names:
+        assert {part.value: score for part, score in rows[name].parts.items()} == SCENARIOS[name].expected, name
+        assert rows[name].max_score == 22

@@ -80,11 +80,13 @@ def _run(answer: Any, cases: list[Case], *, require_unmodified: bool = False) ->
 
 
 def example_stride1(answer: Any) -> Verdict:
-    return _run(answer, [_case(pooling_image, 2, 1)])
+    """The visible test's case, and like it, the input must be left as it was."""
+    return _run(answer, [_case(pooling_image, 2, 1)], require_unmodified=True)
 
 
 def example_default(answer: Any) -> Verdict:
-    return _run(answer, [_case(pooling_image, 2)])
+    """The visible test's case, and like it, the input must be left as it was."""
+    return _run(answer, [_case(pooling_image, 2)], require_unmodified=True)
 
 
 def lesson(answer: Any) -> Verdict:
