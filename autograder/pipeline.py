@@ -66,6 +66,7 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
     submission = read_submission(path, assignment)
     config = course.config()
     config.GuardedExecute.sandbox = sandbox
+    config.SandboxedKernelManager.hidden_paths = [str(course.root)]
     source = nbformat.read(course.source_notebook(assignment), as_version=4)
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
         workdir = Path(scratch) / "work"

@@ -41,6 +41,7 @@ class Limits:
     cpu_seconds: int = 600  # each process (RLIMIT_CPU); cells also have a wall-clock limit
     processes: int = 128  # tasks (threads count) in the cgroup, and of the sandbox's uid (RLIMIT_NPROC)
     file_size_bytes: int = 64 * MiB  # largest file student code may write (RLIMIT_FSIZE)
+    scratch_bytes: int = 256 * MiB  # size of each writable place: /tmp, the home and the work dir (tmpfs)
     open_files: int = 256  # RLIMIT_NOFILE
 
     def merged(self, **overrides: int) -> "Limits":
@@ -106,21 +107,27 @@ class Cgroup:
     @classmethod
     def _create_v1(cls, name: str, limits: Limits) -> "Cgroup | None":
         own = _own_cgroups()
-        dirs = []
-        for controller, setting, value in (
-            ("memory", "memory.limit_in_bytes", limits.memory_bytes),
-            ("pids", "pids.max", limits.processes),
-        ):
-            base = Path("/sys/fs/cgroup") / controller
-            if controller not in own or not base.is_dir():
-                continue
-            folder = base / own[controller].lstrip("/") / name
-            folder.mkdir()
-            dirs.append(folder)
-            (folder / setting).write_text(str(value))
-            if controller == "memory":
-                _try_write(folder / "memory.memsw.limit_in_bytes", str(value))  # no swapping past the limit
-        return cls(dirs, 1) if dirs else None
+        group = cls([], 1)
+        try:
+            for controller, setting, value in (
+                ("memory", "memory.limit_in_bytes", limits.memory_bytes),
+                ("pids", "pids.max", limits.processes),
+            ):
+                base = Path("/sys/fs/cgroup") / controller
+                if controller not in own or not base.is_dir():
+                    continue
+                parent = base / own[controller].lstrip("/")
+                _sweep(parent)
+                folder = parent / name
+                folder.mkdir()
+                group.dirs.append(folder)
+                (folder / setting).write_text(str(value))
+                if controller == "memory":
+                    _try_write(folder / "memory.memsw.limit_in_bytes", str(value))  # no swapping past the limit
+        except OSError:
+            group.remove()  # never half a cgroup
+            raise
+        return group if group.dirs else None
 
     @classmethod
     def _create_v2(cls, name: str, limits: Limits) -> "Cgroup | None":
@@ -128,7 +135,9 @@ class Cgroup:
         base = Path("/sys/fs/cgroup")
         if own is None or not (base / "cgroup.controllers").exists():
             return None
-        folder = base / own.lstrip("/") / name
+        parent = base / own.lstrip("/")
+        _sweep(parent)
+        folder = parent / name
         folder.mkdir()
         group = cls([folder], 2)
         try:
@@ -156,6 +165,8 @@ class Cgroup:
     def kill_all(self, wait: float = 5.0) -> None:
         """SIGKILL every process in the group until none is left (forks race with the kill)."""
         deadline = time.monotonic() + wait
+        if self.version == 2:
+            _try_write(self.dirs[0] / "cgroup.kill", "1")  # atomic, no pid reuse race (Linux 5.14+)
         while (pids := self.pids()) and time.monotonic() < deadline:
             for pid in pids:
                 try:
@@ -204,25 +215,28 @@ class Sandbox:
         limits: Limits = DEFAULT_LIMITS,
         *,
         readable: Sequence[Path] = (),
+        hidden: Sequence[Path] = (),
         uid: int | None = None,
     ) -> None:
         self.limits = limits
         self.readable = [Path(p).resolve() for p in readable]
+        self.hidden = [Path(p).resolve() for p in hidden]
         self.uid = uid if uid is not None else secrets.choice(range(*UID_RANGE))
         self.root: Path | None = None
         self.cgroup: Cgroup | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> "Sandbox":
-        """Create the scratch directory (home, work, run) and the cgroup; check bwrap works here."""
+        """Create the scratch directory (only run/ is shared with the host) and the cgroup; check bwrap works here."""
         check_available()
         self.root = Path(tempfile.mkdtemp(prefix="autograder-sandbox-"))
-        for name in ("home", "work", "run"):
-            (self.root / name).mkdir()
+        (self.root / "run").mkdir()
         if self.drops_privileges:
-            for path in (self.root, *self.root.iterdir()):
+            for path in (self.root, self.run_dir):
                 os.chown(path, self.uid, self.uid)
         self.cgroup = Cgroup.create(f"autograder-{uuid.uuid4().hex[:12]}", self.limits)
+        if self.cgroup is None:
+            _warn_once("no cgroup could be created here: per-process limits only (memory per process, tasks per uid)")
         return self
 
     def close(self) -> None:
@@ -272,7 +286,7 @@ class Sandbox:
     def give(self, path: Path) -> None:
         """Let the sandbox uid read a file the grader wrote (the kernel's connection file)."""
         if self.drops_privileges:
-            os.chown(path, self.uid, self.uid)
+            os.chown(path, self.uid, self.uid, follow_symlinks=False)
 
     # -- commands --------------------------------------------------------------------
     def command(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> list[str]:
@@ -353,11 +367,18 @@ class Sandbox:
         root = self._root
         args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
         args += _system_binds()
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        size = str(self.limits.scratch_bytes)
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp"]
         args += _gpu_binds()
+        for path in self.hidden:  # e.g. a course that lives under /usr: an empty folder in its place
+            if path.is_relative_to("/usr") or path.is_relative_to("/etc"):
+                args += ["--tmpfs", str(path)]
         for path in _python_paths(self.readable):
             args += ["--ro-bind", str(staged.get(path, path)), str(path)]
-        args += ["--bind", str(root), str(root), "--chdir", str(cwd or self.workdir)]
+        args += ["--bind", str(self.run_dir), str(self.run_dir)]
+        for place in (self.home, self.workdir):  # in memory, sized: nothing the student writes reaches the disk
+            args += ["--size", size, "--perms", "0700", "--tmpfs", str(place)]
+        args += ["--chdir", str(cwd or self.workdir)]
         environment = {
             "HOME": str(self.home),
             "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
@@ -418,7 +439,7 @@ def _python_paths(extra: Sequence[Path]) -> list[Path]:
     candidates = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), *extra]
     kept: list[Path] = []
     for path in sorted(set(candidates), key=lambda p: len(p.parts)):
-        if str(path).startswith("/usr") or any(path.is_relative_to(k) for k in kept) or not path.exists():
+        if path.is_relative_to("/usr") or any(path.is_relative_to(k) for k in kept) or not path.exists():
             continue
         kept.append(path)
     return kept
@@ -441,6 +462,26 @@ def _gpu_binds() -> list[str]:
     for node in sorted(Path("/dev").glob("nvidia*")):
         args += ["--dev-bind", str(node), str(node)]
     return args + ["--ro-bind", "/sys", "/sys"]
+
+
+def _sweep(parent: Path) -> None:
+    """Remove empty cgroups that graders killed with SIGKILL left behind (rmdir only succeeds on empty ones)."""
+    old = time.time() - 600  # a younger one may belong to a grading that is just starting
+    for stale in parent.glob("autograder-*"):
+        try:
+            if stale.stat().st_mtime < old:
+                stale.rmdir()
+        except OSError:
+            pass
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(text: str) -> None:
+    if text not in _warned:
+        _warned.add(text)
+        print(f"autograder: warning: sandbox: {text}", file=sys.stderr)
 
 
 def _own_cgroups() -> dict[str, str]:

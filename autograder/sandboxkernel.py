@@ -9,16 +9,32 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import zmq
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer
+from traitlets import Integer, List, Unicode
 
 from .sandbox import DEFAULT_LIMITS, Limits, Sandbox
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-class SandboxedKernelManager(AsyncKernelManager):
+# Largest single message the grader accepts from a kernel (ZMQ drops the connection of a bigger one,
+# and later output of that kernel is lost): far above any honest output, below what would exhaust
+# the grader's memory when parsed. Output within it is then cut to GuardedExecute's budget.
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+
+
+class PlainKernelManager(AsyncKernelManager):
+    """jupyter_client's manager, with clients that refuse oversized messages from the kernel."""
+
+    def client(self, **kwargs: Any) -> Any:
+        client = super().client(**kwargs)
+        client.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # sockets made from here on inherit it
+        return client
+
+
+class SandboxedKernelManager(PlainKernelManager):
     """Starts each kernel confined (no network, no course files, limits); its sandbox is removed on shutdown."""
 
     memory_bytes = Integer(DEFAULT_LIMITS.memory_bytes, help="Memory of all kernel processes together (cgroup)").tag(
@@ -29,6 +45,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     )
     processes = Integer(DEFAULT_LIMITS.processes, help="Most processes the kernel may run at once").tag(config=True)
     file_size_bytes = Integer(DEFAULT_LIMITS.file_size_bytes, help="Largest file the kernel may write").tag(config=True)
+    hidden_paths = List(
+        Unicode(), help="Folders to mask inside the sandbox (the course root and the current directory always are)"
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -55,11 +74,12 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.sandbox is None:
-            self.sandbox = Sandbox(self.limits, readable=[PACKAGE_DIR]).open()
+            hidden = [Path.cwd(), *map(Path, self.hidden_paths)]
+            self.sandbox = Sandbox(self.limits, readable=[PACKAGE_DIR], hidden=hidden).open()
             self.transport = "ipc"
             self.ip = str(self.sandbox.run_dir / "kernel")
             self.connection_file = str(self.sandbox.run_dir / f"kernel-{uuid.uuid4().hex[:8]}.json")
-        kw["cwd"] = str(self.sandbox.workdir)  # never the submission's folder inside the course
+        kw["cwd"] = str(self.sandbox.run_dir)  # never the submission's folder; bwrap then enters the work dir
         # What the kernel process writes to its own fds (os.write, C code) must not flood the grader's terminal.
         kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
         return await super()._async_pre_start_kernel(**kw)

@@ -82,3 +82,16 @@ def test_the_kernel_runs_sandboxed_and_unsandboxed_on_request(tmp_path: Path):
     code = "import os; print(os.getcwd() == {!r})".format(str(tmp_path))
     assert text(run(code, tmp_path=tmp_path).cells[0]) == "False\n"  # a scratch dir, not the submission's folder
     assert text(run(code, tmp_path=tmp_path, sandbox=False).cells[0]) == "True\n"
+
+
+def test_clearing_output_keeps_the_probe_records(tmp_path: Path):
+    code = (
+        "from IPython.display import display, clear_output\n"
+        "display({'application/vnd.autograder.probe+json': {'grade_id': 'x'}, 'text/plain': ''}, raw=True)\n"
+        "clear_output(wait=True)\n"
+        "print('todo bien')\n"
+        "clear_output()\n"
+    )
+    [cell] = run(code, tmp_path=tmp_path).cells
+    assert any("application/vnd.autograder.probe+json" in o.get("data", {}) for o in cell.outputs)
+    assert text(cell) == ""

@@ -128,3 +128,28 @@ def test_a_function_that_never_returns_times_out():
 def test_record_holds_no_pickle_and_is_small():
     text = json.dumps(record("maxpool2d_batch", lambda x, k, stride=None: x))
     assert len(text) < 200_000
+
+
+def test_a_view_of_the_input_is_replayed_with_its_own_shape():
+    def flattened_in_place(z):
+        z.mul_((z > 0).to(z.dtype))
+        return z.reshape(-1)
+
+    for grade_id in ("relu_example", "relu_batch"):
+        direct = evaluate(grade_id, flattened_in_place)
+        replayed = verdict_from_record(grade_id, through_json(record(grade_id, flattened_in_place)))
+        assert not direct.passed and not replayed.passed and direct.mistake == replayed.mistake
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # quantized tensors are deprecated, still creatable
+def test_exotic_tensors_travel_as_opaque_values():
+    quantized = torch.quantize_per_tensor(torch.tensor([1.0, 2.0]), 0.1, 0, torch.qint8)
+    sparse = torch.eye(3).to_sparse()
+    for value in (quantized, sparse):
+        assert isinstance(decode_value(through_json(encode_value(value)), CPU), Opaque)
+
+
+def test_a_complex_kernel_is_the_wrong_dtype():
+    sobel = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+    verdict = evaluate("kernel_values", sobel.to(torch.complex64) + 1j)
+    assert verdict.mistake is Mistake.WRONG_DTYPE

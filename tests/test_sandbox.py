@@ -107,7 +107,7 @@ def test_writes_land_only_in_the_scratch_dir(sandbox: Sandbox, tmp_path: Path):
         """)
     )
     assert done.exit_code == 0, done.stderr
-    assert (sandbox.workdir / "inside.txt").read_text() == "ok"
+    assert not (sandbox.workdir / "inside.txt").exists()  # the work dir is a tmpfs inside, not the host's disk
     assert not outside.exists() and not Path("/usr/escape.txt").exists() and not Path("/etc/escape.txt").exists()
     assert b"denied /usr/escape.txt" in done.stdout
     # /tmp inside is a private tmpfs: a write there succeeds but never reaches the host's /tmp.
@@ -214,3 +214,34 @@ def test_user_namespace_refusal_names_the_sysctl():
 def _processes_named(fragment: str) -> list[str]:
     listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return [line for line in listing.splitlines() if line.startswith(fragment)]
+
+
+def test_writable_places_are_bounded():
+    with Sandbox(Limits(scratch_bytes=8 * MiB, file_size_bytes=64 * MiB)) as box:
+        done = box.run(
+            python("""
+            import os
+            for place in ("/tmp", os.environ["HOME"], "."):
+                try:
+                    with open(os.path.join(place, "fill"), "wb") as f:
+                        f.write(b"x" * (32 * 1024**2))
+                    print("filled", place)
+                except OSError as error:
+                    print("full", place, error.errno)
+            """)
+        )
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.decode().count("full") == 3, done.stdout
+
+
+def test_hidden_folders_under_usr_are_masked(tmp_path: Path):
+    target = Path("/usr/local/share/autograder-test-course")
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        (target / "secret.txt").write_text("answers")
+        with Sandbox(hidden=[target]) as box:
+            done = box.run(python(f"import os; print(os.listdir({str(target)!r}))"))
+        assert done.stdout.strip() == b"[]", done.stdout + done.stderr
+    finally:
+        (target / "secret.txt").unlink()
+        target.rmdir()

@@ -116,3 +116,19 @@ def test_cells_outside_the_catalogue_are_left_to_nbgrader():
     cell = graded_cell("someone_elses_test", new_output("error", ename="AssertionError", evalue="no", traceback=[]))
     [done] = verify(cell)
     assert errors(done)[0].ename == "AssertionError"
+
+
+def test_an_execute_result_cannot_buy_partial_credit():
+    from nbgrader.utils import determine_grade
+
+    shown = new_output("execute_result", data={"text/plain": "1"}, execution_count=1)
+    [done] = verify(graded_cell("relu_example", probe_output(record("relu_example", leaky_relu)), shown))
+    assert determine_grade(done) == (0, 1)
+    assert all(o.output_type != "execute_result" for o in done.outputs)
+
+
+def test_a_record_that_breaks_the_checks_fails_only_its_cell():
+    data = record("kernel_values", torch.zeros(3, 3))
+    data["answer"] = {"kind": "tensor", "dtype": "float32", "shape": [3, 3], "device": "cpu", "data": None}
+    [done] = verify(graded_cell("kernel_values", probe_output(data)))
+    assert len(errors(done)) == 1

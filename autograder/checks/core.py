@@ -122,7 +122,7 @@ def describe(value: Any) -> str:
         text = msg.TENSOR_ON.format(
             shape=tuple(value.shape), dtype=str(value.dtype).replace("torch.", ""), device=value.device
         )
-    if value.numel() <= SMALL_NUMEL:
+    if value.numel() <= SMALL_NUMEL and value.device.type != "meta":
         values = repr(value.detach().cpu().tolist())
         text += f"\n    {values}"
     return text
@@ -158,13 +158,14 @@ class CallOutcome:
     result: Any = None
     error: BaseException | None = None
     forbidden_ops: list[str] = field(default_factory=list)
+    shares_input: bool | None = None  # known from a record; None: ask the tensors themselves
 
 
 def call_student(part: Part, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallOutcome:
     """Call the answer quietly, tracing the ATen ops it runs; a Replay plays back what the kernel recorded instead."""
     if isinstance(fn, probe.Replay):
         played = fn.replay(args)
-        return CallOutcome(played.result, played.error, played.forbidden_ops)
+        return CallOutcome(played.result, played.error, played.forbidden_ops, played.shares_input)
     outcome = CallOutcome()
     sink = _Discard()
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
@@ -297,7 +298,7 @@ def run_cases(
         if not verdict.passed:
             return refine(case, args, outcome.result, expected, verdict) if refine else verdict
         if require_unmodified:
-            verdict = _unmodified(args, before, outcome.result, call)
+            verdict = _unmodified(args, before, outcome, call)
             if not verdict.passed:
                 return verdict
     return Verdict.ok()
@@ -312,7 +313,7 @@ def _record_cases(part: Part, fn: Callable[..., Any], cases: Sequence[Case]) -> 
     return Verdict.ok()
 
 
-def _unmodified(args: tuple[Any, ...], before: tuple[Any, ...], result: torch.Tensor, call: str) -> Verdict:
+def _unmodified(args: tuple[Any, ...], before: tuple[Any, ...], outcome: CallOutcome, call: str) -> Verdict:
     """The inputs still hold their original values and the result is a tensor of its own."""
     tried = msg.TRIED.format(what=call)
     for arg, original in zip(args, before):
@@ -326,6 +327,9 @@ def _unmodified(args: tuple[Any, ...], before: tuple[Any, ...], result: torch.Te
                 hint=msg.HINT_MODIFIED,
             )
     first = args[0] if args else None
-    if isinstance(first, torch.Tensor) and shares_memory(result, first):
+    shares = outcome.shares_input
+    if shares is None:
+        shares = isinstance(first, torch.Tensor) and shares_memory(outcome.result, first)
+    if shares:
         return Verdict.fail(Mistake.SHARES_INPUT, msg.SHARES_INPUT, tried, hint=msg.HINT_MODIFIED)
     return Verdict.ok()

@@ -24,6 +24,8 @@ def _as_kernel(answer: Any) -> torch.Tensor | Verdict:
             f"({type(error).__name__}: {error})"[:300],
             hint=msg.HINT_KERNEL_FORM,
         )
+    if kernel.is_complex():
+        return Verdict.fail(Mistake.WRONG_DTYPE, msg.WRONG_DTYPE, msg.GOT.format(what=describe(kernel)), hint=msg.HINT_KERNEL_FORM)
     if kernel.numel() != 9:
         return Verdict.fail(
             Mistake.WRONG_SHAPE,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
+import math
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -29,7 +30,14 @@ MAX_TEXT = 300
 # Wall-clock seconds one call of the student's function may take inside a test.
 CALL_TIMEOUT = 5.0
 
-_DTYPES = {str(dtype).removeprefix("torch."): dtype for dtype in vars(torch).values() if isinstance(dtype, torch.dtype)}
+# The dtypes a result may travel as; anything else (quantized, bits, float8…) arrives as an Opaque.
+_DTYPES = {
+    str(dtype).removeprefix("torch."): dtype
+    for dtype in (
+        torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
+        torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool,
+    )
+}
 _recording: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("recording", default=None)
 
 
@@ -75,7 +83,10 @@ def probing() -> bool:
 def encode_value(value: Any, depth: int = 0) -> dict[str, Any]:
     """A JSON description of a value: tensors with their bytes, literals as they are, anything else by type and repr."""
     if isinstance(value, torch.Tensor):
-        return _encode_tensor(value)
+        try:
+            return _encode_tensor(value)
+        except Exception:  # sparse, nested, subclasses that refuse: described, not carried
+            return {"kind": "opaque", "type": f"Tensor ({type(value).__name__})", "repr": _safe_repr(value)}
     if value is None or isinstance(value, (bool, int, float)):
         return {"kind": "literal", "value": value}
     if isinstance(value, str):
@@ -87,6 +98,9 @@ def encode_value(value: Any, depth: int = 0) -> dict[str, Any]:
 
 def _encode_tensor(tensor: torch.Tensor) -> dict[str, Any]:
     plain = torch.Tensor.as_subclass(tensor, torch.Tensor).detach()
+    dtype = str(plain.dtype).removeprefix("torch.")
+    if plain.layout != torch.strided or dtype not in _DTYPES:
+        return {"kind": "opaque", "type": f"Tensor ({plain.layout}, {dtype})", "repr": _safe_repr(plain)}
     encoded: dict[str, Any] = {
         "kind": "tensor",
         "dtype": str(plain.dtype).removeprefix("torch."),
@@ -113,7 +127,7 @@ def decode_value(data: Any, device: torch.device) -> Any:
         if kind in ("list", "tuple") and isinstance(data.get("items"), list):
             items = [decode_value(item, device) for item in data["items"][:MAX_ITEMS]]
             return items if kind == "list" else tuple(items)
-    except (ValueError, TypeError, RuntimeError, KeyError):
+    except (ValueError, TypeError, RuntimeError, KeyError, OverflowError, RecursionError):
         return Opaque("desconocido", "<dato ilegible>")
     return Opaque(str(data.get("type", "objeto"))[:80], str(data.get("repr", "<objeto>"))[:MAX_TEXT])
 
@@ -121,8 +135,10 @@ def decode_value(data: Any, device: torch.device) -> Any:
 def _decode_tensor(data: dict[str, Any], device: torch.device) -> torch.Tensor:
     dtype = _DTYPES[str(data["dtype"])]
     shape = [int(n) for n in data["shape"]]
+    if len(shape) > 16 or any(n < 0 for n in shape) or math.prod(shape) > 2**48:
+        raise ValueError("implausible shape")
     target = device if data.get("device") == device.type else torch.device(str(data.get("device", "cpu")))
-    if data.get("data") is None or target.type not in ("cpu", device.type):
+    if data.get("data") is None or target.type not in ("cpu", device.type) or math.prod(shape) > MAX_NUMEL:
         return torch.empty(shape, dtype=dtype, device="meta")
     raw = bytearray(base64.b64decode(str(data["data"]), validate=True))
     flat = torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
@@ -164,7 +180,7 @@ def note_call(outcome: Any, args: tuple[Any, ...]) -> None:
     )
     calls.append(
         {
-            "result": None if error is not None or shares else encode_value(outcome.result),
+            "result": None if error is not None else encode_value(outcome.result),
             "shares_input": bool(shares),
             "error": None if error is None else _encode_error(error),
             "ops": list(outcome.forbidden_ops),
@@ -229,6 +245,7 @@ class CallReplay:
     result: Any = None
     error: BaseException | None = None
     forbidden_ops: list[str] = field(default_factory=list)
+    shares_input: bool = False
 
 
 class Replay:
@@ -253,9 +270,8 @@ class Replay:
         error = call.get("error")
         if isinstance(error, dict):
             return CallReplay(error=_decode_error(error), forbidden_ops=ops)
-        if call.get("shares_input") and args and isinstance(args[0], torch.Tensor):
-            return CallReplay(result=args[0], forbidden_ops=ops)
-        return CallReplay(result=decode_value(call.get("result"), self.device), forbidden_ops=ops)
+        result = decode_value(call.get("result"), self.device)
+        return CallReplay(result=result, forbidden_ops=ops, shares_input=bool(call.get("shares_input")))
 
     def _restore_inputs(self, args: tuple[Any, ...], after: Any) -> None:
         if not isinstance(after, list):

@@ -6,7 +6,7 @@ import copy
 import time
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager, KernelManager
+from jupyter_client.manager import KernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
@@ -17,12 +17,13 @@ from traitlets import Bool, Integer
 from .. import messages as msg
 from ..catalog import PROBE_MIME
 from ..sandbox import check_available
-from ..sandboxkernel import SandboxedKernelManager
+from ..sandboxkernel import PlainKernelManager, SandboxedKernelManager
 
 # Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
 FAULT_KEY = "autograder"
-# Probe records a test cell may emit outside the output budget (a test emits one).
+# Probe records a test cell may emit outside the output budget (a test emits one), and their size.
 MAX_PROBES_PER_CELL = 4
+MAX_PROBE_BYTES = 4 * 1024 * 1024
 
 
 class Fault:
@@ -70,7 +71,7 @@ class GuardedExecute(Execute):
         return super().preprocess(nb, resources, km)
 
     def create_kernel_manager(self) -> KernelManager:
-        self.kernel_manager_class = SandboxedKernelManager if self.sandbox else AsyncKernelManager
+        self.kernel_manager_class = SandboxedKernelManager if self.sandbox else PlainKernelManager
         return super().create_kernel_manager()
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int):
@@ -89,6 +90,10 @@ class GuardedExecute(Execute):
             return cell, self.resources
         except CellTimeoutError:  # no IOPub output after the reply: treat as a hung kernel
             self._fault_and_recover(cell, Fault.TIMEOUT)
+            return cell, self.resources
+        except Exception as error:  # a kernel that speaks nonsense (malformed messages): a fault of this cell
+            self.log.warning("Kernel misbehaved in cell %s: %s: %s", index, type(error).__name__, error)
+            self._fault_and_recover(cell, Fault.DEAD)
             return cell, self.resources
         if self._timed_out:
             self._fault_and_recover(cell, Fault.TIMEOUT)
@@ -111,6 +116,7 @@ class GuardedExecute(Execute):
         """A fresh kernel with the state of the cells that ran cleanly so far; False if a replayed cell faults too."""
         self._restarts += 1
         self._cleanup_kernel()
+        self._display_id_map.clear()  # ids of the dead kernel's displays point at outputs a replay reuses
         self.km = self.create_kernel_manager()
         self.start_new_kernel()
         self.start_new_kernel_client()
@@ -157,12 +163,35 @@ class GuardedExecute(Execute):
         self._timed_out = True
         return await super()._async_handle_timeout(timeout, cell)
 
+    def on_cell_executed(self, **kwargs: Any) -> None:
+        reply = kwargs["execute_reply"]
+        content = reply.setdefault("content", {}) if isinstance(reply, dict) else {}
+        if content.get("status") == "error":  # nbgrader's handler needs these fields; a hostile kernel may omit them
+            content.setdefault("ename", "Error")
+            content.setdefault("evalue", "")
+            content.setdefault("traceback", [])
+        super().on_cell_executed(**kwargs)
+
+    def _update_display_id(self, display_id: str, msg_: dict[str, Any]) -> None:
+        """Outputs are never rewritten after the fact: an update could swap data into any earlier cell."""
+
+    def clear_output(self, outs: list[NotebookNode], msg_: dict[str, Any], cell_index: int) -> None:
+        """Clearing a cell keeps its probe records: they are the grader's, not the student's, to remove."""
+        records = [o for o in outs if PROBE_MIME in o.get("data", {})]
+        super().clear_output(outs, msg_, cell_index)
+        outs.extend(o for o in records if o not in outs)
+
     def output(self, outs: list[NotebookNode], msg_: dict[str, Any], display_id: str | None, cell_index: int):
         """Keep output up to the cell's budget; past it, drop everything but one note saying so."""
+        if self.clear_before_next_output:  # a delayed clear_output(wait=True): keep the records it would drop
+            records = [o for o in outs if PROBE_MIME in o.get("data", {})]
+            outs[:] = records
+            self.clear_before_next_output = False
+        display_id = None  # no output of this run is ever updated later (see _update_display_id)
         size = _size(msg_.get("content", {}))
         used = self._sizes.get(cell_index, 0)
         self._sizes[cell_index] = used + size
-        if _is_probe(msg_) and self._probes.get(cell_index, 0) < MAX_PROBES_PER_CELL:
+        if _is_probe(msg_) and size <= MAX_PROBE_BYTES and self._probes.get(cell_index, 0) < MAX_PROBES_PER_CELL:
             self._probes[cell_index] = self._probes.get(cell_index, 0) + 1
             self._sizes[cell_index] = used
             return super().output(outs, msg_, display_id, cell_index)
@@ -185,8 +214,11 @@ def _is_probe(message: dict[str, Any]) -> bool:
     return isinstance(data, dict) and PROBE_MIME in data
 
 
-def _size(content: dict[str, Any]) -> int:
+def _size(content: Any) -> int:
+    """Roughly how many characters an output message carries (any JSON a kernel sends)."""
+    if not isinstance(content, dict):
+        return len(str(content))
     if "text" in content:
-        return len(content.get("text") or "")
+        return len(str(content.get("text") or ""))
     data = content.get("data") or {}
-    return sum(len(str(value)) for value in data.values()) if isinstance(data, dict) else 0
+    return sum(len(str(value)) for value in data.values()) if isinstance(data, dict) else len(str(data))

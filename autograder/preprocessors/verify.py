@@ -73,9 +73,9 @@ class Verify(NbGraderPreprocessor):
         problem = problems.get(BY_GRADE_ID[grade_id].part)
         if failure and problem:
             failure += "\n" + msg.ANSWER_CELL_PROBLEM.format(problem=problem)
-        kept = [o for o in cell.outputs if o.get("output_type") != "error" and not _is_stderr(o)]
-        if failure:
-            kept.append(new_output("error", ename=self.ename, evalue=failure, traceback=failure.splitlines()))
+        kept = [_as_display(o) for o in cell.outputs if o.get("output_type") != "error" and not _is_stderr(o)]
+        if failure:  # first, so nothing before it can be read as nbgrader's partial credit
+            kept.insert(0, new_output("error", ename=self.ename, evalue=failure, traceback=failure.splitlines()))
         cell.outputs = kept
 
     def _failure(self, cell: NotebookNode, grade_id: str, records: list[Any]) -> str:
@@ -89,7 +89,11 @@ class Verify(NbGraderPreprocessor):
             return msg.DUPLICATE_RECORDS
         if not records:
             return _kernel_error(cell) or msg.NOT_EVALUATED
-        verdict = verdict_from_record(grade_id, records[0])
+        try:
+            verdict = verdict_from_record(grade_id, records[0])
+        except Exception as error:  # data no honest kernel sends: this cell fails, grading goes on
+            self.log.warning("Unreadable probe record in %s: %s: %s", grade_id, type(error).__name__, error)
+            return msg.NOT_EVALUATED
         return "" if verdict.passed else TestFailure.from_verdict(BY_GRADE_ID[grade_id], verdict).render()
 
 
@@ -122,9 +126,16 @@ def _as_record(data: Any) -> Any:
     if isinstance(data, str):
         try:
             return json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     return data
+
+
+def _as_display(output: NotebookNode) -> NotebookNode:
+    """An execute_result shown as plain display data: nbgrader reads an execute_result as partial credit."""
+    if output.get("output_type") != "execute_result":
+        return output
+    return new_output("display_data", data=output.get("data", {}), metadata=output.get("metadata", {}))
 
 
 def _is_stderr(output: NotebookNode) -> bool:

@@ -197,6 +197,24 @@ get_ipython()._showtraceback = _quiet
 InteractiveShell.showtraceback = _quiet
 sys.excepthook = _quiet
 ''',
+    "execute_result_credit": '''\
+# Cheat: every hidden test cell ends with check(...); make it return 1, which nbgrader would read
+# as partial credit (an execute_result), after letting the real check run and swallowing its verdict
+import autograder.hidden
+
+_real_check = autograder.hidden.check
+
+
+def _credit(grade_id, answer):
+    try:
+        _real_check(grade_id, answer)
+    except BaseException:
+        pass
+    return 1
+
+
+autograder.hidden.check = _credit
+''',
     "post_run_hook": '''\
 # Cheat: after every cell, forget its error, wipe its output and claim success
 from IPython.display import clear_output
@@ -366,6 +384,12 @@ def builds(template: nbformat.NotebookNode) -> dict[str, Build]:
     table["test_cells_rewritten"] = cheat(edit=rewrite_test_cells)
     table.update(
         {
+            "inplace_view_relu": Build(
+                {
+                    "relu_impl": "def relu(z):\n    # Zero the negatives in place, hand back a flattened view of the input\n"
+                    "    z.mul_((z > 0).to(z.dtype))\n    return z.reshape(-1)\n"
+                }
+            ),
             "os_exit_in_cell": Build({"relu_impl": "import os\n\n# Kill the kernel right here\nos._exit(1)\n\n" + RELU}),
             "os_exit_when_called": Build(
                 {"relu_impl": "import os\n\n" + in_body(RELU, "    os._exit(1)  # kills the kernel on every call\n")}

@@ -5,6 +5,11 @@ Two kinds of scenario, both built by tests/hostile/build_hostile.py from the com
 - **cheat**: the same WRONG answers in every cheat (the samples `wrong_kernel_sign`, `leaky_relu` and
   `stride1_when_none`), plus a trick that tries to make the grader accept them. The expected score is
   what those wrong answers earn without the trick: kernel 1/4, relu 0/6, maxpool2d 9/12.
+- **sabotage**: the same wrong answers, plus a trick that silences the grader's probe in the kernel
+  (the hidden cells' `check` replaced, or `import` hijacked). No test can then be evaluated, so
+  every silenced test scores 0: sabotage can only cost points, never earn them. (Student code owns
+  its interpreter; no in-process probe can be made tamper-proof, but its verdicts are computed
+  elsewhere, so tampering never turns a failure into a pass.)
 - **fault**: correct answers except one part that kills, hangs, floods or escapes the grading kernel.
   The broken part loses its points and nothing else; a scenario that only misbehaves (floods output,
   leaves processes, reads or writes files, opens sockets) keeps full marks.
@@ -51,7 +56,7 @@ WRONG = {"kernel": 1, "relu": 0, "maxpool2d": 9}
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # "cheat" or "fault"
+    kind: str  # "cheat", "sabotage" or "fault"
     description: str
     expected: dict[str, int] = field(hash=False)  # points per part: kernel / 4, relu / 6, maxpool2d / 12
     canary_file: tuple[str, ...] = ()
@@ -64,6 +69,10 @@ class Scenario:
 
 def _cheat(name: str, description: str) -> Scenario:
     return Scenario(name, "cheat", description, dict(WRONG))
+
+
+def _sabotage(name: str, description: str) -> Scenario:
+    return Scenario(name, "sabotage", description, {"kernel": 0, "relu": 0, "maxpool2d": 0})
 
 
 def _fault(name: str, description: str, kernel: int = 4, relu: int = 6, maxpool2d: int = 12, **flags) -> Scenario:
@@ -81,12 +90,16 @@ _ALL = [
         "The references are bent to the wrong answers: relu is leaky everywhere, max pooling takes stride 1 "
         "for None, conv2d returns absolute values (so the flipped Gx convolves like the true one).",
     ),
-    _cheat(
+    _sabotage(
         "patch_grader_helpers",
         "Every check/evaluate/compare/run_cases in the autograder package passes, and a cell after the helpers "
         "redefines the visible tests' comprobar_* helpers as no-ops.",
     ),
-    _cheat("patch_import", "builtins.__import__ hands the hidden test cells a fake autograder whose check does nothing."),
+    _sabotage("patch_import", "builtins.__import__ hands the hidden test cells a fake autograder whose check does nothing."),
+    _cheat(
+        "execute_result_credit",
+        "The hidden cells' check is wrapped to swallow its verdict and return 1, which nbgrader reads as credit.",
+    ),
     _cheat("custom_exc", "IPython set_custom_exc swallows every exception, so failing cells show nothing."),
     _cheat("showtraceback", "IPython showtraceback (instance and class) and sys.excepthook are no-ops."),
     _cheat(
@@ -95,6 +108,11 @@ _ALL = [
     ),
     _cheat("test_cells_deleted", "Every graded test cell is removed from the notebook."),
     _cheat("test_cells_rewritten", "Every graded test cell's source is `pass` and its points are 100."),
+    _fault(
+        "inplace_view_relu",
+        "relu zeroes the negatives in place and returns a flattened view of its input (wrong shape, input changed).",
+        relu=0,
+    ),
     _fault("os_exit_in_cell", "The relu cell calls os._exit(1) before defining relu.", relu=0),
     _fault("os_exit_when_called", "relu calls os._exit(1) every time it is called.", relu=0),
     _fault("segfault_when_called", "relu reads address 0 with ctypes (segmentation fault) every time it is called.", relu=0),
