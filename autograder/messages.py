@@ -61,6 +61,7 @@ TENSOR_ON = "tensor de forma {shape}, {dtype}, en {device}"
 CALL = "{func}({args})"
 
 # Faults of the student's code, and tests that could not run.
+OUT_OF_MEMORY = "Tu {what} pidió más memoria de la permitida (memoria agotada): {error}"
 CALL_TIMEOUT = "Tu {what} no terminó en {seconds:g} s (¿un bucle infinito?)."
 PROBE_INCOMPLETE = "La prueba de tu {what} no llegó a completarse (el núcleo se detuvo o la celda se interrumpió)."
 NOT_EVALUATED = "La prueba no pudo evaluar tu respuesta."
@@ -75,3 +76,7 @@ FAULT_MEMORY_ERROR = "memoria agotada: la celda pidió más memoria de la permit
 OUTPUT_TRUNCATED = "\n[salida recortada: la celda escribió más de {limit} de texto; el resto se descartó]\n"
 FAULT_PREFIX = "Esta prueba no suma puntos: {fault}"
 ANSWER_CELL_PROBLEM = "Nota: la celda de tu respuesta terminó con un problema: {problem}"
+
+# Not for students: how PyTorch and the C library word a failed allocation (the sandbox caps memory),
+# so such failures can be explained as "memoria agotada".
+MEMORY_SIGNS = ("can't allocate memory", "DefaultCPUAllocator", "Cannot allocate memory", "out of memory")

@@ -208,6 +208,8 @@ def outcome_failure(part: Part, what: str, call: str, outcome: CallOutcome) -> V
     if outcome.error is not None:
         name = outcome.error.name if isinstance(outcome.error, probe.ReplayedError) else type(outcome.error).__name__
         error = f"{name}: {outcome.error}"
+        if name == "MemoryError" or any(sign in str(outcome.error) for sign in msg.MEMORY_SIGNS):
+            return Verdict.fail(Mistake.RAISED, msg.OUT_OF_MEMORY.format(what=what, error=error[:300]), msg.TRIED.format(what=call))
         return Verdict.fail(Mistake.RAISED, msg.RAISED.format(what=what, error=error[:500]), msg.TRIED.format(what=call))
     return None
 

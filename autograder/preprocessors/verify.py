@@ -17,8 +17,6 @@ from ..catalog import ANSWER_CELLS, BY_GRADE_ID, PROBE_MIME, Part
 from .guardedexecute import FAULT_KEY
 
 FAILURE_NAME = "TestFailure"
-# How PyTorch and the C library say an allocation failed under the sandbox's memory limit.
-MEMORY_SIGNS = ("can't allocate memory", "DefaultCPUAllocator", "Cannot allocate memory", "out of memory")
 
 
 class Verify(NbGraderPreprocessor):
@@ -116,7 +114,7 @@ def _answer_problems(nb: NotebookNode) -> dict[Part, str]:
 
 
 def _describe_error(ename: str, evalue: str) -> str:
-    if ename == "MemoryError" or any(sign in evalue for sign in MEMORY_SIGNS):
+    if ename == "MemoryError" or any(sign in evalue for sign in msg.MEMORY_SIGNS):
         return msg.FAULT_MEMORY_ERROR
     return f"{ename}: {evalue[:300]}"
 
