@@ -9,7 +9,11 @@ SAMPLES := $(wildcard tests/samples/*.ipynb)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@# A registry hiccup makes pip report a dependency conflict: try up to three times.
+	for attempt in 1 2 3; do \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]' && break; \
+	  [ $$attempt -lt 3 ] || exit 1; echo "pip install failed (attempt $$attempt), retrying" >&2; sleep 10; \
+	done
 	touch $@
 
 install: $(VENV)/.installed sandbox
