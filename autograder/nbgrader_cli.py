@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from .errors import NbgraderCommandError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def ensure_tools_on_path() -> None:
@@ -26,13 +30,23 @@ def open_gradebook(db_url: str) -> Gradebook:
     return Gradebook(db_url)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the process that started it dies (even by SIGKILL).
+
+    Without it, `kill -9` of a batch leaves the current nbgrader grading on as an orphan, and a batch
+    started again at once could grade the same student twice at the same time.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run_nbgrader(root: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
     """`nbgrader ARGS` from `root`, with the interpreter that runs us; raises NbgraderCommandError on failure."""
     ensure_tools_on_path()
     command = [sys.executable, "-m", "nbgrader", *args]
     if quiet:
         command.append("--log-level=WARN")
-    completed = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    completed = subprocess.run(command, cwd=root, capture_output=True, text=True, preexec_fn=_die_with_parent)
     if completed.returncode != 0:
         raise NbgraderCommandError(command[1:], completed.returncode, completed.stderr + completed.stdout)
     return completed
