@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("autograde", parents=[common], help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")
     p.add_argument("--force", action="store_true", help="regrade every submission, even those already graded and unchanged")
+    p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
     p.set_defaults(run=_cmd_autograde)
 
     p = verbs.add_parser("release", parents=[common], help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")

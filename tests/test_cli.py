@@ -83,3 +83,9 @@ def test_no_sandbox_grades_with_a_warning(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "WARNING: --no-sandbox" in completed.stderr
     assert completed.stdout.splitlines()[0].split() == ["kernel", "1", "/", "4"]
+
+
+@pytest.mark.parametrize("verb", ["grade", "autograde"])
+def test_every_grading_verb_offers_no_sandbox(verb):
+    completed = run(verb, "--help")
+    assert completed.returncode == 0 and "--no-sandbox" in completed.stdout
