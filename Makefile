@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AUTOGRADER := $(VENV)/bin/autograder
 SAMPLES := $(wildcard tests/samples/*.ipynb)
 
-.PHONY: install sandbox test demo release samples clean
+.PHONY: install sandbox test bench demo release samples clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ sandbox:
 # pytest exits 5 when it collects nothing: that is reported, not treated as a crash.
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; else exit $$rc; fi; }
+
+# Speed and cost figures (printed, never asserted): run on an otherwise idle machine.
+bench: install
+	$(PY) benchmarks/sandbox_cost.py
 
 release: install
 	$(AUTOGRADER) release
