@@ -103,3 +103,7 @@ class SandboxedKernelManager(PlainKernelManager):
         if not restart and self.sandbox is not None:
             self.sandbox.close()
             self.sandbox = None
+
+    # jupyter_client binds the public name to its own function, not to an override: nbclient calls
+    # it directly when the kernel is already dead, and the sandbox must be removed then too.
+    cleanup_resources = _async_cleanup_resources
