@@ -361,7 +361,7 @@ class Sandbox:
     def _drop(self) -> list[str]:
         if not self.drops_privileges:
             return []
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--inh-caps=-all", "--"]
+        return _setpriv(self.uid)
 
     def _bwrap(self, staged: Mapping[Path, Path], env: Mapping[str, str] | None, cwd: Path | None) -> list[str]:
         root = self._root
@@ -408,8 +408,7 @@ def check_available() -> None:
     for tool in ("prlimit", "setpriv"):
         if shutil.which(tool) is None:
             raise SandboxUnavailable(f"{tool} is not installed", "install util-linux, or pass --no-sandbox")
-    drop = ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups", "--inh-caps=-all", "--"]
-    argv = [*(drop if os.geteuid() == 0 else []), "bwrap", "--unshare-all", "--die-with-parent", *_system_binds(), "--", "true"]
+    argv = [*(_setpriv(SANDBOX_UID) if os.geteuid() == 0 else []), "bwrap", "--unshare-all", "--die-with-parent", *_system_binds(), "--", "true"]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -420,6 +419,11 @@ def check_available() -> None:
         if "uid map" in text or "namespace" in text or "Permission denied" in text or "Operation not permitted" in text:
             raise SandboxUnavailable.userns_denied(text)
         raise SandboxUnavailable.failed(text)
+
+
+def _setpriv(uid: int) -> list[str]:
+    """The command prefix that drops root to uid, with no groups and no capabilities, before bwrap."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--"]
 
 
 def _system_binds() -> list[str]:

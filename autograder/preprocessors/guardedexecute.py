@@ -177,15 +177,14 @@ class GuardedExecute(Execute):
 
     def clear_output(self, outs: list[NotebookNode], msg_: dict[str, Any], cell_index: int) -> None:
         """Clearing a cell keeps its probe records: they are the grader's, not the student's, to remove."""
-        records = [o for o in outs if PROBE_MIME in o.get("data", {})]
+        records = [o for o in outs if _is_record(o)]
         super().clear_output(outs, msg_, cell_index)
         outs.extend(o for o in records if o not in outs)
 
     def output(self, outs: list[NotebookNode], msg_: dict[str, Any], display_id: str | None, cell_index: int):
         """Keep output up to the cell's budget; past it, drop everything but one note saying so."""
         if self.clear_before_next_output:  # a delayed clear_output(wait=True): keep the records it would drop
-            records = [o for o in outs if PROBE_MIME in o.get("data", {})]
-            outs[:] = records
+            outs[:] = [o for o in outs if _is_record(o)]
             self.clear_before_next_output = False
         display_id = None  # no output of this run is ever updated later (see _update_display_id)
         size = _size(msg_.get("content", {}))
@@ -207,6 +206,12 @@ def _is_test(cell: NotebookNode) -> bool:
     """Instructor test cells: graded, not an answer. They are not replayed after a restart."""
     meta = cell.metadata.get("nbgrader", {})
     return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _is_record(output: NotebookNode) -> bool:
+    """An output already in a cell that carries a probe record."""
+    data = output.get("data", {})
+    return isinstance(data, dict) and PROBE_MIME in data
 
 
 def _is_probe(message: dict[str, Any]) -> bool:
