@@ -90,12 +90,13 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
         autograde = Autograde(config=config)
         executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config)
         executed = run_chain(autograde.autograde_preprocessors, executed, resources, config)
-        tests = _read_grades(resources["nbgrader"]["db_url"], assignment, executed)
+        mistakes = resources.get("autograder", {}).get("mistakes", {})
+        tests = _read_grades(resources["nbgrader"]["db_url"], assignment, executed, mistakes)
     result = GradingResult(notebook=str(path), tests=tests, execution_time=time.monotonic() - started)
     return Graded(result, executed)
 
 
-def _read_grades(db_url: str, assignment: str, executed: NotebookNode) -> list[TestResult]:
+def _read_grades(db_url: str, assignment: str, executed: NotebookNode, mistakes: dict[str, str | None]) -> list[TestResult]:
     """Scores from the gradebook, messages from the executed cells, names from the catalogue."""
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in executed.cells}
     tests = []
@@ -106,5 +107,7 @@ def _read_grades(db_url: str, assignment: str, executed: NotebookNode) -> list[T
         if grade_id not in scores:
             continue
         score, max_score = scores[grade_id]
-        tests.append(TestResult(spec, score, max_score, cell_output(cells.get(grade_id), score >= max_score)))
+        passed = score >= max_score
+        mistake = None if passed else mistakes.get(grade_id) or "not_evaluated"
+        tests.append(TestResult(spec, score, max_score, cell_output(cells.get(grade_id), passed), mistake))
     return tests

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .catalog import TESTS, Part, TestSpec, Visibility
+from .catalog import BY_GRADE_ID, TESTS, Part, TestSpec, Visibility
 
 # Packages whose versions decide a grade; recorded in every result.
 RECORDED_PACKAGES = ("autograder", "torch", "numpy", "nbgrader", "nbclient", "ipykernel", "jupyter_client")
 
 PASSED_OUTPUT = "Superada."
+# The mistake recorded for every test of a notebook that could not be graded at all.
+UNGRADABLE = "ungradable"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class TestResult:
     score: float
     max_score: float
     output: str
+    mistake: str | None = None  # the named mistake of a failing test (a checks.core.Mistake value, or "fault")
 
     @property
     def passed(self) -> bool:
@@ -39,6 +42,7 @@ class TestResult:
             "output": self.output,
             "visibility": self.spec.visibility.value,
             "status": "passed" if self.passed else "failed",
+            "extra_data": {"grade_id": self.spec.grade_id, "part": self.spec.part.value, "mistake": self.mistake},
         }
 
 
@@ -61,8 +65,35 @@ class GradingResult:
     @classmethod
     def ungradable(cls, notebook: str, reason: str, points: dict[str, float]) -> "GradingResult":
         """Every test at zero, each carrying the reason, so the maximum stays visible."""
-        tests = [TestResult(spec, 0.0, points.get(spec.grade_id, 0.0), reason) for spec in TESTS]
+        tests = [TestResult(spec, 0.0, points.get(spec.grade_id, 0.0), reason, UNGRADABLE) for spec in TESTS]
         return cls(notebook=notebook, tests=tests, error=reason)
+
+    @classmethod
+    def from_gradescope(cls, data: dict) -> "GradingResult":
+        """A result read back from its results.json form (tests matched to the catalogue by grade_id)."""
+        tests = []
+        for raw in data.get("tests", []):
+            extra = raw.get("extra_data") or {}
+            spec = BY_GRADE_ID.get(extra.get("grade_id", ""))
+            if spec is None:
+                raise ValueError(f"results test {raw.get('name')!r} has no known grade_id")
+            tests.append(TestResult(spec, float(raw["score"]), float(raw["max_score"]), str(raw.get("output", "")), extra.get("mistake")))
+        extra = data.get("extra_data") or {}
+        return cls(
+            notebook=str(extra.get("notebook", "")),
+            tests=tests,
+            error=extra.get("error"),
+            execution_time=float(data.get("execution_time", 0.0)),
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> "GradingResult":
+        """Load a results.json written by `write`; ValueError (or OSError) when it is not one."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls.from_gradescope(data)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path}: not an autograder results file ({type(error).__name__}: {error})") from error
 
     @property
     def score(self) -> float:

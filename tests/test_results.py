@@ -42,3 +42,23 @@ def test_ungradable_scores_zero_and_keeps_the_maximum():
     assert data["max_score"] == 2.0 * len(TESTS)
     assert "vacío" in data["output"]
     assert all(t["output"] == "el archivo está vacío" and t["score"] == 0 for t in data["tests"])
+
+
+def test_results_read_back_with_their_mistakes(tmp_path):
+    tests = [TestResult(spec, 0.0, 1.0, "falló", "stride_ignored" if i == 0 else None) for i, spec in enumerate(TESTS)]
+    result = GradingResult(notebook="nb.ipynb", tests=tests, execution_time=2.5)
+    path = tmp_path / "results.json"
+    result.write(path)
+    again = GradingResult.read(path)
+    assert again == result
+    assert again.tests[0].mistake == "stride_ignored"
+    assert json.loads(path.read_text(encoding="utf-8"))["tests"][0]["extra_data"]["part"] == TESTS[0].part.value
+
+
+def test_reading_something_else_fails_with_value_error(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text('{"tests": [{"name": "x", "score": 1}]}', encoding="utf-8")
+    import pytest
+
+    with pytest.raises(ValueError):
+        GradingResult.read(path)

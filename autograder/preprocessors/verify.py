@@ -17,6 +17,10 @@ from ..catalog import ANSWER_CELLS, BY_GRADE_ID, PROBE_MIME, Part
 from .guardedexecute import FAULT_KEY
 
 FAILURE_NAME = "TestFailure"
+# Where the named mistake of each decided test cell is left: resources["autograder"]["mistakes"][grade_id],
+# and the cell's metadata["autograder"]["mistake"] (None when it passed), for results and cohort reports.
+MISTAKES_KEY = "mistakes"
+FAULT_MISTAKE = "fault"
 
 
 class Verify(NbGraderPreprocessor):
@@ -39,10 +43,13 @@ class Verify(NbGraderPreprocessor):
         if not self.enabled:
             return nb, resources
         problems = _answer_problems(nb)
+        mistakes = resources.setdefault("autograder", {}).setdefault(MISTAKES_KEY, {})
         for cell in nb.cells:
             records = self._take_records(cell)
             if self._decides(cell):
-                self._decide(cell, records, problems)
+                mistake = self._decide(cell, records, problems)
+                mistakes[cell.metadata["nbgrader"]["grade_id"]] = mistake
+                cell.metadata.setdefault(FAULT_KEY, {})["mistake"] = mistake
         return nb, resources
 
     @staticmethod
@@ -65,9 +72,10 @@ class Verify(NbGraderPreprocessor):
             cell.outputs = kept
         return records
 
-    def _decide(self, cell: NotebookNode, records: list[Any], problems: dict[Part, str]) -> None:
+    def _decide(self, cell: NotebookNode, records: list[Any], problems: dict[Part, str]) -> str | None:
+        """Rewrite the cell's outputs to the verdict; the name of the mistake found, None when it passes."""
         grade_id = cell.metadata["nbgrader"]["grade_id"]
-        failure = self._failure(cell, grade_id, records)
+        failure, mistake = self._failure(cell, grade_id, records)
         problem = problems.get(BY_GRADE_ID[grade_id].part)
         if failure and problem:
             failure += "\n" + msg.ANSWER_CELL_PROBLEM.format(problem=problem)
@@ -75,24 +83,29 @@ class Verify(NbGraderPreprocessor):
         if failure:  # first, so nothing before it can be read as nbgrader's partial credit
             kept.insert(0, new_output("error", ename=self.ename, evalue=failure, traceback=failure.splitlines()))
         cell.outputs = kept
+        return mistake
 
-    def _failure(self, cell: NotebookNode, grade_id: str, records: list[Any]) -> str:
-        """The Spanish feedback of a failing cell, or '' when the verdict passes."""
-        from ..checks import TestFailure, verdict_from_record  # torch loads only where test cells are decided
+    def _failure(self, cell: NotebookNode, grade_id: str, records: list[Any]) -> tuple[str, str | None]:
+        """The Spanish feedback of a failing cell and its mistake's name, or ('', None) when the verdict passes."""
+        from ..checks import Mistake, TestFailure, verdict_from_record  # torch loads only where test cells are decided
 
         fault = cell.metadata.get(FAULT_KEY, {})
         if fault.get("fault"):
-            return msg.FAULT_PREFIX.format(fault=fault.get("message", fault["fault"]))
+            return msg.FAULT_PREFIX.format(fault=fault.get("message", fault["fault"])), FAULT_MISTAKE
+        not_evaluated = Mistake.NOT_EVALUATED.value
         if len(records) > 1:
-            return msg.DUPLICATE_RECORDS
+            return msg.DUPLICATE_RECORDS, not_evaluated
         if not records:
-            return _kernel_error(cell) or msg.NOT_EVALUATED
+            return _kernel_error(cell) or msg.NOT_EVALUATED, not_evaluated
         try:
             verdict = verdict_from_record(grade_id, records[0])
         except Exception as error:  # data no honest kernel sends: this cell fails, grading goes on
             self.log.warning("Unreadable probe record in %s: %s: %s", grade_id, type(error).__name__, error)
-            return msg.NOT_EVALUATED
-        return "" if verdict.passed else TestFailure.from_verdict(BY_GRADE_ID[grade_id], verdict).render()
+            return msg.NOT_EVALUATED, not_evaluated
+        if verdict.passed:
+            return "", None
+        mistake = verdict.mistake.value if verdict.mistake else not_evaluated
+        return TestFailure.from_verdict(BY_GRADE_ID[grade_id], verdict).render(), mistake
 
 
 def _answer_problems(nb: NotebookNode) -> dict[Part, str]:
