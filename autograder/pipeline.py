@@ -20,7 +20,7 @@ from traitlets.config import Config
 from .catalog import ASSIGNMENT, BY_GRADE_ID
 from .course import Course
 from .feedback import cell_output
-from .nbgrader_cli import open_gradebook
+from .nbgrader_cli import new_gradebook, open_gradebook
 from .results import GradingResult, TestResult
 from .submission import read_submission
 
@@ -80,7 +80,7 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
             },
             "metadata": {"path": str(workdir)},
         }
-        with open_gradebook(resources["nbgrader"]["db_url"]) as gradebook:
+        with new_gradebook(Path(scratch) / "gradebook.db") as gradebook:
             gradebook.update_or_create_assignment(assignment)
             gradebook.update_or_create_student(STUDENT)
         # What `nbgrader generate_assignment` records about the source (cells, checksums, points).

@@ -1,14 +1,17 @@
-"""Children started for nbgrader die with their parent, so a killed batch leaves nothing grading behind."""
+"""nbgrader helpers: children die with their parent, and new gradebooks are what nbgrader makes, without its subprocess."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import signal
 import subprocess
 import sys
 import time
 
 from conftest import ROOT
+
+from autograder.nbgrader_cli import alembic_head, ensure_tools_on_path, new_gradebook, open_gradebook
 
 
 def test_a_child_dies_when_its_parent_is_killed():
@@ -38,3 +41,21 @@ def test_a_child_dies_when_its_parent_is_killed():
 def _running(command: str) -> bool:
     listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return any(line.strip() == command for line in listing.splitlines())
+
+
+def test_alembic_head_is_what_alembic_itself_says():
+    from nbgrader.api import get_alembic_version
+
+    ensure_tools_on_path()  # nbgrader runs `alembic heads` through PATH
+    assert alembic_head() == get_alembic_version()
+
+
+def test_new_gradebook_is_one_nbgrader_accepts_and_can_fill(tmp_path):
+    path = tmp_path / "gradebook.db"
+    with new_gradebook(path) as gradebook:
+        gradebook.update_or_create_assignment("a")
+        gradebook.update_or_create_student("s")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(alembic_head(),)]
+    with open_gradebook(f"sqlite:///{path}") as gradebook:  # reopened as nbgrader would: same rows, no re-stamp
+        assert [s.id for s in gradebook.students] == ["s"]
