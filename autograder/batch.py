@@ -1,4 +1,4 @@
-"""Grade every submission of an assignment into the course gradebook with `nbgrader autograde`, one student at a time.
+"""Grade every submission of an assignment into the course gradebook: in parallel, filed by nbgrader's own Autograde.
 
 A journal in autograded/ records each finished student with a fingerprint of their submission, so a batch
 that was killed resumes where it stopped: unchanged, graded submissions are not graded again.
@@ -12,8 +12,8 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import SaveAutoGrades
 
 from .catalog import ASSIGNMENT, BY_GRADE_ID, Part
 from .course import Course
-from .errors import CourseError, NbgraderCommandError, NotebookError
-from .nbgrader_cli import open_gradebook, run_nbgrader
+from .errors import CourseError, NotebookError
+from .nbgrader_cli import ensure_tools_on_path, open_gradebook
+from .parallel import GradingPool, Outcome
+from .preprocessors import UseExecuted
 from .release import generate
 from .sandbox import check_available
 from .submission import read_submission
@@ -36,10 +39,7 @@ GRADED = "graded"
 FAILED = "failed"
 JOURNAL_VERSION = 1
 
-# The last exception named in nbgrader's traceback, e.g. "nbclient.exceptions.DeadKernelError: Kernel died".
-_EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt))\b:?\s*(.*)$")
-
-Progress = Callable[[int, int, str], None]
+Progress = Callable[[int, int, "Outcome"], None]
 
 
 @dataclass(frozen=True)
@@ -97,21 +97,34 @@ def autograde(
     force: bool = False,
     progress: Progress | None = None,
     sandbox: bool = True,
+    workers: int | None = None,
 ) -> BatchResult:
-    """Grade each submission in submitted/ that is new or changed (all with `force`), then per-part scores and a reason for each one not graded."""
+    """Grade each submission in submitted/ that is new or changed (all with `force`), in parallel, into gradebook.db.
+
+    Worker processes run the expensive steps (kernel, Verify) for several students at once, each in a
+    scratch gradebook; this process then files every finished notebook with nbgrader's own Autograde
+    converter (UseExecuted in place of the steps already run), so gradebook.db has one writer, and
+    journals the student. Every submission ends graded or with a reason; none is dropped.
+    """
     if sandbox:
         check_available()  # one clear line before any student is touched, never a silent unsafe batch
     with _batch_lock(course, assignment):
         ensure_registered(course, assignment)
         path = journal_path(course, assignment)
-        submissions = {student: fingerprint(folder) for student, folder in _submissions(course, assignment)}
+        folders = dict(_submissions(course, assignment))
+        submissions = {student: fingerprint(folder) for student, folder in folders.items()}
         journal = {s: e for s, e in load_journal(path).items() if s in submissions}
         todo = pending(submissions, journal, _graded_students(course, assignment), force)
-        for index, student in enumerate(todo, start=1):
-            if progress is not None:
-                progress(index, len(todo), student)
-            journal[student] = _grade_one(course, assignment, student, submissions[student], sandbox)
-            save_journal(path, assignment, journal)
+        notebooks = {student: folders[student] / f"{assignment}.ipynb" for student in todo}
+        with tempfile.TemporaryDirectory(prefix="autograder-executed-") as staging, GradingPool(
+            course, assignment, workers, sandbox
+        ) as pool:
+            filer = _Filer(course, assignment, Path(staging))
+            for index, outcome in enumerate(pool.grade(notebooks), start=1):
+                journal[outcome.student] = filer.file(outcome, submissions[outcome.student], notebooks[outcome.student])
+                save_journal(path, assignment, journal)
+                if progress is not None:
+                    progress(index, len(todo), outcome)
         failures = {s: journal[s].reason for s in sorted(submissions) if journal[s].status == FAILED}
         rows = [row for row in scores(course, assignment) if row.graded and row.student not in failures]
     return BatchResult(rows, failures, sorted(set(submissions) - set(todo)))
@@ -131,20 +144,63 @@ def _is_done(entry: JournalEntry | None, digest: str, graded: bool) -> bool:
     return entry is not None and entry.status == GRADED and entry.fingerprint == digest and graded
 
 
-def _grade_one(course: Course, assignment: str, student: str, digest: str, sandbox: bool = True) -> JournalEntry:
-    """`nbgrader autograde --student` for one student (a fresh grading, --force), as a journal entry."""
-    args = ["autograde", assignment, f"--student={glob.escape(student)}", "--force", "--Autograde.create_student=True"]
-    if not sandbox:
-        args.append("--GuardedExecute.sandbox=False")
-    failure: NbgraderCommandError | None = None
-    try:
-        run_nbgrader(course.root, *args)
-    except NbgraderCommandError as error:  # this student's failure only: the batch goes on
-        failure = error
-    if failure is None and student in _graded_students(course, assignment):
+def results_path(course: Course, assignment: str, student: str) -> Path:
+    """Where a student's results.json-format result is kept after a batch (read by export and report)."""
+    return course.root / "results" / assignment / f"{student}.json"
+
+
+class _Filer:
+    """Files finished gradings into the course: results file, then gradebook.db and autograded/ through nbgrader."""
+
+    def __init__(self, course: Course, assignment: str, staging: Path) -> None:
+        from nbgrader.coursedir import CourseDirectory
+
+        warnings.filterwarnings("ignore", module="nbgrader.api")  # SQLAlchemy noise from nbgrader's own code
+        self.course = course
+        self.assignment = assignment
+        self.staging = staging
+        self.config = course.config()
+        chain = list(self.config.Autograde.autograde_preprocessors or [])
+        tail = chain[chain.index(SaveAutoGrades):] if SaveAutoGrades in chain else [SaveAutoGrades]
+        self.config.Autograde.autograde_preprocessors = [UseExecuted, *tail]
+        self.config.UseExecuted.folder = str(staging)
+        self.config.BaseConverter.force = True
+        self.coursedir = CourseDirectory(config=self.config)
+        self.coursedir.assignment_id = assignment
+
+    def file(self, outcome: Outcome, digest: str, notebook: Path) -> JournalEntry:
+        """The journal entry for one outcome, after filing it (a failure to file is this student's failure only)."""
+        outcome.result.write(results_path(self.course, self.assignment, outcome.student))
+        if outcome.notebook is None:
+            reason = outcome.error or "no se pudo calificar"
+            self._register_submission(outcome.student)
+            return JournalEntry(digest, FAILED, _now(), _why_not_graded(notebook, self.assignment, reason))
+        executed = self.staging / f"{outcome.student}.ipynb"
+        executed.write_text(outcome.notebook, encoding="utf-8")
+        try:
+            self._convert(outcome.student)
+        except Exception as error:  # noqa: BLE001 - nbgrader refused this one: say why, go on
+            return JournalEntry(digest, FAILED, _now(), f"nbgrader could not file it: {type(error).__name__}: {error}"[:300])
+        finally:
+            executed.unlink(missing_ok=True)
+        if outcome.student not in _graded_students(self.course, self.assignment):
+            return JournalEntry(digest, FAILED, _now(), "nbgrader could not file it: no grades were saved")
         return JournalEntry(digest, GRADED, _now())
-    reason = _why_not_graded(course.submitted / student / assignment / f"{assignment}.ipynb", assignment, failure)
-    return JournalEntry(digest, FAILED, _now(), reason)
+
+    def _register_submission(self, student: str) -> None:
+        """An ungradable submission is still on record in gradebook.db, as nbgrader itself leaves it, with no grades."""
+        with open_gradebook(f"sqlite:///{self.course.gradebook}") as gradebook:
+            gradebook.update_or_create_student(student)
+            gradebook.update_or_create_submission(self.assignment, student)
+
+    def _convert(self, student: str) -> None:
+        from nbgrader.converters import Autograde
+
+        from .pipeline import LOG
+
+        ensure_tools_on_path()
+        self.coursedir.student_id = glob.escape(student)
+        Autograde(coursedir=self.coursedir, config=self.config, log=LOG).start()
 
 
 def _submissions(course: Course, assignment: str) -> list[tuple[str, Path]]:
@@ -158,23 +214,13 @@ def _graded_students(course: Course, assignment: str) -> set[str]:
     return {row.student for row in scores(course, assignment) if row.graded and (autograded / row.student / assignment).is_dir()}
 
 
-def _why_not_graded(notebook: Path, assignment: str, failure: NbgraderCommandError | None) -> str:
-    """The submission's own defect when we can name it, else what nbgrader said."""
+def _why_not_graded(notebook: Path, assignment: str, reason: str) -> str:
+    """The submission's own defect when we can name it, else what grading said."""
     try:
         read_submission(notebook, assignment)
     except NotebookError as error:
         return error.reason
-    return f"nbgrader could not grade it: {_nbgrader_reason(failure.tail) if failure else 'no error reported'}"
-
-
-def _nbgrader_reason(tail: str) -> str:
-    """The last exception in nbgrader's output (its last line is a generic 'see the traceback'), else its last line."""
-    lines = [line.strip() for line in tail.strip().splitlines() if line.strip()]
-    for line in reversed(lines):
-        match = _EXCEPTION_LINE.match(line)
-        if match:
-            return f"{match[1]}: {match[2]}"[:200].rstrip(": ")
-    return lines[-1][:200] if lines else "no error reported"
+    return reason
 
 
 def fingerprint(folder: Path) -> str:

@@ -11,6 +11,7 @@ from typing import Sequence
 from .catalog import ASSIGNMENT, Part
 from .course import Course
 from .errors import AutograderError, GradingError, NotebookError
+from .progress import Progress
 from .results import GradingResult
 from .sandbox import SandboxUnavailable, check_available
 
@@ -73,7 +74,10 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
 
     _warn_unsandboxed(args)
     course = Course.at(args.course) if args.course else Course.find()
-    batch = autograde(course, args.assignment, force=args.force, progress=_progress, sandbox=not args.no_sandbox)
+    progress = None if args.quiet else Progress.for_stream(sys.stderr)
+    batch = autograde(
+        course, args.assignment, force=args.force, progress=progress, sandbox=not args.no_sandbox, workers=args.workers
+    )
     header = f"{'student':<24}" + "".join(f"{p.value:>12}" for p in Part) + f"{'total':>12}"
     print(header)
     for row in batch.scores:
@@ -92,11 +96,6 @@ def _warn_unsandboxed(args: argparse.Namespace) -> None:
         print(NO_SANDBOX_WARNING, file=sys.stderr)
 
 
-def _progress(index: int, total: int, student: str) -> None:
-    """One line on stderr per submission as the batch reaches it."""
-    print(f"[{index}/{total}] grading {student}", file=sys.stderr, flush=True)
-
-
 def _cmd_release(args: argparse.Namespace) -> int:
     from .release import check_release, release
 
@@ -108,6 +107,16 @@ def _cmd_release(args: argparse.Namespace) -> int:
         folder = release(course, args.assignment)
         print(f"released {folder.relative_to(course.root)}")
     return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("autograde", parents=[common], help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")
     p.add_argument("--force", action="store_true", help="regrade every submission, even those already graded and unchanged")
+    p.add_argument("--workers", type=_positive_int, help="grading processes at once (default: one per core)")
+    p.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
     p.set_defaults(run=_cmd_autograde)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import os
 import shutil
@@ -363,22 +364,22 @@ class Sandbox:
             return []
         return _setpriv(self.uid)
 
-    def _bwrap(self, staged: Mapping[Path, Path], env: Mapping[str, str] | None, cwd: Path | None) -> list[str]:
-        root = self._root
-        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
-        args += _system_binds()
-        size = str(self.limits.scratch_bytes)
-        args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp"]
-        args += _gpu_binds()
+    def layout(self, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> "Layout":
+        """What the sandboxed process sees: its mounts in order, its environment and where it starts."""
+        size = self.limits.scratch_bytes
+        mounts = [*_system_mounts(), Mount.proc("/proc"), Mount.dev("/dev"), Mount.tmpfs("/tmp", size, 0o1777)]
+        mounts += _gpu_mounts()
         for path in self.hidden:  # e.g. a course that lives under /usr: an empty folder in its place
             if path.is_relative_to("/usr") or path.is_relative_to("/etc"):
-                args += ["--tmpfs", str(path)]
-        for path in _python_paths(self.readable):
-            args += ["--ro-bind", str(staged.get(path, path)), str(path)]
-        args += ["--bind", str(self.run_dir), str(self.run_dir)]
+                mounts.append(Mount.tmpfs(str(path), 1 * MiB, 0o755))
+        mounts += [Mount.ro_bind(str(path)) for path in _python_paths(self.readable)]
+        mounts.append(Mount.bind(str(self.run_dir)))
         for place in (self.home, self.workdir):  # in memory, sized: nothing the student writes reaches the disk
-            args += ["--size", size, "--perms", "0700", "--tmpfs", str(place)]
-        args += ["--chdir", str(cwd or self.workdir)]
+            mounts.append(Mount.tmpfs(str(place), size, 0o700))
+        return Layout(tuple(mounts), self.environment(env), str(cwd or self.workdir), self.uid, self.limits)
+
+    def environment(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The sandboxed process's whole environment: nothing of the grader's leaks in but PASSTHROUGH_ENV."""
         environment = {
             "HOME": str(self.home),
             "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
@@ -395,9 +396,116 @@ class Sandbox:
         }
         environment.update({key: os.environ[key] for key in PASSTHROUGH_ENV if key in os.environ})
         environment.update(env or {})
-        for key, value in environment.items():
+        return environment
+
+    def _bwrap(self, staged: Mapping[Path, Path], env: Mapping[str, str] | None, cwd: Path | None) -> list[str]:
+        layout = self.layout(env, cwd)
+        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
+        for mount in layout.mounts:
+            args += mount.bwrap_args(staged)
+        args += ["--chdir", layout.cwd]
+        for key, value in layout.environment.items():
             args += ["--setenv", key, value]
         return args
+
+
+class MountKind(str, enum.Enum):
+    """How one path of the sandbox's file system is made (bubblewrap's vocabulary)."""
+
+    RO_BIND = "ro-bind"
+    BIND = "bind"
+    DEV_BIND = "dev-bind"
+    TMPFS = "tmpfs"
+    SYMLINK = "symlink"
+    PROC = "proc"
+    DEV = "dev"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One entry of a sandbox's file system: `target` inside, made from `source` (a host path, or a link's text)."""
+
+    kind: MountKind
+    target: str
+    source: str = ""
+    size: int = 0
+    mode: int = 0o755
+
+    @classmethod
+    def ro_bind(cls, path: str, target: str | None = None) -> "Mount":
+        return cls(MountKind.RO_BIND, target or path, path)
+
+    @classmethod
+    def bind(cls, path: str) -> "Mount":
+        return cls(MountKind.BIND, path, path)
+
+    @classmethod
+    def dev_bind(cls, path: str) -> "Mount":
+        return cls(MountKind.DEV_BIND, path, path)
+
+    @classmethod
+    def tmpfs(cls, target: str, size: int, mode: int) -> "Mount":
+        return cls(MountKind.TMPFS, target, size=size, mode=mode)
+
+    @classmethod
+    def symlink(cls, text: str, target: str) -> "Mount":
+        return cls(MountKind.SYMLINK, target, text)
+
+    @classmethod
+    def proc(cls, target: str) -> "Mount":
+        return cls(MountKind.PROC, target)
+
+    @classmethod
+    def dev(cls, target: str) -> "Mount":
+        return cls(MountKind.DEV, target)
+
+    def bwrap_args(self, staged: Mapping[Path, Path]) -> list[str]:
+        """This entry as bwrap options (a bind whose source root staged elsewhere uses the staged copy)."""
+        if self.kind is MountKind.TMPFS:
+            return ["--size", str(self.size), "--perms", f"{self.mode:04o}", "--tmpfs", self.target]
+        if self.kind is MountKind.SYMLINK:
+            return ["--symlink", self.source, self.target]
+        if self.kind in (MountKind.PROC, MountKind.DEV):
+            return [f"--{self.kind.value}", self.target]
+        source = str(staged.get(Path(self.source), self.source))
+        return [f"--{self.kind.value}", source, self.target]
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "kind": self.kind.value}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Mount":
+        return cls(**{**data, "kind": MountKind(data["kind"])})
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything a confined process is given: mounts in order, environment, start folder, uid and limits."""
+
+    mounts: tuple[Mount, ...]
+    environment: dict[str, str]
+    cwd: str
+    uid: int
+    limits: Limits
+
+    def to_json(self) -> dict:
+        return {
+            "mounts": [m.to_json() for m in self.mounts],
+            "environment": self.environment,
+            "cwd": self.cwd,
+            "uid": self.uid,
+            "limits": dataclasses.asdict(self.limits),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Layout":
+        return cls(
+            tuple(Mount.from_json(m) for m in data["mounts"]),
+            dict(data["environment"]),
+            str(data["cwd"]),
+            int(data["uid"]),
+            Limits(**data["limits"]),
+        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -408,7 +516,8 @@ def check_available() -> None:
     for tool in ("prlimit", "setpriv"):
         if shutil.which(tool) is None:
             raise SandboxUnavailable(f"{tool} is not installed", "install util-linux, or pass --no-sandbox")
-    argv = [*(_setpriv(SANDBOX_UID) if os.geteuid() == 0 else []), "bwrap", "--unshare-all", "--die-with-parent", *_system_binds(), "--", "true"]
+    system = [arg for mount in _system_mounts() for arg in mount.bwrap_args({})]
+    argv = [*(_setpriv(SANDBOX_UID) if os.geteuid() == 0 else []), "bwrap", "--unshare-all", "--die-with-parent", *system, "--", "true"]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -426,16 +535,16 @@ def _setpriv(uid: int) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--"]
 
 
-def _system_binds() -> list[str]:
+def _system_mounts() -> list[Mount]:
     """The read-only system tree: /usr and /etc, and /bin, /lib… as the host has them (links or folders)."""
-    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    mounts = [Mount.ro_bind("/usr"), Mount.ro_bind("/etc")]
     for name in ("bin", "sbin", "lib", "lib32", "lib64"):
         path = Path("/") / name
         if path.is_symlink():
-            args += ["--symlink", os.readlink(path), str(path)]
+            mounts.append(Mount.symlink(os.readlink(path), str(path)))
         elif path.is_dir():
-            args += ["--ro-bind", str(path), str(path)]
-    return args
+            mounts.append(Mount.ro_bind(str(path)))
+    return mounts
 
 
 def _python_paths(extra: Sequence[Path]) -> list[Path]:
@@ -458,14 +567,11 @@ def _reachable_by_others(path: Path) -> bool:
     return bool(path.stat().st_mode & stat.S_IROTH)
 
 
-def _gpu_binds() -> list[str]:
+def _gpu_mounts() -> list[Mount]:
     """NVIDIA device nodes, when the tests run on CUDA (AUTOGRADER_DEVICE=cuda…)."""
     if not os.environ.get("AUTOGRADER_DEVICE", "").startswith("cuda"):
         return []
-    args = []
-    for node in sorted(Path("/dev").glob("nvidia*")):
-        args += ["--dev-bind", str(node), str(node)]
-    return args + ["--ro-bind", "/sys", "/sys"]
+    return [*(Mount.dev_bind(str(node)) for node in sorted(Path("/dev").glob("nvidia*"))), Mount.ro_bind("/sys")]
 
 
 def _sweep(parent: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, List, Unicode
 
 from .sandbox import DEFAULT_LIMITS, Limits, Sandbox
+from .zygote import Zygote
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -107,3 +109,24 @@ class SandboxedKernelManager(PlainKernelManager):
     # jupyter_client binds the public name to its own function, not to an override: nbclient calls
     # it directly when the kernel is already dead, and the sandbox must be removed then too.
     cleanup_resources = _async_cleanup_resources
+
+
+class WarmKernelManager(SandboxedKernelManager):
+    """A sandboxed kernel forked from the warm zygote (torch already imported) instead of started cold under bwrap.
+
+    Same sandbox, limits and cleanup as SandboxedKernelManager; only root can confine a fork, so
+    `available()` says when to use this one.
+    """
+
+    @staticmethod
+    def available() -> bool:
+        return os.geteuid() == 0 and sys.platform.startswith("linux")
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        assert self.sandbox is not None
+        argv = PlainKernelManager.format_kernel_cmd(self, extra_arguments)
+        if argv[1:3] != ["-m", "ipykernel_launcher"]:  # not the standard Python kernel: start it cold
+            return self.sandbox.command(argv)
+        cgroups = [str(folder) for folder in self.sandbox.cgroup.dirs] if self.sandbox.cgroup else []
+        root = self.sandbox.root / f"fs-{uuid.uuid4().hex[:8]}"
+        return Zygote.shared().command(self.sandbox.layout(), argv[3:], cgroups, root)

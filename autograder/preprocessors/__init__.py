@@ -3,6 +3,7 @@
 from .guardedexecute import GuardedExecute
 from .requireexecution import RequireExecution
 from .restorecells import RestoreCells
+from .useexecuted import UseExecuted
 from .verify import Verify
 
-__all__ = ["GuardedExecute", "RequireExecution", "RestoreCells", "Verify"]
+__all__ = ["GuardedExecute", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]

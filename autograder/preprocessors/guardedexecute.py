@@ -17,13 +17,15 @@ from traitlets import Bool, Integer
 from .. import messages as msg
 from ..catalog import PROBE_MIME
 from ..sandbox import check_available
-from ..sandboxkernel import PlainKernelManager, SandboxedKernelManager
+from ..sandboxkernel import PlainKernelManager, SandboxedKernelManager, WarmKernelManager
 
 # Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
 FAULT_KEY = "autograder"
 # Probe records a test cell may emit outside the output budget (a test emits one), and their size.
 MAX_PROBES_PER_CELL = 4
 MAX_PROBE_BYTES = 4 * 1024 * 1024
+# The kernel option that stops IPython's inline backend from drawing figures (they are still built).
+NO_FIGURES = "--InlineBackend.figure_formats=set()"
 
 
 class Fault:
@@ -53,6 +55,14 @@ class GuardedExecute(Execute):
         config=True
     )
     max_restarts = Integer(12, help="Kernel restarts allowed after faults; later cells are then not run.").tag(config=True)
+    warm = Bool(
+        True,
+        help="Fork each sandboxed kernel from a warm process with torch already imported (needs root; else a cold bwrap start).",
+    ).tag(config=True)
+    figures = Bool(
+        True,
+        help="Render matplotlib figures into the graded notebook (False: figures are built but not drawn, which is faster).",
+    ).tag(config=True)
     max_output_bytes = Integer(
         256 * 1024, help="Output kept per cell (text and data); the rest is dropped while it arrives."
     ).tag(config=True)
@@ -68,11 +78,19 @@ class GuardedExecute(Execute):
         self._probes: dict[int, int] = {}
         for cell in nb.cells:
             cell.metadata.pop(FAULT_KEY, None)  # only faults seen in this run count
+        if not self.figures and NO_FIGURES not in self.extra_arguments:
+            self.extra_arguments = [*self.extra_arguments, NO_FIGURES]
         return super().preprocess(nb, resources, km)
 
     def create_kernel_manager(self) -> KernelManager:
-        self.kernel_manager_class = SandboxedKernelManager if self.sandbox else PlainKernelManager
+        self.kernel_manager_class = self._kernel_manager_class()
         return super().create_kernel_manager()
+
+    def _kernel_manager_class(self) -> type[KernelManager]:
+        if not self.sandbox:
+            return PlainKernelManager
+        return WarmKernelManager if self.warm and WarmKernelManager.available() else SandboxedKernelManager
+
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int):
         if cell.cell_type != "code" or not cell.source.strip():

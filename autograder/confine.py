@@ -1,0 +1,221 @@
+"""Confine the calling process itself to a sandbox Layout with Linux system calls: what bwrap does, without an exec.
+
+A warm process (autograder.zygote) that has already imported torch forks one child per kernel; the
+child calls `enter` to put itself in fresh namespaces, a new root built from the layout, the
+layout's limits and an unprivileged uid, and then becomes the Jupyter kernel, with every module
+still in memory. Only root can do this (it needs no user namespace); everything happens before
+any student code runs, and any failure ends the child instead of running it unconfined.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import platform
+import resource
+import signal
+import socket
+import struct
+from pathlib import Path
+from typing import Callable
+
+from .sandbox import Layout, Mount, MountKind
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+HOSTNAME = "sandbox"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class ConfineError(OSError):
+    """A step of the confinement failed: the process must not go on to run untrusted code."""
+
+    def __init__(self, step: str, code: int) -> None:
+        self.step = step
+        self.code = code
+        super().__init__(code, f"{step}: {os.strerror(code)}")
+
+    @classmethod
+    def from_errno(cls, step: str) -> "ConfineError":
+        return cls(step, ctypes.get_errno())
+
+
+def _check(result: int, step: str) -> None:
+    if result != 0:
+        raise ConfineError.from_errno(step)
+
+
+def unshare_namespaces() -> None:
+    """New mount, pid, network, IPC, UTS and cgroup namespaces; the pid one applies to the next child."""
+    _check(_libc.unshare(NAMESPACES), "unshare")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
+    _check(_libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)), f"mount {target}")
+
+
+def build_root(layout: Layout, new_root: Path) -> None:
+    """Mount the layout's file system on new_root (a tmpfs), then make it this process's root and drop the host's."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates back to the host
+    new_root.mkdir(parents=True, exist_ok=True)
+    _mount("tmpfs", str(new_root), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    for mount in layout.mounts:
+        _apply(mount, new_root, layout.uid)
+    os.chdir(new_root)
+    os.mkdir(".oldroot")
+    machine = platform.machine()
+    if machine not in SYS_PIVOT_ROOT:
+        raise ConfineError("pivot_root", errno.ENOSYS)
+    _check(_libc.syscall(SYS_PIVOT_ROOT[machine], b".", b".oldroot"), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.oldroot", MNT_DETACH), "umount old root")
+    os.rmdir("/.oldroot")
+    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _apply(mount: Mount, new_root: Path, uid: int) -> None:
+    target = new_root / mount.target.lstrip("/")
+    kind = mount.kind
+    if kind is MountKind.SYMLINK:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(mount.source, target)
+    elif kind is MountKind.TMPFS:
+        target.mkdir(parents=True, exist_ok=True)
+        owner = f",uid={uid},gid={uid}" if mount.mode & 0o777 == 0o700 else ""
+        _mount("tmpfs", str(target), "tmpfs", MS_NOSUID | MS_NODEV, f"size={mount.size},mode={mount.mode:o}{owner}")
+    elif kind is MountKind.PROC:
+        target.mkdir(parents=True, exist_ok=True)
+        _mount("proc", str(target), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    elif kind is MountKind.DEV:
+        _make_dev(target)
+    else:
+        _bind(mount.source, target, writable=kind is not MountKind.RO_BIND, devices=kind is MountKind.DEV_BIND)
+
+
+def _bind(source: str, target: Path, *, writable: bool, devices: bool = False) -> None:
+    if os.path.isdir(source):
+        target.mkdir(parents=True, exist_ok=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch(exist_ok=True)
+    _mount(source, str(target), None, MS_BIND)
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if devices else MS_NODEV) | (0 if writable else MS_RDONLY)
+    _mount(None, str(target), None, flags)
+
+
+def _make_dev(target: Path) -> None:
+    """A minimal /dev: the harmless character devices, the usual links, and an empty shm."""
+    target.mkdir(parents=True, exist_ok=True)
+    _mount("tmpfs", str(target), "tmpfs", MS_NOSUID, "size=64k,mode=0755")
+    for name in DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            _bind(f"/dev/{name}", target / name, writable=True, devices=True)
+    for name, text in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(text, target / name)
+    (target / "shm").mkdir(mode=0o1777)
+    os.chmod(target / "shm", 0o1777)
+
+
+def loopback_up() -> None:
+    """Bring up `lo` in the new network namespace (the kernel binds an internal pipe on 127.0.0.1)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def set_limits(layout: Layout) -> None:
+    limits = layout.limits
+    for which, value in (
+        (resource.RLIMIT_AS, limits.address_space_bytes),
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_FSIZE, limits.file_size_bytes),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_NPROC, limits.processes),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(which, (value, value))
+
+
+def drop_privileges(uid: int) -> None:
+    """Become uid/gid `uid` with no groups and no capabilities, for good (no setuid program can give them back)."""
+    for capability in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and ctypes.get_errno() != errno.EINVAL:
+            raise ConfineError.from_errno("drop capability bounding set")
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    if os.getuid() != uid or os.geteuid() != uid or _has_capabilities():
+        raise ConfineError("drop privileges", errno.EPERM)
+
+
+def _has_capabilities() -> bool:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("CapEff:", "CapPrm:", "CapAmb:")) and int(line.split()[1], 16) != 0:
+            return True
+    return False
+
+
+def die_with_parent() -> None:
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent death signal")
+
+
+def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None]) -> int:
+    """In the first process of the new pid namespace: build the sandbox, drop to the layout's uid, run `run` in a child.
+
+    This process stays as the namespace's init, reaping orphans, and returns the child's exit
+    status when it ends (the namespace, and everything left in it, then dies with it).
+    """
+    die_with_parent()
+    build_root(layout, new_root)
+    loopback_up()
+    socket.sethostname(HOSTNAME)
+    set_limits(layout)
+    os.environ.clear()
+    os.environ.update(layout.environment)
+    drop_privileges(layout.uid)
+    die_with_parent()  # a credential change clears it
+    os.chdir(layout.cwd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child = os.fork()
+    if child == 0:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.setsid()
+        _quiet_stdio()
+        run()
+        os._exit(0)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            return 1
+        if pid == child:
+            return os.waitstatus_to_exitcode(status) & 0xFF
+
+
+def _quiet_stdio() -> None:
+    """The kernel's own fds 0-2 go to /dev/null; nothing else of the warm process stays open."""
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, 65536)

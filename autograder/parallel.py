@@ -1,0 +1,138 @@
+"""Grade many notebooks at once: worker processes (one per core) that keep nbgrader and torch loaded, sharing one warm zygote."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import nbformat
+
+from .catalog import ASSIGNMENT
+from .course import Course
+from .errors import NotebookError
+from .results import GradingResult
+from .sandboxkernel import WarmKernelManager
+from .zygote import SOCKET_ENV, Zygote
+
+# A worker that dies (not a student's kernel: those are contained) takes its pool with it; the
+# unfinished submissions are retried in a new pool this many times before they are reported.
+MAX_POOL_RESTARTS = 2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One submission after the expensive steps: its result, and the executed notebook unless it was ungradable."""
+
+    student: str
+    result: GradingResult
+    notebook: str | None  # the executed notebook as JSON text
+    error: str | None = None  # why it could not be graded (the result then says so too)
+    seconds: float = 0.0
+
+
+def default_workers() -> int:
+    """One worker per core: grading is CPU-bound."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class GradingPool:
+    """Worker processes that grade submissions in parallel; a context manager that stops them and the zygote."""
+
+    def __init__(self, course: Course, assignment: str = ASSIGNMENT, workers: int | None = None, sandbox: bool = True) -> None:
+        self.course = course
+        self.assignment = assignment
+        self.workers = workers or default_workers()
+        self.sandbox = sandbox
+        self._zygote: Zygote | None = None
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> "GradingPool":
+        if self.sandbox and _warm_enabled(self.course) and WarmKernelManager.available():
+            self._zygote = Zygote().start()  # warms up while the workers import nbgrader
+            os.environ[SOCKET_ENV] = str(self._zygote.socket_path)
+        self._executor = self._new_executor()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._zygote is not None:
+            os.environ.pop(SOCKET_ENV, None)
+            self._zygote.close()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs event loops and threads
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+
+    def grade(self, submissions: dict[str, Path]) -> Iterator[Outcome]:
+        """Grade every (student, notebook); yield each outcome as it finishes, every submission exactly once."""
+        todo = dict(submissions)
+        restarts = 0
+        while todo:
+            assert self._executor is not None
+            futures: dict[Future, str] = {
+                self._executor.submit(grade_one, self.course.root, self.assignment, str(path), self.sandbox): student
+                for student, path in sorted(todo.items())
+            }
+            broken = False
+            for future in _as_completed(futures):
+                student = futures[future]
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                outcome = Outcome(student, outcome.result, outcome.notebook, outcome.error, outcome.seconds)
+                del todo[student]
+                yield outcome
+            if broken:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                restarts += 1
+                if restarts > MAX_POOL_RESTARTS:
+                    for student, path in sorted(todo.items()):
+                        reason = "the grading worker process crashed on every try"
+                        yield Outcome(student, GradingResult.ungradable(str(path), reason, {}), None, reason)
+                    return
+                self._executor = self._new_executor()
+
+
+def _as_completed(futures: dict[Future, str]) -> Iterator[Future]:
+    from concurrent.futures import as_completed
+
+    return as_completed(futures)
+
+
+def _warm_enabled(course: Course) -> bool:
+    config = course.config()
+    return bool(config.GuardedExecute.get("warm", True)) and bool(config.GuardedExecute.get("sandbox", True))
+
+
+def _init_worker() -> None:
+    """Load what every grading needs once per worker, before the first submission arrives."""
+    from . import pipeline  # noqa: F401  (nbgrader, nbconvert, the preprocessors)
+    from .checks import verdict_from_record  # noqa: F401  (torch, for Verify)
+
+
+def grade_one(root: Path, assignment: str, notebook: str, sandbox: bool) -> Outcome:
+    """In a worker: grade one notebook in a scratch gradebook; never raises for the submission's own faults."""
+    from .errors import GradingError
+    from .pipeline import grade_notebook, max_points
+
+    course = Course.at(root)
+    started = time.monotonic()
+    try:
+        graded = grade_notebook(Path(notebook), course, assignment, sandbox=sandbox)
+    except NotebookError as error:
+        result = GradingResult.ungradable(notebook, str(error), max_points(course, assignment))
+        return Outcome("", result, None, error.reason, time.monotonic() - started)
+    except Exception as error:  # noqa: BLE001 - this submission fails with the reason; the batch goes on
+        failure = GradingError.from_exception(Path(notebook), error)
+        result = GradingResult.ungradable(notebook, str(failure), max_points(course, assignment))
+        return Outcome("", result, None, str(failure), time.monotonic() - started)
+    return Outcome("", graded.result, nbformat.writes(graded.notebook), None, time.monotonic() - started)

@@ -1,0 +1,46 @@
+"""Stands in for a Jupyter kernel process: asks the warm zygote for a confined kernel and lives as long as it does.
+
+Run by jupyter_client as `python -I -S zygote_client.py SOCKET REQUEST_JSON` (standard library only,
+so it starts in milliseconds). Its exit status is the kernel's. When jupyter_client kills it, the
+zygote sees the connection close and kills the kernel's whole pid namespace.
+"""
+
+import json
+import socket
+import sys
+
+EXIT_NO_ZYGOTE = 70
+
+
+def main(argv: list) -> int:
+    if len(argv) != 3:
+        print("usage: zygote_client.py SOCKET REQUEST_JSON", file=sys.stderr)
+        return 2
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(argv[1])
+        connection.sendall(argv[2].encode() + b"\n")
+    except OSError as error:
+        print(f"autograder: the warm kernel process cannot be reached: {error}", file=sys.stderr)
+        return EXIT_NO_ZYGOTE
+    buffer = b""
+    while True:
+        try:
+            chunk = connection.recv(4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return EXIT_NO_ZYGOTE
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            message = json.loads(line)
+            if "exit" in message:
+                return int(message["exit"]) & 0xFF
+            if "error" in message:
+                print(f"autograder: the warm kernel process refused: {message['error']}", file=sys.stderr)
+                return EXIT_NO_ZYGOTE
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
