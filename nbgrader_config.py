@@ -22,6 +22,14 @@ c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
 # interrupted, the kernel restarted and the earlier cells replayed (GuardedExecute).
 c.Execute.timeout = 20
 
+# Grading speed: each sandboxed kernel is forked from a warm process that has already imported
+# torch (needs root; otherwise kernels start cold under bwrap). The lesson's figures are built but
+# not drawn while grading (drawing them is most of a notebook's run time and no test looks at
+# them): graded and feedback notebooks show "<Figure …>" where the student's own notebook shows the
+# picture. Set figures = True to keep them.
+c.GuardedExecute.warm = True
+c.GuardedExecute.figures = False
+
 # nbgrader's autograde chain with our steps inserted where they belong; the same list
 # serves `nbgrader autograde` from this directory and `autograder grade`.
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402

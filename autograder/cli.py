@@ -109,6 +109,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+<<<<<<< HEAD
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -117,6 +118,30 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
     return value
+=======
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import ExportFormat, export_results
+
+    course = Course.at(args.course) if args.course else Course.find()
+    exported = export_results(course, args.assignment, ExportFormat(args.format), args.output, args.results_dir)
+    for entry in exported.cohort.unreadable:
+        print(f"autograder: warning: {entry.path}: {entry.reason}", file=sys.stderr)
+    for path in exported.paths:
+        print(f"wrote {path} ({len(exported.cohort.entries)} students)")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import report_results, text_table
+
+    course = Course.at(args.course) if args.course else Course.find()
+    written = report_results(course, args.assignment, args.output_dir, args.results_dir)
+    for entry in written.cohort.unreadable:
+        print(f"autograder: warning: {entry.path}: {entry.reason}", file=sys.stderr)
+    print(text_table(written.report))
+    print(f"\nwrote {written.files.html} and {written.files.png}")
+    return EXIT_OK
+>>>>>>> export
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("release", parents=[common], help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
     p.add_argument("--check", action="store_true", help="only check that the committed release is in sync")
     p.set_defaults(run=_cmd_release)
+
+    p = verbs.add_parser("export", parents=[common], help="export every student's results as CSV and/or JUnit XML")
+    p.add_argument("--format", choices=["csv", "junit", "both"], default="both", help="what to write (default: both)")
+    p.add_argument("--output", type=Path, help="the file for one format, the folder for both (default: reports/<assignment>/)")
+    p.add_argument("--results-dir", type=Path, help="folder of <student>.json results files (default: results/<assignment>/)")
+    p.set_defaults(run=_cmd_export)
+
+    p = verbs.add_parser("report", parents=[common], help="cohort report: score distributions and common mistakes per part")
+    p.add_argument("--output-dir", type=Path, help="where report.html and report.png go (default: reports/<assignment>/)")
+    p.add_argument("--results-dir", type=Path, help="folder of <student>.json results files (default: results/<assignment>/)")
+    p.set_defaults(run=_cmd_report)
     return parser
 
 

@@ -104,3 +104,33 @@ class ReleaseOutOfSync(AutograderError):
             + ", ".join(paths)
             + " (run `autograder release`)"
         )
+
+
+class ResultsError(AutograderError):
+    """There are no grading results to export or report on, where they were looked for."""
+
+    def __init__(self, folder: Path, problem: str) -> None:
+        self.folder = Path(folder)
+        self.problem = problem
+        super().__init__(f"{self.folder}: {problem}")
+
+    @classmethod
+    def missing(cls, folder: Path) -> "ResultsError":
+        return cls(folder, "no results folder; run `autograder autograde` first (or pass --results-dir DIR)")
+
+    @classmethod
+    def empty(cls, folder: Path) -> "ResultsError":
+        return cls(folder, "no results files (*.json) here; run `autograder autograde` first (or pass --results-dir DIR)")
+
+
+class OutputError(AutograderError):
+    """A report or export file could not be written."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = Path(path)
+        self.detail = detail
+        super().__init__(f"cannot write {self.path}: {detail}")
+
+    @classmethod
+    def from_os_error(cls, path: Path, error: OSError) -> "OutputError":
+        return cls(path, error.strerror or str(error))

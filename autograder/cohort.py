@@ -1,0 +1,108 @@
+"""Every student's results file of an assignment, read back together so they can be exported and summarised.
+
+A cohort lives in `<course>/results/<assignment>/<student>.json` (what `autograder autograde` writes), or in any
+folder of results.json-format files (`--results-dir`, e.g. files gathered from CI jobs): the file's stem names
+the student, so name each one `<student>.json`. Files whose names start with a dot are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .catalog import ASSIGNMENT
+from .course import Course
+from .errors import ResultsError
+from .results import GradingResult
+
+RESULTS_DIR = "results"
+REPORTS_DIR = "reports"
+# The longest error detail kept in an unreadable file's reason, so it stays one line.
+DETAIL_CHARS = 200
+
+
+def results_folder(course: Course, assignment: str = ASSIGNMENT) -> Path:
+    """Where `autograder autograde` leaves one results file per student."""
+    return course.root / RESULTS_DIR / assignment
+
+
+def reports_folder(course: Course, assignment: str = ASSIGNMENT) -> Path:
+    """Where exports and the cohort report go unless told otherwise."""
+    return course.root / REPORTS_DIR / assignment
+
+
+@dataclass(frozen=True)
+class CohortEntry:
+    """One student's results file: its result, or, when the file could not be read, an ungradable stand-in saying why."""
+
+    student: str
+    path: Path
+    result: GradingResult
+    unreadable: bool = False
+
+    @property
+    def ungradable(self) -> bool:
+        return self.result.error is not None
+
+    @property
+    def reason(self) -> str | None:
+        """Why this student has no grade (the grading error, or why the file could not be read); None when graded."""
+        return self.result.error
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The results of one assignment, one entry per student, sorted by student."""
+
+    assignment: str
+    folder: Path
+    entries: tuple[CohortEntry, ...]
+
+    @property
+    def unreadable(self) -> list[CohortEntry]:
+        return [e for e in self.entries if e.unreadable]
+
+    @property
+    def graded(self) -> list[CohortEntry]:
+        return [e for e in self.entries if not e.ungradable]
+
+
+def load_cohort(course: Course, assignment: str = ASSIGNMENT, results_dir: Path | None = None) -> Cohort:
+    """Read every `<student>.json` in the results folder; ResultsError when there is none to read."""
+    folder = Path(results_dir) if results_dir is not None else results_folder(course, assignment)
+    if not folder.is_dir():
+        raise ResultsError.missing(folder)
+    paths = sorted((p for p in folder.glob("*.json") if not p.name.startswith(".")), key=lambda p: p.stem)
+    if not paths:
+        raise ResultsError.empty(folder)
+    entries = []
+    points: dict[str, float] | None = None
+    for path in paths:
+        try:
+            entries.append(CohortEntry(path.stem, path, _read(path)))
+        except (OSError, ValueError) as error:
+            if points is None:
+                points = _points(course, assignment)
+            reason = unreadable_reason(error)
+            entries.append(CohortEntry(path.stem, path, GradingResult.ungradable(str(path), reason, points), unreadable=True))
+    return Cohort(assignment, folder, tuple(entries))
+
+
+def unreadable_reason(error: Exception) -> str:
+    """One line saying why a results file could not be read."""
+    detail = " ".join(str(error).split())[:DETAIL_CHARS]
+    return f"results file could not be read ({type(error).__name__}: {detail})"
+
+
+def _read(path: Path) -> GradingResult:
+    result = GradingResult.read(path)
+    if not result.tests:
+        raise ValueError("it holds no tests")
+    return result
+
+
+def _points(course: Course, assignment: str) -> dict[str, float]:
+    """Each test's points from the source notebook, so an unreadable file still shows the assignment's maximum."""
+    from .pipeline import max_points  # imports nbgrader: only needed when a file is unreadable
+
+    return max_points(course, assignment)

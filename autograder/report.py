@@ -1,0 +1,229 @@
+"""The instructor's cohort report: per part, how scores are spread and which mistakes students made most."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .catalog import ASSIGNMENT, Part
+from .cohort import Cohort, CohortEntry, load_cohort, reports_folder
+from .course import Course
+from .outfiles import write_bytes
+from .results import UNGRADABLE
+
+# The mistake names found in results (checks.core.Mistake values, plus "fault" from Verify and "ungradable"),
+# as short English labels for instructors. Keys are strings so a report never imports torch.
+MISTAKE_LABELS: dict[str, str] = {
+    "not_defined": "not defined",
+    "not_implemented": "not implemented",
+    "not_callable": "not a function",
+    "raised": "raised an exception",
+    "reference_op": "taught operation called",
+    "not_tensor": "did not return a tensor",
+    "wrong_shape": "wrong shape",
+    "wrong_dtype": "wrong dtype",
+    "wrong_device": "wrong device",
+    "wrong_values": "wrong values",
+    "input_modified": "input modified",
+    "shares_input": "result shares the input's memory",
+    "timeout": "call timed out",
+    "not_evaluated": "not evaluated",
+    "stride_none_ignored": "stride None not treated as kernel_size",
+    "stride_ignored": "stride ignored",
+    "max_started_at_zero": "max started at 0",
+    "leaky_relu": "leaky ReLU",
+    "kernel_sign": "wrong kernel sign",
+    "kernel_transposed": "kernel transposed",
+    "fault": "kernel fault (crash/timeout)",
+    UNGRADABLE: "ungradable",
+}
+# "reference_op" says which operation, per part.
+REFERENCE_OP_LABELS: dict[Part, str] = {
+    Part.RELU: "taught operation called (torch.relu, F.relu...)",
+    Part.MAXPOOL2D: "taught operation called (nn.MaxPool2d, F.max_pool2d...)",
+}
+# A failing test whose result names no mistake (results written before mistakes were recorded).
+UNNAMED = "unnamed"
+MISTAKE_LABELS[UNNAMED] = "failed (no mistake named)"
+
+COUNTED_ONCE = "each student counted once per part"
+WIDTH = 100
+
+
+def mistake_label(name: str, part: Part) -> str:
+    """The short English label of a mistake name; an unknown name is shown as it is."""
+    if name == "reference_op" and part in REFERENCE_OP_LABELS:
+        return REFERENCE_OP_LABELS[part]
+    return MISTAKE_LABELS.get(name, name)
+
+
+@dataclass(frozen=True)
+class MistakeCount:
+    """How many students made one mistake in one part."""
+
+    name: str
+    label: str
+    students: int
+
+
+@dataclass(frozen=True)
+class PartSummary:
+    """One part across the cohort: graded students' scores, and the mistakes made (ungradable submissions included)."""
+
+    part: Part
+    max_score: float
+    scores: tuple[float, ...]  # one per graded student; ungradable submissions are not in the distribution
+    mistakes: tuple[MistakeCount, ...]  # most common first
+
+    @property
+    def histogram(self) -> tuple[tuple[float, int], ...]:
+        """Students per score: every whole score from 0 to the maximum, and any other score someone got."""
+        counts = Counter(self.scores)
+        values = sorted(set(float(v) for v in range(int(self.max_score) + 1)) | set(counts))
+        return tuple((value, counts.get(value, 0)) for value in values)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.scores) if self.scores else None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.scores) if self.scores else None
+
+    @property
+    def full_marks(self) -> int:
+        return sum(1 for s in self.scores if s >= self.max_score)
+
+    @property
+    def zero(self) -> int:
+        return sum(1 for s in self.scores if s == 0)
+
+
+@dataclass(frozen=True)
+class CohortReport:
+    """The whole report: who is in it and one summary per part, in the catalogue's order."""
+
+    assignment: str
+    students: int
+    ungradable: int
+    unreadable: int
+    parts: tuple[PartSummary, ...]
+    not_graded: tuple[tuple[str, str], ...] = ()  # (student, reason) of every ungradable submission
+
+    @property
+    def graded(self) -> int:
+        return self.students - self.ungradable
+
+
+def build_report(cohort: Cohort) -> CohortReport:
+    """Summarise a cohort: score distributions of graded students, and each mistake counted once per student and part."""
+    parts = tuple(_summarise(cohort, part) for part in Part)
+    not_graded = tuple((e.student, e.reason or "") for e in cohort.entries if e.ungradable)
+    students, unreadable = len(cohort.entries), len(cohort.unreadable)
+    return CohortReport(cohort.assignment, students, len(not_graded), unreadable, parts, not_graded)
+
+
+def _summarise(cohort: Cohort, part: Part) -> PartSummary:
+    max_score = max((p.max_score for e in cohort.entries for p in e.result.parts() if p.part is part), default=0.0)
+    scores = tuple(p.score for e in cohort.graded for p in e.result.parts() if p.part is part)
+    counts: Counter[str] = Counter()
+    for entry in cohort.entries:
+        counts.update(student_mistakes(entry, part))
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], mistake_label(item[0], part)))
+    mistakes = tuple(MistakeCount(name, mistake_label(name, part), n) for name, n in ranked)
+    return PartSummary(part, max_score, scores, mistakes)
+
+
+def student_mistakes(entry: CohortEntry, part: Part) -> set[str]:
+    """The distinct mistakes one student made in one part (just "ungradable" when the submission was not graded)."""
+    if entry.ungradable:
+        return {UNGRADABLE}
+    return {t.mistake or UNNAMED for t in entry.result.tests if t.spec.part is part and not t.passed}
+
+
+def score_text(value: float | None) -> str:
+    """A score or statistic for people: 4, 1.5, 2.67; "-" when there is none."""
+    return "-" if value is None else f"{value:.3g}" if value != int(value) else f"{value:g}"
+
+
+def text_table(report: CohortReport, width: int = WIDTH) -> str:
+    """The report as aligned plain text for a terminal, no line longer than `width`."""
+    lines = [
+        f"Cohort report: {report.assignment}",
+        f"{report.students} students: {report.graded} graded, {report.ungradable} ungradable "
+        f"({report.unreadable} of them unreadable results files)",
+    ]
+    for summary in report.parts:
+        maximum, graded = score_text(summary.max_score), len(summary.scores)
+        lines += ["", f"{summary.part.value} (max {maximum}): scores of {graded} graded students"]
+        lines.append(
+            f"  mean {score_text(summary.mean)}   median {score_text(summary.median)}   "
+            f"full marks {summary.full_marks}   zero {summary.zero}"
+        )
+        lines += _histogram_lines(summary, width)
+        label_width = min(60, width - 12)
+        lines.append(f"  {'mistake (' + COUNTED_ONCE + ')':<{label_width}}{'students':>10}")
+        for mistake in summary.mistakes:
+            lines.append(f"  {mistake.label[:label_width]:<{label_width}}{mistake.students:>10}")
+        if not summary.mistakes:
+            lines.append("  (no mistakes)")
+    if report.not_graded:
+        lines += ["", "not graded:"]
+        lines += [f"  {student}: {' '.join(reason.split())}" for student, reason in report.not_graded]
+    return "\n".join(line[:width] for line in lines)
+
+
+def _histogram_lines(summary: PartSummary, width: int) -> list[str]:
+    """Two aligned rows, score over students, wrapped to the width."""
+    cell = 6
+    per_row = max(1, (width - 12) // cell)
+    pairs = summary.histogram
+    out = []
+    for start in range(0, len(pairs), per_row):
+        chunk = pairs[start : start + per_row]
+        out.append(f"  {'score':<10}" + "".join(f"{score_text(v):>{cell}}" for v, _ in chunk))
+        out.append(f"  {'students':<10}" + "".join(f"{n:>{cell}}" for _, n in chunk))
+    return out
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What `write_report` wrote."""
+
+    html: Path
+    png: Path
+
+
+def write_report(report: CohortReport, folder: Path) -> ReportFiles:
+    """report.png (matplotlib) and report.html (self-contained, the PNG embedded) in `folder`."""
+    from .report_render import render_html, render_png
+
+    png = render_png(report)
+    files = ReportFiles(folder / "report.html", folder / "report.png")
+    write_bytes(files.png, png)
+    write_bytes(files.html, render_html(report, png).encode("utf-8"))
+    return files
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """A cohort, its report and the files written for it."""
+
+    cohort: Cohort
+    report: CohortReport
+    files: ReportFiles
+
+
+def report_results(
+    course: Course,
+    assignment: str = ASSIGNMENT,
+    output_dir: Path | None = None,
+    results_dir: Path | None = None,
+) -> WrittenReport:
+    """Report on the course's results (or those in `results_dir`), written to reports/<assignment>/ by default."""
+    cohort = load_cohort(course, assignment, results_dir)
+    report = build_report(cohort)
+    files = write_report(report, output_dir if output_dir is not None else reports_folder(course, assignment))
+    return WrittenReport(cohort, report, files)

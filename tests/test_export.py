@@ -1,0 +1,136 @@
+"""Exports: one CSV row per student with exact scores; JUnit XML that parses, with the right counts and feedback."""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from autograder.catalog import BY_GRADE_ID, TESTS
+from autograder.cli import main
+from autograder.cohort import Cohort, CohortEntry, load_cohort
+from autograder.export import CSV_NAME, JUNIT_NAME, ExportFormat, csv_rows, export, junit_bytes, junit_tree
+from autograder.results import GradingResult, TestResult
+from cohorts import CORRUPT_STUDENT, EMPTY_REASON, EXPECTED_CSV, FAILURES, empty_course, output_for, write_cohort
+from conftest import ROOT
+
+
+@pytest.fixture
+def cohort(course, tmp_path) -> Cohort:
+    return load_cohort(course, results_dir=write_cohort(tmp_path / "results"))
+
+
+def test_csv_rows_are_exact_and_sorted(cohort):
+    rows = csv_rows(cohort)
+    assert rows[:-1] == EXPECTED_CSV
+    corrupt = rows[-1]
+    assert corrupt[:6] == [CORRUPT_STUDENT, "0", "22", "0", "0", "0"]
+    assert corrupt[6].startswith("results file could not be read (JSONDecodeError")
+
+
+def test_csv_file_is_utf8_and_reads_back(cohort, tmp_path):
+    exported = export(cohort, ExportFormat.CSV, tmp_path / "out" / "notas.csv")
+    assert exported.paths == (tmp_path / "out" / "notas.csv",)
+    with open(exported.paths[0], encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == csv_rows(cohort)
+    assert ["félix", "16", "22", "4", "1", "11", ""] in rows and ["elena", "0", "22", "0", "0", "0", EMPTY_REASON] in rows
+
+
+def test_junit_counts(cohort):
+    root = ET.fromstring(junit_bytes(cohort))
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == [e.student for e in cohort.entries]
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == (str(7 * len(TESTS)), "22", "44")
+    counts = {s.get("name"): (int(s.get("tests")), int(s.get("failures")), int(s.get("errors"))) for s in suites}
+    assert counts == {
+        "ana": (22, 0, 0), "bruno": (22, 6, 0), "carla": (22, 3, 0), "diego": (22, 7, 0),
+        "elena": (22, 0, 22), "félix": (22, 6, 0), CORRUPT_STUDENT: (22, 0, 22),
+    }
+    for suite in suites:  # the attributes agree with the elements
+        assert len(suite.findall("testcase")) == int(suite.get("tests"))
+        assert len(suite.findall("testcase/failure")) == int(suite.get("failures"))
+        assert len(suite.findall("testcase/error")) == int(suite.get("errors"))
+
+
+def test_junit_failures_carry_the_spanish_feedback_and_the_mistake(cohort):
+    root = junit_tree(cohort).getroot()
+    bruno = root.find("testsuite[@name='bruno']")
+    properties = {p.get("name"): p.get("value") for p in bruno.find("properties")}
+    assert properties["score"] == "16" and properties["score.maxpool2d"] == "9"
+    failing = {case.get("name"): case for case in bruno.findall("testcase") if case.find("failure") is not None}
+    assert set(failing) == {BY_GRADE_ID[g].name for g in FAILURES["bruno"]}
+    case = failing[BY_GRADE_ID["maxpool2d_rect"].name]
+    assert case.get("classname") == "maxpool2d"
+    failure = case.find("failure")
+    assert failure.get("type") == "stride_ignored"
+    assert failure.get("message") == failure.text == output_for(BY_GRADE_ID["maxpool2d_rect"].name, "stride_ignored")
+    case_properties = {p.get("name"): p.get("value") for p in case.find("properties")}
+    assert case_properties == {"grade_id": "maxpool2d_rect", "hidden": "true", "visibility": "visible", "score": "0/1", "mistake": "stride_ignored"}
+    # hidden tests are exported too (instructor-facing), passed ones without failure
+    ana = root.find("testsuite[@name='ana']")
+    assert len(ana.findall("testcase")) == len(TESTS) and ana.find("testcase/failure") is None
+
+
+def test_junit_ungradable_submissions_are_errors_with_the_reason(cohort):
+    root = junit_tree(cohort).getroot()
+    elena = root.find("testsuite[@name='elena']")
+    errors = elena.findall("testcase/error")
+    assert len(errors) == len(TESTS)
+    assert {(e.get("type"), e.get("message")) for e in errors} == {("ungradable", EMPTY_REASON)}
+    corrupt = root.find(f"testsuite[@name='{CORRUPT_STUDENT}']")
+    assert corrupt.find("testcase/error").get("message").startswith("results file could not be read")
+
+
+def test_junit_parses_whatever_the_feedback_holds(tmp_path):
+    spec = BY_GRADE_ID["relu_batch"]
+    tests = [TestResult(spec, 0.0, 1.0, "error del alumno: \x00\x1b[31m<&>\x7f", "raised")]
+    cohort = Cohort("activation_maxpool", tmp_path, (CohortEntry("ana", tmp_path / "ana.json", GradingResult("nb", tests)),))
+    failure = ET.fromstring(junit_bytes(cohort)).find(".//failure")
+    assert failure.text == "error del alumno: \ufffd\ufffd[31m<&>\x7f"
+
+
+def test_both_formats_go_into_one_folder(cohort, tmp_path):
+    exported = export(cohort, ExportFormat.BOTH, tmp_path / "out")
+    assert exported.paths == (tmp_path / "out" / CSV_NAME, tmp_path / "out" / JUNIT_NAME)
+    assert ET.parse(exported.paths[1]).getroot().get("tests") == str(7 * len(TESTS))
+
+
+def test_cli_export_warns_once_per_unreadable_file(tmp_path, capsys):
+    results = write_cohort(tmp_path / "results")
+    out = tmp_path / "junit.xml"
+    code = main(["export", "--course", str(ROOT), "--results-dir", str(results), "--format", "junit", "--output", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0
+    [warning] = captured.err.splitlines()
+    assert warning.startswith(f"autograder: warning: {results / (CORRUPT_STUDENT + '.json')}: results file could not be read (")
+    assert ET.parse(out).getroot().get("errors") == "44"
+    assert str(out) in captured.out
+
+
+def test_cli_export_defaults_to_both_formats_in_reports(tmp_path, capsys):
+    course = empty_course(tmp_path / "course")
+    write_cohort(course.root / "results" / "activation_maxpool", corrupt=False)
+    assert main(["export", "--course", str(course.root)]) == 0
+    folder = course.root / "reports" / "activation_maxpool"
+    assert (folder / CSV_NAME).read_text(encoding="utf-8").splitlines()[1] == "ana,22,22,4,6,12,"
+    assert (folder / JUNIT_NAME).is_file()
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_export_without_results_exits_non_zero_with_one_line(tmp_path, capsys):
+    course = empty_course(tmp_path / "course")
+    assert main(["export", "--course", str(course.root)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "run `autograder autograde` first" in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_cli_export_to_an_unwritable_place_exits_non_zero_with_one_line(tmp_path, capsys):
+    results = write_cohort(tmp_path / "results", corrupt=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    code = main(["export", "--course", str(ROOT), "--results-dir", str(results), "--format", "csv", "--output", str(blocker / "g.csv")])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.err.count("\n") == 1 and captured.err.startswith(f"autograder: cannot write {blocker / 'g.csv'}")
