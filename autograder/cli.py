@@ -109,7 +109,6 @@ def _cmd_release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-<<<<<<< HEAD
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -118,7 +117,8 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
     return value
-=======
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import ExportFormat, export_results
 
@@ -141,7 +141,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(text_table(written.report))
     print(f"\nwrote {written.files.html} and {written.files.png}")
     return EXIT_OK
->>>>>>> export
 
 
 def build_parser() -> argparse.ArgumentParser:
