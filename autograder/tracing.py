@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -64,6 +65,21 @@ class OpRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         self.names.append(func.overloadpacket.__name__)
         return func(*args, **(kwargs or {}))
+
+
+@functools.lru_cache(maxsize=1)
+def prime() -> None:
+    """Trace one trivial operation, once per process, outside any time limit.
+
+    Entering the first dispatch mode imports about 800 modules (sympy, torch.fx, torch.distributed…),
+    1.3-2 s on an idle machine: under load that first import could outlast the per-call time limit
+    of the student's first call, and an import interrupted half-way leaves torch broken for the
+    rest of the kernel ("cannot import name '_shard'"), failing a correct answer.
+    """
+    import torch
+
+    with OpTrace():
+        torch.zeros(1).add(1)
 
 
 @dataclass

@@ -185,8 +185,8 @@ def warm_up() -> None:
     import torch.nn  # noqa: F401
     import torch.nn.functional  # noqa: F401
 
-    from . import hidden  # noqa: F401
-    from .checks import record
+    from . import hidden, tracing  # noqa: F401
+    from .checks import evaluate
 
     torch.set_num_threads(1)
     figure, axes = plt.subplots()
@@ -194,7 +194,12 @@ def warm_up() -> None:
     axes.set_title("núcleo")
     figure.savefig(io.BytesIO(), format="png")
     plt.close(figure)
-    record("relu_example", lambda z: torch.where(z > 0, z, torch.zeros_like(z)))
+    tracing.prime()
+    # The checks' own code paths, without the probe's per-call alarm (an import cut short by it would
+    # leave torch half-imported in every kernel forked from here).
+    verdict = evaluate("relu_example", lambda z: torch.where(z > 0, z, torch.zeros_like(z)))
+    if not verdict.passed:
+        raise RuntimeError(f"warm-up check failed: {verdict.lines()}")
 
 
 def serve(socket_path: Path) -> None:

@@ -1,0 +1,186 @@
+"""Grading speed against stock nbgrader, in the same run, on the same course and submissions.
+
+Usage: .venv/bin/python benchmarks/throughput.py [--batch N] [--single K] [--curve 1,10,100] [--workers W]
+
+Builds two scratch copies of the course: one with stock nbgrader's configuration (its default
+preprocessors, no sandbox, no Verify: what a course gets without this package) and one with ours.
+Both get the same N submissions (the sample notebooks, cycled). Then it times:
+  - a batch: `nbgrader autograde A` (stock) vs `autograder autograde` (ours, sandboxed);
+  - one notebook, K times each: `nbgrader autograde A --student S` vs `autograder grade NB`;
+  - ours on growing batches (the cost curve), with peak memory of the whole process tree.
+It prints medians, ratios and peak memory (sum of RSS, and of PSS, which counts shared pages once).
+Figures, not assertions: run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = sorted((ROOT / "tests" / "samples").glob("*.ipynb"))
+ASSIGNMENT = "activation_maxpool"
+BIN = Path(sys.executable).parent
+STOCK_CONFIG = '''c = get_config()
+c.CourseDirectory.course_id = "stock"
+c.CourseDirectory.root = "."
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.Autograde.create_student = True
+'''
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed command: wall seconds, peak memory of its process tree, and whether it succeeded."""
+
+    seconds: float
+    peak_rss: int
+    peak_pss: int
+    ok: bool
+
+
+def tree_memory(root: psutil.Process) -> tuple[int, int]:
+    """RSS and PSS summed over a process and all its descendants, now."""
+    rss = pss = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            info = process.memory_full_info()
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return rss, pss
+
+
+def timed(command: list[str], cwd: Path) -> Run:
+    """Run a command to completion, sampling its tree's memory every 0.2 s."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(process.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not done.is_set():
+            rss, pss = tree_memory(root)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode not in (0, 2):  # 2: some submission not gradable, still a finished batch
+        print(f"  ! {' '.join(command[:3])} exited {process.returncode}: {err.decode(errors='replace')[-300:]}", file=sys.stderr)
+    return Run(seconds, peak[0], peak[1], process.returncode in (0, 2))
+
+
+def build_course(target: Path, stock: bool, submissions: int) -> Path:
+    """A scratch course with `submissions` students, s0000…, each a copy of a sample notebook (cycled)."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copytree(ROOT / "solutions", target / "solutions")
+    if stock:
+        (target / "nbgrader_config.py").write_text(STOCK_CONFIG)
+    else:
+        shutil.copy(ROOT / "nbgrader_config.py", target / "nbgrader_config.py")
+    populate(target, submissions)
+    subprocess.run(
+        [str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT, "--log-level=ERROR"],
+        cwd=target,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"},
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def populate(course: Path, submissions: int) -> None:
+    """Replace submitted/ with `submissions` students and forget earlier grades."""
+    shutil.rmtree(course / "submitted", ignore_errors=True)
+    shutil.rmtree(course / "autograded", ignore_errors=True)
+    shutil.rmtree(course / "results", ignore_errors=True)
+    for index in range(submissions):
+        folder = course / "submitted" / f"s{index:04d}" / ASSIGNMENT
+        folder.mkdir(parents=True)
+        shutil.copy(SAMPLES[index % len(SAMPLES)], folder / f"{ASSIGNMENT}.ipynb")
+
+
+def stock_batch(course: Path) -> list[str]:
+    return [str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force", "--log-level=ERROR"]
+
+
+def ours_batch(course: Path, workers: int | None) -> list[str]:
+    command = [str(BIN / "autograder"), "autograde", "--course", str(course), "--force", "--quiet"]
+    return command + ([f"--workers={workers}"] if workers else [])
+
+
+def mib(value: int) -> str:
+    return f"{value / 2**20:,.0f} MiB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=10, help="submissions in the side-by-side batch")
+    parser.add_argument("--single", type=int, default=3, help="one-notebook gradings per side")
+    parser.add_argument("--curve", default="1,10,100", help="batch sizes for our cost curve (e.g. 1,10,100,500)")
+    parser.add_argument("--workers", type=int, default=None, help="our worker processes (default: one per core)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
+    try:
+        print(f"machine: {os.cpu_count()} cores; stock = nbgrader's default preprocessors, no sandbox; ours = sandboxed")
+        stock = build_course(work / "stock", True, args.batch)
+        ours = build_course(work / "ours", False, args.batch)
+
+        print(f"\n== batch of {args.batch} submissions")
+        stock_run = timed(stock_batch(stock), stock)
+        ours_run = timed(ours_batch(ours, args.workers), ours)
+        for label, run in (("stock nbgrader autograde", stock_run), ("autograder autograde", ours_run)):
+            per = run.seconds / args.batch
+            print(f"{label:<28}{run.seconds:>9.1f} s  {per:>6.2f} s/submission  peak RSS {mib(run.peak_rss):>10}  PSS {mib(run.peak_pss):>10}")
+        print(f"throughput ratio (stock time / ours): {stock_run.seconds / ours_run.seconds:.1f}x")
+
+        print(f"\n== one notebook, median of {args.single}")
+        notebook = ours / "submitted" / "s0000" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        stock_single = [
+            timed([str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--student=s0000", "--force", "--log-level=ERROR"], stock)
+            for _ in range(args.single)
+        ]
+        ours_single = [timed([str(BIN / "autograder"), "grade", str(notebook), "--course", str(ours)], ours) for _ in range(args.single)]
+        s = statistics.median(r.seconds for r in stock_single)
+        o = statistics.median(r.seconds for r in ours_single)
+        print(f"{'nbgrader autograde --student':<28}{s:>9.2f} s")
+        print(f"{'autograder grade':<28}{o:>9.2f} s")
+        print(f"speed-up: {s / o:.1f}x")
+
+        print("\n== our cost curve (autograder autograde, sandboxed)")
+        print(f"{'submissions':>12}{'seconds':>10}{'s/submission':>14}{'peak RSS':>12}{'peak PSS':>12}")
+        for size in [int(n) for n in args.curve.split(",") if n.strip()]:
+            populate(ours, size)
+            run = timed(ours_batch(ours, args.workers), ours)
+            print(f"{size:>12}{run.seconds:>10.1f}{run.seconds / size:>14.2f}{mib(run.peak_rss):>12}{mib(run.peak_pss):>12}{'' if run.ok else '  (failed)'}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

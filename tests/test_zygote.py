@@ -1,0 +1,193 @@
+"""Warm kernels forked from the zygote are as confined as cold bwrap ones, and die with whoever owns them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder.sandbox import Layout, Mount, Sandbox
+from autograder.sandboxkernel import WarmKernelManager
+from autograder.zygote import EXIT_CONFINE_FAILED, Zygote
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(not WarmKernelManager.available(), reason="warm kernels need root on Linux")
+
+
+def run_in_warm_kernel(code: str, timeout: int = 60) -> str:
+    """Run one cell in a fresh warm kernel; its stdout (an error fails the test)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(textwrap.dedent(code))])
+    NotebookClient(nb, kernel_manager_class=WarmKernelManager, kernel_name="python3", timeout=timeout).execute()
+    outputs = nb.cells[0].outputs
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert not errors, errors
+    return "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def test_a_warm_kernel_starts_with_torch_already_imported():
+    out = run_in_warm_kernel("import sys; print('torch' in sys.modules, 'matplotlib.pyplot' in sys.modules)")
+    assert out.split() == ["True", "True"]
+
+
+def test_runs_as_its_own_unprivileged_uid_with_no_capabilities_in_its_own_namespaces():
+    out = run_in_warm_kernel(
+        """
+        import os, socket
+        caps = {l.split(':')[0]: int(l.split()[1], 16) for l in open('/proc/self/status') if l.startswith('Cap')}
+        print(os.getuid(), os.getgid(), os.getgroups(), caps['CapEff'], caps['CapPrm'], caps['CapBnd'], os.getpid() < 10,
+              socket.gethostname(), sorted(p for p in os.listdir('/proc') if p.isdigit()).__len__() < 10)
+        """
+    )
+    uid, gid, groups, eff, prm, bnd, small_pid, host, few_procs = out.split()
+    assert int(uid) >= 1_000_000 and gid == uid and groups == "[]"
+    assert (eff, prm, bnd) == ("0", "0", "0")
+    assert small_pid == "True" and few_procs == "True"  # a pid namespace of its own: no host process visible
+    assert host == "sandbox"
+
+
+def test_the_course_and_the_graders_environment_are_invisible(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AUTOGRADER_TEST_SECRET", "s3cret")
+    out = run_in_warm_kernel(
+        f"""
+        import os
+        print(os.path.exists({str(ROOT / 'solutions')!r}), os.path.exists({str(ROOT / 'nbgrader_config.py')!r}),
+              'AUTOGRADER_TEST_SECRET' in os.environ, os.listdir('/tmp') == [] or os.listdir('/tmp'))
+        """
+    )
+    assert out.split()[:3] == ["False", "False", "False"]
+
+
+def test_network_is_unreachable_even_on_loopback():
+    accepted: list[bytes] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(8)
+        port = server.getsockname()[1]
+
+        def accept() -> None:
+            try:
+                connection, _ = server.accept()
+                accepted.append(connection.recv(100))
+            except OSError:
+                pass
+
+        listener = threading.Thread(target=accept)
+        listener.start()
+        out = run_in_warm_kernel(
+            f"""
+            import socket
+            try:
+                socket.create_connection(('127.0.0.1', {port}), timeout=3).sendall(b'LEAKED')
+                print('connected')
+            except OSError as error:
+                print('refused')
+            """
+        )
+        listener.join()
+    assert out.strip() == "refused" and not accepted
+
+
+def test_system_files_are_read_only_and_writes_are_bounded():
+    out = run_in_warm_kernel(
+        """
+        import os
+        results = []
+        for path in ('/usr/evil', '/etc/evil', '/evil'):
+            try:
+                open(path, 'w').write('x'); results.append('wrote')
+            except OSError:
+                results.append('denied')
+        try:
+            with open('/tmp/big', 'wb') as f:
+                f.write(b'x' * (100 * 1024 * 1024))
+            results.append('wrote-big')
+        except OSError:
+            results.append('too-big')
+        print(*results)
+        """
+    )
+    assert out.split() == ["denied", "denied", "denied", "too-big"]
+
+
+def test_killing_the_client_kills_the_kernels_whole_namespace():
+    with Sandbox() as box:
+        zygote = Zygote.shared()
+        root = box.root / "fs-test"
+        cgroups = [str(d) for d in box.cgroup.dirs] if box.cgroup else []
+        command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], cgroups, root)
+        client = subprocess.Popen(command, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not _tasks_of(box.uid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _tasks_of(box.uid), "the forked kernel never started"
+        os.killpg(client.pid, signal.SIGKILL)
+        client.wait()
+        deadline = time.monotonic() + 10
+        while _tasks_of(box.uid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _tasks_of(box.uid)
+
+
+def test_a_layout_that_cannot_be_built_never_runs_the_kernel(tmp_path: Path):
+    with Sandbox() as box:
+        good = box.layout()
+        broken = Layout((*good.mounts, Mount.ro_bind(str(tmp_path / "missing"))), good.environment, good.cwd, good.uid, good.limits)
+        command = Zygote.shared().command(broken, ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-broken")
+        done = subprocess.run(command, capture_output=True, timeout=60)
+        assert done.returncode == EXIT_CONFINE_FAILED
+        assert not _tasks_of(box.uid)
+
+
+def test_a_malformed_request_is_refused_and_the_zygote_keeps_serving():
+    zygote = Zygote.shared()
+    zygote.wait_ready()
+    bad = [sys.executable, "-I", "-S", str(ROOT / "autograder" / "zygote_client.py"), str(zygote.socket_path), json.dumps({"layout": 3})]
+    done = subprocess.run(bad, capture_output=True, timeout=30)
+    assert done.returncode == 70 and b"refused" in done.stderr
+    assert run_in_warm_kernel("print(6 * 7)").strip() == "42"
+
+
+def test_kernels_die_when_the_zygote_dies():
+    zygote = Zygote().start()
+    try:
+        with Sandbox() as box:
+            command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-orphan")
+            client = subprocess.Popen(command)
+            deadline = time.monotonic() + 30
+            while not _tasks_of(box.uid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _tasks_of(box.uid)
+            assert zygote.process is not None
+            zygote.process.kill()
+            zygote.process.wait()
+            deadline = time.monotonic() + 10
+            while _tasks_of(box.uid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not _tasks_of(box.uid), "a kernel outlived its zygote"
+            client.wait(timeout=10)
+    finally:
+        zygote.close()
+
+
+def _tasks_of(uid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and proc.stat().st_uid == uid:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
