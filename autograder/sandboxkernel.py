@@ -86,7 +86,10 @@ class SandboxedKernelManager(PlainKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         assert self.sandbox is not None
-        return self.sandbox.command(super().format_kernel_cmd(extra_arguments))
+        # The kernel imports the very package bound read-only into the sandbox (the grader's own copy),
+        # not whatever copy the environment's import hooks point at (an editable install elsewhere).
+        env = {"PYTHONPATH": str(PACKAGE_DIR.parent)}
+        return self.sandbox.command(super().format_kernel_cmd(extra_arguments), env=env)
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
