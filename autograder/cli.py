@@ -110,6 +110,17 @@ def _cmd_release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_gradescope(args: argparse.Namespace) -> int:
+    from .gradescope import build
+
+    course = Course.at(args.course) if args.course else Course.find()
+    built = build(course, args.output, allow_unsandboxed=args.allow_unsandboxed)
+    print(f"wrote {built.path} ({len(built.names)} files); upload it on Gradescope's Configure Autograder page")
+    if built.allow_unsandboxed:
+        print("autograder: WARNING: --allow-unsandboxed: where the sandbox cannot start on Gradescope, student code runs unconfined", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--course", type=Path, help="course directory (default: found from the current directory)")
@@ -134,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("release", parents=[common], help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
     p.add_argument("--check", action="store_true", help="only check that the committed release is in sync")
     p.set_defaults(run=_cmd_release)
+
+    p = verbs.add_parser("gradescope", parents=[common], help="build the autograder zip to upload on Gradescope")
+    p.add_argument("--output", type=Path, default=Path("autograder.zip"), help="where to write the zip (default: autograder.zip)")
+    p.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="where the sandbox cannot start on Gradescope, grade unconfined instead of refusing (see README)",
+    )
+    p.set_defaults(run=_cmd_gradescope)
     return parser
 
 
