@@ -114,7 +114,7 @@ def _cmd_gradescope(args: argparse.Namespace) -> int:
     from .gradescope import build
 
     course = Course.at(args.course) if args.course else Course.find()
-    built = build(course, args.output, allow_unsandboxed=args.allow_unsandboxed)
+    built = build(course, args.output, args.assignment, allow_unsandboxed=args.allow_unsandboxed)
     print(f"wrote {built.path} ({len(built.names)} files); upload it on Gradescope's Configure Autograder page")
     if built.allow_unsandboxed:
         print("autograder: WARNING: --allow-unsandboxed: where the sandbox cannot start on Gradescope, student code runs unconfined", file=sys.stderr)

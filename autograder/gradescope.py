@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import tomllib
 import zipfile
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import messages
+from .catalog import ASSIGNMENT
 from .course import Course
 from .errors import AutograderError
 from .gradescope_run import ALLOW_UNSANDBOXED_FILE, COURSE_DIR
@@ -126,7 +128,9 @@ def _fallback_results() -> str:
     return json.dumps(data, ensure_ascii=True)
 
 
-RUN_AUTOGRADER = f"""#!/usr/bin/env bash
+def run_autograder_script(assignment: str) -> str:
+    """run_autograder, grading the given assignment."""
+    return f"""#!/usr/bin/env bash
 # Gradescope runs this for every submission, from /autograder, and reads only results/results.json.
 # The grading itself (find the notebook, check the sandbox, grade, write results) is
 # autograder.gradescope_run; this script makes sure a results file exists whatever happens to it.
@@ -140,7 +144,8 @@ PYTHON="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
 mkdir -p "$ROOT/results"
 rm -f "$RESULTS"
 # The zip's own copy of the grader, whatever else the environment has installed.
-AUTOGRADER_GRADESCOPE_ROOT="$ROOT" PYTHONPATH="$COURSE${{PYTHONPATH:+:$PYTHONPATH}}" "$PYTHON" -m autograder.gradescope_run
+AUTOGRADER_GRADESCOPE_ROOT="$ROOT" PYTHONPATH="$COURSE${{PYTHONPATH:+:$PYTHONPATH}}" \\
+  "$PYTHON" -m autograder.gradescope_run --assignment {shlex.quote(assignment)}
 status=$?
 if [ ! -s "$RESULTS" ]; then
   echo "run_autograder: the grader exited with status $status and wrote no results; writing a zero score"
@@ -169,15 +174,16 @@ def requirements(course: Course) -> str:
     return "\n".join(lines) + "\n"
 
 
-def entries(course: Course, allow_unsandboxed: bool = False) -> list[ZipEntry]:
+def entries(course: Course, assignment: str = ASSIGNMENT, allow_unsandboxed: bool = False) -> list[ZipEntry]:
     """Every file of the zip, sorted by name."""
     root = course.root
     for name in (*COURSE_FILES, *COURSE_FOLDERS):
         if not (root / name).exists():
             raise GradescopeBuildError(root, name)
+    course.source_notebook(assignment)  # CourseError now, not at the first submission
     found = [
         ZipEntry("setup.sh", SETUP_SH.encode(), EXECUTABLE),
-        ZipEntry("run_autograder", RUN_AUTOGRADER.encode(), EXECUTABLE),
+        ZipEntry("run_autograder", run_autograder_script(assignment).encode(), EXECUTABLE),
         ZipEntry("requirements.txt", requirements(course).encode()),
         ZipEntry("constraints.txt", (root / "constraints.txt").read_bytes()),
     ]
@@ -219,8 +225,10 @@ def write_zip(found: list[ZipEntry], output: Path) -> None:
     os.replace(partial, output)
 
 
-def build(course: Course, output: Path = DEFAULT_OUTPUT, allow_unsandboxed: bool = False) -> GradescopeZip:
+def build(
+    course: Course, output: Path = DEFAULT_OUTPUT, assignment: str = ASSIGNMENT, allow_unsandboxed: bool = False
+) -> GradescopeZip:
     """The autograder zip for this course, ready to upload on Gradescope's "Configure Autograder" page."""
-    found = entries(course, allow_unsandboxed)
+    found = entries(course, assignment, allow_unsandboxed)
     write_zip(found, Path(output))
     return GradescopeZip(Path(output), tuple(entry.name for entry in found), allow_unsandboxed)

@@ -182,12 +182,13 @@ def sandbox_report(layout: GradescopeLayout) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.gradescope_run", description=__doc__)
     parser.add_argument("--check", action="store_true", help="only report whether the sandbox can start here")
+    parser.add_argument("--assignment", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})")
     args = parser.parse_args(argv)
     layout = GradescopeLayout.from_env()
     if args.check:
         print(sandbox_report(layout))
         return 0
-    outcome = run(layout)
+    outcome = run(layout, args.assignment)
     # stdout is the instructor's log on Gradescope (results.json says stdout_visibility hidden).
     if outcome.refused:
         print(f"not graded: {outcome.unavailable}")

@@ -186,6 +186,10 @@ def test_the_verb_writes_the_zip_and_reports_a_course_it_cannot_ship(tmp_path: P
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "pyproject.toml is missing" in err
     assert not (tmp_path / "h.zip").exists()
+    assert main(["gradescope", "--course", str(ROOT), "--assignment", "otra", "--output", str(tmp_path / "i.zip")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "solutions/otra/otra.ipynb" in err
+    assert not (tmp_path / "i.zip").exists()
 
 
 def test_no_notebook_submitted_gives_a_zero_with_the_reason_in_spanish(built: Path, tmp_path: Path):
