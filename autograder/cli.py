@@ -143,6 +143,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_gradescope(args: argparse.Namespace) -> int:
+    from .gradescope import build
+
+    course = Course.at(args.course) if args.course else Course.find()
+    built = build(course, args.output, args.assignment, allow_unsandboxed=args.allow_unsandboxed)
+    print(f"wrote {built.path} ({len(built.names)} files); upload it on Gradescope's Configure Autograder page")
+    if built.allow_unsandboxed:
+        print("autograder: WARNING: --allow-unsandboxed: where the sandbox cannot start on Gradescope, student code runs unconfined", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--course", type=Path, help="course directory (default: found from the current directory)")
@@ -180,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, help="where report.html and report.png go (default: reports/<assignment>/)")
     p.add_argument("--results-dir", type=Path, help="folder of <student>.json results files (default: results/<assignment>/)")
     p.set_defaults(run=_cmd_report)
+
+    p = verbs.add_parser("gradescope", parents=[common], help="build the autograder zip to upload on Gradescope")
+    p.add_argument("--output", type=Path, default=Path("autograder.zip"), help="where to write the zip (default: autograder.zip)")
+    p.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="where the sandbox cannot start on Gradescope, grade unconfined instead of refusing (see README)",
+    )
+    p.set_defaults(run=_cmd_gradescope)
     return parser
 
 

@@ -80,3 +80,18 @@ ANSWER_CELL_PROBLEM = "Nota: la celda de tu respuesta terminó con un problema: 
 # Not for students: how PyTorch and the C library word a failed allocation (the sandbox caps memory),
 # so such failures can be explained as "memoria agotada".
 MEMORY_SIGNS = ("can't allocate memory", "DefaultCPUAllocator", "Cannot allocate memory", "out of memory")
+
+# Gradescope: a submission that cannot be graded before grading starts (autograder/gradescope_run.py).
+NO_NOTEBOOK = "No se encontró ningún cuaderno .ipynb en tu entrega. Sube tu cuaderno {expected}."
+SEVERAL_NOTEBOOKS = (
+    "Tu entrega tiene varios cuadernos ({found}) y no se puede saber cuál calificar. "
+    "Sube solo tu cuaderno {expected}."
+)
+NO_SANDBOX = (
+    "No se pudo calificar tu entrega: el servidor de calificación no puede aislar la ejecución del código. "
+    "No es un fallo de tu entrega; avisa a tu profesor. (Detalle para el profesor: {detail})"
+)
+GRADER_CRASHED = (
+    "No se pudo calificar tu entrega: el calificador se detuvo sin dar un resultado. "
+    "Vuelve a enviarla; si se repite, avisa a tu profesor."
+)

@@ -25,6 +25,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # and later output of that kernel is lost): far above any honest output, below what would exhaust
 # the grader's memory when parsed. Output within it is then cut to GuardedExecute's budget.
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+# The kernel imports the very package bound read-only into the sandbox (the grader's own copy),
+# not whatever copy the environment's import hooks point at (an editable install elsewhere).
+KERNEL_ENV = {"PYTHONPATH": str(PACKAGE_DIR.parent)}
 
 
 class PlainKernelManager(AsyncKernelManager):
@@ -88,7 +91,7 @@ class SandboxedKernelManager(PlainKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         assert self.sandbox is not None
-        return self.sandbox.command(super().format_kernel_cmd(extra_arguments))
+        return self.sandbox.command(super().format_kernel_cmd(extra_arguments), env=KERNEL_ENV)
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
@@ -126,7 +129,7 @@ class WarmKernelManager(SandboxedKernelManager):
         assert self.sandbox is not None
         argv = PlainKernelManager.format_kernel_cmd(self, extra_arguments)
         if argv[1:3] != ["-m", "ipykernel_launcher"]:  # not the standard Python kernel: start it cold
-            return self.sandbox.command(argv)
+            return self.sandbox.command(argv, env=KERNEL_ENV)
         cgroups = [str(folder) for folder in self.sandbox.cgroup.dirs] if self.sandbox.cgroup else []
         root = self.sandbox.root / f"fs-{uuid.uuid4().hex[:8]}"
-        return Zygote.shared().command(self.sandbox.layout(), argv[3:], cgroups, root)
+        return Zygote.shared().command(self.sandbox.layout(KERNEL_ENV), argv[3:], cgroups, root)

@@ -145,6 +145,8 @@ def _warm_environment(folder: Path) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # The grader's own copy of this package, as in every kernel (sandboxkernel.KERNEL_ENV).
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     from .sandbox import PASSTHROUGH_ENV
 
