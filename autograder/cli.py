@@ -14,6 +14,7 @@ from .errors import AutograderError, GradingError, NotebookError
 from .progress import Progress
 from .results import GradingResult
 from .sandbox import SandboxUnavailable, check_available
+from .zygote import Zygote
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -41,6 +42,8 @@ def grade(
     try:
         if sandbox:
             check_available()
+            if Zygote.available():
+                Zygote.shared()  # torch loads in the warm process on another core while nbgrader loads here
         result = grade_notebook(notebook, where, assignment, sandbox=sandbox).result
         return result
     except SandboxUnavailable as error:  # the machine's fault, not the student's: say so and stop

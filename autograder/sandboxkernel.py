@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -123,7 +122,7 @@ class WarmKernelManager(SandboxedKernelManager):
 
     @staticmethod
     def available() -> bool:
-        return os.geteuid() == 0 and sys.platform.startswith("linux")
+        return Zygote.available()
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         assert self.sandbox is not None

@@ -68,6 +68,11 @@ class Zygote:
         self.process: subprocess.Popen | None = None
         self._ready = threading.Event() if self._owned else None
 
+    @staticmethod
+    def available() -> bool:
+        """Only root can confine a fork itself (no user namespace needed), and only on Linux."""
+        return os.geteuid() == 0 and sys.platform.startswith("linux")
+
     @classmethod
     def shared(cls) -> "Zygote":
         """This process's zygote: the one named by $AUTOGRADER_ZYGOTE (a parent's), or one started here."""
