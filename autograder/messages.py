@@ -80,3 +80,18 @@ ANSWER_CELL_PROBLEM = "Nota: la celda de tu respuesta terminó con un problema: 
 # Not for students: how PyTorch and the C library word a failed allocation (the sandbox caps memory),
 # so such failures can be explained as "memoria agotada".
 MEMORY_SIGNS = ("can't allocate memory", "DefaultCPUAllocator", "Cannot allocate memory", "out of memory")
+
+# The CI job's summary for the student (`autograder classroom`, GitHub's step summary, Markdown).
+SUMMARY_TITLE = "## Calificación automática: {score} / {max_score} puntos"
+SUMMARY_TITLE_NONE = "## Calificación automática: sin calificar"
+SUMMARY_NOT_GRADED = "**No se pudo calificar el cuaderno:** {reason}"
+SUMMARY_NO_RESULTS = (
+    "el calificador no llegó a producir resultados (falló un paso anterior del flujo de trabajo; "
+    "mira el paso en rojo en el registro y avisa a tu profesor si no es un problema de tu cuaderno)."
+)
+SUMMARY_PART = "Parte"
+SUMMARY_POINTS = "Puntos"
+SUMMARY_TOTAL = "Total"
+SUMMARY_FAILED = "### Pruebas no superadas ({count})"
+SUMMARY_ALL_PASSED = "Todas las pruebas superadas."
+SUMMARY_TRUNCATED = "[mensaje recortado]"
