@@ -157,6 +157,26 @@ def _cmd_gradescope(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_classroom(args: argparse.Namespace) -> int:
+    from . import ci, messages
+
+    try:
+        result = ci.load_result(args.results)
+    except ci.ResultsFileError:
+        if args.summary:  # the student still reads why there is no grade
+            ci.append_text(args.summary, ci.not_graded_summary(messages.SUMMARY_NO_RESULTS))
+        raise
+    if args.summary:
+        ci.append_text(args.summary, ci.step_summary(result))
+    if args.points:
+        print("\n".join(ci.classroom_annotations(ci.Points.of(result))))
+    if args.outputs:
+        ci.append_text(args.outputs, ci.outputs_text(ci.step_outputs(result)))
+    if not (args.summary or args.points or args.outputs):
+        print(result.table())
+    return EXIT_UNGRADABLE if result.error else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--course", type=Path, help="course directory (default: found from the current directory)")
@@ -179,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
     p.set_defaults(run=_cmd_autograde)
+
+    p = verbs.add_parser("classroom", help="show a results.json in a CI job: the student's summary and the points GitHub Classroom reads")
+    p.add_argument("results", type=Path, help="a results.json written by `autograder grade --results`")
+    p.add_argument("--summary", type=Path, metavar="FILE", help='append the Spanish Markdown summary to FILE (GitHub Actions: "$GITHUB_STEP_SUMMARY")')
+    p.add_argument("--points", action="store_true", help="print the grade as the notice annotations GitHub Classroom reads (Points x/y)")
+    p.add_argument("--outputs", type=Path, metavar="FILE", help='append points, max-points and graded to FILE (GitHub Actions: "$GITHUB_OUTPUT")')
+    p.set_defaults(run=_cmd_classroom)
 
     p = verbs.add_parser("release", parents=[common], help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
     p.add_argument("--check", action="store_true", help="only check that the committed release is in sync")

@@ -95,3 +95,18 @@ GRADER_CRASHED = (
     "No se pudo calificar tu entrega: el calificador se detuvo sin dar un resultado. "
     "Vuelve a enviarla; si se repite, avisa a tu profesor."
 )
+
+# The CI job's summary for the student (`autograder classroom`, GitHub's step summary, Markdown).
+SUMMARY_TITLE = "## Calificación automática: {score} / {max_score} puntos"
+SUMMARY_TITLE_NONE = "## Calificación automática: sin calificar"
+SUMMARY_NOT_GRADED = "**No se pudo calificar el cuaderno:** {reason}"
+SUMMARY_NO_RESULTS = (
+    "el calificador no llegó a producir resultados (falló un paso anterior del flujo de trabajo; "
+    "mira el paso en rojo en el registro y avisa a tu profesor si no es un problema de tu cuaderno)."
+)
+SUMMARY_PART = "Parte"
+SUMMARY_POINTS = "Puntos"
+SUMMARY_TOTAL = "Total"
+SUMMARY_FAILED = "### Pruebas no superadas ({count})"
+SUMMARY_ALL_PASSED = "Todas las pruebas superadas."
+SUMMARY_TRUNCATED = "[mensaje recortado]"
