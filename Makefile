@@ -32,7 +32,9 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; else exit $$rc; fi; }
 
 # Speed and cost figures (printed, never asserted): run on an otherwise idle machine.
+# BENCH_ARGS="--batch 20 --curve 1,10,100,500" widens the run (500 takes a while).
 bench: install
+	$(PY) benchmarks/throughput.py $(BENCH_ARGS)
 	$(PY) benchmarks/sandbox_cost.py
 
 release: install
