@@ -1,4 +1,4 @@
-"""Grade sample submissions twice, with `autograder grade` and with plain `nbgrader autograde`, and print both tables."""
+"""Grade sample submissions twice, one by one with `autograder grade` and as a course batch with `autograder autograde`, and print both tables."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_row(sample.stem, parts, result.score))
     print(f"({time.monotonic() - started:.1f} s)")
 
-    print("== plain `nbgrader autograde` in a scratch copy of the course (demo/course)")
+    print("== `autograder autograde` (parallel, filed into gradebook.db by nbgrader) in a scratch copy of the course (demo/course)")
     started = time.monotonic()
     scratch = stage_course(course, (DEMO_DIR / "course").resolve(), samples)
     batch = autograde(scratch)
