@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import json
 import os
 import selectors
@@ -70,8 +71,8 @@ class Zygote:
 
     @staticmethod
     def available() -> bool:
-        """Only root can confine a fork itself (no user namespace needed), and only on Linux."""
-        return os.geteuid() == 0 and sys.platform.startswith("linux")
+        """Whether forks can confine themselves here: root with the rights to unshare and mount (checked once)."""
+        return _can_confine()
 
     @classmethod
     def shared(cls) -> "Zygote":
@@ -137,6 +138,18 @@ class Zygote:
 
 _SHARED: Zygote | None = None
 _LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _can_confine() -> bool:
+    """Root on Linux is not enough (a container's root usually lacks CAP_SYS_ADMIN): try it in a child."""
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    try:
+        done = subprocess.run([sys.executable, "-m", "autograder.confine"], capture_output=True, timeout=30, env=_warm_environment(Path(tempfile.gettempdir())))
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def _warm_environment(folder: Path) -> dict[str, str]:
