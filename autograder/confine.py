@@ -15,6 +15,7 @@ import fcntl
 import os
 import platform
 import resource
+import select
 import signal
 import socket
 import struct
@@ -34,7 +35,7 @@ NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 4, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
@@ -75,7 +76,7 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
 def build_root(layout: Layout, new_root: Path) -> None:
     """Mount the layout's file system on new_root (a tmpfs), then make it this process's root and drop the host's."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates back to the host
-    new_root.mkdir(parents=True, exist_ok=True)
+    new_root.mkdir()  # its parent is the sandbox's scratch dir: gone means the grading is over, so stop
     _mount("tmpfs", str(new_root), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for mount in layout.mounts:
         _apply(mount, new_root, layout.uid)
@@ -105,7 +106,7 @@ def _apply(mount: Mount, new_root: Path, uid: int) -> None:
         target.mkdir(parents=True, exist_ok=True)
         _mount("proc", str(target), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     elif kind is MountKind.DEV:
-        _make_dev(target)
+        _make_dev(target, mount.size)
     else:
         _bind(mount.source, target, writable=kind is not MountKind.RO_BIND, devices=kind is MountKind.DEV_BIND)
 
@@ -121,17 +122,25 @@ def _bind(source: str, target: Path, *, writable: bool, devices: bool = False) -
     _mount(None, str(target), None, flags)
 
 
-def _make_dev(target: Path) -> None:
-    """A minimal /dev: the harmless character devices, the usual links, and an empty shm."""
+def _make_dev(target: Path, shm_bytes: int) -> None:
+    """A minimal /dev: the harmless character devices, the usual links, its own ptys, and a sized shm."""
     target.mkdir(parents=True, exist_ok=True)
-    _mount("tmpfs", str(target), "tmpfs", MS_NOSUID, "size=64k,mode=0755")
+    _mount("tmpfs", str(target), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
     for name in DEVICES:
         if os.path.exists(f"/dev/{name}"):
             _bind(f"/dev/{name}", target / name, writable=True, devices=True)
-    for name, text in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    for name, text in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ):
         os.symlink(text, target / name)
-    (target / "shm").mkdir(mode=0o1777)
-    os.chmod(target / "shm", 0o1777)
+    (target / "shm").mkdir()
+    _mount("tmpfs", str(target / "shm"), "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_bytes},mode=1777")
+    (target / "pts").mkdir()
+    _mount("devpts", str(target / "pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
 
 
 def loopback_up() -> None:
@@ -180,21 +189,29 @@ def die_with_parent() -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent death signal")
 
 
-def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None]) -> int:
+def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], parent_alive: int) -> int:
     """In the first process of the new pid namespace: build the sandbox, drop to the layout's uid, run `run` in a child.
 
     This process stays as the namespace's init, reaping orphans, and returns the child's exit
     status when it ends (the namespace, and everything left in it, then dies with it).
+    `parent_alive` is the read end of a pipe whose write end only the parent holds: at EOF the
+    parent is gone (a pid namespace's init cannot ask getppid()).
     """
-    die_with_parent()
+    _arm_parent_death(parent_alive)
+    _write_file("/proc/self/oom_score_adj", "1000")  # under memory pressure the kernel goes first, never the zygote
     build_root(layout, new_root)
     loopback_up()
     socket.sethostname(HOSTNAME)
     set_limits(layout)
     os.environ.clear()
     os.environ.update(layout.environment)
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)  # the zygote's stdout (a pipe to the grader) stays out of the sandbox
     drop_privileges(layout.uid)
-    die_with_parent()  # a credential change clears it
+    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")  # no /proc/1/fd or ptrace into init
+    _arm_parent_death(parent_alive)  # a credential change clears it
+    os.dup2(null, 2)  # set-up is done: the zygote's log goes too
     os.chdir(layout.cwd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     child = os.fork()
@@ -202,6 +219,7 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None]) -> in
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
         _quiet_stdio()
+        _reseed()
         run()
         os._exit(0)
     while True:
@@ -211,6 +229,31 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None]) -> in
             return 1
         if pid == child:
             return os.waitstatus_to_exitcode(status) & 0xFF
+
+
+def _arm_parent_death(parent_alive: int) -> None:
+    """SIGKILL when the parent dies; if it already died, stop here (the signal would never come)."""
+    die_with_parent()
+    readable, _, _ = select.select([parent_alive], [], [], 0)
+    if readable:  # EOF: the only writer, the parent, is gone
+        os._exit(1)
+
+
+def _write_file(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(text)
+
+
+def _reseed() -> None:
+    """Fresh random state per kernel, as a cold start has (forks would otherwise share the zygote's)."""
+    import random
+    import sys
+
+    random.seed()
+    if "torch" in sys.modules:
+        sys.modules["torch"].seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
 
 
 def _quiet_stdio() -> None:

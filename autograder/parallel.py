@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,23 +74,28 @@ class GradingPool:
         """Grade every (student, notebook); yield each outcome as it finishes, every submission exactly once."""
         todo = dict(submissions)
         restarts = 0
+        retried: set[str] = set()
         while todo:
-            assert self._executor is not None
-            futures: dict[Future, str] = {
-                self._executor.submit(grade_one, self.course.root, self.assignment, str(path), self.sandbox): student
-                for student, path in sorted(todo.items())
-            }
+            running = {self._submit(path): student for student, path in sorted(todo.items())}
             broken = False
-            for future in _as_completed(futures):
-                student = futures[future]
-                try:
-                    outcome = future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    continue
-                outcome = Outcome(student, outcome.result, outcome.notebook, outcome.error, outcome.seconds)
-                del todo[student]
-                yield outcome
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    student = running.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    if self._zygote is not None and self._zygote.died():
+                        # The warm process died under this grading (not the student's doing): a new one, and again.
+                        self._zygote.restart()
+                        if student not in retried and not broken:
+                            retried.add(student)
+                            running[self._submit(todo[student])] = student
+                            continue
+                    del todo[student]
+                    yield Outcome(student, outcome.result, outcome.notebook, outcome.error, outcome.seconds)
             if broken:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 restarts += 1
@@ -101,11 +106,9 @@ class GradingPool:
                     return
                 self._executor = self._new_executor()
 
-
-def _as_completed(futures: dict[Future, str]) -> Iterator[Future]:
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
+    def _submit(self, notebook: Path) -> Future:
+        assert self._executor is not None
+        return self._executor.submit(grade_one, self.course.root, self.assignment, str(notebook), self.sandbox)
 
 
 def _warm_enabled(course: Course) -> bool:

@@ -297,7 +297,10 @@ class Sandbox:
         script += "".join(f'mount --bind "{source}" "{target}" && ' for source, target in staged.items())
         prefix = ["unshare", "--mount", "--propagation", "private"] if staged else []
         wrapper = [*prefix, "/bin/sh", "-c", script + 'exec "$@"', "sh"] if script else []
-        return [*wrapper, *self._rlimits(), *self._drop(), *self._bwrap(staged, env, cwd), "--", *argv]
+        # The grader's environment never reaches the chain: bwrap stays pid 1 inside, readable by the
+        # sandbox's uid, and its /proc/1/environ would show every variable it was started with.
+        clean = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
+        return [*clean, *wrapper, *self._rlimits(), *self._drop(), *self._bwrap(staged, env, cwd), "--", *argv]
 
     def _staged_paths(self) -> dict[Path, Path]:
         """Read-only paths the sandbox uid cannot reach (e.g. a Python under /root), re-mounted through the scratch dir.
@@ -367,7 +370,7 @@ class Sandbox:
     def layout(self, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> "Layout":
         """What the sandboxed process sees: its mounts in order, its environment and where it starts."""
         size = self.limits.scratch_bytes
-        mounts = [*_system_mounts(), Mount.proc("/proc"), Mount.dev("/dev"), Mount.tmpfs("/tmp", size, 0o1777)]
+        mounts = [*_system_mounts(), Mount.proc("/proc"), Mount.dev("/dev", size), Mount.tmpfs("/tmp", size, 0o1777)]
         mounts += _gpu_mounts()
         for path in self.hidden:  # e.g. a course that lives under /usr: an empty folder in its place
             if path.is_relative_to("/usr") or path.is_relative_to("/etc"):
@@ -456,8 +459,9 @@ class Mount:
         return cls(MountKind.PROC, target)
 
     @classmethod
-    def dev(cls, target: str) -> "Mount":
-        return cls(MountKind.DEV, target)
+    def dev(cls, target: str, shm_bytes: int = 64 * MiB) -> "Mount":
+        """A minimal /dev; `shm_bytes` sizes its /dev/shm where the sandbox builds it itself (bwrap sizes its own)."""
+        return cls(MountKind.DEV, target, size=shm_bytes)
 
     def bwrap_args(self, staged: Mapping[Path, Path]) -> list[str]:
         """This entry as bwrap options (a bind whose source root staged elsewhere uses the staged copy)."""

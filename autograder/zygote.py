@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AutograderError
-from .sandbox import Layout
+from .sandbox import UID_RANGE, Layout
 
 CLIENT = Path(__file__).resolve().parent / "zygote_client.py"
 READY = "ready"
@@ -79,11 +79,17 @@ class Zygote:
         """This process's zygote: the one named by $AUTOGRADER_ZYGOTE (a parent's), or one started here."""
         global _SHARED
         with _LOCK:
+            if _SHARED is not None and _SHARED.died():
+                _SHARED.restart()  # killed (the OOM killer, a signal): a new one takes its place
             if _SHARED is None:
                 named = os.environ.get(SOCKET_ENV)
                 _SHARED = cls(Path(named)) if named else cls().start()
                 atexit.register(_SHARED.close)
             return _SHARED
+
+    def died(self) -> bool:
+        """Whether a zygote this process started has exited (a parent's is the parent's to watch)."""
+        return self.process is not None and self.process.poll() is not None
 
     def start(self) -> "Zygote":
         """Launch the warm process in the background; `wait_ready` blocks until it has imported everything."""
@@ -101,6 +107,14 @@ class Zygote:
             )
         threading.Thread(target=self._watch_ready, daemon=True).start()
         return self
+
+    def restart(self) -> "Zygote":
+        """Replace a dead zygote with a new one on the same socket (workers that know the path keep working)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._ready = threading.Event()
+        return self.start()
 
     def _watch_ready(self) -> None:
         assert self.process is not None and self.process.stdout is not None and self._ready is not None
@@ -168,7 +182,9 @@ def _warm_environment(folder: Path) -> dict[str, str]:
     }
     from .sandbox import PASSTHROUGH_ENV
 
-    env.update({key: os.environ[key] for key in PASSTHROUGH_ENV if key in os.environ})
+    # Never AUTOGRADER_DEVICE: the warm-up must not initialise CUDA, which does not survive a fork;
+    # each kernel gets it from its own environment and initialises CUDA itself.
+    env.update({key: os.environ[key] for key in PASSTHROUGH_ENV if key in os.environ and key != "AUTOGRADER_DEVICE"})
     return env
 
 
@@ -228,6 +244,7 @@ def serve(socket_path: Path) -> None:
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         raise RuntimeError("the warm process must be single-threaded to fork safely")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    socket_path.unlink(missing_ok=True)  # a dead predecessor's
     listener.bind(str(socket_path))
     os.chmod(socket_path, 0o600)
     listener.listen(64)
@@ -279,17 +296,27 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         argv = [str(arg) for arg in request["argv"]]
         cgroups = [str(path) for path in request["cgroups"]]
         new_root = Path(request["root"])
-    except (ValueError, KeyError, TypeError) as error:
-        _send(connection, {"error": f"bad request: {error}"})
-        selector.unregister(connection)
-        connection.close()
+        if not UID_RANGE[0] <= layout.uid < UID_RANGE[1]:
+            raise ValueError(f"uid {layout.uid} is not a sandbox uid")
+    except Exception as error:  # noqa: BLE001 - whatever the request, the zygote keeps serving
+        _refuse(connection, selector, f"bad request: {type(error).__name__}: {error}")
         return
     zygote = os.getpid()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as error:  # out of memory or processes: this kernel fails, the next may not
+        _refuse(connection, selector, f"cannot fork: {error}")
+        return
     if pid == 0:
         _supervise(layout, argv, cgroups, new_root, zygote)  # never returns
     kernels[pid] = _Kernel(pid, connection)
     _send(connection, {"pid": pid})
+
+
+def _refuse(connection: socket.socket, selector: selectors.BaseSelector, reason: str) -> None:
+    _send(connection, {"error": reason})
+    selector.unregister(connection)
+    connection.close()
 
 
 def _reap(kernels: dict[int, _Kernel], selector: selectors.BaseSelector) -> None:
@@ -353,9 +380,12 @@ def _supervise(layout: Layout, argv: list[str], cgroups: list[str], new_root: Pa
         for folder in cgroups:
             Path(folder, "cgroup.procs").write_text(str(os.getpid()))
         confine.unshare_namespaces()
+        alive_read, alive_write = os.pipe()
         init = os.fork()
         if init == 0:
-            os._exit(confine.enter_as_init(layout, new_root, lambda: _run_kernel(argv)))
+            os.close(alive_write)
+            os._exit(confine.enter_as_init(layout, new_root, lambda: _run_kernel(argv), alive_read))
+        os.close(alive_read)
         _, status = os.waitpid(init, 0)
         code = os.waitstatus_to_exitcode(status) & 0xFF
     except BaseException as error:  # noqa: BLE001 - whatever failed, never run the kernel unconfined

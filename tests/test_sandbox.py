@@ -245,3 +245,18 @@ def test_hidden_folders_under_usr_are_masked(tmp_path: Path):
     finally:
         (target / "secret.txt").unlink()
         target.rmdir()
+
+
+def test_the_graders_environment_is_not_readable_through_pid_1(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AUTOGRADER_TEST_SECRET", "s3cret")
+    done = sandbox.run(python("""
+        import os
+        for pid in os.listdir('/proc'):
+            if pid.isdigit():
+                try:
+                    print(open(f'/proc/{pid}/environ', 'rb').read())
+                except OSError:
+                    pass
+    """))
+    assert done.exit_code == 0, done.stderr
+    assert b"s3cret" not in done.stdout and b"AUTOGRADER_TEST_SECRET" not in done.stdout

@@ -191,3 +191,47 @@ def _tasks_of(uid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_nothing_of_the_grader_or_the_zygote_is_readable_from_inside(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AUTOGRADER_TEST_SECRET", "s3cret")
+    out = run_in_warm_kernel(
+        """
+        import os
+        seen = []
+        for pid in os.listdir('/proc'):
+            if pid.isdigit():
+                for what in ('environ', 'cmdline'):
+                    try:
+                        seen.append(open(f'/proc/{pid}/{what}', 'rb').read())
+                    except OSError:
+                        pass
+                try:
+                    seen.extend(os.readlink(f'/proc/{pid}/fd/{fd}') for fd in os.listdir(f'/proc/{pid}/fd'))
+                except OSError:
+                    pass
+        print(repr(seen))
+        """
+    )
+    assert "s3cret" not in out and "zygote.log" not in out
+
+
+def test_shared_memory_ptys_and_fresh_random_state_like_a_cold_kernel():
+    code = """
+        import os, pty, torch, numpy
+        with open('/dev/shm/x', 'wb') as f:
+            f.write(b'x' * (8 * 1024 * 1024))
+        master, slave = pty.openpty()
+        print(torch.initial_seed(), numpy.random.randint(1 << 30))
+    """
+    first, second = run_in_warm_kernel(code).split(), run_in_warm_kernel(code).split()
+    assert first[0] != second[0] and first[1] != second[1]
+
+
+def test_a_dead_zygote_is_replaced():
+    zygote = Zygote.shared()
+    zygote.wait_ready()
+    assert zygote.process is not None
+    zygote.process.kill()
+    zygote.process.wait()
+    assert run_in_warm_kernel("print(6 * 7)").strip() == "42"
