@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import logging
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -61,6 +63,7 @@ def max_points(course: Course, assignment: str = ASSIGNMENT) -> dict[str, float]
 def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, sandbox: bool = True) -> Graded:
     """Grade a submission in a scratch gradebook; raises NotebookError for input that cannot be graded."""
     started = time.monotonic()
+    _preload_checks()
     # nbgrader's own gradebook code trips SQLAlchemy warnings that say nothing about the submission.
     warnings.filterwarnings("ignore", module="nbgrader.api")
     submission = read_submission(path, assignment)
@@ -94,6 +97,11 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
         tests = _read_grades(resources["nbgrader"]["db_url"], assignment, executed, mistakes)
     result = GradingResult(notebook=str(path), tests=tests, execution_time=time.monotonic() - started)
     return Graded(result, executed)
+
+
+def _preload_checks() -> None:
+    """Import torch and the checks for Verify in the background: the kernel runs the notebook meanwhile, and this process only waits."""
+    threading.Thread(target=importlib.import_module, args=("autograder.checks",), daemon=True).start()
 
 
 def _read_grades(db_url: str, assignment: str, executed: NotebookNode, mistakes: dict[str, str | None]) -> list[TestResult]:

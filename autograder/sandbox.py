@@ -390,6 +390,7 @@ class Sandbox:
             "LANG": "C.UTF-8",
             "MPLCONFIGDIR": str(self.home / ".matplotlib"),
             "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",  # set and dict order of strings the same in every grading
             # One thread per math library: tasks stay few on many-core runners, results identical everywhere.
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",

@@ -177,6 +177,7 @@ def _warm_environment(folder: Path) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",  # as in every cold kernel (sandbox.Sandbox.environment)
         # The grader's own copy of this package, as in every kernel (sandboxkernel.KERNEL_ENV).
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
@@ -189,9 +190,10 @@ def _warm_environment(folder: Path) -> dict[str, str]:
 
 
 def _die_with_parent() -> None:
-    from .nbgrader_cli import _die_with_parent as die
+    """In the zygote, before exec: killed when the grader dies (confine is light; nbgrader_cli would import nbgrader)."""
+    from .confine import die_with_parent
 
-    die()
+    die_with_parent()
 
 
 # --- the warm process ---------------------------------------------------------------------------
@@ -209,27 +211,30 @@ def warm_up() -> None:
     """Import and exercise once what every grading kernel needs, so forks start with it in memory."""
     import io
 
-    import matplotlib
-
-    matplotlib.use("module://matplotlib_inline.backend_inline")
     import IPython  # noqa: F401
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot  # noqa: F401  (imported, never used: each kernel picks its own backend)
+    import matplotlib_inline.backend_inline  # noqa: F401
     import numpy  # noqa: F401
     import torch
     import torch.nn  # noqa: F401
     import torch.nn.functional  # noqa: F401
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from . import hidden, tracing  # noqa: F401
     from .checks import evaluate
 
     torch.set_num_threads(1)
-    figure, axes = plt.subplots()
-    axes.imshow(torch.arange(9.0).reshape(3, 3), cmap="gray")
+    # Fonts, colour maps and the Agg renderer loaded once, through a figure pyplot never sees: no
+    # backend is chosen and no InlineBackend is configured here, so each kernel's options still apply.
+    figure = Figure()
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    axes.imshow(torch.arange(9.0).reshape(3, 3).numpy(), cmap="gray")
     axes.set_title("núcleo")
     figure.savefig(io.BytesIO(), format="png")
-    plt.close(figure)
     tracing.prime()
     # The checks' own code paths, without the probe's per-call alarm (an import cut short by it would
     # leave torch half-imported in every kernel forked from here).

@@ -102,3 +102,23 @@ def test_clearing_output_keeps_the_probe_records(tmp_path: Path):
     [cell] = run(code, tmp_path=tmp_path).cells
     assert any("application/vnd.autograder.probe+json" in o.get("data", {}) for o in cell.outputs)
     assert text(cell) == ""
+
+
+RANDOM_DRAWS = "import random, numpy, torch; print(random.random(), numpy.random.rand(), torch.rand(1).item(), hash('abc'))"
+
+
+def test_every_kernel_starts_seeded_warm_or_cold(tmp_path: Path):
+    warm = [text(run(RANDOM_DRAWS, tmp_path=tmp_path).cells[0]) for _ in range(2)]
+    cold = text(run(RANDOM_DRAWS, tmp_path=tmp_path, warm=False).cells[0])
+    assert warm[0] == warm[1] == cold and warm[0].strip()
+    other = text(run(RANDOM_DRAWS, tmp_path=tmp_path, seed=7).cells[0])
+    assert other.split()[:3] != warm[0].split()[:3]  # the seed is the course's to choose
+
+
+def test_figures_are_built_but_not_drawn_unless_asked(tmp_path: Path):
+    code = "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()"
+    drawn = run(code, tmp_path=tmp_path, figures=True).cells[0].outputs
+    skipped = run(code, tmp_path=tmp_path, figures=False).cells[0].outputs
+    assert any("image/png" in o.get("data", {}) for o in drawn)
+    assert not any("image/png" in o.get("data", {}) for o in skipped)
+    assert not any(o.output_type == "error" for o in skipped)

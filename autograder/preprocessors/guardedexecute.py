@@ -8,6 +8,7 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
@@ -17,6 +18,7 @@ from traitlets import Bool, Integer
 from .. import messages as msg
 from ..catalog import PROBE_MIME
 from ..sandbox import check_available
+from ..seeding import startup_argument
 from ..sandboxkernel import PlainKernelManager, SandboxedKernelManager, WarmKernelManager
 
 # Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
@@ -63,6 +65,9 @@ class GuardedExecute(Execute):
         True,
         help="Render matplotlib figures into the graded notebook (False: figures are built but not drawn, which is faster).",
     ).tag(config=True)
+    seed = Integer(
+        0, help="Seed of Python's, torch's and numpy's global generators at kernel start, so regrades agree (-1: unseeded)."
+    ).tag(config=True)
     max_output_bytes = Integer(
         256 * 1024, help="Output kept per cell (text and data); the rest is dropped while it arrives."
     ).tag(config=True)
@@ -78,13 +83,20 @@ class GuardedExecute(Execute):
         self._probes: dict[int, int] = {}
         for cell in nb.cells:
             cell.metadata.pop(FAULT_KEY, None)  # only faults seen in this run count
-        if not self.figures and NO_FIGURES not in self.extra_arguments:
-            self.extra_arguments = [*self.extra_arguments, NO_FIGURES]
         return super().preprocess(nb, resources, km)
 
     def create_kernel_manager(self) -> KernelManager:
         self.kernel_manager_class = self._kernel_manager_class()
         return super().create_kernel_manager()
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        """Start the kernel with our options (set here: nbconvert reloads every trait from config in preprocess)."""
+        options = ([NO_FIGURES] if not self.figures else []) + ([startup_argument(self.seed)] if self.seed >= 0 else [])
+        self.extra_arguments = [*self.extra_arguments, *(o for o in options if o not in self.extra_arguments)]
+        await super().async_start_new_kernel(**kwargs)
+
+    # nbclient binds the sync name to its own coroutine function; a restart calls the sync name.
+    start_new_kernel = run_sync(async_start_new_kernel)
 
     def _kernel_manager_class(self) -> type[KernelManager]:
         if not self.sandbox:
