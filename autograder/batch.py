@@ -28,6 +28,7 @@ from .course import Course
 from .errors import CourseError, NotebookError
 from .nbgrader_cli import ensure_tools_on_path, open_gradebook
 from .parallel import GradingPool, Outcome
+from .zygote import Zygote
 from .preprocessors import UseExecuted
 from .release import generate
 from .sandbox import check_available
@@ -98,6 +99,7 @@ def autograde(
     progress: Progress | None = None,
     sandbox: bool = True,
     workers: int | None = None,
+    zygote: "Zygote | None" = None,
 ) -> BatchResult:
     """Grade each submission in submitted/ that is new or changed (all with `force`), in parallel, into gradebook.db.
 
@@ -117,7 +119,7 @@ def autograde(
         todo = pending(submissions, journal, _graded_students(course, assignment), force)
         notebooks = {student: folders[student] / f"{assignment}.ipynb" for student in todo}
         with tempfile.TemporaryDirectory(prefix="autograder-executed-") as staging, GradingPool(
-            course, assignment, workers, sandbox
+            course, assignment, workers, sandbox, jobs=len(todo), zygote=zygote
         ) as pool:
             filer = _Filer(course, assignment, Path(staging))
             for index, outcome in enumerate(pool.grade(notebooks), start=1):

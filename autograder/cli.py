@@ -73,14 +73,26 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
+    _warn_unsandboxed(args)
+    # The warm process imports torch on one core while nbgrader loads here (the batch owns it from then on).
+    zygote = Zygote().start() if not args.no_sandbox and Zygote.available() else None
     from .batch import autograde
 
-    _warn_unsandboxed(args)
-    course = Course.at(args.course) if args.course else Course.find()
-    progress = None if args.quiet else Progress.for_stream(sys.stderr)
-    batch = autograde(
-        course, args.assignment, force=args.force, progress=progress, sandbox=not args.no_sandbox, workers=args.workers
-    )
+    try:
+        course = Course.at(args.course) if args.course else Course.find()
+        progress = None if args.quiet else Progress.for_stream(sys.stderr)
+        batch = autograde(
+            course,
+            args.assignment,
+            force=args.force,
+            progress=progress,
+            sandbox=not args.no_sandbox,
+            workers=args.workers,
+            zygote=zygote,
+        )
+    finally:
+        if zygote is not None:
+            zygote.close()
     header = f"{'student':<24}" + "".join(f"{p.value:>12}" for p in Part) + f"{'total':>12}"
     print(header)
     for row in batch.scores:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import time
@@ -44,18 +45,30 @@ def default_workers() -> int:
 class GradingPool:
     """Worker processes that grade submissions in parallel; a context manager that stops them and the zygote."""
 
-    def __init__(self, course: Course, assignment: str = ASSIGNMENT, workers: int | None = None, sandbox: bool = True) -> None:
+    def __init__(
+        self,
+        course: Course,
+        assignment: str = ASSIGNMENT,
+        workers: int | None = None,
+        sandbox: bool = True,
+        jobs: int | None = None,
+        zygote: Zygote | None = None,
+    ) -> None:
         self.course = course
         self.assignment = assignment
-        self.workers = workers or default_workers()
+        # Never more workers than submissions: each costs a start-up.
+        self.workers = max(1, min(workers or default_workers(), jobs if jobs is not None else 1 << 30))
         self.sandbox = sandbox
-        self._zygote: Zygote | None = None
+        self._zygote: Zygote | None = zygote  # one the caller started early, owned by the pool from now on
         self._executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "GradingPool":
-        if self.sandbox and _warm_enabled(self.course) and WarmKernelManager.available():
+        wanted = self.sandbox and _warm_enabled(self.course) and WarmKernelManager.available()
+        if not wanted and self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
+        elif wanted and self._zygote is None:
             self._zygote = Zygote().start()  # warms up while the workers import nbgrader
-            os.environ[SOCKET_ENV] = str(self._zygote.socket_path)
         self._executor = self._new_executor()
         return self
 
@@ -63,12 +76,15 @@ class GradingPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self._zygote is not None:
-            os.environ.pop(SOCKET_ENV, None)
             self._zygote.close()
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("spawn")  # never fork a process that runs event loops and threads
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        # Workers fork from a server process that has imported nbgrader and torch once (never from this
+        # process, which runs threads); each worker is told this batch's zygote.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOAD))
+        socket_path = str(self._zygote.socket_path) if self._zygote is not None else ""
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(socket_path,))
 
     def grade(self, submissions: dict[str, Path]) -> Iterator[Outcome]:
         """Grade every (student, notebook); yield each outcome as it finishes, every submission exactly once."""
@@ -116,10 +132,18 @@ def _warm_enabled(course: Course) -> bool:
     return bool(config.GuardedExecute.get("warm", True)) and bool(config.GuardedExecute.get("sandbox", True))
 
 
-def _init_worker() -> None:
-    """Load what every grading needs once per worker, before the first submission arrives."""
-    from . import pipeline  # noqa: F401  (nbgrader, nbconvert, the preprocessors)
-    from .checks import verdict_from_record  # noqa: F401  (torch, for Verify)
+# What a worker needs loaded: nbgrader, nbconvert and our preprocessors; torch and the checks, for Verify.
+PRELOAD = ("autograder.pipeline", "autograder.checks")
+
+
+def _init_worker(zygote_socket: str) -> None:
+    """Point the worker at this batch's warm zygote (if any) and load what every grading needs."""
+    if zygote_socket:
+        os.environ[SOCKET_ENV] = zygote_socket
+    else:
+        os.environ.pop(SOCKET_ENV, None)
+    for module in PRELOAD:
+        importlib.import_module(module)
 
 
 def grade_one(root: Path, assignment: str, notebook: str, sandbox: bool) -> Outcome:

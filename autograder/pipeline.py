@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
 import logging
 import tempfile
@@ -70,7 +71,6 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
     config = course.config()
     config.GuardedExecute.sandbox = sandbox
     config.SandboxedKernelManager.hidden_paths = [str(course.root)]
-    source = nbformat.read(course.source_notebook(assignment), as_version=4)
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
         workdir = Path(scratch) / "work"
         workdir.mkdir()
@@ -83,13 +83,7 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
             },
             "metadata": {"path": str(workdir)},
         }
-        with new_gradebook(Path(scratch) / "gradebook.db") as gradebook:
-            gradebook.update_or_create_assignment(assignment)
-            gradebook.update_or_create_student(STUDENT)
-        # What `nbgrader generate_assignment` records about the source (cells, checksums, points).
-        run_chain(GenerateAssignment(config=config).preprocessors, copy.deepcopy(source), resources, config)
-        with open_gradebook(resources["nbgrader"]["db_url"]) as gradebook:
-            gradebook.update_or_create_submission(assignment, STUDENT)
+        (Path(scratch) / "gradebook.db").write_bytes(_registered_gradebook(course, assignment, config, resources))
         autograde = Autograde(config=config)
         executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config)
         executed = run_chain(autograde.autograde_preprocessors, executed, resources, config)
@@ -97,6 +91,34 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
         tests = _read_grades(resources["nbgrader"]["db_url"], assignment, executed, mistakes)
     result = GradingResult(notebook=str(path), tests=tests, execution_time=time.monotonic() - started)
     return Graded(result, executed)
+
+
+# Per process: the scratch gradebook with the source registered, by (source path, its sha256, assignment).
+_REGISTERED: dict[tuple[str, str, str], bytes] = {}
+
+
+def _registered_gradebook(course: Course, assignment: str, config: Config, resources: dict) -> bytes:
+    """A gradebook that knows the source (what `nbgrader generate_assignment` records) and our one student, as bytes.
+
+    Built once per process and source version: a batch worker then starts each grading from a copy.
+    """
+    path = course.source_notebook(assignment)
+    raw = path.read_bytes()
+    key = (str(path), hashlib.sha256(raw).hexdigest(), assignment)
+    if key not in _REGISTERED:
+        with tempfile.TemporaryDirectory(prefix="autograder-register-") as folder:
+            db = Path(folder) / "gradebook.db"
+            with new_gradebook(db) as gradebook:
+                gradebook.update_or_create_assignment(assignment)
+                gradebook.update_or_create_student(STUDENT)
+            register = copy.deepcopy(resources)
+            register["nbgrader"]["db_url"] = f"sqlite:///{db}"
+            source = nbformat.reads(raw.decode("utf-8"), as_version=4)
+            run_chain(GenerateAssignment(config=config).preprocessors, source, register, config)
+            with open_gradebook(f"sqlite:///{db}") as gradebook:
+                gradebook.update_or_create_submission(assignment, STUDENT)
+            _REGISTERED[key] = db.read_bytes()
+    return _REGISTERED[key]
 
 
 def _preload_checks() -> None:

@@ -124,9 +124,13 @@ class Zygote:
                 return
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        if self._ready is None:  # a parent's zygote: it was ready before we were started
-            return
         deadline = time.monotonic() + timeout
+        if self._ready is None:  # a parent's zygote: it listens once warm (the parent watches it)
+            while not self.socket_path.exists():
+                if time.monotonic() > deadline:
+                    raise ZygoteError(f"the shared warm process at {self.socket_path} was not ready after {timeout:g} s")
+                time.sleep(0.05)
+            return
         while not self._ready.wait(0.05):
             if self.process is not None and self.process.poll() is not None:
                 raise ZygoteError.exited(self.process.returncode, self.log)
@@ -212,6 +216,7 @@ def warm_up() -> None:
     import io
 
     import IPython  # noqa: F401
+    import ipykernel.debugger  # noqa: F401  (debugpy: 0.35 s of every kernel start otherwise)
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401
     import matplotlib.pyplot  # noqa: F401  (imported, never used: each kernel picks its own backend)
