@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -245,9 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    # A polite kill (SIGTERM) unwinds like Ctrl-C: worker pools, warm processes and sandboxes are cleaned up.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.run(args)
     except AutograderError as error:

@@ -132,12 +132,16 @@ def _warm_enabled(course: Course) -> bool:
     return bool(config.GuardedExecute.get("warm", True)) and bool(config.GuardedExecute.get("sandbox", True))
 
 
-# What a worker needs loaded: nbgrader, nbconvert and our preprocessors; torch and the checks, for Verify.
-PRELOAD = ("autograder.pipeline", "autograder.checks")
+# What the forkserver loads for every worker: first its lifeline (it dies with the grader), then nbgrader,
+# nbconvert and our preprocessors, and torch and the checks for Verify.
+PRELOAD = ("autograder.lifeline", "autograder.pipeline", "autograder.checks")
 
 
 def _init_worker(zygote_socket: str) -> None:
-    """Point the worker at this batch's warm zygote (if any) and load what every grading needs."""
+    """Tie the worker to the forkserver's life, point it at this batch's warm zygote (if any), load what gradings need."""
+    from .confine import die_with_parent
+
+    die_with_parent()
     if zygote_socket:
         os.environ[SOCKET_ENV] = zygote_socket
     else:
