@@ -29,7 +29,7 @@ sandbox:
 
 # pytest exits 5 when it collects nothing: that is reported, not treated as a crash.
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; else exit $$rc; fi; }
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; else exit $$rc; fi; }
 
 # Speed and cost figures (printed, never asserted): run on an otherwise idle machine.
 # BENCH_ARGS="--batch 20 --curve 1,10,100,500" widens the run (500 takes a while).

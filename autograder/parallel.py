@@ -92,24 +92,24 @@ class GradingPool:
         restarts = 0
         retried: set[str] = set()
         while todo:
-            running = {self._submit(path): student for student, path in sorted(todo.items())}
+            running = {self._submit(path): (student, self._generation()) for student, path in sorted(todo.items())}
             broken = False
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    student = running.pop(future)
+                    student, generation = running.pop(future)
                     try:
                         outcome = future.result()
                     except BrokenProcessPool:
                         broken = True
                         continue
                     if self._zygote is not None and self._zygote.died():
-                        # The warm process died under this grading (not the student's doing): a new one, and again.
                         self._zygote.restart()
-                        if student not in retried and not broken:
-                            retried.add(student)
-                            running[self._submit(todo[student])] = student
-                            continue
+                    if self._generation() != generation and student not in retried and not broken:
+                        # The warm process died while this was graded (not the student's doing): grade it again.
+                        retried.add(student)
+                        running[self._submit(todo[student])] = (student, self._generation())
+                        continue
                     del todo[student]
                     yield Outcome(student, outcome.result, outcome.notebook, outcome.error, outcome.seconds)
             if broken:
@@ -121,6 +121,9 @@ class GradingPool:
                         yield Outcome(student, GradingResult.ungradable(str(path), reason, {}), None, reason)
                     return
                 self._executor = self._new_executor()
+
+    def _generation(self) -> int:
+        return self._zygote.generation if self._zygote is not None else 0
 
     def _submit(self, notebook: Path) -> Future:
         assert self._executor is not None

@@ -68,6 +68,7 @@ class Zygote:
         self.log = (self.folder or Path(tempfile.gettempdir())) / "zygote.log"
         self.process: subprocess.Popen | None = None
         self._ready = threading.Event() if self._owned else None
+        self.generation = 0  # how many times it was replaced: a grading that spans a replacement saw a death
 
     @staticmethod
     def available() -> bool:
@@ -114,6 +115,7 @@ class Zygote:
             self.process.kill()
             self.process.wait()
         self._ready = threading.Event()
+        self.generation += 1
         return self.start()
 
     def _watch_ready(self) -> None:

@@ -1,0 +1,57 @@
+"""The parallel batch: every submission comes back exactly once, even when the warm process dies under it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from autograder.batch import autograde, results_path
+from autograder.demo import stage_course
+from autograder.parallel import GradingPool, default_workers
+from autograder.results import GradingResult
+from autograder.zygote import Zygote
+from conftest import EXPECTED_SCORES, SAMPLES
+
+
+def test_never_more_workers_than_submissions(course):
+    assert GradingPool(course, jobs=1).workers == 1
+    assert GradingPool(course, workers=8, jobs=3).workers == 3
+    assert GradingPool(course).workers == default_workers() >= 1
+
+
+def _kill_zygote_when_a_kernel_runs(stop_after: float = 120) -> None:
+    """SIGKILL this process's batch zygote as soon as it has forked a kernel (a grading is under way)."""
+    deadline = time.monotonic() + stop_after
+    me = psutil.Process()
+    while time.monotonic() < deadline:
+        for child in me.children(recursive=True):
+            try:
+                if "autograder.zygote" in " ".join(child.cmdline()) and child.children():
+                    os.kill(child.pid, signal.SIGKILL)
+                    return
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+    raise AssertionError("no kernel was forked in time")
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not Zygote.available(), reason="warm kernels need root with CAP_SYS_ADMIN")
+def test_a_zygote_killed_mid_batch_costs_no_student_a_point(course, tmp_path: Path):
+    import threading
+
+    names = ("solution", "leaky_relu", "stride1_when_none")
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / f"{name}.ipynb" for name in names])
+    killer = threading.Thread(target=_kill_zygote_when_a_kernel_runs, daemon=True)
+    killer.start()
+    batch = autograde(scratch, workers=2)
+    killer.join(timeout=1)
+    assert not batch.failures
+    assert {row.student: row.parts for row in batch.scores} == {name: EXPECTED_SCORES[name] for name in names}
+    for name in names:
+        assert GradingResult.read(results_path(scratch, "activation_maxpool", name)).error is None
