@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import hashlib
 import importlib
 import logging
@@ -12,7 +13,8 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from importlib import metadata
+from typing import Callable, Iterable
 
 import nbformat
 from nbformat import NotebookNode
@@ -21,7 +23,7 @@ from nbgrader.converters.generate_assignment import GenerateAssignment
 from traitlets.config import Config
 
 from .catalog import ASSIGNMENT, BY_GRADE_ID
-from .course import Course
+from .course import CONFIG_FILE, Course
 from .feedback import cell_output
 from .nbgrader_cli import new_gradebook, open_gradebook
 from .results import GradingResult, TestResult
@@ -106,19 +108,47 @@ def _registered_gradebook(course: Course, assignment: str, config: Config, resou
     raw = path.read_bytes()
     key = (str(path), hashlib.sha256(raw).hexdigest(), assignment)
     if key not in _REGISTERED:
-        with tempfile.TemporaryDirectory(prefix="autograder-register-") as folder:
-            db = Path(folder) / "gradebook.db"
-            with new_gradebook(db) as gradebook:
-                gradebook.update_or_create_assignment(assignment)
-                gradebook.update_or_create_student(STUDENT)
-            register = copy.deepcopy(resources)
-            register["nbgrader"]["db_url"] = f"sqlite:///{db}"
-            source = nbformat.reads(raw.decode("utf-8"), as_version=4)
-            run_chain(GenerateAssignment(config=config).preprocessors, source, register, config)
-            with open_gradebook(f"sqlite:///{db}") as gradebook:
-                gradebook.update_or_create_submission(assignment, STUDENT)
-            _REGISTERED[key] = db.read_bytes()
+        _REGISTERED[key] = _cached_registration(course, key, lambda: _register(course, assignment, config, resources, raw))
     return _REGISTERED[key]
+
+
+def _cached_registration(course: Course, key: tuple[str, str, str], build: Callable[[], bytes]) -> bytes:
+    """The registered gradebook from the on-disk cache, keyed by everything it depends on; built and stored on a miss."""
+    digest = hashlib.sha256()
+    for part in (*key, metadata.version("nbgrader"), (course.root / CONFIG_FILE).read_bytes().hex()):
+        digest.update(str(part).encode() + b"\0")
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder"
+    cached = folder / f"registered-{digest.hexdigest()[:32]}.db"
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    data = build()
+    try:  # written whole or not at all; a cache that cannot be written only costs time
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, cached)
+    except OSError:
+        pass
+    return data
+
+
+def _register(course: Course, assignment: str, config: Config, resources: dict, raw: bytes) -> bytes:
+    """Run GenerateAssignment's chain into a new gradebook, as `nbgrader generate_assignment` records the source."""
+    with tempfile.TemporaryDirectory(prefix="autograder-register-") as folder:
+        db = Path(folder) / "gradebook.db"
+        with new_gradebook(db) as gradebook:
+            gradebook.update_or_create_assignment(assignment)
+            gradebook.update_or_create_student(STUDENT)
+        register = copy.deepcopy(resources)
+        register["nbgrader"]["db_url"] = f"sqlite:///{db}"
+        source = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        run_chain(GenerateAssignment(config=config).preprocessors, source, register, config)
+        with open_gradebook(f"sqlite:///{db}") as gradebook:
+            gradebook.update_or_create_submission(assignment, STUDENT)
+        return db.read_bytes()
 
 
 def _preload_checks() -> None:

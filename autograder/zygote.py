@@ -160,6 +160,12 @@ _SHARED: Zygote | None = None
 _LOCK = threading.Lock()
 
 
+def close_shared() -> None:
+    """Stop this process's own zygote, if it started one (before an exit that skips atexit)."""
+    if _SHARED is not None:
+        _SHARED.close()
+
+
 @functools.lru_cache(maxsize=1)
 def _can_confine() -> bool:
     """Root on Linux is not enough (a container's root usually lacks CAP_SYS_ADMIN): try it in a child."""

@@ -158,46 +158,58 @@ def mib(value: int) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
 
+def side_by_side_batch(args: argparse.Namespace, stock: Path, ours: Path) -> None:
+    print(f"\n== batch of {args.batch} submissions")
+    stock_run = timed(stock_batch(stock), stock)
+    ours_run = timed(ours_batch(ours, args.workers), ours)
+    for label, run in (("stock nbgrader autograde", stock_run), ("autograder autograde", ours_run)):
+        per = run.seconds / args.batch
+        print(f"{label:<28}{run.seconds:>9.1f} s  {per:>6.2f} s/submission  peak RSS {mib(run.peak_rss):>10}  PSS {mib(run.peak_pss):>10}")
+    print(f"throughput ratio (stock time / ours): {stock_run.seconds / ours_run.seconds:.1f}x")
+
+
+def side_by_side_single(args: argparse.Namespace, stock: Path, ours: Path) -> None:
+    print(f"\n== one notebook, median of {args.single}")
+    notebook = ours / "submitted" / "s0000" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    stock_single = [
+        timed([str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--student=s0000", "--force", "--log-level=ERROR"], stock)
+        for _ in range(args.single)
+    ]
+    ours_single = [timed([str(BIN / "autograder"), "grade", str(notebook), "--course", str(ours)], ours) for _ in range(args.single)]
+    s = statistics.median(r.seconds for r in stock_single)
+    o = statistics.median(r.seconds for r in ours_single)
+    print(f"{'nbgrader autograde --student':<28}{s:>9.2f} s")
+    print(f"{'autograder grade':<28}{o:>9.2f} s")
+    print(f"speed-up: {s / o:.1f}x")
+
+
+def curve(args: argparse.Namespace, ours: Path) -> None:
+    print("\n== our cost curve (autograder autograde, sandboxed)")
+    print(f"{'submissions':>12}{'seconds':>10}{'s/submission':>14}{'peak RSS':>12}{'peak PSS':>12}")
+    for size in [int(n) for n in args.curve.split(",") if n.strip()]:
+        populate(ours, size)
+        run = timed(ours_batch(ours, args.workers), ours)
+        print(f"{size:>12}{run.seconds:>10.1f}{run.seconds / size:>14.2f}{mib(run.peak_rss):>12}{mib(run.peak_pss):>12}{'' if run.ok else '  (failed)'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=10, help="submissions in the side-by-side batch")
-    parser.add_argument("--single", type=int, default=3, help="one-notebook gradings per side")
+    parser.add_argument("--batch", type=int, default=20, help="submissions in the side-by-side batch (0: skip)")
+    parser.add_argument("--single", type=int, default=3, help="one-notebook gradings per side (0: skip)")
     parser.add_argument("--curve", default="1,10,100", help="batch sizes for our cost curve (e.g. 1,10,100,500)")
     parser.add_argument("--workers", type=int, default=None, help="our worker processes (default: one per core)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
     try:
         print(f"machine: {os.cpu_count()} cores; stock = nbgrader's default preprocessors, no sandbox; ours = sandboxed")
-        stock = build_course(work / "stock", True, args.batch)
-        ours = build_course(work / "ours", False, args.batch)
+        stock = build_course(work / "stock", True, max(args.batch, 1))
+        ours = build_course(work / "ours", False, max(args.batch, 1))
 
-        print(f"\n== batch of {args.batch} submissions")
-        stock_run = timed(stock_batch(stock), stock)
-        ours_run = timed(ours_batch(ours, args.workers), ours)
-        for label, run in (("stock nbgrader autograde", stock_run), ("autograder autograde", ours_run)):
-            per = run.seconds / args.batch
-            print(f"{label:<28}{run.seconds:>9.1f} s  {per:>6.2f} s/submission  peak RSS {mib(run.peak_rss):>10}  PSS {mib(run.peak_pss):>10}")
-        print(f"throughput ratio (stock time / ours): {stock_run.seconds / ours_run.seconds:.1f}x")
-
-        print(f"\n== one notebook, median of {args.single}")
-        notebook = ours / "submitted" / "s0000" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-        stock_single = [
-            timed([str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--student=s0000", "--force", "--log-level=ERROR"], stock)
-            for _ in range(args.single)
-        ]
-        ours_single = [timed([str(BIN / "autograder"), "grade", str(notebook), "--course", str(ours)], ours) for _ in range(args.single)]
-        s = statistics.median(r.seconds for r in stock_single)
-        o = statistics.median(r.seconds for r in ours_single)
-        print(f"{'nbgrader autograde --student':<28}{s:>9.2f} s")
-        print(f"{'autograder grade':<28}{o:>9.2f} s")
-        print(f"speed-up: {s / o:.1f}x")
-
-        print("\n== our cost curve (autograder autograde, sandboxed)")
-        print(f"{'submissions':>12}{'seconds':>10}{'s/submission':>14}{'peak RSS':>12}{'peak PSS':>12}")
-        for size in [int(n) for n in args.curve.split(",") if n.strip()]:
-            populate(ours, size)
-            run = timed(ours_batch(ours, args.workers), ours)
-            print(f"{size:>12}{run.seconds:>10.1f}{run.seconds / size:>14.2f}{mib(run.peak_rss):>12}{mib(run.peak_pss):>12}{'' if run.ok else '  (failed)'}")
+        if args.batch:
+            side_by_side_batch(args, stock, ours)
+        if args.single:
+            side_by_side_single(args, stock, ours)
+        curve(args, ours)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
