@@ -114,6 +114,7 @@ class Zygote:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self.socket_path.unlink(missing_ok=True)  # workers wait for the new one to listen, not the dead one's file
         self._ready = threading.Event()
         self.generation += 1
         return self.start()

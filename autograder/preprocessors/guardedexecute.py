@@ -148,8 +148,12 @@ class GuardedExecute(Execute):
         self._cleanup_kernel()
         self._display_id_map.clear()  # ids of the dead kernel's displays point at outputs a replay reuses
         self.km = self.create_kernel_manager()
-        self.start_new_kernel()
-        self.start_new_kernel_client()
+        try:
+            self.start_new_kernel()
+            self.start_new_kernel_client()
+        except (RuntimeError, DeadKernelError, TimeoutError) as error:  # died while starting: one more restart spent
+            self.log.warning("Kernel restart failed: %s: %s", type(error).__name__, error)
+            return False
         for index in list(self._replayable):
             self._timed_out = False
             try:
