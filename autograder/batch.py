@@ -185,7 +185,7 @@ class _Filer:
             return JournalEntry(digest, FAILED, _now(), f"nbgrader could not file it: {type(error).__name__}: {error}"[:300])
         finally:
             executed.unlink(missing_ok=True)
-        if outcome.student not in _graded_students(self.course, self.assignment):
+        if not _is_graded(self.course, self.assignment, outcome.student):
             return JournalEntry(digest, FAILED, _now(), "nbgrader could not file it: no grades were saved")
         return JournalEntry(digest, GRADED, _now())
 
@@ -208,6 +208,18 @@ class _Filer:
 def _submissions(course: Course, assignment: str) -> list[tuple[str, Path]]:
     """Every (student, folder) under submitted/<student>/<assignment>."""
     return sorted((folder.parent.name, folder) for folder in course.submitted.glob(f"*/{assignment}"))
+
+
+def _is_graded(course: Course, assignment: str, student: str) -> bool:
+    """Whether this one student has autograded scores in gradebook.db and their autograded folder (one query, not the cohort's)."""
+    if not (course.root / "autograded" / student / assignment).is_dir():
+        return False
+    with open_gradebook(f"sqlite:///{course.gradebook}") as gradebook:
+        try:
+            submission = gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            return False
+        return any(grade.auto_score is not None for notebook in submission.notebooks for grade in notebook.grades)
 
 
 def _graded_students(course: Course, assignment: str) -> set[str]:
