@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import messages as msg
 from .catalog import Visibility
-from .errors import AutograderError
+from .errors import AutograderError, OutputError
 from .results import GradingResult
 
 # The longest test output quoted in a summary; GitHub caps a step summary at 1 MiB.
@@ -39,15 +39,6 @@ class ResultsFileError(AutograderError):
     def unreadable(cls, path: Path, error: Exception) -> "ResultsFileError":
         detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         return cls(path, f"not a results file ({detail})")
-
-
-class StepFileError(AutograderError):
-    """A file the CI step writes for GitHub Actions (summary, outputs) cannot be written."""
-
-    def __init__(self, path: Path, detail: str) -> None:
-        self.path = Path(path)
-        self.detail = detail
-        super().__init__(f"cannot write {self.path}: {detail}")
 
 
 @dataclass(frozen=True)
@@ -125,7 +116,7 @@ def append_text(path: Path, text: str) -> None:
         with Path(path).open("a", encoding="utf-8") as handle:
             handle.write(text if text.endswith("\n") else text + "\n")
     except OSError as error:
-        raise StepFileError(path, error.strerror or str(error)) from error
+        raise OutputError.from_os_error(Path(path), error) from error
 
 
 def outputs_text(outputs: dict[str, str]) -> str:

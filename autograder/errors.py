@@ -124,7 +124,7 @@ class ResultsError(AutograderError):
 
 
 class OutputError(AutograderError):
-    """A report or export file could not be written."""
+    """A generated file (export, report, a CI step's summary or outputs) could not be written."""
 
     def __init__(self, path: Path, detail: str) -> None:
         self.path = Path(path)
