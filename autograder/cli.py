@@ -37,30 +37,37 @@ def grade(
     sandbox: bool = True,
 ) -> GradingResult:
     """Grade one notebook without a gradebook, sandboxed unless told otherwise; results.json is written even when grading fails."""
-    from .pipeline import grade_notebook, max_points
-
     where = Course.at(course) if course else Course.find()
     result: GradingResult | None = None
     try:
         if sandbox:
             check_available()
             if Zygote.available():
-                Zygote.shared()  # torch loads in the warm process on another core while nbgrader loads here
+                # First: torch loads in the warm process on the other core while nbgrader loads here.
+                Zygote.shared()
+        from .pipeline import grade_notebook
+
         result = grade_notebook(notebook, where, assignment, sandbox=sandbox).result
         return result
     except SandboxUnavailable as error:  # the machine's fault, not the student's: say so and stop
-        result = GradingResult.ungradable(str(notebook), str(error), max_points(where, assignment))
+        result = _ungradable(notebook, where, assignment, str(error))
         raise
     except NotebookError as error:
-        result = GradingResult.ungradable(str(notebook), str(error), max_points(where, assignment))
+        result = _ungradable(notebook, where, assignment, str(error))
         raise
     except Exception as error:  # whatever stopped grading, the results file still says why
         failure = GradingError.from_exception(notebook, error)
-        result = GradingResult.ungradable(str(notebook), str(failure), max_points(where, assignment))
+        result = _ungradable(notebook, where, assignment, str(failure))
         raise failure from error
     finally:
         if results is not None and result is not None:
             result.write(results)
+
+
+def _ungradable(notebook: Path, where: Course, assignment: str, reason: str) -> GradingResult:
+    from .pipeline import max_points
+
+    return GradingResult.ungradable(str(notebook), reason, max_points(where, assignment))
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from .feedback import cell_output
 from .nbgrader_cli import new_gradebook, open_gradebook
 from .results import GradingResult, TestResult
 from .submission import read_submission
+from . import zygote
 
 STUDENT = "submission"
 LOG = logging.getLogger("autograder.nbgrader")
@@ -152,8 +153,17 @@ def _register(course: Course, assignment: str, config: Config, resources: dict, 
 
 
 def _preload_checks() -> None:
-    """Import torch and the checks for Verify in the background: the kernel runs the notebook meanwhile, and this process only waits."""
-    threading.Thread(target=importlib.import_module, args=("autograder.checks",), daemon=True).start()
+    """Import torch and the checks for Verify in the background: the kernel runs the notebook meanwhile, and this process only waits.
+
+    A warm process that is still importing the same modules comes first: on two cores, both imports
+    at once would only delay the kernel that everything else waits for.
+    """
+
+    def load() -> None:
+        zygote.settle()
+        importlib.import_module("autograder.checks")
+
+    threading.Thread(target=load, daemon=True).start()
 
 
 def _read_grades(db_url: str, assignment: str, executed: NotebookNode, mistakes: dict[str, str | None]) -> list[TestResult]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 
@@ -28,6 +29,11 @@ def seed_before_first_cell(value: int) -> None:
     shell.events.register("pre_run_cell", once)
 
 
-def startup_argument(value: int) -> str:
-    """The kernel option that seeds every generator before the first cell (through IPython's exec_lines)."""
-    return f"--IPKernelApp.exec_lines=[\"__import__('autograder.seeding').seeding.seed_before_first_cell({int(value)})\"]"
+def seed_line(value: int) -> str:
+    """The line, run at kernel start, that seeds every generator right before the first cell."""
+    return f"__import__('autograder.seeding').seeding.seed_before_first_cell({int(value)})"
+
+
+def exec_lines_option(lines: list[str]) -> str:
+    """The kernel option that runs `lines` at start, before any cell (IPython's exec_lines: one option for all)."""
+    return "--IPKernelApp.exec_lines=" + json.dumps(lines)

@@ -161,6 +161,16 @@ _SHARED: Zygote | None = None
 _LOCK = threading.Lock()
 
 
+def settle(timeout: float = START_TIMEOUT) -> None:
+    """Return once this process's zygote, if it started one, is warm or gone: never starts one, never raises."""
+    zygote = _SHARED
+    if zygote is None or zygote._ready is None:
+        return
+    deadline = time.monotonic() + timeout
+    while not zygote._ready.wait(0.05) and not zygote.died() and time.monotonic() < deadline:
+        pass
+
+
 def close_shared() -> None:
     """Stop this process's own zygote, if it started one (before an exit that skips atexit)."""
     if _SHARED is not None:

@@ -115,10 +115,16 @@ def test_every_kernel_starts_seeded_warm_or_cold(tmp_path: Path):
     assert other.split()[:3] != warm[0].split()[:3]  # the seed is the course's to choose
 
 
-def test_figures_are_built_but_not_drawn_unless_asked(tmp_path: Path):
-    code = "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()"
-    drawn = run(code, tmp_path=tmp_path, figures=True).cells[0].outputs
-    skipped = run(code, tmp_path=tmp_path, figures=False).cells[0].outputs
-    assert any("image/png" in o.get("data", {}) for o in drawn)
-    assert not any("image/png" in o.get("data", {}) for o in skipped)
-    assert not any(o.output_type == "error" for o in skipped)
+def test_figures_are_not_drawn_and_lesson_helpers_are_told_unless_asked(tmp_path: Path):
+    code = (
+        "%matplotlib inline\nimport os, random, matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()\n"
+        "print(os.environ.get('AUTOGRADER_FIGURES'), random.random())"
+    )
+    [drawn] = run(code, tmp_path=tmp_path, figures=True).cells
+    [skipped] = run(code, tmp_path=tmp_path, figures=False).cells
+    assert any("image/png" in o.get("data", {}) for o in drawn.outputs)
+    assert not any("image/png" in o.get("data", {}) for o in skipped.outputs)
+    assert not any(o.output_type == "error" for o in skipped.outputs)
+    # Both start-up lines ran: the figure flag, and the seed (the same draw with or without figures).
+    assert text(drawn).split()[0] == "None" and text(skipped).split()[0] == "0"
+    assert text(drawn).split()[1] == text(skipped).split()[1]

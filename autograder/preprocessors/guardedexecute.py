@@ -18,7 +18,7 @@ from traitlets import Bool, Integer
 from .. import messages as msg
 from ..catalog import PROBE_MIME
 from ..sandbox import check_available
-from ..seeding import startup_argument
+from ..seeding import exec_lines_option, seed_line
 from ..sandboxkernel import PlainKernelManager, SandboxedKernelManager, WarmKernelManager
 
 # Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
@@ -26,8 +26,11 @@ FAULT_KEY = "autograder"
 # Probe records a test cell may emit outside the output budget (a test emits one), and their size.
 MAX_PROBES_PER_CELL = 4
 MAX_PROBE_BYTES = 4 * 1024 * 1024
-# The kernel option that stops IPython's inline backend from drawing figures (they are still built).
+# The kernel option that stops IPython's inline backend from drawing figures.
 NO_FIGURES = "--InlineBackend.figure_formats=set()"
+# What tells the lesson's own figure helpers that nobody will look (they return at once), as a
+# line run at kernel start: the convention a course's figure code follows to cost nothing in grading.
+NO_FIGURES_LINE = "__import__('os').environ['AUTOGRADER_FIGURES'] = '0'"
 
 
 class Fault:
@@ -63,7 +66,8 @@ class GuardedExecute(Execute):
     ).tag(config=True)
     figures = Bool(
         True,
-        help="Render matplotlib figures into the graded notebook (False: figures are built but not drawn, which is faster).",
+        help="Render matplotlib figures into the graded notebook (False: nothing is drawn, and the lesson's figure "
+        "helpers, which check AUTOGRADER_FIGURES=0, return at once: figures earn no points).",
     ).tag(config=True)
     seed = Integer(
         0, help="Seed of Python's, torch's and numpy's global generators at kernel start, so regrades agree (-1: unseeded)."
@@ -91,7 +95,8 @@ class GuardedExecute(Execute):
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         """Start the kernel with our options (set here: nbconvert reloads every trait from config in preprocess)."""
-        options = ([NO_FIGURES] if not self.figures else []) + ([startup_argument(self.seed)] if self.seed >= 0 else [])
+        lines = ([NO_FIGURES_LINE] if not self.figures else []) + ([seed_line(self.seed)] if self.seed >= 0 else [])
+        options = ([NO_FIGURES] if not self.figures else []) + ([exec_lines_option(lines)] if lines else [])
         self.extra_arguments = [*self.extra_arguments, *(o for o in options if o not in self.extra_arguments)]
         await super().async_start_new_kernel(**kwargs)
 
