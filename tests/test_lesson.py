@@ -1,0 +1,46 @@
+"""The lesson notebook itself, run as a student or an instructor runs it: in a plain Jupyter kernel, top to bottom."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder.course import Course
+
+pytestmark = pytest.mark.e2e
+
+FIGURE_CELLS = 6  # the activation flow, image and kernel, the map Z, ReLU, pooling with stride 1 and None
+
+
+def run_notebook(path: Path, monkeypatch: pytest.MonkeyPatch, figures_flag: str | None) -> nbformat.NotebookNode:
+    """Execute a notebook in a fresh local kernel; AUTOGRADER_FIGURES set as given (None: unset)."""
+    if figures_flag is None:
+        monkeypatch.delenv("AUTOGRADER_FIGURES", raising=False)
+    else:
+        monkeypatch.setenv("AUTOGRADER_FIGURES", figures_flag)
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    return notebook
+
+
+def figures(notebook: nbformat.NotebookNode) -> int:
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+def errors(notebook: nbformat.NotebookNode) -> list[str]:
+    return [o.get("ename", "") for cell in notebook.cells for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+def test_solution_runs_clean_and_draws_every_figure(course: Course, monkeypatch: pytest.MonkeyPatch):
+    executed = run_notebook(course.source_notebook(), monkeypatch, None)
+    assert errors(executed) == []
+    assert figures(executed) >= FIGURE_CELLS
+
+
+def test_figure_helpers_draw_nothing_while_grading(course: Course, monkeypatch: pytest.MonkeyPatch):
+    executed = run_notebook(course.source_notebook(), monkeypatch, "0")
+    assert errors(executed) == []
+    assert figures(executed) == 0
