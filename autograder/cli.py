@@ -83,8 +83,12 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
     _warn_unsandboxed(args)
-    # The warm process imports torch on one core while nbgrader loads here (the batch owns it from then on).
+    # The warm process and the workers' fork server import torch and nbgrader on the other core while
+    # nbgrader loads here (the batch owns both from then on).
     zygote = Zygote().start() if not args.no_sandbox and Zygote.available() else None
+    from .parallel import start_forkserver
+
+    start_forkserver()
     from .batch import autograde
 
     try:

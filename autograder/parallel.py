@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -81,8 +82,7 @@ class GradingPool:
     def _new_executor(self) -> ProcessPoolExecutor:
         # Workers fork from a server process that has imported nbgrader and torch once (never from this
         # process, which runs threads); each worker is told this batch's zygote.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))
+        context = start_forkserver()
         socket_path = str(self._zygote.socket_path) if self._zygote is not None else ""
         return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(socket_path,))
 
@@ -138,6 +138,14 @@ def _warm_enabled(course: Course) -> bool:
 # What the forkserver loads for every worker: first its lifeline (it dies with the grader), then nbgrader,
 # nbconvert and our preprocessors, and torch and the checks for Verify.
 PRELOAD = ("autograder.lifeline", "autograder.pipeline", "autograder.checks")
+
+
+def start_forkserver() -> multiprocessing.context.BaseContext:
+    """Start the server that workers fork from, preloading in the background (idempotent; call it early to overlap)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    multiprocessing.forkserver.ensure_running()
+    return context
 
 
 def _init_worker(zygote_socket: str) -> None:
