@@ -19,6 +19,7 @@ import select
 import signal
 import socket
 import struct
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +31,9 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+# The supervisor's share; the init adds its own mount namespace (so the supervisor's root and files
+# stay the host's: it execs a tiny waiter from there).
+NAMESPACES = CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
@@ -64,8 +67,13 @@ def _check(result: int, step: str) -> None:
 
 
 def unshare_namespaces() -> None:
-    """New mount, pid, network, IPC, UTS and cgroup namespaces; the pid one applies to the next child."""
+    """New pid, network, IPC, UTS and cgroup namespaces; the pid one applies to the next child."""
     _check(_libc.unshare(NAMESPACES), "unshare")
+
+
+def unshare_mounts() -> None:
+    """A mount namespace of this process's own, for the sandbox's file system (pivot_root moves every root in it)."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -199,6 +207,7 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], paren
     """
     _arm_parent_death(parent_alive)
     _write_file("/proc/self/oom_score_adj", "1000")  # under memory pressure the kernel goes first, never the zygote
+    unshare_mounts()
     build_root(layout, new_root)
     loopback_up()
     socket.sethostname(HOSTNAME)
@@ -222,13 +231,25 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], paren
         _reseed()
         run()
         os._exit(0)
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            return 1
-        if pid == child:
-            return os.waitstatus_to_exitcode(status) & 0xFF
+    # From here on the init only reaps: it becomes a tiny interpreter (the zygote's pages mapped once
+    # less per kernel). SIG_IGN and the parent-death signal survive exec; it sets itself undumpable again.
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", INIT_REAPER, str(child)])
+    return 1  # not reached
+
+
+# What the namespace's init execs once the kernel is forked: reap every orphan, exit with the kernel's status.
+INIT_REAPER = """
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace or /proc/1/fd from the kernel's uid
+kernel = int(sys.argv[1])
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        os._exit(1)
+    if pid == kernel:
+        os._exit(os.waitstatus_to_exitcode(status) & 255)
+"""
 
 
 def _arm_parent_death(parent_alive: int) -> None:
@@ -270,6 +291,7 @@ def self_test() -> None:
     Run in a throwaway child process: it unshares the namespaces, mounts a tmpfs and brings up its loopback.
     """
     unshare_namespaces()
+    unshare_mounts()
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
     loopback_up()

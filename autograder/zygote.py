@@ -415,12 +415,19 @@ def _supervise(layout: Layout, argv: list[str], cgroups: list[str], new_root: Pa
             os.close(alive_write)
             os._exit(confine.enter_as_init(layout, new_root, lambda: _run_kernel(argv), alive_read))
         os.close(alive_read)
-        _, status = os.waitpid(init, 0)
-        code = os.waitstatus_to_exitcode(status) & 0xFF
+        # From here on this process only waits: it becomes a tiny interpreter, so the zygote's pages
+        # (torch and all) are mapped once less per kernel. The parent-death signal survives exec (the
+        # interpreter is not set-uid), and the pipe end the init watches stays open.
+        os.set_inheritable(alive_write, True)
+        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", _WAITER, str(init)])
     except BaseException as error:  # noqa: BLE001 - whatever failed, never run the kernel unconfined
         print(f"autograder.zygote: confinement failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
     finally:
         os._exit(code)
+
+
+# What the supervisor execs once the namespace's init is forked: wait for it, exit with its status.
+_WAITER = "import os,sys; s=os.waitpid(int(sys.argv[1]),0)[1]; os._exit(os.waitstatus_to_exitcode(s)&255)"
 
 
 def _run_kernel(argv: list[str]) -> None:

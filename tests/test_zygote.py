@@ -234,3 +234,21 @@ def test_a_dead_zygote_is_replaced():
     zygote.process.kill()
     zygote.process.wait()
     assert run_in_warm_kernel("print(6 * 7)").strip() == "42"
+
+
+def test_the_namespaces_init_is_a_small_undumpable_reaper():
+    out = run_in_warm_kernel(
+        """
+        import os
+        status = dict(line.split(':', 1) for line in open('/proc/1/status').read().splitlines() if ':' in line)
+        try:
+            os.listdir('/proc/1/fd')
+            fds = 'readable'
+        except PermissionError:
+            fds = 'denied'
+        print(int(status['VmRSS'].split()[0]) // 1024, fds)
+        """
+    )
+    rss_mib, fds = out.split()
+    assert int(rss_mib) < 64  # a fork of the zygote would map its torch pages (about 200 MiB and more)
+    assert fds == "denied"
