@@ -17,16 +17,53 @@ c.ClearSolutions.code_stub = {
     "python": '# TU CÓDIGO AQUÍ\nraise NotImplementedError("Sin implementar: escribe aquí tu respuesta")'
 }
 c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
+# Gx is a value, not a function: its cell gets a placeholder that runs (a stub that raised would
+# stop a student's "Run All" at the first exercise). The lesson cells report it as "sin implementar".
+c.ClearSolutionsWithPlaceholders.placeholders = {
+    "kernel_gx": "# TU CÓDIGO AQUÍ: sustituye None por el núcleo Gx, un tensor de 3×3 con números decimales.\nGx = None",
+}
+
+# nbgrader's generate_assignment chain, with ClearSolutions swapped for the subclass that knows
+# the placeholders above (the rest is nbgrader 0.9's default list, in its order).
+from nbgrader.preprocessors import (  # noqa: E402
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    ComputeChecksums,
+    IncludeHeaderFooter,
+    InstantiateTests,
+    LockCells,
+    SaveCells,
+)
+
+from autograder.preprocessors import ClearSolutionsWithPlaceholders  # noqa: E402
+
+c.GenerateAssignment.preprocessors = [
+    IncludeHeaderFooter,
+    InstantiateTests,
+    LockCells,
+    ClearSolutionsWithPlaceholders,
+    ClearOutput,
+    CheckCellMetadata,
+    ComputeChecksums,
+    SaveCells,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ComputeChecksums,
+    CheckCellMetadata,
+]
 
 # Per-cell wall-clock limit (the lesson's slowest cell takes about 4 s). A cell past it is
 # interrupted, the kernel restarted and the earlier cells replayed (GuardedExecute).
 c.Execute.timeout = 20
 
 # Grading speed: each sandboxed kernel is forked from a warm process that has already imported
-# torch (needs root; otherwise kernels start cold under bwrap). The lesson's figures are built but
-# not drawn while grading (drawing them is most of a notebook's run time and no test looks at
-# them): graded and feedback notebooks show "<Figure …>" where the student's own notebook shows the
-# picture. Set figures = True to keep them.
+# torch (needs root; otherwise kernels start cold under bwrap). The lesson's figures are neither
+# built nor drawn while grading (they were most of a notebook's run time and no test looks at them):
+# the kernel gets AUTOGRADER_FIGURES=0, which the lesson's figure helpers check, so graded and
+# feedback notebooks have no pictures where the student's own notebook has them. Set
+# figures = True to keep them.
 c.GuardedExecute.warm = True
 c.GuardedExecute.figures = False
 

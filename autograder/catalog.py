@@ -55,7 +55,7 @@ def _hidden(grade_id: str, part: Part, title: str) -> TestSpec:
 _K, _R, _M = Part.KERNEL, Part.RELU, Part.MAXPOOL2D
 
 TESTS: tuple[TestSpec, ...] = (
-    _visible("kernel_form", _K, "forma (3, 3) y tipo de dato de punto flotante"),
+    _visible("kernel_form", _K, "forma (3, 3) y tipo de dato de coma flotante"),
     _hidden("kernel_values", _K, "valores del núcleo de Sobel horizontal"),
     _hidden("kernel_lesson", _K, "mapa de activación de la lección (línea vertical)"),
     _hidden("kernel_images", _K, "efecto sobre imágenes aleatorias"),

@@ -81,6 +81,18 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .selfcheck import check_notebook
+
+    try:
+        report = check_notebook(args.notebook, args.assignment)
+    except (NotebookError, GradingError) as error:
+        print(f"autograder: cannot check {error}", file=sys.stderr)
+        return EXIT_UNGRADABLE
+    print(report.render())
+    return EXIT_OK if report.all_visible_passed else EXIT_ERROR
+
+
 def _cmd_autograde(args: argparse.Namespace) -> int:
     _warn_unsandboxed(args)
     # The warm process and the workers' fork server import torch and nbgrader on the other core while
@@ -217,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, help="write Gradescope-format results.json here")
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
     p.set_defaults(run=_cmd_grade)
+
+    p = verbs.add_parser("check", help="a student's self-check: run the notebook's visible tests, per part passed or not yet (exit 1)")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("--assignment", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})")
+    p.set_defaults(run=_cmd_check)
 
     p = verbs.add_parser("autograde", parents=[common], help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")
     p.add_argument("--force", action="store_true", help="regrade every submission, even those already graded and unchanged")

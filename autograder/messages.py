@@ -13,12 +13,17 @@ HINT = "Pista: {text}"
 NOT_DEFINED = "No encontré {what}: ¿ejecutaste la celda de tu respuesta sin errores?"
 NOT_IMPLEMENTED = "Tu {what} todavía no está implementada (lanza NotImplementedError)."
 RAISED = "Tu {what} lanzó una excepción: {error}"
+RAISED_AT = "En tu código, línea {where}"
+KERNEL_NOT_ANSWERED = "Tu núcleo Gx todavía no está implementado (sigue valiendo None): sustituye None por tu tensor de 3×3."
 NOT_CALLABLE = "Se esperaba que {what} fuera una función, pero es un objeto de tipo {kind}."
 NOT_TENSOR = "Se esperaba un torch.Tensor, pero se obtuvo un objeto de tipo {kind}."
 WRONG_SHAPE = "La forma del resultado no es la esperada."
 WRONG_DTYPE = "El tipo de dato del resultado no es el esperado."
 WRONG_DEVICE = "El resultado está en otro dispositivo que la entrada."
 WRONG_VALUES = "Los valores no coinciden en {count} de {total} posiciones."
+DIFFERENT_AT = "Posiciones distintas (índice: esperado → obtenido): {items}"
+DIFFERENT_ITEM = "{index}: {expected} → {got}"
+DIFFERENT_MORE = " … y {count} más."
 INPUT_MODIFIED = "Tu función modificó el tensor de entrada."
 SHARES_INPUT = "Tu función devolvió el mismo tensor de entrada (o una vista de él) en lugar de un tensor nuevo."
 REFERENCE_OP = (
@@ -52,7 +57,7 @@ HINT_KERNEL_TRANSPOSED = (
     "Gx tiene las columnas (1, 2, 1), (0, 0, 0) y (-1, -2, -1)."
 )
 HINT_KERNEL_VALUES = "Gx = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]: pesos 1, 2, 1 a la izquierda y -1, -2, -1 a la derecha."
-HINT_KERNEL_FORM = "Gx debe ser un torch.Tensor de forma (3, 3) con números de punto flotante (por ejemplo 1.0)."
+HINT_KERNEL_FORM = "Gx debe ser un torch.Tensor de forma (3, 3) con números de coma flotante (decimales, por ejemplo 1.0)."
 HINT_NONCONTIGUOUS = "la entrada puede no ser contigua en memoria (por ejemplo una traspuesta); evita .view() y usa .reshape() o indexación."
 
 # Describing tensors.
@@ -110,3 +115,20 @@ SUMMARY_TOTAL = "Total"
 SUMMARY_FAILED = "### Pruebas no superadas ({count})"
 SUMMARY_ALL_PASSED = "Todas las pruebas superadas."
 SUMMARY_TRUNCATED = "[mensaje recortado]"
+
+# The student's self-check (`autograder check`): visible tests only, never a grade.
+CHECK_TITLE = "Autocomprobación de {notebook} (solo las pruebas visibles)"
+CHECK_STATUS = {
+    "passed": "✔ superada",
+    "failed": "✘ todavía no",
+    "pending": "⏳ sin implementar",
+    "missing": "? no encontré sus pruebas visibles",
+}
+CHECK_PENDING = "Tu respuesta todavía no está escrita: la celda de la prueba avisa «Sin implementar»."
+CHECK_MISSING = "No encontré esta prueba visible en tu cuaderno (¿se borró su celda?). Vuelve a copiarla del cuaderno original."
+CHECK_NOT_RUN = "La celda de la prueba no llegó a ejecutarse."
+CHECK_RAISED = "Tu código lanzó {ename}: {evalue}"
+CHECK_HIDDEN_CAVEAT = (
+    "Las pruebas ocultas pueden encontrar más casos: superar las visibles no asegura la nota completa."
+)
+CHECK_TIME = "({seconds:.1f} s)"

@@ -146,3 +146,16 @@ def test_hidden_entry_point_is_the_checks_check():
     from autograder.hidden import check as hidden_check
 
     assert hidden_check is check
+
+
+def test_wrong_values_list_the_differing_positions_with_both_values():
+    verdict = evaluate("relu_example", lambda z: torch.where(z > 0, z, 0.1 * z))
+    text = "\n".join(verdict.lines())
+    assert verdict.mistake == Mistake.LEAKY_RELU
+    assert "Posiciones distintas" in text and "→" in text
+
+
+def test_an_unanswered_kernel_is_not_implemented_not_a_wrong_tensor():
+    for grade_id in ("kernel_form", "kernel_values"):
+        verdict = evaluate(grade_id, None)
+        assert verdict.mistake == Mistake.NOT_IMPLEMENTED and "None" in "\n".join(verdict.lines())

@@ -9,6 +9,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.course import Course
+from autograder.selfcheck import PENDING_MIME
 
 pytestmark = pytest.mark.e2e
 
@@ -44,3 +45,18 @@ def test_figure_helpers_draw_nothing_while_grading(course: Course, monkeypatch: 
     executed = run_notebook(course.source_notebook(), monkeypatch, "0")
     assert errors(executed) == []
     assert figures(executed) == 0
+
+
+def test_release_runs_all_with_no_error_and_says_what_is_unwritten(course: Course, monkeypatch: pytest.MonkeyPatch):
+    """A student's first "Run All": the whole lesson and every figure, and a "sin implementar" line per answer."""
+    executed = run_notebook(course.release_notebook(), monkeypatch, None)
+    assert errors(executed) == []
+    assert figures(executed) >= FIGURE_CELLS
+    pending = [
+        o["data"][PENDING_MIME]["answer"]
+        for cell in executed.cells
+        for o in cell.get("outputs", [])
+        if PENDING_MIME in o.get("data", {})
+    ]
+    assert set(pending) == {"Gx", "relu", "maxpool2d"}
+    assert all("Sin implementar" in o["data"]["text/plain"] for c in executed.cells for o in c.get("outputs", []) if PENDING_MIME in o.get("data", {}))

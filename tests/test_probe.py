@@ -153,3 +153,19 @@ def test_a_complex_kernel_is_the_wrong_dtype():
     sobel = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
     verdict = evaluate("kernel_values", sobel.to(torch.complex64) + 1j)
     assert verdict.mistake is Mistake.WRONG_DTYPE
+
+
+def test_an_error_names_the_students_own_line_not_the_graders():
+    # A cell's code as IPython compiles it: a file under ipykernel_<pid>/, its lines in linecache.
+    import linecache
+
+    filename = "/tmp/ipykernel_4242/1234567.py"
+    source = "def relu(z):\n    escala = 2\n    return z * escala + 'a'\n"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict = {"torch": torch}
+    exec(compile(source, filename, "exec"), namespace)
+    verdict = verdict_from_record("relu_example", through_json(record("relu_example", namespace["relu"])))
+    assert verdict.mistake == Mistake.RAISED
+    text = "\n".join(verdict.lines())
+    assert "línea 3: return z * escala + 'a'" in text
+    assert "probe.py" not in text and "autograder" not in text

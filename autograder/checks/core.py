@@ -210,7 +210,13 @@ def outcome_failure(part: Part, what: str, call: str, outcome: CallOutcome) -> V
         error = f"{name}: {outcome.error}"
         if name == "MemoryError" or any(sign in str(outcome.error) for sign in msg.MEMORY_SIGNS):
             return Verdict.fail(Mistake.RAISED, msg.OUT_OF_MEMORY.format(what=what, error=error[:300]), msg.TRIED.format(what=call))
-        return Verdict.fail(Mistake.RAISED, msg.RAISED.format(what=what, error=error[:500]), msg.TRIED.format(what=call))
+        where = outcome.error.where if isinstance(outcome.error, probe.ReplayedError) else ""
+        return Verdict.fail(
+            Mistake.RAISED,
+            msg.RAISED.format(what=what, error=error[:500]),
+            msg.RAISED_AT.format(where=where) if where else "",
+            msg.TRIED.format(what=call),
+        )
     return None
 
 
@@ -245,9 +251,26 @@ def compare(
             tried,
             want,
             have,
+            _differences(got.detach(), expected, same),
             hint=hint_values,
         )
     return Verdict.ok()
+
+
+def _differences(got: torch.Tensor, expected: torch.Tensor, same: torch.Tensor, limit: int = 6) -> str:
+    """The first positions where the values differ, each with the expected and the obtained value."""
+    wrong = (~same).nonzero().tolist()
+    items = [
+        msg.DIFFERENT_ITEM.format(index=tuple(i), expected=_number(expected[tuple(i)]), got=_number(got[tuple(i)]))
+        for i in wrong[:limit]
+    ]
+    more = msg.DIFFERENT_MORE.format(count=len(wrong) - limit) if len(wrong) > limit else ""
+    return msg.DIFFERENT_AT.format(items="; ".join(items)) + more
+
+
+def _number(value: torch.Tensor) -> str:
+    number = value.item()
+    return f"{number:g}" if isinstance(number, float) else str(number)
 
 
 def _equal_mask(got: torch.Tensor, expected: torch.Tensor, exact: bool) -> torch.Tensor:

@@ -15,6 +15,8 @@ WHAT = "el núcleo Gx"
 
 def _as_kernel(answer: Any) -> torch.Tensor | Verdict:
     """The answer as a (3, 3) tensor when it holds nine numbers, else a failing verdict."""
+    if answer is None:
+        return _not_answered()
     try:
         kernel = torch.as_tensor(answer, device=device())
     except (TypeError, ValueError, RuntimeError) as error:
@@ -47,7 +49,14 @@ def _refine(kernel: torch.Tensor, verdict: Verdict) -> Verdict:
     return verdict
 
 
+def _not_answered() -> Verdict:
+    """The release's placeholder (`Gx = None`) still in place: unanswered, not a wrong tensor."""
+    return Verdict.fail(Mistake.NOT_IMPLEMENTED, msg.KERNEL_NOT_ANSWERED, hint=msg.HINT_KERNEL_FORM)
+
+
 def form(answer: Any) -> Verdict:
+    if answer is None:
+        return _not_answered()
     got = msg.GOT.format(what=describe(answer))
     if not isinstance(answer, torch.Tensor):
         return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=type(answer).__name__), got, hint=msg.HINT_KERNEL_FORM)

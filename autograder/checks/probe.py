@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
+import linecache
 import math
 import signal
 import threading
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -47,10 +49,11 @@ class CallTimeout(BaseException):
 
 
 class ReplayedError(Exception):
-    """Stands for the exception the student's function raised in the kernel, by name and message."""
+    """Stands for the exception the student's function raised in the kernel: name, message, the student's line."""
 
-    def __init__(self, name: str, message: str) -> None:
+    def __init__(self, name: str, message: str, where: str = "") -> None:
         self.name = name
+        self.where = where
         super().__init__(message)
 
 
@@ -197,7 +200,19 @@ def _encode_error(error: BaseException) -> dict[str, Any]:
         "message": str(error)[:MAX_TEXT] if not isinstance(error, CallTimeout) else "",
         "not_implemented": isinstance(error, NotImplementedError),
         "timeout": isinstance(error, CallTimeout),
+        "where": _student_line(error),
     }
+
+
+def _student_line(error: BaseException) -> str:
+    """The innermost line of the student's own notebook code the error passed through ("línea 3: return z + 1")."""
+    where = ""
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        filename = frame.f_code.co_filename
+        if "ipykernel_" in filename or filename.startswith("<ipython-input"):
+            code = linecache.getline(filename, line).strip()
+            where = f"{line}: {code}" if code else str(line)
+    return where[:200]
 
 
 def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -293,7 +308,7 @@ def _decode_error(error: dict[str, Any]) -> BaseException:
     name, message = str(error.get("type", "Exception"))[:80], str(error.get("message", ""))[:MAX_TEXT]
     if error.get("not_implemented"):
         return ReplayedNotImplemented(message)
-    return ReplayedError(name, message)
+    return ReplayedError(name, message, str(error.get("where", ""))[:200])
 
 
 def answer_from_record(record: dict[str, Any], device: torch.device) -> Any:
