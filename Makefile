@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AUTOGRADER := $(VENV)/bin/autograder
 SAMPLES := $(wildcard tests/samples/*.ipynb)
 
-.PHONY: install sandbox test bench demo release samples clean
+.PHONY: install sandbox browser test bench demo release samples clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,18 @@ sandbox:
 	    echo "bubblewrap is missing: sudo apt-get install bubblewrap (see README, Sandbox)" >&2; exit 1; \
 	  fi; }
 
+# tests/test_render.py opens the release in headless Chromium (Debian package `chromium`); root installs it.
+# Anyone else gets a note and that one test is skipped. Only the tests need it, so only `make test` installs it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else \
+	    echo "chromium is missing: sudo apt-get install chromium (tests/test_render.py is skipped without it)" >&2; \
+	  fi; }
+
 # pytest exits 5 when it collects nothing: that is reported, not treated as a crash.
-test: install
+test: install browser
 	$(PY) -m pytest -q -p no:cacheprovider --durations=15 || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; else exit $$rc; fi; }
 
 # Speed and cost figures (printed, never asserted): run on an otherwise idle machine.

@@ -1,0 +1,438 @@
+"""The student release as a student first sees it: executed, saved, and opened in a real JupyterLab in headless Chromium.
+
+The other tests read notebooks as JSON; only a browser shows that JupyterLab actually renders the Spanish lesson
+and its figures. Everything here is real (kernel, server, browser); the test is skipped only where no Chromium
+binary is installed (Debian package `chromium`; `make test` installs it when run as root).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+import pytest
+import websocket
+from nbclient import NotebookClient
+
+from autograder.course import Course
+
+pytestmark = pytest.mark.e2e
+
+TITLE = "Función de activación y agrupación máxima"  # the release's first heading
+FIGURES = 6  # the activation flow, image and kernel, the map Z, ReLU, pooling with stride 1 and None
+SCREENSHOTS = Path("/tmp/autograder-render")  # stable copies for a person to look at
+WINDOW = (1400, 1800)
+SERVER_START_S = 60.0
+PAGE_LOAD_S = 60.0
+STOP_S = 15.0
+
+# Isolated JupyterLab user settings: every cell attached to the DOM (the default windowing may leave
+# off-screen cells out, and their figures with them), and no requests for news or updates.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+# What the page shows, read from JupyterLab's DOM: cells of the notebook panel, its headings and its PNG outputs.
+PROBE = """(() => {
+  const panel = document.querySelector('.jp-NotebookPanel');
+  if (!panel) return {panel: false, cells: 0, headings: [], png: 0, shown: 0};
+  const png = Array.from(panel.querySelectorAll('.jp-OutputArea-output img'))
+    .filter(img => img.src.startsWith('data:image/png'));
+  const shown = png.filter(img => {
+    const box = img.getBoundingClientRect();
+    return img.complete && img.naturalWidth > 0 && box.width > 0 && box.height > 0;
+  });
+  return {
+    panel: true,
+    cells: panel.querySelectorAll('.jp-Notebook .jp-Cell').length,
+    headings: Array.from(panel.querySelectorAll('.jp-MarkdownCell h1')).map(h => h.textContent),
+    png: png.length,
+    shown: shown.length,
+  };
+})()"""
+
+# Scrolls the notebook so that the cell of the first PNG output is at the top of the window.
+SHOW_FIRST_FIGURE = """(() => {
+  const img = document.querySelector('.jp-NotebookPanel .jp-OutputArea-output img[src^="data:image/png"]');
+  if (img) img.closest('.jp-Cell').scrollIntoView({block: 'start'});
+  return Boolean(img);
+})()"""
+
+# Requests to the local server and to Chromium's DevTools endpoint never go through a proxy.
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    """A port nobody listens on now (the server is told not to try others, so a race fails loudly)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those still running; a zombie has exited (in a container nobody may reap it)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Waits up to timeout for the processes to exit; returns those still running."""
+    deadline = time.monotonic() + timeout
+    while (alive := running(processes)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
+def kill(processes: list[psutil.Process]) -> None:
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    wait_gone(processes, STOP_S)
+
+
+def descendants(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    try:
+        return psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def stop_tree(process: subprocess.Popen[bytes]) -> list[str]:
+    """Ends a process group started with its own session, then anything it started elsewhere (kernels get their
+    own session); returns what had to be killed, which a clean stop leaves empty."""
+    children = descendants(process)
+    problems = []
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STOP_S)
+        except subprocess.TimeoutExpired:
+            problems.append(f"pid {process.pid} ignored SIGTERM")
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(STOP_S)
+    outlived = wait_gone(children, STOP_S)
+    kill(outlived)
+    return problems + [f"pid {child.pid} outlived its parent" for child in outlived]
+
+
+def log_tail(path: Path, chars: int = 3000) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else "(no log)"
+
+
+@dataclass
+class LabServer:
+    """A `jupyter lab` server on 127.0.0.1 serving one directory, with a token and its own settings."""
+
+    root: Path
+    home: Path
+    port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(24))
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.home / "server.log"
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> None:
+        """Starts the server in the background (it loads while the notebook executes)."""
+        settings = self.home / "lab-settings"
+        for name, values in LAB_SETTINGS.items():
+            (settings / name).parent.mkdir(parents=True, exist_ok=True)
+            (settings / name).write_text(json.dumps(values), encoding="utf-8")
+        env = dict(os.environ)
+        env.pop("AUTOGRADER_FIGURES", None)
+        env.update(
+            JUPYTER_CONFIG_DIR=str(self.home / "config"),
+            JUPYTER_DATA_DIR=str(self.home / "data"),
+            JUPYTER_RUNTIME_DIR=str(self.home / "runtime"),
+            JUPYTERLAB_SETTINGS_DIR=str(settings),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"),
+            IPYTHONDIR=str(self.home / "ipython"),
+        )
+        command = [
+            sys.executable, "-m", "jupyterlab",
+            "--no-browser", "--allow-root",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
+            "--ServerApp.terminals_enabled=False",
+        ]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def request(self, path: str, method: str = "GET", timeout: float = 5.0) -> int:
+        request = urllib.request.Request(self.url(path), method=method, headers={"Authorization": f"token {self.token}"})
+        with LOCAL.open(request, timeout=timeout) as response:
+            return response.status
+
+    def wait_ready(self) -> None:
+        """Waits until the REST API answers with the token (JupyterLab takes seconds to load its extensions)."""
+        assert self.process is not None
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {self.process.returncode}:\n{log_tail(self.log)}")
+            try:
+                if self.request("/api/status") == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.3)
+        pytest.fail(f"jupyter lab did not answer within {SERVER_START_S:.0f} s:\n{log_tail(self.log)}")
+
+    def stop(self) -> list[str]:
+        """Asks the server to shut down (it stops its kernels first); returns what had to be killed after that."""
+        if self.process is None:
+            return []
+        children = descendants(self.process)
+        problems = []
+        if self.process.poll() is None:
+            try:
+                self.request("/api/shutdown", method="POST", timeout=STOP_S)
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError):
+                pass  # the server may stop before it answers: whether it exits is what counts
+            try:
+                self.process.wait(STOP_S)
+            except subprocess.TimeoutExpired:
+                problems.append(f"jupyter lab still running {STOP_S:.0f} s after /api/shutdown")
+        outlived = wait_gone(children, STOP_S)
+        kill(outlived)
+        problems += [f"pid {child.pid} outlived the server" for child in outlived]
+        return problems + stop_tree(self.process)
+
+
+class DevTools:
+    """The Chrome DevTools protocol over one page's websocket: one command at a time, events ignored."""
+
+    def __init__(self, url: str) -> None:
+        # DevTools refuses websocket clients that send an Origin it was not told to allow; we send none.
+        self.socket = websocket.create_connection(url, timeout=30, suppress_origin=True)
+        self.last_id = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.last_id += 1
+        self.socket.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.last_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+@dataclass
+class Browser:
+    """Headless Chromium with a throw-away profile, reachable only through DevTools on 127.0.0.1."""
+
+    binary: str
+    profile: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.profile.parent / "chromium.log"
+
+    def start(self) -> None:
+        self.profile.mkdir(parents=True, exist_ok=True)
+        command = [
+            self.binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update", "--no-proxy-server",
+            # Nothing but 127.0.0.1 resolves: the page cannot reach the network even by accident.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+            "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "about:blank",
+        ]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def page(self) -> DevTools:
+        """Connects to the blank page Chromium opened, once it has written the port DevTools listens on."""
+        assert self.process is not None
+        port_file = self.profile / "DevToolsActivePort"
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"chromium exited with {self.process.returncode}:\n{log_tail(self.log)}")
+            lines = port_file.read_text().split() if port_file.exists() else []
+            if lines:
+                try:
+                    with LOCAL.open(f"http://127.0.0.1:{lines[0]}/json/list", timeout=5) as response:
+                        targets = json.load(response)
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    targets = []
+                pages = [target for target in targets if target.get("type") == "page"]
+                if pages:
+                    return DevTools(pages[0]["webSocketDebuggerUrl"])
+            time.sleep(0.2)
+        pytest.fail(f"chromium's DevTools did not come up within {SERVER_START_S:.0f} s:\n{log_tail(self.log)}")
+
+    def stop(self) -> list[str]:
+        return stop_tree(self.process) if self.process is not None else []
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium binary; without one the test cannot say anything, so it is skipped (the only skip)."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no Chromium binary on PATH (install Debian's `chromium`; `make test` does it as root)")
+
+
+@pytest.fixture
+def lab(chromium: str, tmp_path: Path) -> Iterator[LabServer]:
+    """A started JupyterLab server on tmp_path/lab; shut down, with its kernels, at teardown (requested after the skip check)."""
+    root = tmp_path / "lab"
+    home = tmp_path / "lab-home"
+    root.mkdir()
+    home.mkdir()
+    server = LabServer(root, home)
+    server.start()
+    yield server
+    leftovers = server.stop()
+    assert not leftovers, f"jupyter lab did not shut down cleanly: {leftovers}"
+
+
+@pytest.fixture
+def browser(chromium: str, tmp_path: Path) -> Iterator[Browser]:
+    chrome = Browser(chromium, tmp_path / "chromium-profile")
+    chrome.start()
+    yield chrome
+    leftovers = chrome.stop()
+    assert not leftovers, f"chromium did not stop cleanly: {leftovers}"
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    """Runs the notebook top to bottom in a fresh kernel, going past errors so every later cell runs too."""
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    return notebook
+
+
+def error_outputs(notebook: nbformat.NotebookNode) -> list[str]:
+    """`cell N: EName` for every error output: the release is meant to have none (its answers raise only when called)."""
+    return [
+        f"cell {index}: {output.get('ename', '')}"
+        for index, cell in enumerate(notebook.cells)
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+
+
+def png_outputs(notebook: nbformat.NotebookNode) -> int:
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+def wait_for_notebook(page: DevTools, cells: int, figures: int) -> dict[str, Any]:
+    """Polls the DOM until the panel shows every cell, the title and every figure, or the time is up; returns the last view."""
+    deadline = time.monotonic() + PAGE_LOAD_S
+    view: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            view = page.evaluate(PROBE)
+        except RuntimeError:  # the page is still navigating: no document to read yet
+            time.sleep(0.5)
+            continue
+        titled = any(TITLE in heading for heading in view["headings"])
+        if view["cells"] >= cells and titled and view["shown"] >= figures:
+            time.sleep(1.0)  # let the last layout settle before the screenshot
+            return page.evaluate(PROBE)
+        time.sleep(0.5)
+    return view
+
+
+def test_release_renders_in_jupyterlab_with_its_figures(
+    course: Course, chromium: str, lab: LabServer, browser: Browser, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+):
+    release = course.release_notebook()
+    assert TITLE in "".join(nbformat.read(release, as_version=4).cells[0].source)
+
+    # Execute a copy as a student would (figures drawn) and save it with its outputs where the server serves.
+    monkeypatch.delenv("AUTOGRADER_FIGURES", raising=False)
+    copy = lab.root / release.name
+    shutil.copyfile(release, copy)
+    executed = execute(copy)
+    nbformat.write(executed, copy)
+    errors = error_outputs(executed)
+    with capsys.disabled():  # reported, not asserted: the lesson test checks the solution runs clean
+        print(f"\nrender: executed release has {len(errors)} error outputs" + (f": {', '.join(errors)}" if errors else ""))
+    figures = png_outputs(executed)
+    assert figures >= FIGURES, f"the executed release drew {figures} figures, expected at least {FIGURES}"
+
+    lab.wait_ready()
+    page = browser.page()
+    try:
+        page.call("Page.navigate", url=lab.url(f"/lab/tree/{release.name}?token={lab.token}"))
+        view = wait_for_notebook(page, len(executed.cells), figures)
+        # The top of the notebook (its title), then the first figure: the helpers cell between them is long.
+        shots = [tmp_path / "release.png", tmp_path / "release-figure.png"]
+        page.screenshot(shots[0])
+        page.evaluate(SHOW_FIRST_FIGURE)
+        time.sleep(0.5)
+        page.screenshot(shots[1])
+    finally:
+        page.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    copies = [Path(shutil.copy(shot, SCREENSHOTS / shot.name)) for shot in shots]
+    with capsys.disabled():
+        print(f"render: screenshots {', '.join(map(str, shots))} (copies: {', '.join(map(str, copies))})")
+
+    assert view.get("panel"), f"no JupyterLab notebook panel in the page: {view}\n{log_tail(lab.log)}"
+    assert view["cells"] == len(executed.cells), f"cells rendered: {view['cells']} of {len(executed.cells)}"
+    assert any(TITLE in heading for heading in view["headings"]), f"title not rendered; headings: {view['headings']}"
+    assert view["png"] == figures and view["shown"] == figures, (
+        f"figures: {figures} in the notebook, {view['png']} PNG <img> in the page, {view['shown']} shown"
+    )
+    assert view["shown"] >= FIGURES
