@@ -88,3 +88,18 @@ c.Autograde.sanitize_preprocessors = [
     RestoreCells,  # a graded or locked cell the student deleted is re-inserted from the source
     CheckCellMetadata,
 ]
+
+# Student feedback: nbgrader's generate_feedback chain with HideHiddenTests before the HTML export.
+# Autograde restores the hidden tests from solutions/, so the autograded notebook holds their code;
+# in the feedback each hidden region becomes a one-line comment, and the cells' outputs (the Spanish
+# message of a failed test) stay.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from autograder.preprocessors import HideHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    HideHiddenTests,  # hidden tests' code out, their failure messages kept
+    CSSHTMLHeaderPreprocessor,
+]

@@ -110,3 +110,6 @@ SUMMARY_TOTAL = "Total"
 SUMMARY_FAILED = "### Pruebas no superadas ({count})"
 SUMMARY_ALL_PASSED = "Todas las pruebas superadas."
 SUMMARY_TRUNCATED = "[mensaje recortado]"
+
+# Student feedback (nbgrader generate_feedback, `autograder grade --feedback`): what replaces a hidden test's code.
+HIDDEN_TEST_CODE = "# (código de la prueba oculta: no se muestra)"

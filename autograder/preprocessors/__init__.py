@@ -1,9 +1,10 @@
 """Our grading steps, as nbgrader preprocessors wired in through nbgrader_config.py."""
 
 from .guardedexecute import GuardedExecute
+from .hidetests import HideHiddenTests
 from .requireexecution import RequireExecution
 from .restorecells import RestoreCells
 from .useexecuted import UseExecuted
 from .verify import Verify
 
-__all__ = ["GuardedExecute", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]
+__all__ = ["GuardedExecute", "HideHiddenTests", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]
