@@ -92,7 +92,7 @@ c.Autograde.sanitize_preprocessors = [
 # Student feedback: nbgrader's generate_feedback chain with HideHiddenTests before the HTML export.
 # Autograde restores the hidden tests from solutions/, so the autograded notebook holds their code;
 # in the feedback each hidden region becomes a one-line comment, and the cells' outputs (the Spanish
-# message of a failed test) stay.
+# message of a failed test) stay. `autograder grade --feedback` renders with the same chain.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
