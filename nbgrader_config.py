@@ -103,3 +103,9 @@ c.GenerateFeedback.preprocessors = [
     HideHiddenTests,  # hidden tests' code out, their failure messages kept
     CSSHTMLHeaderPreprocessor,
 ]
+
+# When students see each test's result (Gradescope's `visibility`, also in results.json and the JUnit
+# export): by default "visible" for the tests in their notebook and "after_published" for hidden ones.
+# Override per grade_id with "visible", "after_published" or "hidden", e.g.
+#   c.TestVisibility.overrides = {"maxpool2d_negative": "hidden"}
+c.TestVisibility.overrides = {}

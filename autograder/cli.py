@@ -12,7 +12,7 @@ from typing import Sequence
 
 from .catalog import ASSIGNMENT, Part
 from .course import Course
-from .errors import AutograderError, GradingError, NotebookError
+from .errors import AutograderError, CourseError, GradingError, NotebookError
 from .progress import Progress
 from .results import GradingResult
 from .sandbox import SandboxUnavailable, check_available
@@ -60,6 +60,9 @@ def grade(
     except NotebookError as error:
         result = _ungradable(notebook, where, assignment, str(error))
         raise
+    except CourseError as error:  # the course's configuration, not the submission: one line, exit 1
+        result = _ungradable(notebook, where, assignment, str(error))
+        raise
     except Exception as error:  # whatever stopped grading, the results file still says why
         failure = GradingError.from_exception(notebook, error)
         result = _ungradable(notebook, where, assignment, str(failure))
@@ -75,9 +78,9 @@ def grade(
 
 
 def _ungradable(notebook: Path, where: Course, assignment: str, reason: str) -> GradingResult:
-    from .pipeline import max_points
+    from .pipeline import ungradable
 
-    return GradingResult.ungradable(str(notebook), reason, max_points(where, assignment))
+    return ungradable(notebook, reason, where, assignment)
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
