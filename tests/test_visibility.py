@@ -113,3 +113,17 @@ def test_a_graded_notebook_gets_the_course_visibility(overridden, tmp_path):
     assert {t["extra_data"]["grade_id"]: t["visibility"] for t in data["tests"]} == {
         spec.grade_id: expected(spec.grade_id, spec.in_release) for spec in TESTS
     }
+
+
+def test_a_bad_override_stops_grading_with_one_line(tmp_path):
+    scratch = course_with(tmp_path, "c.TestVisibility.overrides = {'no_such_test': 'hidden'}")
+    results = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(SAMPLES / "solution.ipynb"), "--results", str(results), "--course", str(scratch.root)],
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("autograder: course directory") and completed.stderr.count("\n") == 1
+    assert "no_such_test" in completed.stderr and "Traceback" not in completed.stderr
+    assert "no_such_test" in json.loads(results.read_text(encoding="utf-8"))["output"]
