@@ -125,3 +125,24 @@ c.Autograde.sanitize_preprocessors = [
     RestoreCells,  # a graded or locked cell the student deleted is re-inserted from the source
     CheckCellMetadata,
 ]
+
+# Student feedback: nbgrader's generate_feedback chain with HideHiddenTests before the HTML export.
+# Autograde restores the hidden tests from solutions/, so the autograded notebook holds their code;
+# in the feedback each hidden region becomes a one-line comment, and the cells' outputs (the Spanish
+# message of a failed test) stay. `autograder grade --feedback` renders with the same chain.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from autograder.preprocessors import HideHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    HideHiddenTests,  # hidden tests' code out, their failure messages kept
+    CSSHTMLHeaderPreprocessor,
+]
+
+# When students see each test's result (Gradescope's `visibility`, also in results.json and the JUnit
+# export): by default "visible" for the tests in their notebook and "after_published" for hidden ones.
+# Override per grade_id with "visible", "after_published" or "hidden", e.g.
+#   c.TestVisibility.overrides = {"maxpool2d_negative": "hidden"}
+c.TestVisibility.overrides = {}

@@ -36,12 +36,22 @@ class TestSpec:
     part: Part
     title: str
     in_release: bool
-    visibility: Visibility = Visibility.VISIBLE
+    # None: the default for where the test lives (see default_visibility); a course may override it.
+    visibility: Visibility | None = None
+
+    def __post_init__(self) -> None:
+        if self.visibility is None:
+            object.__setattr__(self, "visibility", default_visibility(self.in_release))
 
     @property
     def name(self) -> str:
         """The name shown in results: always starts with the part."""
         return f"{self.part.value}: {self.title}"
+
+
+def default_visibility(in_release: bool) -> Visibility:
+    """A test students have in their notebook is visible; a hidden one shows once grades are published."""
+    return Visibility.VISIBLE if in_release else Visibility.AFTER_PUBLISHED
 
 
 def _visible(grade_id: str, part: Part, title: str) -> TestSpec:

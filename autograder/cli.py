@@ -12,7 +12,7 @@ from typing import Sequence
 
 from .catalog import ASSIGNMENT, Part
 from .course import Course
-from .errors import AutograderError, GradingError, NotebookError
+from .errors import AutograderError, CourseError, GradingError, NotebookError
 from .progress import Progress
 from .results import GradingResult
 from .sandbox import SandboxUnavailable, check_available
@@ -35,8 +35,13 @@ def grade(
     course: Path | None = None,
     assignment: str = ASSIGNMENT,
     sandbox: bool = True,
+    feedback: Path | None = None,
 ) -> GradingResult:
-    """Grade one notebook without a gradebook, sandboxed unless told otherwise; results.json is written even when grading fails."""
+    """Grade one notebook without a gradebook, sandboxed unless told otherwise; results.json is written even when grading fails.
+
+    With `feedback`, the student's feedback page (nbgrader's, hidden tests' code left out) is written
+    there after results.json; OutputError when it cannot be.
+    """
     where = Course.at(course) if course else Course.find()
     result: GradingResult | None = None
     try:
@@ -47,12 +52,15 @@ def grade(
                 Zygote.shared()
         from .pipeline import grade_notebook
 
-        result = grade_notebook(notebook, where, assignment, sandbox=sandbox).result
-        return result
+        graded = grade_notebook(notebook, where, assignment, sandbox=sandbox)
+        result = graded.result
     except SandboxUnavailable as error:  # the machine's fault, not the student's: say so and stop
         result = _ungradable(notebook, where, assignment, str(error))
         raise
     except NotebookError as error:
+        result = _ungradable(notebook, where, assignment, str(error))
+        raise
+    except CourseError as error:  # the course's configuration, not the submission: one line, exit 1
         result = _ungradable(notebook, where, assignment, str(error))
         raise
     except Exception as error:  # whatever stopped grading, the results file still says why
@@ -62,18 +70,25 @@ def grade(
     finally:
         if results is not None and result is not None:
             result.write(results)
+    if feedback is not None:
+        from .feedback_html import write_feedback
+
+        write_feedback(feedback, graded.notebook, result, where.config(), Path(notebook).stem)
+    return result
 
 
 def _ungradable(notebook: Path, where: Course, assignment: str, reason: str) -> GradingResult:
-    from .pipeline import max_points
+    from .pipeline import ungradable
 
-    return GradingResult.ungradable(str(notebook), reason, max_points(where, assignment))
+    return ungradable(notebook, reason, where, assignment)
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
     _warn_unsandboxed(args)
     try:
-        result = grade(args.notebook, args.results, args.course, args.assignment, sandbox=not args.no_sandbox)
+        result = grade(
+            args.notebook, args.results, args.course, args.assignment, sandbox=not args.no_sandbox, feedback=args.feedback
+        )
     except (NotebookError, GradingError) as error:
         print(f"autograder: cannot grade {error}", file=sys.stderr)
         return EXIT_UNGRADABLE
@@ -227,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("grade", parents=[common], help="grade one notebook without a gradebook (for CI)")
     p.add_argument("notebook", type=Path)
     p.add_argument("--results", type=Path, help="write Gradescope-format results.json here")
+    p.add_argument(
+        "--feedback",
+        type=Path,
+        metavar="FILE.html",
+        help="write the student's feedback page here (nbgrader's feedback, without the hidden tests' code)",
+    )
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
     p.set_defaults(run=_cmd_grade)
 

@@ -6,13 +6,29 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from traitlets.config import Config
+from traitlets import Dict, Unicode
+from traitlets.config import Config, Configurable
 from traitlets.config.loader import PyFileConfigLoader
 
-from .catalog import ASSIGNMENT
+from .catalog import ASSIGNMENT, BY_GRADE_ID, Visibility
 from .errors import CourseError
 
 CONFIG_FILE = "nbgrader_config.py"
+
+
+class TestVisibility(Configurable):
+    """When students see each test's result, where a course wants other than the catalogue's default."""
+
+    __test__ = False  # not a pytest test class
+
+    overrides = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        help=(
+            "Visibility per test grade_id ('visible', 'after_published' or 'hidden', Gradescope's words); "
+            "tests not named keep the default: visible when in the student's notebook, after_published when hidden."
+        ),
+    ).tag(config=True)
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,20 @@ class Course:
         # steps that read course files (RestoreCells reads solutions/) must find this course.
         config.CourseDirectory.root = str(self.root)
         return config
+
+    def visibility(self, config: Config | None = None) -> dict[str, Visibility]:
+        """The course's visibility overrides per grade_id (c.TestVisibility.overrides); CourseError names a bad entry."""
+        overrides = TestVisibility(config=config if config is not None else self.config()).overrides
+        resolved = {}
+        for grade_id, value in overrides.items():
+            if grade_id not in BY_GRADE_ID:
+                raise CourseError(self.root, f"TestVisibility.overrides names an unknown test: {grade_id!r}")
+            try:
+                resolved[grade_id] = Visibility(value)
+            except ValueError:
+                choices = ", ".join(v.value for v in Visibility)
+                raise CourseError(self.root, f"TestVisibility.overrides[{grade_id!r}] = {value!r}; use one of: {choices}") from None
+        return resolved
 
     def source_notebook(self, assignment: str = ASSIGNMENT) -> Path:
         path = self.root / "solutions" / assignment / f"{assignment}.ipynb"

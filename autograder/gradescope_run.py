@@ -154,19 +154,15 @@ def run(layout: GradescopeLayout, assignment: str = ASSIGNMENT) -> GradescopeRun
 
 
 def _ungradable(layout: GradescopeLayout, notebook: Path, reason: str, assignment: str) -> GradingResult:
-    """Write a zero-score result carrying the reason on every test, keeping each test's maximum where the course says it."""
-    result = GradingResult.ungradable(str(notebook), reason, _max_points(layout, assignment))
-    result.write(layout.results)
-    return result
-
-
-def _max_points(layout: GradescopeLayout, assignment: str) -> dict[str, float]:
-    from .pipeline import max_points
+    """Write a zero-score result carrying the reason on every test, with each test's maximum and visibility where the course says them."""
+    from .pipeline import ungradable
 
     try:
-        return max_points(Course.at(layout.course), assignment)
+        result = ungradable(notebook, reason, Course.at(layout.course), assignment)
     except (CourseError, OSError, ValueError):
-        return {}
+        result = GradingResult.ungradable(str(notebook), reason, {})
+    result.write(layout.results)
+    return result
 
 
 def sandbox_report(layout: GradescopeLayout) -> str:

@@ -132,3 +132,6 @@ CHECK_HIDDEN_CAVEAT = (
     "Las pruebas ocultas pueden encontrar más casos: superar las visibles no asegura la nota completa."
 )
 CHECK_TIME = "({seconds:.1f} s)"
+
+# Student feedback (nbgrader generate_feedback, `autograder grade --feedback`): what replaces a hidden test's code.
+HIDDEN_TEST_CODE = "# (código de la prueba oculta: no se muestra)"

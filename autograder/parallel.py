@@ -164,17 +164,17 @@ def _init_worker(zygote_socket: str) -> None:
 def grade_one(root: Path, assignment: str, notebook: str, sandbox: bool) -> Outcome:
     """In a worker: grade one notebook in a scratch gradebook; never raises for the submission's own faults."""
     from .errors import GradingError
-    from .pipeline import grade_notebook, max_points
+    from .pipeline import grade_notebook, ungradable
 
     course = Course.at(root)
     started = time.monotonic()
     try:
         graded = grade_notebook(Path(notebook), course, assignment, sandbox=sandbox)
     except NotebookError as error:
-        result = GradingResult.ungradable(notebook, str(error), max_points(course, assignment))
+        result = ungradable(notebook, str(error), course, assignment)
         return Outcome("", result, None, error.reason, time.monotonic() - started)
     except Exception as error:  # noqa: BLE001 - this submission fails with the reason; the batch goes on
         failure = GradingError.from_exception(Path(notebook), error)
-        result = GradingResult.ungradable(notebook, str(failure), max_points(course, assignment))
+        result = ungradable(notebook, str(failure), course, assignment)
         return Outcome("", result, None, str(failure), time.monotonic() - started)
     return Outcome("", graded.result, nbformat.writes(graded.notebook), None, time.monotonic() - started)

@@ -24,6 +24,7 @@ from traitlets.config import Config
 
 from .catalog import ASSIGNMENT, BY_GRADE_ID
 from .course import CONFIG_FILE, Course
+from .errors import CourseError
 from .feedback import cell_output
 from .nbgrader_cli import new_gradebook, open_gradebook
 from .results import GradingResult, TestResult
@@ -70,8 +71,9 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
     _preload_checks()
     # nbgrader's own gradebook code trips SQLAlchemy warnings that say nothing about the submission.
     warnings.filterwarnings("ignore", module="nbgrader.api")
-    submission = read_submission(path, assignment)
     config = course.config()
+    visibility = course.visibility(config)  # a bad entry stops here, before the submission is touched
+    submission = read_submission(path, assignment)
     config.GuardedExecute.sandbox = sandbox
     config.SandboxedKernelManager.hidden_paths = [str(course.root)]
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
@@ -93,7 +95,16 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
         mistakes = resources.get("autograder", {}).get("mistakes", {})
         tests = _read_grades(resources["nbgrader"]["db_url"], assignment, executed, mistakes)
     result = GradingResult(notebook=str(path), tests=tests, execution_time=time.monotonic() - started)
-    return Graded(result, executed)
+    return Graded(result.with_visibility(visibility), executed)
+
+
+def ungradable(notebook: Path | str, reason: str, course: Course, assignment: str = ASSIGNMENT) -> GradingResult:
+    """A zero-score result with the reason on every test, each test's maximum and the course's visibility."""
+    result = GradingResult.ungradable(str(notebook), reason, max_points(course, assignment))
+    try:
+        return result.with_visibility(course.visibility())
+    except CourseError:  # the reason still reaches the student; the catalogue's visibility stands
+        return result
 
 
 # Per process: the scratch gradebook with the source registered, by (source path, its sha256, assignment).

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
+from typing import Mapping
 
 from .catalog import BY_GRADE_ID, TESTS, Part, TestSpec, Visibility
 
@@ -77,6 +78,7 @@ class GradingResult:
             spec = BY_GRADE_ID.get(extra.get("grade_id", ""))
             if spec is None:
                 raise ValueError(f"results test {raw.get('name')!r} has no known grade_id")
+            spec = _with_recorded_visibility(spec, raw.get("visibility"))
             tests.append(TestResult(spec, float(raw["score"]), float(raw["max_score"]), str(raw.get("output", "")), extra.get("mistake")))
         extra = data.get("extra_data") or {}
         return cls(
@@ -94,6 +96,14 @@ class GradingResult:
             return cls.from_gradescope(data)
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path}: not an autograder results file ({type(error).__name__}: {error})") from error
+
+    def with_visibility(self, overrides: Mapping[str, Visibility]) -> "GradingResult":
+        """The same result with the course's visibility on the tests it names (Course.visibility)."""
+        tests = [
+            replace(t, spec=replace(t.spec, visibility=overrides[t.spec.grade_id])) if t.spec.grade_id in overrides else t
+            for t in self.tests
+        ]
+        return replace(self, tests=tests)
 
     @property
     def score(self) -> float:
@@ -137,6 +147,15 @@ class GradingResult:
         if self.error:
             rows.append(f"error: {self.error}")
         return "\n".join(rows)
+
+
+def _with_recorded_visibility(spec: TestSpec, recorded: object) -> TestSpec:
+    """The spec with the visibility a results file recorded (a course's override survives export and CI); unknown values keep the catalogue's."""
+    try:
+        visibility = Visibility(recorded)
+    except ValueError:
+        return spec
+    return spec if visibility is spec.visibility else replace(spec, visibility=visibility)
 
 
 def environment() -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,8 @@ def load_samples_builder():
     assert spec.loader is not None
     spec.loader.exec_module(module)
     return module
+
+
+def page_text(page: str) -> str:
+    """What a reader of an HTML page sees: tags out (highlighting splits code into spans), entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SAMPLES
+from autograder import messages
+from conftest import ROOT, SAMPLES, page_text
 
 
 def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess[str]:
@@ -89,3 +90,38 @@ def test_no_sandbox_grades_with_a_warning(tmp_path):
 def test_every_grading_verb_offers_no_sandbox(verb):
     completed = run(verb, "--help")
     assert completed.returncode == 0 and "--no-sandbox" in completed.stdout
+
+
+@pytest.mark.e2e
+def test_grade_writes_the_student_feedback_page_without_hidden_code(tmp_path):
+    results, page = tmp_path / "results.json", tmp_path / "feedback" / "entrega.html"
+    completed = run("grade", str(SAMPLES / "leaky_relu.ipynb"), "--results", str(results), "--feedback", str(page))
+    assert completed.returncode == 0, completed.stderr
+    data = json.loads(results.read_text(encoding="utf-8"))
+    text = page_text(page.read_text(encoding="utf-8"))
+    assert f"(Score: {float(data['score'])} / {float(data['max_score'])})" in text
+    failed = [test for test in data["tests"] if test["status"] == "failed"]
+    assert len(failed) >= 5  # leaky_relu fails every relu test
+    for test in failed:
+        for line in test["output"].splitlines():
+            assert line in text, line
+    assert messages.HIDDEN_TEST_CODE in text
+    assert "BEGIN HIDDEN TESTS" not in text and "autograder.hidden" not in text and 'check("relu_lesson"' not in text
+
+
+@pytest.mark.e2e
+def test_feedback_that_cannot_be_written_is_one_line_and_results_stay(tmp_path):
+    blocker = tmp_path / "archivo"
+    blocker.write_text("no es una carpeta", encoding="utf-8")
+    results = tmp_path / "results.json"
+    completed = run("grade", str(SAMPLES / "blank.ipynb"), "--results", str(results), "--feedback", str(blocker / "f.html"))
+    assert completed.returncode == 1
+    assert completed.stderr.startswith(f"autograder: cannot write {blocker / 'f.html'}: ") and completed.stderr.count("\n") == 1
+    assert "Traceback" not in completed.stderr + completed.stdout
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert data["max_score"] == 22 and data["extra_data"]["error"] is None
+
+
+def test_grade_offers_feedback():
+    completed = run("grade", "--help")
+    assert completed.returncode == 0 and "--feedback" in completed.stdout

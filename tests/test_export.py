@@ -67,7 +67,7 @@ def test_junit_failures_carry_the_spanish_feedback_and_the_mistake(cohort):
     assert failure.get("type") == "stride_ignored"
     assert failure.get("message") == failure.text == output_for(BY_GRADE_ID["maxpool2d_rect"].name, "stride_ignored")
     case_properties = {p.get("name"): p.get("value") for p in case.find("properties")}
-    assert case_properties == {"grade_id": "maxpool2d_rect", "hidden": "true", "visibility": "visible", "score": "0/1", "mistake": "stride_ignored"}
+    assert case_properties == {"grade_id": "maxpool2d_rect", "hidden": "true", "visibility": "after_published", "score": "0/1", "mistake": "stride_ignored"}
     # hidden tests are exported too (instructor-facing), passed ones without failure
     ana = root.find("testsuite[@name='ana']")
     assert len(ana.findall("testcase")) == len(TESTS) and ana.find("testcase/failure") is None

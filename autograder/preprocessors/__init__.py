@@ -2,9 +2,10 @@
 
 from .clearsolutions import ClearSolutionsWithPlaceholders
 from .guardedexecute import GuardedExecute
+from .hidetests import HideHiddenTests
 from .requireexecution import RequireExecution
 from .restorecells import RestoreCells
 from .useexecuted import UseExecuted
 from .verify import Verify
 
-__all__ = ["ClearSolutionsWithPlaceholders", "GuardedExecute", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]
+__all__ = ["ClearSolutionsWithPlaceholders", "GuardedExecute", "HideHiddenTests", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]
