@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -211,9 +212,15 @@ def test_user_namespace_refusal_names_the_sysctl():
     assert "kernel.apparmor_restrict_unprivileged_userns=0" in str(error) and "--no-sandbox" in str(error)
 
 
-def _processes_named(fragment: str) -> list[str]:
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in listing.splitlines() if line.startswith(fragment)]
+def _processes_named(fragment: str, settle: float = 5.0) -> list[str]:
+    """Live processes whose command line starts with `fragment`, after up to `settle` s for SIGKILLed ones to finish exiting."""
+    deadline = time.monotonic() + settle
+    while True:
+        listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        found = [line for line in listing.splitlines() if line.startswith(fragment)]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 def test_writable_places_are_bounded():
