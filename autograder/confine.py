@@ -231,25 +231,31 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], paren
         _reseed()
         run()
         os._exit(0)
-    # From here on the init only reaps: it becomes a tiny interpreter (the zygote's pages mapped once
-    # less per kernel). SIG_IGN and the parent-death signal survive exec; it sets itself undumpable again.
-    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", INIT_REAPER, str(child)])
+    # From here on the init only reaps (SIG_IGN and the parent-death signal survive the exec).
+    exec_reaper(child)
     return 1  # not reached
 
 
-# What the namespace's init execs once the kernel is forked: reap every orphan, exit with the kernel's status.
-INIT_REAPER = """
+# What a process that only waits execs (the supervisor, the namespace's init): a tiny interpreter, so
+# the zygote's pages (torch and all) are mapped once less per kernel. It sets itself undumpable again
+# (no ptrace or /proc/N/fd from the kernel's uid), reaps every child, and exits with `child`'s status.
+REAPER = """
 import ctypes, os, sys
-ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace or /proc/1/fd from the kernel's uid
-kernel = int(sys.argv[1])
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+child = int(sys.argv[1])
 while True:
     try:
         pid, status = os.wait()
     except ChildProcessError:
         os._exit(1)
-    if pid == kernel:
+    if pid == child:
         os._exit(os.waitstatus_to_exitcode(status) & 255)
 """
+
+
+def exec_reaper(child: int) -> None:
+    """Become REAPER for `child`; never returns (OSError if the interpreter cannot be run)."""
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", REAPER, str(child)])
 
 
 def _arm_parent_death(parent_alive: int) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,11 @@ from nbformat import NotebookNode
 from . import messages as msg
 from .catalog import ASSIGNMENT, BY_GRADE_ID, Part, TestSpec
 from .errors import GradingError
+from .feedback import ANSI
 from .submission import read_submission
 
 # What the lesson's `falta(...)` helper displays for an answer still unwritten (see the notebook's helpers).
 PENDING_MIME = "application/vnd.leccion.pendiente+json"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CELL_TIMEOUT = 60  # s per cell: a student's slow loop gets a message, not a hang
 MAX_MESSAGE = 2000
 
@@ -100,8 +99,6 @@ def check_notebook(path: Path, assignment: str = ASSIGNMENT, timeout: int = CELL
 
 def _run(notebook: NotebookNode, path: Path, timeout: int) -> None:
     """Execute every cell, errors and all (a failing visible test must not hide the next ones)."""
-    previous = os.environ.get("AUTOGRADER_FIGURES")
-    os.environ["AUTOGRADER_FIGURES"] = "0"  # the kernel inherits it
     client = NotebookClient(
         notebook,
         timeout=timeout,
@@ -112,14 +109,9 @@ def _run(notebook: NotebookNode, path: Path, timeout: int) -> None:
         resources={"metadata": {"path": str(path.resolve().parent)}},
     )
     try:
-        client.execute()
+        client.execute(env={**os.environ, "AUTOGRADER_FIGURES": "0"})
     except (CellTimeoutError, DeadKernelError) as error:
         raise GradingError.from_exception(path, error) from error
-    finally:
-        if previous is None:
-            os.environ.pop("AUTOGRADER_FIGURES", None)
-        else:
-            os.environ["AUTOGRADER_FIGURES"] = previous
 
 
 def _outcome(spec: TestSpec, cell: NotebookNode | None) -> VisibleTest:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import functools
 import json
 import os
@@ -166,9 +167,8 @@ def settle(timeout: float = START_TIMEOUT) -> None:
     zygote = _SHARED
     if zygote is None or zygote._ready is None:
         return
-    deadline = time.monotonic() + timeout
-    while not zygote._ready.wait(0.05) and not zygote.died() and time.monotonic() < deadline:
-        pass
+    with contextlib.suppress(ZygoteError):
+        zygote.wait_ready(timeout)
 
 
 def close_shared() -> None:
@@ -415,19 +415,14 @@ def _supervise(layout: Layout, argv: list[str], cgroups: list[str], new_root: Pa
             os.close(alive_write)
             os._exit(confine.enter_as_init(layout, new_root, lambda: _run_kernel(argv), alive_read))
         os.close(alive_read)
-        # From here on this process only waits: it becomes a tiny interpreter, so the zygote's pages
-        # (torch and all) are mapped once less per kernel. The parent-death signal survives exec (the
+        # From here on this process only waits. The parent-death signal survives the exec (the
         # interpreter is not set-uid), and the pipe end the init watches stays open.
         os.set_inheritable(alive_write, True)
-        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", _WAITER, str(init)])
+        confine.exec_reaper(init)
     except BaseException as error:  # noqa: BLE001 - whatever failed, never run the kernel unconfined
         print(f"autograder.zygote: confinement failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
     finally:
         os._exit(code)
-
-
-# What the supervisor execs once the namespace's init is forked: wait for it, exit with its status.
-_WAITER = "import os,sys; s=os.waitpid(int(sys.argv[1]),0)[1]; os._exit(os.waitstatus_to_exitcode(s)&255)"
 
 
 def _run_kernel(argv: list[str]) -> None:
