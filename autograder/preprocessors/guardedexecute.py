@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from typing import Any
 
@@ -194,8 +195,13 @@ class GuardedExecute(Execute):
 
     # -- nbclient hooks ----------------------------------------------------------------
     def _get_timeout(self, cell: NotebookNode | None) -> int | None:
+        """The cell's own limit, cut to what is left of the notebook's; rounded up, so a cell cut short ends past the deadline.
+
+        (Rounded down, a cell that ran to its cut could end a fraction of a second before the deadline,
+        and the next cell would start with a whole second of budget the notebook did not have.)
+        """
         timeout = super()._get_timeout(cell)
-        remaining = max(1, int(self._remaining()))
+        remaining = max(1, math.ceil(self._remaining()))
         return remaining if timeout is None else min(timeout, remaining)
 
     async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> None | dict[str, Any]:
