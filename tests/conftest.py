@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,44 @@ EXPECTED_SCORES: dict[str, dict[Part, float]] = {
     "lesson_outputs_only": {Part.KERNEL: 4, Part.RELU: 1, Part.MAXPOOL2D: 3},
     "skip_execution_tags": {Part.KERNEL: 0, Part.RELU: 0, Part.MAXPOOL2D: 0},
 }
+
+
+# Where a test run keeps its temporary root (see pytest_configure).
+TEMP_ROOT = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give this test run a temporary root of its own (TMPDIR, here and in every process it starts).
+
+    Sandboxes, zygote sockets, scratch courses and pytest's own tmp_path then live under it, so a test
+    that looks at "the temporary folder" sees only what this run made, whatever else runs on the machine.
+    The root is world-traversable (0711), as /tmp is: each sandbox's uid must reach its own folder in it.
+    """
+    root = Path(tempfile.mkdtemp(prefix="autograder-tests-"))
+    root.chmod(0o711)
+    config.stash[TEMP_ROOT] = root
+    os.environ["TMPDIR"] = str(root)
+    tempfile.tempdir = str(root)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the run's temporary root after a green run; keep it (and say where) after a red one."""
+    root = session.config.stash.get(TEMP_ROOT, None)
+    if root is None:
+        return
+    if exitstatus == 0:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print(f"\ntemporary files of this run kept in {root}")
+
+
+@pytest.fixture
+def own_tempdir(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder that this one test alone creates things in (tempfile's default while it runs)."""
+    folder = Path(tempfile.mkdtemp(prefix="own-", dir=request.config.stash[TEMP_ROOT]))
+    folder.chmod(0o711)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -28,14 +27,10 @@ def fault(cell) -> str | None:
     return cell.metadata.get(FAULT_KEY, {}).get("fault")
 
 
-def sandboxes() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("autograder-sandbox-*"))
-
-
-def test_a_dead_kernel_costs_only_its_cell_and_the_state_is_replayed(tmp_path: Path):
-    before = sandboxes()
+def test_a_dead_kernel_costs_only_its_cell_and_the_state_is_replayed(tmp_path: Path, own_tempdir: Path):
     nb = run("x = 41", "import os; os._exit(1)", "print(x + 1)", tmp_path=tmp_path)
-    assert sandboxes() <= before, "the dead kernel's sandbox was left behind"
+    made = list(own_tempdir.glob("autograder-sandbox-*"))
+    assert made == [], f"the kernels' sandboxes were left behind: {made}"
     assert fault(nb.cells[1]) == Fault.DEAD
     assert any(o.output_type == "error" for o in nb.cells[1].outputs)
     assert text(nb.cells[2]) == "42\n" and fault(nb.cells[2]) is None
