@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -159,28 +160,30 @@ def test_file_size_limit():
 
 
 def test_timeout_kills_everything_and_reports_it(sandbox: Sandbox):
-    done = sandbox.run(["sh", "-c", "sleep 300 & sleep 301"], timeout=1)
+    first, second = _sleep_marker(300), _sleep_marker(301)
+    done = sandbox.run(["sh", "-c", f"{first} & {second}"], timeout=1)
     assert done.timeout and done.exit_code is None
-    assert done.duration < 10
-    assert not _processes_named("sleep 30")
+    assert done.duration < 60  # killed at its 1 s limit, not after the sleeps' 300 s (a loaded machine starts slowly)
+    assert not _processes_named(first) and not _processes_named(second)
 
 
 def test_no_process_survives_the_sandbox():
+    child, daemon = _sleep_marker(4242), _sleep_marker(4243)
     with Sandbox() as box:
         done = box.run(
-            python("""
+            python(f"""
             import os, subprocess
-            subprocess.Popen(["sleep", "4242"], start_new_session=True)
+            subprocess.Popen({child.split()!r}, start_new_session=True)
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
-                    os.execvp("sleep", ["sleep", "4243"])
+                    os.execvp("sleep", {daemon.split()!r})
                 os._exit(0)
             print("left them running")
             """)
         )
         assert done.exit_code == 0, done.stderr
-    assert not _processes_named("sleep 424")
+    assert not _processes_named(child) and not _processes_named(daemon)
 
 
 def test_scratch_dir_and_cgroup_are_removed_on_exit():
@@ -212,12 +215,17 @@ def test_user_namespace_refusal_names_the_sysctl():
     assert "kernel.apparmor_restrict_unprivileged_userns=0" in str(error) and "--no-sandbox" in str(error)
 
 
-def _processes_named(fragment: str, settle: float = 5.0) -> list[str]:
-    """Live processes whose command line starts with `fragment`, after up to `settle` s for SIGKILLed ones to finish exiting."""
+def _sleep_marker(seconds: int) -> str:
+    """A `sleep` command line no other test run has: the whole seconds, then random digits as the fraction."""
+    return f"sleep {seconds}.{secrets.randbelow(10**9):09d}"
+
+
+def _processes_named(command: str, settle: float = 30.0) -> list[str]:
+    """Live processes with exactly this command line, after up to `settle` s for SIGKILLed ones to finish exiting."""
     deadline = time.monotonic() + settle
     while True:
         listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-        found = [line for line in listing.splitlines() if line.startswith(fragment)]
+        found = [line for line in listing.splitlines() if line.strip() == command]
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
@@ -242,8 +250,8 @@ def test_writable_places_are_bounded():
 
 
 def test_hidden_folders_under_usr_are_masked(tmp_path: Path):
-    target = Path("/usr/local/share/autograder-test-course")
-    target.mkdir(parents=True, exist_ok=True)
+    target = Path(f"/usr/local/share/autograder-test-course-{secrets.token_hex(6)}")  # another run uses its own
+    target.mkdir(parents=True)
     try:
         (target / "secret.txt").write_text("answers")
         with Sandbox(hidden=[target]) as box:
