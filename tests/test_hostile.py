@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,7 @@ from autograder.catalog import Part
 from autograder.course import Course
 from autograder.pipeline import grade_notebook
 from hostile import build_hostile
-from hostile.scenarios import ESCAPE_TEXT, LEAK_MARKER, LEFTOVER_COMM, LEFTOVER_COMMAND, LISTENER_PORT, SCENARIOS
+from hostile.scenarios import ESCAPE_TEXT, LEAK_MARKER, SCENARIOS
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 # Grading one notebook must end well under five minutes, whatever it does (a requirement, not a speed goal).
@@ -35,11 +36,11 @@ SAYS = {
 class Listener:
     """A TCP server on 127.0.0.1 that records whatever connects to it while grading runs."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self) -> None:
         self.received: list[bytes] = []
         self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", port))
+        self.server.bind(("127.0.0.1", 0))  # a port of its own: no other run or program holds it
+        self.port: int = self.server.getsockname()[1]
         self.server.listen()
         self.server.settimeout(0.5)
         self.stopped = threading.Event()
@@ -65,20 +66,29 @@ class Listener:
         self.server.close()
 
 
-def leftovers() -> list[str]:
-    """Processes the leftover_process scenario would leave: `sleep 600` or the renamed daemon."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-            comm = (proc / "comm").read_text().strip()
-        except OSError:
-            continue
-        if tuple(a.decode(errors="replace") for a in args if a) == LEFTOVER_COMMAND or comm == LEFTOVER_COMM:
-            found.append(f"{proc.name}: {comm}")
-    return found
+def leftovers(marks: build_hostile.Marks, settle: float = 30.0) -> list[str]:
+    """Live processes the leftover_process scenario, rendered with these marks, left: its `sleep` or its daemon.
+
+    Waits up to `settle` s for processes killed at the sandbox's close to finish exiting (a zombie has exited).
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+                comm = (proc / "comm").read_text().strip()
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            ours = tuple(a.decode(errors="replace") for a in args if a) == marks.leftover_command or comm == marks.leftover_comm
+            if ours and state != "Z":
+                found.append(f"{proc.name}: {comm}")
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 def canary_places(course: Course) -> list[Path]:
@@ -95,12 +105,16 @@ def test_corpus_files_are_current():
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_hostile_submission(name: str, course: Course):
+def test_hostile_submission(name: str, course: Course, tmp_path: Path):
     scenario = SCENARIOS[name]
-    listener = Listener(LISTENER_PORT) if scenario.listener else None
-    assert not leftovers(), "a leftover process from an earlier run is still there"
+    listener = Listener() if scenario.listener else None
+    notebook = HOSTILE / f"{name}.ipynb"
+    marks = build_hostile.Marks.unique(port=listener.port if listener else 0)
+    if scenario.listener or scenario.leftover_process:  # this run's own port and process names, not the committed ones
+        notebook = tmp_path / notebook.name
+        notebook.write_text(build_hostile.render(name, marks=marks), encoding="utf-8")
     try:
-        graded = grade_notebook(HOSTILE / f"{name}.ipynb", course)
+        graded = grade_notebook(notebook, course)
     finally:
         if listener is not None:
             listener.close()
@@ -115,7 +129,7 @@ def test_hostile_submission(name: str, course: Course):
     if listener is not None:
         assert listener.received == [], f"the sandbox let a connection through: {listener.received}"
     if scenario.leftover_process:
-        assert not leftovers()
+        assert not leftovers(marks)
     if scenario.reads_solutions:
         text = json.dumps(graded.notebook)
         assert LEAK_MARKER + " " not in text, "student code read an instructor file"

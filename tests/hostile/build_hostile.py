@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import re
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,14 +274,16 @@ for _ in range(50):
 
 ''' + in_body(RELU, '    print("x" * 10**5)  # 100 KB more on every call\n')
 
-LEFTOVER_PROCESS = '''\
+
+def leftover_process(marks: "Marks") -> str:
+    return f'''\
 import ctypes
 import os
 import subprocess
 import time
 
 # A child process the grader must not leave running
-subprocess.Popen(["sleep", "600"])
+subprocess.Popen({json.dumps(list(marks.leftover_command))})
 
 # A double-forked daemon in a session of its own: not a child of the kernel any more
 pid = os.fork()
@@ -287,12 +291,13 @@ if pid == 0:
     try:
         os.setsid()
         if os.fork() == 0:
-            ctypes.CDLL(None).prctl(15, b"hostile-daemon")  # PR_SET_NAME, to be recognisable
+            ctypes.CDLL(None).prctl(15, b"{marks.leftover_comm}")  # PR_SET_NAME, to be recognisable
             time.sleep(600)
     finally:
         os._exit(0)  # neither child ever returns to the kernel's code
 os.waitpid(pid, 0)
 '''
+
 
 READ_SOLUTIONS = '''\
 import os
@@ -327,8 +332,6 @@ for path in dict.fromkeys(map(os.path.abspath, found)):
 # The attack code spells out the markers scenarios.py tells the end-to-end test to look for.
 assert f'print("{SCENARIOS_MODULE.LEAK_MARKER}"' in READ_SOLUTIONS
 assert all(f'"{secret}"' in READ_SOLUTIONS for secret in SCENARIOS_MODULE.SECRET_FILES)
-assert '["sleep", "600"]' in LEFTOVER_PROCESS and SCENARIOS_MODULE.LEFTOVER_COMMAND == ("sleep", "600")
-assert f'b"{SCENARIOS_MODULE.LEFTOVER_COMM}"' in LEFTOVER_PROCESS
 
 
 def write_outside() -> str:
@@ -348,18 +351,37 @@ for directory in ({dirs}):
 '''
 
 
-def network() -> str:
+def network(marks: "Marks") -> str:
     return f'''\
 import socket
 
 # Reach a server on the grading machine
 try:
-    with socket.create_connection(("127.0.0.1", {SCENARIOS_MODULE.LISTENER_PORT}), timeout=3) as connection:
+    with socket.create_connection(("127.0.0.1", {marks.port}), timeout=3) as connection:
         connection.sendall(b"{SCENARIOS_MODULE.ESCAPE_TEXT}")
     print("connected")
 except OSError:
     pass
 '''
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What the test recognises a scenario's traces by: the port it connects to, the processes it leaves.
+
+    The committed files use the defaults (scenarios.py). A test run renders its own copy with marks of
+    its own (`unique`), so another run on the same machine never sees, or holds, the same ones.
+    """
+
+    port: int = SCENARIOS_MODULE.LISTENER_PORT
+    leftover_command: tuple[str, ...] = SCENARIOS_MODULE.LEFTOVER_COMMAND
+    leftover_comm: str = SCENARIOS_MODULE.LEFTOVER_COMM
+
+    @classmethod
+    def unique(cls, port: int) -> "Marks":
+        """Marks no other run uses: the given port (one this run listens on), sleeps and a daemon name of its own."""
+        token = secrets.token_hex(3)
+        return cls(port, ("sleep", f"600.{secrets.randbelow(10**9):09d}"), f"hostile-{token}")
 
 
 @dataclass(frozen=True)
@@ -376,7 +398,7 @@ def cheat(trick: str = "", cells: tuple[str, ...] = (), edit=None) -> Build:
     return Build({**WRONG, "kernel_gx": kernel}, cells, edit)
 
 
-def builds(template: nbformat.NotebookNode) -> dict[str, Build]:
+def builds(template: nbformat.NotebookNode, marks: Marks = Marks()) -> dict[str, Build]:
     """Every scenario's build, keyed like scenarios.SCENARIOS."""
     table = {name: cheat(trick) for name, trick in TRICKS.items()}
     table["patch_grader_helpers"] = cheat(TRICKS["patch_grader_helpers"], cells=(helpers_as_noops(template),))
@@ -417,19 +439,19 @@ def builds(template: nbformat.NotebookNode) -> dict[str, Build]:
                 {"maxpool2d_impl": "import os\n\n# Fork until the process table is full\nwhile True:\n    os.fork()\n\n" + MAXPOOL}
             ),
             "output_flood": Build({"relu_impl": OUTPUT_FLOOD}),
-            "leftover_process": Build({}, cells=(LEFTOVER_PROCESS,)),
+            "leftover_process": Build({}, cells=(leftover_process(marks),)),
             "read_solutions": Build({}, cells=(READ_SOLUTIONS,)),
             "write_outside": Build({}, cells=(write_outside(),)),
-            "network": Build({}, cells=(network(),)),
+            "network": Build({}, cells=(network(marks),)),
         }
     )
     assert set(table) == set(SCENARIOS), set(table) ^ set(SCENARIOS)
     return table
 
 
-def build(name: str, template: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def build(name: str, template: nbformat.NotebookNode, marks: Marks = Marks()) -> nbformat.NotebookNode:
     """The release with the scenario's answers (correct where it gives none), extra cells and edit."""
-    spec = builds(template)[name]
+    spec = builds(template, marks)[name]
     notebook = copy.deepcopy(template)
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -446,11 +468,11 @@ def build(name: str, template: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def render(name: str, template: nbformat.NotebookNode | None = None) -> str:
-    """The text of tests/hostile/<name>.ipynb."""
+def render(name: str, template: nbformat.NotebookNode | None = None, marks: Marks = Marks()) -> str:
+    """The text of tests/hostile/<name>.ipynb (with other marks: that scenario as another test run has it)."""
     if template is None:
         template = nbformat.read(RELEASE, as_version=4)
-    return nbformat.writes(build(name, template)) + "\n"
+    return nbformat.writes(build(name, template, marks)) + "\n"
 
 
 def render_all(template: nbformat.NotebookNode | None = None) -> dict[str, str]:
