@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import multiprocessing.util
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -55,12 +57,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove the run's temporary root after a green run; keep it (and say where) after a red one."""
+    """Remove the run's temporary root after a green run; keep it (and say where) after a red one.
+
+    Removed at exit, after multiprocessing's own exit work (its finalizers of priority -100 stop the
+    workers' fork server and remove its pymp-* folder, which lives in the root too).
+    """
     root = session.config.stash.get(TEMP_ROOT, None)
     if root is None:
         return
     if exitstatus == 0:
-        shutil.rmtree(root, ignore_errors=True)
+        multiprocessing.util.Finalize(None, shutil.rmtree, args=(root,), kwargs={"ignore_errors": True}, exitpriority=-200)
     else:
         print(f"\ntemporary files of this run kept in {root}")
 
@@ -91,3 +97,23 @@ def load_samples_builder():
 def page_text(page: str) -> str:
     """What a reader of an HTML page sees: tags out (highlighting splits code into spans), entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def connections_waiting(server: socket.socket) -> list[bytes]:
+    """What reached a listening socket and waits in its backlog: each client's first bytes (or b"<connected>").
+
+    Read after the code under test has finished, so no listener thread races it and none stops listening early.
+    """
+    server.setblocking(False)
+    received = []
+    while True:
+        try:
+            connection, _ = server.accept()
+        except BlockingIOError:
+            return received
+        with connection:
+            connection.settimeout(2)
+            try:
+                received.append(connection.recv(100) or b"<connected>")
+            except OSError:
+                received.append(b"<connected>")

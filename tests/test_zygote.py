@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -17,11 +16,18 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from conftest import connections_waiting
+
 from autograder.sandbox import Layout, Mount, Sandbox
 from autograder.sandboxkernel import WarmKernelManager
 from autograder.zygote import EXIT_CONFINE_FAILED, Zygote
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# How long a forked kernel may take to appear, and its processes to be gone after a kill, on a loaded machine
+# (both happen in well under a second on an idle one; the tests wait for the event, these only bound the wait).
+START_S = 120.0
+GONE_S = 30.0
 
 pytestmark = pytest.mark.skipif(not WarmKernelManager.available(), reason="warm kernels need root on Linux")
 
@@ -70,22 +76,10 @@ def test_the_course_and_the_graders_environment_are_invisible(monkeypatch: pytes
 
 
 def test_network_is_unreachable_even_on_loopback():
-    accepted: list[bytes] = []
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        server.settimeout(8)
         port = server.getsockname()[1]
-
-        def accept() -> None:
-            try:
-                connection, _ = server.accept()
-                accepted.append(connection.recv(100))
-            except OSError:
-                pass
-
-        listener = threading.Thread(target=accept)
-        listener.start()
         out = run_in_warm_kernel(
             f"""
             import socket
@@ -96,8 +90,8 @@ def test_network_is_unreachable_even_on_loopback():
                 print('refused')
             """
         )
-        listener.join()
-    assert out.strip() == "refused" and not accepted
+        assert connections_waiting(server) == []
+    assert out.strip() == "refused"
 
 
 def test_system_files_are_read_only_and_writes_are_bounded():
@@ -129,13 +123,13 @@ def test_killing_the_client_kills_the_kernels_whole_namespace():
         cgroups = [str(d) for d in box.cgroup.dirs] if box.cgroup else []
         command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], cgroups, root)
         client = subprocess.Popen(command, start_new_session=True)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_S
         while not _tasks_of(box.uid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _tasks_of(box.uid), "the forked kernel never started"
         os.killpg(client.pid, signal.SIGKILL)
         client.wait()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GONE_S
         while _tasks_of(box.uid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _tasks_of(box.uid)
@@ -166,14 +160,14 @@ def test_kernels_die_when_the_zygote_dies():
         with Sandbox() as box:
             command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-orphan")
             client = subprocess.Popen(command)
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + START_S
             while not _tasks_of(box.uid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert _tasks_of(box.uid)
             assert zygote.process is not None
             zygote.process.kill()
             zygote.process.wait()
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + GONE_S
             while _tasks_of(box.uid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert not _tasks_of(box.uid), "a kernel outlived its zygote"
