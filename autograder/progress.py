@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 if TYPE_CHECKING:
     from .parallel import Outcome
@@ -26,21 +26,25 @@ class Progress:
 
     stream: TextIO
     live: bool
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic  # seconds, for elapsed time and ETA
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
 
     @classmethod
-    def for_stream(cls, stream: TextIO = sys.stderr) -> "Progress":
+    def for_stream(cls, stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic) -> "Progress":
         """A live bar on a terminal; plain lines when output goes to a file or CI (CI set)."""
         live = bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("CI")
-        return cls(stream, live)
+        return cls(stream, live, clock)
 
     def eta(self, done: int, total: int) -> float:
         """Seconds left at the average pace so far."""
-        elapsed = time.monotonic() - self.started
+        elapsed = self.clock() - self.started
         return elapsed / done * (total - done) if done else 0.0
 
     def __call__(self, done: int, total: int, outcome: "Outcome") -> None:
-        elapsed = time.monotonic() - self.started
+        elapsed = self.clock() - self.started
         if self.live:
             filled = BAR_WIDTH * done // max(total, 1)
             bar = "#" * filled + "-" * (BAR_WIDTH - filled)

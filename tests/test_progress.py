@@ -36,9 +36,10 @@ def test_ci_gets_one_parseable_line_per_submission(monkeypatch):
 def test_terminal_gets_one_redrawn_bar_with_eta(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     stream = Terminal()
-    progress = Progress.for_stream(stream)
+    now = [100.0]
+    progress = Progress.for_stream(stream, clock=lambda: now[0])
     assert progress.live
-    progress.started -= 10  # ten seconds in, one of four done: 30 s to go
+    now[0] += 10  # ten seconds in, one of four done: 30 s to go
     progress(1, 4, outcome("ana", 1.0))
     text = stream.getvalue()
     assert text.startswith("\r[") and "1/4" in text and " 25%" in text and "ETA 0:30" in text and not text.endswith("\n")
