@@ -39,9 +39,11 @@ TITLE = "Función de activación y agrupación máxima"  # the release's first h
 FIGURES = 6  # the activation flow, image and kernel, the map Z, ReLU, pooling with stride 1 and None
 SCREENSHOTS = Path("/tmp/autograder-render")  # stable copies for a person to look at
 WINDOW = (1400, 1800)
-SERVER_START_S = 60.0
-PAGE_LOAD_S = 60.0
-STOP_S = 15.0
+# Bounds of waits for events (each takes seconds on an idle machine; these leave room for a loaded one).
+SERVER_START_S = 180.0
+PAGE_LOAD_S = 180.0
+STOP_S = 60.0
+PORT_TRIES = 3
 
 # Isolated JupyterLab user settings: every cell attached to the DOM (the default windowing may leave
 # off-screen cells out, and their figures with them), and no requests for news or updates.
@@ -197,19 +199,37 @@ class LabServer:
             return response.status
 
     def wait_ready(self) -> None:
-        """Waits until the REST API answers with the token (JupyterLab takes seconds to load its extensions)."""
+        """Waits until the REST API answers with the token (JupyterLab takes seconds to load its extensions).
+
+        A port that another program took between `free_port` and the server's bind stops the server at once
+        (it is told not to try others): that costs a restart on a new port, up to PORT_TRIES times.
+        """
+        assert self.process is not None
+        for _ in range(PORT_TRIES):
+            if self._answered():
+                return
+            if self.process.returncode is None or "is not available" not in log_tail(self.log):
+                break
+            self.port = free_port()
+            self.start()
+        if self.process.poll() is not None:
+            pytest.fail(f"jupyter lab exited with {self.process.returncode}:\n{log_tail(self.log)}")
+        pytest.fail(f"jupyter lab did not answer within {SERVER_START_S:.0f} s:\n{log_tail(self.log)}")
+
+    def _answered(self) -> bool:
+        """Whether the REST API answered before the time ran out; False at once if the server exited."""
         assert self.process is not None
         deadline = time.monotonic() + SERVER_START_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {self.process.returncode}:\n{log_tail(self.log)}")
+                return False
             try:
                 if self.request("/api/status") == 200:
-                    return
+                    return True
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.3)
-        pytest.fail(f"jupyter lab did not answer within {SERVER_START_S:.0f} s:\n{log_tail(self.log)}")
+        return False
 
     def stop(self) -> list[str]:
         """Asks the server to shut down (it stops its kernels first); returns what had to be killed after that."""
