@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AUTOGRADER := $(VENV)/bin/autograder
 SAMPLES := $(wildcard tests/samples/*.ipynb)
 
-.PHONY: install sandbox browser test bench demo release samples clean
+.PHONY: install sandbox browser test flaky bench demo release samples clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ browser:
 # pytest exits 5 when it collects nothing: that is reported, not treated as a crash.
 test: install browser
 	$(PY) -m pytest -q -p no:cacheprovider --durations=15 || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; else exit $$rc; fi; }
+
+# A developer's tool, not part of CI: the timing-sensitive suites 5 times in a row, then once with every core
+# kept busy, listing any test that did not pass every time. FLAKY_ARGS="--runs 2 --loaded 0 tests/test_sandbox.py".
+flaky: install browser
+	$(PY) tools/flaky.py $(FLAKY_ARGS)
 
 # Speed and cost figures (printed, never asserted): run on an otherwise idle machine.
 # BENCH_ARGS="--batch 20 --curve 1,10,100,500" widens the run (500 takes a while).
