@@ -38,8 +38,9 @@ EXPECTED_SCORES: dict[str, dict[Part, float]] = {
 }
 
 
-# Where a test run keeps its temporary root (see pytest_configure).
+# Where a test run keeps its temporary root (see pytest_configure), and the longest base folder it is made in.
 TEMP_ROOT = pytest.StashKey[Path]()
+MAX_TEMP_BASE = 40
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,8 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
     Sandboxes, zygote sockets, scratch courses and pytest's own tmp_path then live under it, so a test
     that looks at "the temporary folder" sees only what this run made, whatever else runs on the machine.
     The root is world-traversable (0711), as /tmp is: each sandbox's uid must reach its own folder in it.
+    Its path is kept short: kernels' IPC sockets live a few folders below it, and a socket path has at
+    most 107 bytes (a TMPDIR longer than MAX_TEMP_BASE characters is passed over for /tmp).
     """
-    root = Path(tempfile.mkdtemp(prefix="autograder-tests-"))
+    base = tempfile.gettempdir()
+    root = Path(tempfile.mkdtemp(prefix="agt-", dir=base if len(base) <= MAX_TEMP_BASE else "/tmp"))
     root.chmod(0o711)
     config.stash[TEMP_ROOT] = root
     os.environ["TMPDIR"] = str(root)
@@ -65,18 +69,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     root = session.config.stash.get(TEMP_ROOT, None)
     if root is None:
         return
-    if exitstatus == 0:
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         multiprocessing.util.Finalize(None, shutil.rmtree, args=(root,), kwargs={"ignore_errors": True}, exitpriority=-200)
     else:
         print(f"\ntemporary files of this run kept in {root}")
 
 
 @pytest.fixture
-def own_tempdir(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary folder that this one test alone creates things in (tempfile's default while it runs)."""
+def own_tempdir(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A temporary folder for this one test: tempfile's default (and TMPDIR) while it runs, so what it creates lands there."""
+    tmp_path_factory.getbasetemp()  # pytest's own folders stay where they are, whichever fixture asks first
     folder = Path(tempfile.mkdtemp(prefix="own-", dir=request.config.stash[TEMP_ROOT]))
     folder.chmod(0o711)
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    monkeypatch.setenv("TMPDIR", str(folder))
     return folder
 
 
