@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from conftest import connections_waiting
 
 from autograder.catalog import Part
 from autograder.course import Course
@@ -31,39 +32,6 @@ SAYS = {
     "memory_hog": "memoria agotada",
     "memory_hog_when_called": "memoria agotada",
 }
-
-
-class Listener:
-    """A TCP server on 127.0.0.1 that records whatever connects to it while grading runs."""
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-        self.server = socket.socket()
-        self.server.bind(("127.0.0.1", 0))  # a port of its own: no other run or program holds it
-        self.port: int = self.server.getsockname()[1]
-        self.server.listen()
-        self.server.settimeout(0.5)
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                continue
-            with connection:
-                connection.settimeout(2)
-                try:
-                    self.received.append(connection.recv(1000) or b"<connected>")
-                except OSError:
-                    self.received.append(b"<connected>")
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join()
-        self.server.close()
 
 
 def leftovers(marks: build_hostile.Marks, settle: float = 30.0) -> list[str]:
@@ -107,17 +75,16 @@ def test_corpus_files_are_current():
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_hostile_submission(name: str, course: Course, tmp_path: Path):
     scenario = SCENARIOS[name]
-    listener = Listener() if scenario.listener else None
-    notebook = HOSTILE / f"{name}.ipynb"
-    marks = build_hostile.Marks.unique(port=listener.port if listener else 0)
-    if scenario.listener or scenario.leftover_process:  # this run's own port and process names, not the committed ones
-        notebook = tmp_path / notebook.name
-        notebook.write_text(build_hostile.render(name, marks=marks), encoding="utf-8")
-    try:
+    with socket.socket() as listener:  # a TCP server on 127.0.0.1, on a port of its own; what connects waits in its backlog
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        notebook = HOSTILE / f"{name}.ipynb"
+        marks = build_hostile.Marks.unique(port=listener.getsockname()[1])
+        if scenario.listener or scenario.leftover_process:  # this run's own port and process names, not the committed ones
+            notebook = tmp_path / notebook.name
+            notebook.write_text(build_hostile.render(name, marks=marks), encoding="utf-8")
         graded = grade_notebook(notebook, course)
-    finally:
-        if listener is not None:
-            listener.close()
+        received = connections_waiting(listener)
 
     parts = {part: 0.0 for part in Part}
     for test in graded.result.tests:
@@ -126,8 +93,7 @@ def test_hostile_submission(name: str, course: Course, tmp_path: Path):
     assert graded.result.max_score == 22
     assert graded.result.execution_time < BOUND_SECONDS
 
-    if listener is not None:
-        assert listener.received == [], f"the sandbox let a connection through: {listener.received}"
+    assert received == [], f"the sandbox let a connection through: {received}"
     if scenario.leftover_process:
         assert not leftovers(marks)
     if scenario.reads_solutions:

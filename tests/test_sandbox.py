@@ -84,11 +84,12 @@ def test_course_files_and_the_graders_files_are_invisible(sandbox: Sandbox, tmp_
 
 def test_writes_land_only_in_the_scratch_dir(sandbox: Sandbox, tmp_path: Path):
     outside = tmp_path / "escape.txt"
+    in_tmp = Path("/tmp") / f"autograder-escape-{secrets.token_hex(6)}.txt"  # a name no other run or program uses
     done = sandbox.run(
         python(f"""
         import os
         open("inside.txt", "w").write("ok")
-        for path in ["/usr/escape.txt", "/etc/escape.txt", {str(outside)!r}, "/tmp/escape.txt"]:
+        for path in ["/usr/escape.txt", "/etc/escape.txt", {str(outside)!r}, {str(in_tmp)!r}]:
             try:
                 open(path, "w").write("escaped")
                 print("wrote", path)
@@ -101,7 +102,7 @@ def test_writes_land_only_in_the_scratch_dir(sandbox: Sandbox, tmp_path: Path):
     assert not outside.exists() and not Path("/usr/escape.txt").exists() and not Path("/etc/escape.txt").exists()
     assert b"denied /usr/escape.txt" in done.stdout
     # /tmp inside is a private tmpfs: a write there succeeds but never reaches the host's /tmp.
-    assert not Path("/tmp/escape.txt").exists()
+    assert not in_tmp.exists()
 
 
 def test_a_6_gib_allocation_fails_inside():
@@ -149,8 +150,9 @@ def test_file_size_limit():
 
 def test_timeout_kills_everything_and_reports_it(sandbox: Sandbox):
     first, second = _sleep_marker(300), _sleep_marker(301)
-    done = sandbox.run(["sh", "-c", f"{first} & {second}"], timeout=1)
+    done = sandbox.run(["sh", "-c", f"{first} & echo started; {second}"], timeout=1)
     assert done.timeout and done.exit_code is None
+    assert b"started" in done.stdout, "the sleeps never started: their absence below would prove nothing"
     assert done.duration < 60  # killed at its 1 s limit, not after the sleeps' 300 s (a loaded machine starts slowly)
     assert not _processes_named(first) and not _processes_named(second)
 
@@ -161,16 +163,20 @@ def test_no_process_survives_the_sandbox():
         done = box.run(
             python(f"""
             import os, subprocess
-            subprocess.Popen({child.split()!r}, start_new_session=True)
+            subprocess.Popen({child.split()!r}, start_new_session=True)  # returns once sleep was exec'd
+            ready, tell = os.pipe()  # not inherited across exec: EOF says the daemon's exec happened
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
                     os.execvp("sleep", {daemon.split()!r})
                 os._exit(0)
+            os.close(tell)
+            os.read(ready, 1)
             print("left them running")
             """)
         )
         assert done.exit_code == 0, done.stderr
+        assert b"left them running" in done.stdout  # both were started: their absence below is the sandbox's doing
     assert not _processes_named(child) and not _processes_named(daemon)
 
 

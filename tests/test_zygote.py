@@ -171,7 +171,7 @@ def test_kernels_die_when_the_zygote_dies():
             while _tasks_of(box.uid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert not _tasks_of(box.uid), "a kernel outlived its zygote"
-            client.wait(timeout=10)
+            client.wait(timeout=GONE_S)
     finally:
         zygote.close()
 

@@ -19,7 +19,8 @@ The flags tell the end-to-end test what to check besides the score:
 - `canary_file`: paths that must NOT exist after grading (each would hold `ESCAPE_TEXT`). Relative
   paths are relative to the grading kernel's working directory (the directory the submission is
   graded from); `~` is the home directory of the user who runs the grader.
-- `listener`: a TCP server on 127.0.0.1:`LISTENER_PORT` must receive no connection during grading.
+- `listener`: a TCP server on 127.0.0.1 must receive no connection during grading (the committed file
+  connects to `LISTENER_PORT`; the test renders a copy with the port its own server got).
 - `leftover_process`: no process may survive grading: neither `LEFTOVER_COMMAND` (a plain child)
   nor a double-forked daemon whose name (`/proc/PID/comm`) is `LEFTOVER_COMM`.
 - `reads_solutions`: no output of the graded notebook or of the grader may contain `LEAK_MARKER`.
