@@ -116,7 +116,9 @@ def test_feedback_that_cannot_be_written_is_one_line_and_results_stay(tmp_path):
     results = tmp_path / "results.json"
     completed = run("grade", str(SAMPLES / "blank.ipynb"), "--results", str(results), "--feedback", str(blocker / "f.html"))
     assert completed.returncode == 1
-    assert completed.stderr.startswith(f"autograder: cannot write {blocker / 'f.html'}: ") and completed.stderr.count("\n") == 1
+    # One line, besides the sandbox's own warnings on a machine where it runs with fewer limits (no cgroups).
+    lines = [line for line in completed.stderr.splitlines() if not line.startswith("autograder: warning: sandbox:")]
+    assert len(lines) == 1 and lines[0].startswith(f"autograder: cannot write {blocker / 'f.html'}: "), completed.stderr
     assert "Traceback" not in completed.stderr + completed.stdout
     data = json.loads(results.read_text(encoding="utf-8"))
     assert data["max_score"] == 22 and data["extra_data"]["error"] is None

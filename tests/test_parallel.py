@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -25,18 +23,18 @@ def test_never_more_workers_than_submissions(course):
     assert GradingPool(course).workers == default_workers() >= 1
 
 
-def _kill_zygote_when_a_kernel_runs(killed: threading.Event, stop: threading.Event) -> None:
-    """SIGKILL this process's batch zygote as soon as it has forked a kernel (a grading is under way); set `killed`."""
-    me = psutil.Process()
+def _kill_when_it_forks(zygote: Zygote, killed: threading.Event, stop: threading.Event) -> None:
+    """SIGKILL the batch's zygote as soon as it has forked a kernel (a grading is under way); set `killed`."""
+    assert zygote.process is not None
+    process = psutil.Process(zygote.process.pid)
     while not stop.is_set():
-        for child in me.children():  # the zygote itself, not one of its forks (they share its command line)
-            try:
-                if "autograder.zygote" in " ".join(child.cmdline()) and child.children():
-                    os.kill(child.pid, signal.SIGKILL)
-                    killed.set()
-                    return
-            except psutil.Error:
-                continue
+        try:
+            if process.children():
+                process.kill()
+                killed.set()
+                return
+        except psutil.Error:
+            pass
         time.sleep(0.05)
 
 
@@ -45,14 +43,16 @@ def _kill_zygote_when_a_kernel_runs(killed: threading.Event, stop: threading.Eve
 def test_a_zygote_killed_mid_batch_costs_no_student_a_point(course, tmp_path: Path):
     names = ("solution", "leaky_relu", "stride1_when_none")
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / f"{name}.ipynb" for name in names])
+    zygote = Zygote().start()  # the batch's own, so no other zygote of this process can be the one killed
     killed, stop = threading.Event(), threading.Event()
-    killer = threading.Thread(target=_kill_zygote_when_a_kernel_runs, args=(killed, stop), daemon=True)
+    killer = threading.Thread(target=_kill_when_it_forks, args=(zygote, killed, stop), daemon=True)
     killer.start()
     try:
-        batch = autograde(scratch, workers=2)
+        batch = autograde(scratch, workers=2, zygote=zygote)
     finally:
         stop.set()  # never left running to kill a later test's zygote
         killer.join()
+        zygote.close()
     assert killed.is_set(), "the zygote was never killed while it had a kernel: the test proved nothing"
     assert not batch.failures
     assert {row.student: row.parts for row in batch.scores} == {name: EXPECTED_SCORES[name] for name in names}

@@ -44,6 +44,8 @@ SERVER_START_S = 180.0
 PAGE_LOAD_S = 180.0
 STOP_S = 60.0
 PORT_TRIES = 3
+# What jupyter_server logs when its port is taken (before it exits, being told not to try others).
+PORT_TAKEN = "already in use"
 
 # Isolated JupyterLab user settings: every cell attached to the DOM (the default windowing may leave
 # off-screen cells out, and their figures with them), and no requests for news or updates.
@@ -205,10 +207,11 @@ class LabServer:
         (it is told not to try others): that costs a restart on a new port, up to PORT_TRIES times.
         """
         assert self.process is not None
-        for _ in range(PORT_TRIES):
+        for attempt in range(1, PORT_TRIES + 1):
             if self._answered():
                 return
-            if self.process.returncode is None or "is not available" not in log_tail(self.log):
+            port_taken = self.process.returncode is not None and PORT_TAKEN in log_tail(self.log)
+            if not port_taken or attempt == PORT_TRIES:
                 break
             self.port = free_port()
             self.start()
@@ -444,10 +447,13 @@ def test_release_renders_in_jupyterlab_with_its_figures(
         page.screenshot(shots[1])
     finally:
         page.close()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    copies = [Path(shutil.copy(shot, SCREENSHOTS / shot.name)) for shot in shots]
+    try:  # the stable copies are for a person to look at, never a reason to fail
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        copies = ", ".join(str(shutil.copy(shot, SCREENSHOTS / shot.name)) for shot in shots)
+    except OSError as error:
+        copies = f"none: {error}"
     with capsys.disabled():
-        print(f"render: screenshots {', '.join(map(str, shots))} (copies: {', '.join(map(str, copies))})")
+        print(f"render: screenshots {', '.join(map(str, shots))} (copies: {copies})")
 
     assert view.get("panel"), f"no JupyterLab notebook panel in the page: {view}\n{log_tail(lab.log)}"
     assert view["cells"] == len(executed.cells), f"cells rendered: {view['cells']} of {len(executed.cells)}"
