@@ -35,10 +35,13 @@ DEFAULT_TESTS = (
     "tests/test_batch.py",
     "tests/test_batch_resume.py",
     "tests/test_hostile.py",
+    "tests/test_probe.py",
+    "tests/test_progress.py",
+    "tests/test_render.py",
 )
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
-# What keeps one core busy: a Python loop that never sleeps.
-SPINNER = (sys.executable, "-c", "while True: pass")
+# What keeps one core busy: a Python loop that never sleeps, and stops when this script is gone (even killed).
+SPINNER = (sys.executable, "-c", "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,10 @@ def run_pytest(label: str, tests: Sequence[str], report: Path) -> Run:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *tests]
     done = subprocess.run(command, cwd=ROOT)
     seconds = time.monotonic() - started
-    outcomes = read_junit(report) if report.exists() else {}
+    try:
+        outcomes = read_junit(report) if report.exists() else {}
+    except ET.ParseError:  # pytest died while writing it: the run counts as broken
+        outcomes = {}
     return Run(label, done.returncode, seconds, outcomes)
 
 
@@ -113,7 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs in a row on the machine as it is (default 5)")
     parser.add_argument("--loaded", type=int, default=1, help="runs with every core kept busy (default 1)")
     parser.add_argument(
-        "--spinners", type=int, default=os.cpu_count() or 2, help="busy processes in a loaded run (default: one per core)"
+        "--spinners",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="busy processes in a loaded run (default: one per core this process may use)",
     )
     parser.add_argument("tests", nargs="*", default=list(DEFAULT_TESTS), help="test files or ids (default: the timing-sensitive suites)")
     args = parser.parse_args(argv)
@@ -138,7 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     skipped = sorted(t for t in {t for run in runs for t in run.outcomes} if all(r.outcomes.get(t) == SKIPPED for r in runs))
     if skipped:
         print(f"skipped in every run (they prove nothing here): {', '.join(skipped)}")
-    broken_runs = [run for run in runs if run.exit_code not in (0, 1) or not run.outcomes]
+    # A run is broken when pytest did not finish normally, reported nothing, or failed with no failed test listed.
+    broken_runs = [
+        run
+        for run in runs
+        if run.exit_code not in (0, 1) or not run.outcomes or (run.exit_code == 1 and run.count(PASSED) + run.count(SKIPPED) == len(run.outcomes))
+    ]
     flaky = unstable(runs)
     if flaky:
         print(f"\n{len(flaky)} test(s) did not pass every time (outcome per run, in the order above):")
