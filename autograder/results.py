@@ -62,6 +62,9 @@ class GradingResult:
     tests: list[TestResult] = field(default_factory=list)
     error: str | None = None
     execution_time: float = 0.0
+    # Why an instructor should look at this submission (tampering with the grader seen while grading),
+    # in plain Spanish; instructor-only (results.json's extra_data, export, report, batch summary).
+    review: list[str] = field(default_factory=list)
 
     @classmethod
     def ungradable(cls, notebook: str, reason: str, points: dict[str, float]) -> "GradingResult":
@@ -86,6 +89,7 @@ class GradingResult:
             tests=tests,
             error=extra.get("error"),
             execution_time=float(data.get("execution_time", 0.0)),
+            review=[str(reason) for reason in extra.get("review") or [] if isinstance(reason, str)],
         )
 
     @classmethod
@@ -132,7 +136,12 @@ class GradingResult:
             "visibility": Visibility.VISIBLE.value,
             "stdout_visibility": Visibility.HIDDEN.value,
             "tests": [t.to_gradescope() for t in self.tests],
-            "extra_data": {"notebook": self.notebook, "error": self.error, "environment": environment()},
+            "extra_data": {
+                "notebook": self.notebook,
+                "error": self.error,
+                "review": list(self.review),
+                "environment": environment(),
+            },
         }
 
     def write(self, path: Path) -> None:
