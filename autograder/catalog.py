@@ -6,8 +6,10 @@ import enum
 from dataclasses import dataclass
 
 ASSIGNMENT = "activation_maxpool"
-# The MIME type under which a test cell's probe record leaves the kernel (see checks/probe.py).
-PROBE_MIME = "application/vnd.autograder.probe+json"
+from autograder_stub.protocol import RECORD_MIME
+
+# The MIME type under which a test cell's record leaves the kernel (see autograder_stub.runner).
+PROBE_MIME = RECORD_MIME
 
 
 class Part(str, enum.Enum):
@@ -97,6 +99,67 @@ ANSWER_CELLS: dict[str, Part] = {
     "relu_impl": Part.RELU,
     "maxpool2d_impl": Part.MAXPOOL2D,
 }
+
+
+# The name each part's answer has in the student's notebook, and the parts whose answer is a value, not a function.
+ANSWER_NAMES: dict[Part, str] = {Part.KERNEL: "Gx", Part.RELU: "relu", Part.MAXPOOL2D: "maxpool2d"}
+VALUE_PARTS: frozenset[Part] = frozenset({Part.KERNEL})
+
+# The operators that *are* what a part teaches, by their dispatcher names: every public spelling
+# (torch.relu, F.relu, nn.ReLU, Tensor.relu_, F.threshold, F.leaky_relu(z, 0), F.elu(z, 0), fused
+# add/conv/linear + relu, mkldnn and quantized kernels, torch.max_pool2d, F.max_pool2d, nn.MaxPool2d,
+# return_indices=True, 1-D/3-D, adaptive, fractional…) ends in one of these. A grading kernel refuses
+# them all (autograder_stub.guard); tests/test_tracing.py checks that this torch has no other.
+FORBIDDEN_OPS: dict[Part, frozenset[str]] = {
+    Part.KERNEL: frozenset(),
+    Part.RELU: frozenset(
+        {
+            "_quantized::conv2d_relu", "_quantized::conv3d_relu", "aten::_add_relu", "aten::_add_relu_",
+            "aten::_prelu_kernel", "aten::_prelu_kernel_backward", "aten::celu", "aten::celu_",
+            "aten::cudnn_convolution_add_relu", "aten::cudnn_convolution_relu", "aten::elu", "aten::elu_",
+            "aten::elu_backward", "aten::leaky_relu", "aten::leaky_relu_", "aten::leaky_relu_backward",
+            "aten::miopen_convolution_add_relu", "aten::miopen_convolution_relu", "aten::prelu",
+            "aten::quantized_rnn_relu_cell", "aten::relu", "aten::relu6", "aten::relu6_", "aten::relu_",
+            "aten::rnn_relu", "aten::rnn_relu_cell", "aten::rrelu", "aten::rrelu_", "aten::rrelu_with_noise",
+            "aten::rrelu_with_noise_", "aten::rrelu_with_noise_backward", "aten::rrelu_with_noise_functional",
+            "aten::threshold", "aten::threshold_", "aten::threshold_backward", "onednn::linear_relu_dynamic_fp16",
+            "onednn::qadd_relu", "quantized::add_relu", "quantized::add_relu_out", "quantized::add_scalar_relu",
+            "quantized::add_scalar_relu_out", "quantized::batch_norm1d_relu", "quantized::batch_norm2d_relu",
+            "quantized::batch_norm3d_relu", "quantized::batch_norm_relu", "quantized::cat_relu",
+            "quantized::cat_relu_out", "quantized::celu", "quantized::conv1d_relu", "quantized::conv2d_add_relu",
+            "quantized::conv2d_relu", "quantized::conv3d_relu", "quantized::elu", "quantized::leaky_relu",
+            "quantized::linear_leaky_relu", "quantized::linear_relu", "quantized::linear_relu_dynamic",
+            "quantized::linear_relu_dynamic_fp16", "quantized::linear_with_input_q_dq_qweight_dq_relu_output_fp32",
+            "quantized::mul_relu", "quantized::mul_relu_out", "quantized::mul_scalar_relu",
+            "quantized::mul_scalar_relu_out", "quantized::prelu", "quantized::quantized_rnn_relu_cell_dynamic",
+            "quantized::relu6", "quantized::threshold", "sparse::qlinear_relu", "sparse::qlinear_relu_dynamic",
+            # fused kernels whose "attr" may be "relu"
+            "mkldnn::_convolution_pointwise", "mkldnn::_convolution_pointwise_",
+            "mkldnn::_convolution_transpose_pointwise", "mkldnn::_linear_pointwise", "onednn::qconv1d_pointwise",
+            "onednn::qconv2d_pointwise", "onednn::qconv3d_pointwise", "onednn::qconv_pointwise",
+            "onednn::qlinear_pointwise",
+        }
+    ),
+    Part.MAXPOOL2D: frozenset(
+        {
+            "aten::adaptive_max_pool1d", "aten::adaptive_max_pool2d", "aten::adaptive_max_pool2d_backward",
+            "aten::adaptive_max_pool3d", "aten::adaptive_max_pool3d_backward", "aten::fractional_max_pool2d",
+            "aten::fractional_max_pool2d_backward", "aten::fractional_max_pool3d",
+            "aten::fractional_max_pool3d_backward", "aten::max_pool1d", "aten::max_pool1d_with_indices",
+            "aten::max_pool2d", "aten::max_pool2d_backward", "aten::max_pool2d_with_indices",
+            "aten::max_pool2d_with_indices_backward", "aten::max_pool3d", "aten::max_pool3d_with_indices",
+            "aten::max_pool3d_with_indices_backward", "aten::mkldnn_max_pool2d", "aten::mkldnn_max_pool2d_backward",
+            "aten::mkldnn_max_pool3d", "aten::mkldnn_max_pool3d_backward", "aten::quantized_max_pool1d",
+            "aten::quantized_max_pool2d", "aten::quantized_max_pool3d", "quantized::max_pool1d",
+            "quantized::max_pool2d",
+        }
+    ),
+}
+
+
+def blocked_operators() -> list[str]:
+    """Every operator a grading kernel refuses: those of all parts (a part's answer never needs another's)."""
+    return sorted(set().union(*FORBIDDEN_OPS.values()))
 
 
 def spec_for(grade_id: str) -> TestSpec:

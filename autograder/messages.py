@@ -135,3 +135,9 @@ CHECK_TIME = "({seconds:.1f} s)"
 
 # Student feedback (nbgrader generate_feedback, `autograder grade --feedback`): what replaces a hidden test's code.
 HIDDEN_TEST_CODE = "# (código de la prueba oculta: no se muestra)"
+
+# Reasons for an instructor to review a submission (results.json, export, report; never the student's feedback).
+REVIEW_STRAY_RECORD = "Una celda {where} emitió un registro de prueba que el calificador no pidió (posible falsificación)."
+REVIEW_FORGED_RECORD = "La prueba «{grade_id}» recibió registros que no responden a la petición del calificador (posible falsificación)."
+REVIEW_DUPLICATE_RECORD = "La prueba «{grade_id}» recibió más de una respuesta a la misma petición (posible falsificación)."
+REVIEW_KERNEL_SAW = "Durante la calificación, el cuaderno {what}."

@@ -93,8 +93,9 @@ def grade_notebook(path: Path, course: Course, assignment: str = ASSIGNMENT, san
         executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config)
         executed = run_chain(autograde.autograde_preprocessors, executed, resources, config)
         mistakes = resources.get("autograder", {}).get("mistakes", {})
+        review = list(resources.get("autograder", {}).get("review", []))
         tests = _read_grades(resources["nbgrader"]["db_url"], assignment, executed, mistakes)
-    result = GradingResult(notebook=str(path), tests=tests, execution_time=time.monotonic() - started)
+    result = GradingResult(notebook=str(path), tests=tests, execution_time=time.monotonic() - started, review=review)
     return Graded(result.with_visibility(visibility), executed)
 
 

@@ -375,7 +375,13 @@ class Sandbox:
         for path in self.hidden:  # e.g. a course that lives under /usr: an empty folder in its place
             if path.is_relative_to("/usr") or path.is_relative_to("/etc"):
                 mounts.append(Mount.tmpfs(str(path), 1 * MiB, 0o755))
-        mounts += [Mount.ro_bind(str(path)) for path in _python_paths(self.readable)]
+        python = _python_paths(self.readable)
+        mounts += [Mount.ro_bind(str(path)) for path in python]
+        for path in self.hidden:  # e.g. the grader's own package installed in the environment's site-packages
+            if any(path.is_relative_to(place) and path != place for place in python) and not any(
+                path.is_relative_to(readable) or readable.is_relative_to(path) for readable in self.readable
+            ):
+                mounts.append(Mount.tmpfs(str(path), 1 * MiB, 0o755))
         mounts.append(Mount.bind(str(self.run_dir)))
         for place in (self.home, self.workdir):  # in memory, sized: nothing the student writes reaches the disk
             mounts.append(Mount.tmpfs(str(place), size, 0o700))

@@ -9,28 +9,64 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import autograder_stub
 import zmq
+from autograder_stub.protocol import BLOCKED_ENV, OUTPUT_ENV
+from autograder_stub.protocol import MAX_MESSAGE_BYTES as KERNEL_MESSAGE_CAP
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, List, Unicode
 
+from .catalog import blocked_operators
 from .sandbox import DEFAULT_LIMITS, Limits, Sandbox
 from .zygote import Zygote
 
+# The grader's own package: never visible inside a sandbox (its checks, references and seeds).
 PACKAGE_DIR = Path(__file__).resolve().parent
-
+# The kernel-side stub: the only grader code a kernel sees, bound read-only on its own.
+STUB_DIR = Path(autograder_stub.__file__).resolve().parent
 
 # Largest single message the grader accepts from a kernel (ZMQ drops the connection of a bigger one,
-# and later output of that kernel is lost): far above any honest output, below what would exhaust
-# the grader's memory when parsed. Output within it is then cut to GuardedExecute's budget.
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024
-# The kernel imports the very package bound read-only into the sandbox (the grader's own copy),
-# not whatever copy the environment's import hooks point at (an editable install elsewhere).
-KERNEL_ENV = {"PYTHONPATH": str(PACKAGE_DIR.parent)}
+# and later output of that kernel is lost). The kernel itself cuts every message at the source to
+# half of this (autograder_stub.limits); the largest record a test sends is about 10 KB.
+MAX_MESSAGE_BYTES = 2 * KERNEL_MESSAGE_CAP
+# How a grading kernel starts: the stub's guard first, then ipykernel.
+LAUNCHER = ["-m", "autograder_stub.launch"]
 
 
 class PlainKernelManager(AsyncKernelManager):
-    """jupyter_client's manager, with clients that refuse oversized messages from the kernel."""
+    """jupyter_client's manager, with clients that refuse oversized messages and a kernel that starts guarded."""
+
+    blocked_ops = List(Unicode(), help="Operators the kernel refuses (default: every part's taught operators)").tag(
+        config=True
+    )
+    output_budget = Integer(256 * 1024, help="Stream output per cell the kernel sends at most (cut at the source)").tag(
+        config=True
+    )
+
+    def kernel_env(self) -> dict[str, str]:
+        """What a grading kernel is told: where the stub is, what to refuse, how much to print."""
+        return {
+            # The stub bound read-only into the sandbox (the grader's own copy), not whatever copy
+            # the environment's import hooks point at (an editable install elsewhere).
+            "PYTHONPATH": str(STUB_DIR.parent),
+            BLOCKED_ENV: ",".join(self.blocked_ops or blocked_operators()),
+            OUTPUT_ENV: str(self.output_budget),
+        }
+
+    def guarded_argv(self, argv: list[str]) -> list[str]:
+        """The standard Python kernel's command, started through the stub's launcher instead."""
+        if argv[1:3] == ["-m", "ipykernel_launcher"]:
+            return [argv[0], *LAUNCHER, *argv[3:]]
+        return argv
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return self.guarded_argv(super().format_kernel_cmd(extra_arguments))
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        argv, kw = await super()._async_pre_start_kernel(**kw)
+        kw["env"] = {**kw.get("env", {}), **self.kernel_env()}
+        return argv, kw
 
     def client(self, **kwargs: Any) -> Any:
         client = super().client(**kwargs)
@@ -78,19 +114,19 @@ class SandboxedKernelManager(PlainKernelManager):
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         if self.sandbox is None:
-            hidden = [Path.cwd(), *map(Path, self.hidden_paths)]
-            self.sandbox = Sandbox(self.limits, readable=[PACKAGE_DIR], hidden=hidden).open()
+            hidden = [Path.cwd(), PACKAGE_DIR, *map(Path, self.hidden_paths)]
+            self.sandbox = Sandbox(self.limits, readable=[STUB_DIR], hidden=hidden).open()
             self.transport = "ipc"
             self.ip = str(self.sandbox.run_dir / "kernel")
             self.connection_file = str(self.sandbox.run_dir / f"kernel-{uuid.uuid4().hex[:8]}.json")
         kw["cwd"] = str(self.sandbox.run_dir)  # never the submission's folder; bwrap then enters the work dir
         # What the kernel process writes to its own fds (os.write, C code) must not flood the grader's terminal.
         kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
-        return await super()._async_pre_start_kernel(**kw)
+        return await AsyncKernelManager._async_pre_start_kernel(self, **kw)  # the env travels in the sandbox's command
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         assert self.sandbox is not None
-        return self.sandbox.command(super().format_kernel_cmd(extra_arguments), env=KERNEL_ENV)
+        return self.sandbox.command(PlainKernelManager.format_kernel_cmd(self, extra_arguments), env=self.kernel_env())
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
@@ -127,8 +163,8 @@ class WarmKernelManager(SandboxedKernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         assert self.sandbox is not None
         argv = PlainKernelManager.format_kernel_cmd(self, extra_arguments)
-        if argv[1:3] != ["-m", "ipykernel_launcher"]:  # not the standard Python kernel: start it cold
-            return self.sandbox.command(argv, env=KERNEL_ENV)
+        if argv[1:3] != LAUNCHER:  # not the standard Python kernel: start it cold
+            return self.sandbox.command(argv, env=self.kernel_env())
         cgroups = [str(folder) for folder in self.sandbox.cgroup.dirs] if self.sandbox.cgroup else []
         root = self.sandbox.root / f"fs-{uuid.uuid4().hex[:8]}"
-        return Zygote.shared().command(self.sandbox.layout(KERNEL_ENV), argv[3:], cgroups, root)
+        return Zygote.shared().command(self.sandbox.layout(self.kernel_env()), argv[3:], cgroups, root)

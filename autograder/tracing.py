@@ -1,4 +1,8 @@
-"""Record which ATen operators really run during a student's call, whatever Python name reached them."""
+"""Record which ATen operators really run during a student's call, whatever Python name reached them.
+
+Used where the answer runs in the grader's own process (an instructor's check in Jupyter, unit
+tests); a grading kernel instead refuses the operators outright (autograder_stub.guard).
+"""
 
 from __future__ import annotations
 
@@ -8,45 +12,7 @@ from types import TracebackType
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .catalog import Part
-
-# ATen operators that *are* the operation a part teaches. Every public spelling
-# (torch.relu, F.relu, nn.ReLU, Tensor.relu_, torch.max_pool2d, F.max_pool2d,
-# nn.MaxPool2d, return_indices=True, ...) ends in one of these.
-FORBIDDEN_OPS: dict[Part, frozenset[str]] = {
-    Part.KERNEL: frozenset(),
-    Part.RELU: frozenset(
-        {
-            "relu",
-            "relu_",
-            "leaky_relu",
-            "leaky_relu_",
-            "rrelu",
-            "rrelu_",
-            "rrelu_with_noise",
-            "rrelu_with_noise_",
-            "prelu",
-            "_prelu_kernel",
-        }
-    ),
-    Part.MAXPOOL2D: frozenset(
-        {
-            "max_pool1d",
-            "max_pool1d_with_indices",
-            "max_pool2d",
-            "max_pool2d_with_indices",
-            "max_pool3d",
-            "max_pool3d_with_indices",
-            "mkldnn_max_pool2d",
-            "quantized_max_pool2d",
-            "adaptive_max_pool1d",
-            "adaptive_max_pool2d",
-            "adaptive_max_pool3d",
-            "fractional_max_pool2d",
-            "fractional_max_pool3d",
-        }
-    ),
-}
+from .catalog import FORBIDDEN_OPS, Part
 
 # How each forbidden operator is usually reached, for the student's message.
 PUBLIC_SPELLINGS: dict[Part, str] = {
@@ -69,7 +35,7 @@ class OpRecorder(TorchDispatchMode):
         return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        self.names.append(func.overloadpacket.__name__)
+        self.names.append(func.overloadpacket._qualified_op_name)
         return func(*args, **(kwargs or {}))
 
 

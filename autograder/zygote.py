@@ -201,8 +201,8 @@ def _warm_environment(folder: Path) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",  # as in every cold kernel (sandbox.Sandbox.environment)
-        # The grader's own copy of this package, as in every kernel (sandboxkernel.KERNEL_ENV).
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        # The grader's own copy of this package (to run the zygote) and of the stub (what kernels use).
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(Path(__file__).resolve().parent.parent), _stub_root()])),
     }
     from .sandbox import PASSTHROUGH_ENV
 
@@ -210,6 +210,12 @@ def _warm_environment(folder: Path) -> dict[str, str]:
     # each kernel gets it from its own environment and initialises CUDA itself.
     env.update({key: os.environ[key] for key in PASSTHROUGH_ENV if key in os.environ and key != "AUTOGRADER_DEVICE"})
     return env
+
+
+def _stub_root() -> str:
+    import autograder_stub
+
+    return str(Path(autograder_stub.__file__).resolve().parent.parent)
 
 
 def _die_with_parent() -> None:
@@ -247,8 +253,8 @@ def warm_up() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from . import hidden, tracing  # noqa: F401
-    from .checks import evaluate
+    import autograder_stub.launch  # noqa: F401  (guard, runner, codec, limits: what every kernel runs first)
+    import autograder_stub.runner
 
     torch.set_num_threads(1)
     # Fonts, colour maps and the Agg renderer loaded once, through a figure pyplot never sees: no
@@ -259,12 +265,14 @@ def warm_up() -> None:
     axes.imshow(torch.arange(9.0).reshape(3, 3).numpy(), cmap="gray")
     axes.set_title("núcleo")
     figure.savefig(io.BytesIO(), format="png")
-    tracing.prime()
-    # The checks' own code paths, without the probe's per-call alarm (an import cut short by it would
-    # leave torch half-imported in every kernel forked from here).
-    verdict = evaluate("relu_example", lambda z: torch.where(z > 0, z, torch.zeros_like(z)))
-    if not verdict.passed:
-        raise RuntimeError(f"warm-up check failed: {verdict.lines()}")
+    # The stub's own code paths once, so their lazy imports happen here and never inside a student's
+    # timed call (an import cut short by the alarm would leave torch half-imported in the kernel). No
+    # grader module is loaded for this: the lesson's checks, references and seeds never enter this process.
+    sample = autograder_stub.runner.encode_value(torch.ones(2, 2), layout=True)
+    request = {"name": "f", "kind": "calls", "calls": [{"args": [sample]}]}
+    record = autograder_stub.runner.answer(request, {"f": lambda z: torch.where(z > 0, z, torch.zeros_like(z))})
+    if not record["calls"] or record["calls"][0]["error"] is not None:
+        raise RuntimeError(f"warm-up call failed: {record}")
 
 
 def serve(socket_path: Path) -> None:
@@ -426,8 +434,11 @@ def _supervise(layout: Layout, argv: list[str], cgroups: list[str], new_root: Pa
 
 
 def _run_kernel(argv: list[str]) -> None:
-    """Become the Jupyter kernel, as `python -m ipykernel_launcher ARGV` would."""
+    """Become the Jupyter kernel, as `python -m autograder_stub.launch ARGV` would: guarded before any student code."""
+    from autograder_stub.launch import prepare
     from ipykernel.kernelapp import IPKernelApp
+
+    prepare()
 
     sys.argv = ["ipykernel_launcher", *argv]
     IPKernelApp.launch_instance(argv=argv)

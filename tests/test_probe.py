@@ -7,8 +7,10 @@ import json
 import pytest
 import torch
 
-from autograder.checks import Mistake, evaluate, record, verdict_from_record
+from autograder.checks import Mistake, evaluate, plan
 from autograder.checks.probe import Opaque, decode_value, encode_value
+
+from kernel_side import SECRET, converse, graded, judge
 
 CPU = torch.device("cpu")
 
@@ -84,7 +86,6 @@ def test_malformed_data_decodes_to_an_opaque_value_without_raising(junk):
         ("relu_batch", right_relu, True),
         ("relu_example", lambda z: torch.where(z > 0, z, 0.01 * z), False),
         ("relu_unmodified", lambda z: z.clamp_(min=0), False),
-        ("relu_batch", torch.relu, False),
         ("kernel_values", torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]), True),
         ("kernel_values", -torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]), False),
         ("maxpool2d_lesson", lambda x, k, stride=None: x[..., ::2, ::2], False),
@@ -92,27 +93,36 @@ def test_malformed_data_decodes_to_an_opaque_value_without_raising(junk):
 )
 def test_replayed_verdict_equals_the_direct_verdict(grade_id, answer, passed):
     direct = evaluate(grade_id, answer)
-    replayed = verdict_from_record(grade_id, through_json(record(grade_id, answer)))
+    replayed = graded(grade_id, answer)
     assert direct.passed is replayed.passed is passed
     assert direct.mistake == replayed.mistake
 
 
-def test_a_record_for_another_test_never_passes():
-    data = through_json(record("relu_example", right_relu))
-    assert verdict_from_record("relu_batch", data).mistake is Mistake.NOT_EVALUATED
+def test_a_record_for_another_request_never_passes():
+    request, data = converse("relu_example", right_relu)
+    other, _ = converse("relu_example", right_relu)
+    assert judge("relu_example", data, other).mistake is Mistake.NOT_EVALUATED
+    assert judge("relu_batch", data, request).mistake is Mistake.NOT_EVALUATED
 
 
 def test_a_truncated_record_fails_as_not_evaluated():
-    data = through_json(record("relu_batch", right_relu))
+    request, data = converse("relu_batch", right_relu)
     data["calls"] = data["calls"][:2]
-    verdict = verdict_from_record("relu_batch", data)
+    verdict = judge("relu_batch", data, request)
     assert not verdict.passed and verdict.mistake is Mistake.NOT_EVALUATED
 
 
 def test_a_forged_result_is_compared_with_the_reference_computed_here():
-    data = through_json(record("relu_example", right_relu))
+    request, data = converse("relu_example", right_relu)
     data["calls"][0]["result"] = encode_value(torch.ones(5))
-    assert verdict_from_record("relu_example", data).mistake is Mistake.WRONG_VALUES
+    assert judge("relu_example", data, request).mistake is Mistake.WRONG_VALUES
+
+
+def test_a_blocked_operator_reported_by_the_kernel_fails_the_call():
+    request, data = converse("relu_batch", right_relu)
+    data["calls"][1]["ops"] = ["aten::relu"]
+    verdict = judge("relu_batch", data, request)
+    assert verdict.mistake is Mistake.REFERENCE_OP and "aten::relu" in "\n".join(verdict.lines())
 
 
 def test_a_function_that_never_returns_times_out():
@@ -120,14 +130,30 @@ def test_a_function_that_never_returns_times_out():
         while True:
             pass
 
-    data = record("relu_example", loops)
+    request, data = converse("relu_example", loops)
     assert len(data["calls"]) == 1 and data["calls"][0]["error"]["timeout"]
-    assert verdict_from_record("relu_example", through_json(data)).mistake is Mistake.TIMEOUT
+    assert judge("relu_example", data, request).mistake is Mistake.TIMEOUT
 
 
-def test_record_holds_no_pickle_and_is_small():
-    text = json.dumps(record("maxpool2d_batch", lambda x, k, stride=None: x))
-    assert len(text) < 200_000
+def test_record_and_request_hold_no_pickle_and_are_small():
+    request, data = converse("maxpool2d_batch", lambda x, k, stride=None: x)
+    assert len(json.dumps(data)) < 200_000 and len(json.dumps(request)) < 200_000
+
+
+def test_the_inputs_come_from_the_secret_and_only_the_grader_holds_it():
+    first, second = plan("relu_batch", b"a" * 32), plan("relu_batch", b"b" * 32)
+    assert first["calls"] != second["calls"]
+    assert plan("relu_batch", b"a" * 32)["calls"] == first["calls"]
+    text = json.dumps(first)
+    assert SECRET.hex() not in text and "a" * 32 not in text
+
+
+def test_non_contiguous_inputs_arrive_with_their_strides():
+    seen = []
+    request, data = converse("relu_noncontiguous", lambda z: seen.append(z.stride()) or z.clamp(min=0))
+    assert seen and all(not call_stride == () for call_stride in seen)
+    assert seen[0] == (1, 6, 30)  # the family's transposed (4, 5, 6) input
+    assert judge("relu_noncontiguous", data, request).passed
 
 
 def test_a_view_of_the_input_is_replayed_with_its_own_shape():
@@ -137,7 +163,7 @@ def test_a_view_of_the_input_is_replayed_with_its_own_shape():
 
     for grade_id in ("relu_example", "relu_batch"):
         direct = evaluate(grade_id, flattened_in_place)
-        replayed = verdict_from_record(grade_id, through_json(record(grade_id, flattened_in_place)))
+        replayed = graded(grade_id, flattened_in_place)
         assert not direct.passed and not replayed.passed and direct.mistake == replayed.mistake
 
 
@@ -164,7 +190,7 @@ def test_an_error_names_the_students_own_line_not_the_graders():
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict = {"torch": torch}
     exec(compile(source, filename, "exec"), namespace)
-    verdict = verdict_from_record("relu_example", through_json(record("relu_example", namespace["relu"])))
+    verdict = graded("relu_example", namespace["relu"])
     assert verdict.mistake == Mistake.RAISED
     text = "\n".join(verdict.lines())
     assert "línea 3: return z * escala + 'a'" in text

@@ -7,10 +7,22 @@ import json
 import torch
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from kernel_side import SECRET, converse
+
 from autograder.catalog import PROBE_MIME
-from autograder.checks import record
+from autograder.issuer import REQUESTS_KEY, RESOURCES_KEY, SECRET_KEY
 from autograder.preprocessors import Verify
 from autograder.preprocessors.guardedexecute import FAULT_KEY, Fault
+
+# The grading these tests' records answer: its secret and the requests issued (as GuardedExecute leaves them).
+REQUESTS: dict = {}
+
+
+def record(grade_id: str, answer) -> dict:
+    """The kernel's record of answer for a request issued in this grading."""
+    request, data = converse(grade_id, answer)
+    REQUESTS[grade_id] = request
+    return data
 
 
 def right_relu(z):
@@ -40,9 +52,15 @@ def answer_cell(grade_id: str, *outputs) -> dict:
 
 
 def verify(*cells):
+    cells, _ = verify_with_resources(*cells)
+    return cells
+
+
+def verify_with_resources(*cells):
     nb = new_notebook(cells=list(cells))
-    out, _ = Verify().preprocess(nb, {})
-    return out.cells
+    resources = {RESOURCES_KEY: {SECRET_KEY: SECRET, REQUESTS_KEY: REQUESTS}}
+    out, resources = Verify().preprocess(nb, resources)
+    return out.cells, resources
 
 
 def errors(cell) -> list:
@@ -132,3 +150,29 @@ def test_a_record_that_breaks_the_checks_fails_only_its_cell():
     data["answer"] = {"kind": "tensor", "dtype": "float32", "shape": [3, 3], "device": "cpu", "data": None}
     [done] = verify(graded_cell("kernel_values", probe_output(data)))
     assert len(errors(done)) == 1
+
+
+def test_a_record_the_grader_did_not_ask_for_counts_for_nothing_and_is_flagged():
+    forged = record("relu_batch", right_relu)
+    record("relu_batch", right_relu)  # a new request: the earlier record no longer answers it
+    [done], resources = verify_with_resources(graded_cell("relu_batch", probe_output(forged)))
+    assert errors(done)
+    assert any("falsificación" in reason for reason in resources[RESOURCES_KEY]["review"])
+
+
+def test_tampering_the_kernel_saw_is_flagged_for_review_and_the_verdict_stands():
+    data = record("relu_batch", right_relu)
+    data["tamper"] = ["usó ctypes (acceso directo a la memoria del proceso)", "<script>x</script>\n\x1b[31m"]
+    [done], resources = verify_with_resources(graded_cell("relu_batch", probe_output(data)))
+    assert not errors(done)
+    review = resources[RESOURCES_KEY]["review"]
+    assert any("ctypes" in reason for reason in review)
+    assert all("\n" not in reason and "\x1b" not in reason for reason in review)
+
+
+def test_a_record_in_a_cell_that_is_not_a_test_is_flagged():
+    stray = new_code_cell("print(1)")
+    stray.outputs = [probe_output(record("relu_batch", right_relu))]
+    [done], resources = verify_with_resources(stray)
+    assert not [o for o in done.outputs if PROBE_MIME in o.get("data", {})]
+    assert resources[RESOURCES_KEY]["review"]

@@ -1,17 +1,23 @@
-"""The test families behind every graded cell, looked up by the cell's grade_id.
+"""The test families behind every graded cell, looked up by the cell's grade_id; they run only in the grader's process.
 
-In a grading kernel, `check` only records what the student's answer does (see probe.py) and
-shows a local verdict; the verdict that counts is `verdict_from_record`, run by the grader
-in its own process.
+Grading a test cell is a conversation with the kernel: `plan` turns the family into a request (the
+inputs, drawn from the grading's secret), the kernel's stub answers it with a record of what the
+student's function did, and `verdict_from_record` replays that record through the same family,
+which computes PyTorch's references here and compares. `check` is the local form, for a notebook
+run in the instructor's own Jupyter: the answer is called in this very process.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Callable
 
-from ..catalog import spec_for
+from autograder_stub.protocol import CALL_CPU_SECONDS, CALL_WALL_SECONDS, KIND_CALLS, KIND_VALUE, VERSION
+
+from .. import messages as msg
+from ..catalog import ANSWER_NAMES, VALUE_PARTS, spec_for
 from . import kernel, maxpool, probe, relu
-from .core import Mistake, TestFailure, Verdict, device
+from .core import Mistake, TestFailure, Verdict, device, inputs_secret
 
 FAMILIES: dict[str, Callable[[Any], Verdict]] = {**kernel.FAMILIES, **relu.FAMILIES, **maxpool.FAMILIES}
 
@@ -22,39 +28,54 @@ def evaluate(grade_id: str, answer: Any) -> Verdict:
     return FAMILIES[grade_id](answer)
 
 
-def record(grade_id: str, answer: Any) -> dict[str, Any]:
-    """Run the family in probe mode: call the answer on every case and return the record, as JSON-ready data."""
-    spec_for(grade_id)
-    with probe.recording() as calls:
-        FAMILIES[grade_id](answer)
-    return probe.build_record(grade_id, answer, calls)
+def plan(grade_id: str, secret: bytes) -> dict[str, Any]:
+    """The request for one test cell: what to send back (a value) or which calls to make, with a fresh id."""
+    part = spec_for(grade_id).part
+    request: dict[str, Any] = {
+        "version": VERSION, "request": secrets.token_hex(16), "test": grade_id, "name": ANSWER_NAMES[part],
+    }
+    if part in VALUE_PARTS:
+        return {**request, "kind": KIND_VALUE}
+    with inputs_secret(secret), probe.plan_calls() as calls:
+        FAMILIES[grade_id](probe.Planned())
+    return {
+        **request,
+        "kind": KIND_CALLS,
+        "calls": [probe.encode_call(args, kwargs) for args, kwargs in calls],
+        "cpu_s": CALL_CPU_SECONDS,
+        "wall_s": CALL_WALL_SECONDS,
+    }
 
 
-def verdict_from_record(grade_id: str, data: dict[str, Any]) -> Verdict:
-    """The verdict for a record that came out of a kernel: references and comparisons computed here."""
-    if not isinstance(data, dict) or data.get("grade_id") != grade_id or data.get("version") != probe.RECORD_VERSION:
-        return Verdict.fail(Mistake.NOT_EVALUATED, "El registro de la prueba no corresponde a esta celda.")
-    return evaluate(grade_id, probe.answer_from_record(data, device()))
+def answers(record: Any, request: dict[str, Any]) -> bool:
+    """Whether a record is the kernel's answer to this request (anything else counts for nothing)."""
+    return (
+        isinstance(record, dict)
+        and record.get("version") == VERSION
+        and record.get("request") == request.get("request")
+        and record.get("name") == request.get("name")
+    )
+
+
+def verdict_from_record(grade_id: str, record: Any, request: dict[str, Any], secret: bytes) -> Verdict:
+    """The verdict for the kernel's record of a request: inputs rebuilt from the secret, references computed here."""
+    if request.get("test") != grade_id or not answers(record, request):
+        return Verdict.fail(Mistake.NOT_EVALUATED, msg.NOT_EVALUATED)
+    answer = probe.answer_from_record(record, device())
+    part = spec_for(grade_id).part
+    if isinstance(answer, probe.Missing):
+        return Verdict.fail(Mistake.NOT_DEFINED, msg.NOT_DEFINED.format(what=f"«{ANSWER_NAMES[part]}»"))
+    with inputs_secret(secret):
+        return evaluate(grade_id, answer)
 
 
 def check(grade_id: str, answer: Any) -> None:
-    """In a test cell: publish the record for the grader, then pass silently or raise TestFailure with the feedback."""
-    data = record(grade_id, answer)
-    _publish(data)
-    verdict = verdict_from_record(grade_id, data)
+    """In a test cell run outside grading (the instructor's Jupyter): pass silently or raise TestFailure with the feedback."""
+    verdict = evaluate(grade_id, answer)
     if not verdict.passed:
         raise TestFailure.from_verdict(spec_for(grade_id), verdict)
 
 
-def _publish(data: dict[str, Any]) -> None:
-    """Send the record to the grader as a display output of this cell (nothing is shown to the student)."""
-    try:
-        from IPython.core.interactiveshell import InteractiveShell
-        from IPython.display import display
-    except ImportError:  # outside IPython there is no grader listening
-        return
-    if InteractiveShell.initialized():  # an empty text/plain: front-ends show nothing instead of "no renderer"
-        display({probe.PROBE_MIME: data, "text/plain": ""}, raw=True)
-
-
-__all__ = ["FAMILIES", "Mistake", "TestFailure", "Verdict", "check", "evaluate", "record", "verdict_from_record"]
+__all__ = [
+    "FAMILIES", "Mistake", "TestFailure", "Verdict", "answers", "check", "evaluate", "plan", "verdict_from_record",
+]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import enum
+import hashlib
+import hmac
 import io
 import os
 import warnings
 import zlib
+from typing import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -108,9 +112,26 @@ def device() -> torch.device:
     return torch.device(os.environ.get("AUTOGRADER_DEVICE", "cpu"))
 
 
+_SECRET: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("inputs_secret", default=None)
+
+
+@contextlib.contextmanager
+def inputs_secret(secret: bytes | None) -> Iterator[None]:
+    """Draw the random test inputs inside this block from `secret` (a grading's own; never sent to the kernel)."""
+    token = _SECRET.set(secret)
+    try:
+        yield
+    finally:
+        _SECRET.reset(token)
+
+
 def generator(test_id: str, salt: int = 0) -> torch.Generator:
-    """A CPU generator seeded from the test's id, so every grading draws the same inputs."""
-    return torch.Generator().manual_seed(zlib.crc32(test_id.encode()) + salt)
+    """A CPU generator for one case's inputs: seeded from the grading's secret, or from the test's id alone outside a grading."""
+    secret = _SECRET.get()
+    if secret is None:
+        return torch.Generator().manual_seed(zlib.crc32(test_id.encode()) + salt)
+    digest = hmac.new(secret, f"{test_id}/{salt}".encode(), hashlib.sha256).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "big") & (2**63 - 1))
 
 
 def describe(value: Any) -> str:
@@ -162,7 +183,7 @@ class CallOutcome:
 
 
 def call_student(part: Part, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallOutcome:
-    """Call the answer quietly, tracing the ATen ops it runs; a Replay plays back what the kernel recorded instead."""
+    """Call the answer quietly, tracing the ATen ops it runs (a local call); a Replay plays back what the kernel recorded."""
     if isinstance(fn, probe.Replay):
         played = fn.replay(args)
         return CallOutcome(played.result, played.error, played.forbidden_ops, played.shares_input)
@@ -176,8 +197,15 @@ def call_student(part: Part, fn: Callable[..., Any], args: tuple[Any, ...], kwar
         except (Exception, probe.CallTimeout) as error:  # the student's own failure, reported back to them
             outcome.error = error
         outcome.forbidden_ops = trace.forbidden(part)
-    probe.note_call(outcome, args)
     return outcome
+
+
+def _allowed_names(part: Part, ops: Sequence[str]) -> list[str]:
+    """The operator names to show: those of this part, whatever else a record claims."""
+    from ..catalog import FORBIDDEN_OPS
+
+    named = [op for op in ops if op in FORBIDDEN_OPS[part]]
+    return named or [str(op)[:80] for op in ops[:3]]
 
 
 def check_callable(part: Part, what: str, fn: Any) -> Verdict | None:
@@ -193,7 +221,7 @@ def outcome_failure(part: Part, what: str, call: str, outcome: CallOutcome) -> V
         return Verdict.fail(
             Mistake.REFERENCE_OP,
             msg.REFERENCE_OP.format(
-                what=what, ops=", ".join(f"aten::{op}" for op in outcome.forbidden_ops), spellings=PUBLIC_SPELLINGS[part]
+                what=what, ops=", ".join(_allowed_names(part, outcome.forbidden_ops)), spellings=PUBLIC_SPELLINGS[part]
             ),
             msg.TRIED.format(what=call),
         )
@@ -308,8 +336,10 @@ def run_cases(
     not_callable = check_callable(part, what, fn)
     if not_callable is not None:
         return not_callable
-    if probe.probing():
-        return _record_cases(part, fn, cases)
+    if probe.planning():
+        for case in cases:
+            probe.note_planned(case.make(), case.kwargs)
+        return Verdict.ok()
     for case in cases:
         expected = reference(*case.make(), **case.kwargs)
         args = case.make()
@@ -326,15 +356,6 @@ def run_cases(
             verdict = _unmodified(args, before, outcome, call)
             if not verdict.passed:
                 return verdict
-    return Verdict.ok()
-
-
-def _record_cases(part: Part, fn: Callable[..., Any], cases: Sequence[Case]) -> Verdict:
-    """In the kernel: call every case so the trusted side can replay them; stop after a call that timed out."""
-    for case in cases:
-        outcome = call_student(part, fn, case.make(), case.kwargs)
-        if isinstance(outcome.error, probe.CallTimeout):
-            break
     return Verdict.ok()
 
 

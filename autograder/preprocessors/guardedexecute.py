@@ -18,6 +18,7 @@ from traitlets import Bool, Integer
 
 from .. import messages as msg
 from ..catalog import PROBE_MIME
+from ..issuer import RequestIssuer
 from ..sandbox import check_available
 from ..seeding import exec_lines_option, seed_line
 from ..sandboxkernel import PlainKernelManager, SandboxedKernelManager, WarmKernelManager
@@ -88,11 +89,33 @@ class GuardedExecute(Execute):
         self._probes: dict[int, int] = {}
         for cell in nb.cells:
             cell.metadata.pop(FAULT_KEY, None)  # only faults seen in this run count
+        resources = resources if resources is not None else ResourcesDict()
+        self._issuer = RequestIssuer(resources)
         return super().preprocess(nb, resources, km)
 
     def create_kernel_manager(self) -> KernelManager:
         self.kernel_manager_class = self._kernel_manager_class()
-        return super().create_kernel_manager()
+        km = super().create_kernel_manager()
+        if isinstance(km, PlainKernelManager):
+            km.output_budget = self.max_output_bytes  # the kernel cuts its prints at the same budget, at the source
+        return km
+
+    async def async_execute_cell(
+        self, cell: NotebookNode, cell_index: int, execution_count: int | None = None, store_history: bool = True
+    ) -> NotebookNode:
+        """A graded test cell runs as the stub's call with this grading's request; its source is restored after."""
+        swapped = self._issuer.source_for(cell) if getattr(self, "_issuer", None) else None
+        if swapped is None:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        original = cell.source
+        cell.source = swapped
+        try:  # kept out of the kernel's history (`In`), where a later cell could print it
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history=False)
+        finally:
+            cell.source = original
+
+    # nbclient binds the sync name to its own coroutine function.
+    execute_cell = run_sync(async_execute_cell)
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         """Start the kernel with our options (set here: nbconvert reloads every trait from config in preprocess)."""

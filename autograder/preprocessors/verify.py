@@ -9,11 +9,11 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Unicode
 
 from .. import messages as msg
 from ..catalog import ANSWER_CELLS, BY_GRADE_ID, PROBE_MIME, Part
+from ..issuer import Grading, is_catalogue_test
 from .guardedexecute import FAULT_KEY
 
 FAILURE_NAME = "TestFailure"
@@ -21,6 +21,9 @@ FAILURE_NAME = "TestFailure"
 # and the cell's metadata["autograder"]["mistake"] (None when it passed), for results and cohort reports.
 MISTAKES_KEY = "mistakes"
 FAULT_MISTAKE = "fault"
+# Where the reasons for an instructor's review go: resources["autograder"]["review"] (plain Spanish).
+REVIEW_KEY = "review"
+MAX_REVIEW = 20
 
 
 class Verify(NbGraderPreprocessor):
@@ -43,20 +46,29 @@ class Verify(NbGraderPreprocessor):
         if not self.enabled:
             return nb, resources
         problems = _answer_problems(nb)
-        mistakes = resources.setdefault("autograder", {}).setdefault(MISTAKES_KEY, {})
+        store = resources.setdefault("autograder", {})
+        mistakes = store.setdefault(MISTAKES_KEY, {})
+        self._grading = Grading.of(resources)
+        self._review: list[str] = store.setdefault(REVIEW_KEY, [])
         for cell in nb.cells:
             records = self._take_records(cell)
             if self._decides(cell):
                 mistake = self._decide(cell, records, problems)
                 mistakes[cell.metadata["nbgrader"]["grade_id"]] = mistake
                 cell.metadata.setdefault(FAULT_KEY, {})["mistake"] = mistake
+            elif records:
+                self._flag(msg.REVIEW_STRAY_RECORD.format(where=_where(cell)))
         return nb, resources
 
     @staticmethod
     def _decides(cell: NotebookNode) -> bool:
         """Test cells of this assignment's catalogue; other graded cells are left to nbgrader."""
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell) and grade_id in BY_GRADE_ID
+        return is_catalogue_test(cell)
+
+    def _flag(self, reason: str) -> None:
+        """Note a reason for an instructor to look at this submission (the student's feedback is unchanged)."""
+        if reason not in self._review and len(self._review) < MAX_REVIEW:
+            self._review.append(reason)
 
     @staticmethod
     def _take_records(cell: NotebookNode) -> list[Any]:
@@ -87,18 +99,26 @@ class Verify(NbGraderPreprocessor):
 
     def _failure(self, cell: NotebookNode, grade_id: str, records: list[Any]) -> tuple[str, str | None]:
         """The Spanish feedback of a failing cell and its mistake's name, or ('', None) when the verdict passes."""
-        from ..checks import Mistake, TestFailure, verdict_from_record  # torch loads only where test cells are decided
+        from ..checks import Mistake, TestFailure, answers, verdict_from_record  # torch loads only where cells are decided
 
         fault = cell.metadata.get(FAULT_KEY, {})
         if fault.get("fault"):
             return msg.FAULT_PREFIX.format(fault=fault.get("message", fault["fault"])), FAULT_MISTAKE
         not_evaluated = Mistake.NOT_EVALUATED.value
-        if len(records) > 1:
+        request = self._grading.requests.get(grade_id)
+        answering = [r for r in records if request is not None and answers(r, request)]
+        if len(answering) < len(records):
+            self._flag(msg.REVIEW_FORGED_RECORD.format(grade_id=grade_id))
+        if len(answering) > 1:
+            self._flag(msg.REVIEW_DUPLICATE_RECORD.format(grade_id=grade_id))
             return msg.DUPLICATE_RECORDS, not_evaluated
-        if not records:
+        if not answering:
             return _kernel_error(cell) or msg.NOT_EVALUATED, not_evaluated
+        record = answering[0]
+        for reason in record.get("tamper", [])[:MAX_REVIEW] if isinstance(record.get("tamper"), list) else []:
+            self._flag(msg.REVIEW_KERNEL_SAW.format(what=_plain(reason)))
         try:
-            verdict = verdict_from_record(grade_id, records[0])
+            verdict = verdict_from_record(grade_id, record, request, self._grading.secret)
         except Exception as error:  # data no honest kernel sends: this cell fails, grading goes on
             self.log.warning("Unreadable probe record in %s: %s: %s", grade_id, type(error).__name__, error)
             return msg.NOT_EVALUATED, not_evaluated
@@ -106,6 +126,16 @@ class Verify(NbGraderPreprocessor):
             return "", None
         mistake = verdict.mistake.value if verdict.mistake else not_evaluated
         return TestFailure.from_verdict(BY_GRADE_ID[grade_id], verdict).render(), mistake
+
+
+def _where(cell: NotebookNode) -> str:
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    return f"«{grade_id}»" if grade_id else "sin calificar"
+
+
+def _plain(text: Any) -> str:
+    """A kernel-sent reason as one short line of plain text (the kernel is the student's)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())[:160]
 
 
 def _answer_problems(nb: NotebookNode) -> dict[Part, str]:

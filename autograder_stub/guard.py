@@ -1,0 +1,264 @@
+"""What a grading kernel may not do, enforced below the student's reach, and what it tried.
+
+Installed once per kernel, before any student code runs:
+
+- **the taught operators are blocked where torch dispatches**: for every operator the grader names,
+  every dispatch key that has a kernel gets one that refuses (every thread, every backend: dense,
+  sparse, mkldnn, quantized, nested, meta; whatever dispatch-disabling context is active), and
+  torch's Python re-implementations of them (`torch._refs`, `torch._decomp`) refuse too;
+- **no new program can start** (seccomp: execve fails), so a call cannot hand its work to a fresh
+  interpreter where nothing is blocked; a fork inherits every block;
+- **an audit hook** (which Python code cannot remove) refuses what could undo the blocks from inside
+  the process (walking the garbage collector to the registrations, ctypes, writing process memory
+  through /proc) and notes it, with other tampering it sees, as evidence for the instructor.
+
+The handle that keeps the registrations alive is held only by the refusing kernels themselves (a
+cycle through C++), so nothing reachable from Python leads back to it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import sys
+import threading
+import warnings
+from typing import Callable, Iterable
+
+import torch
+
+# What the kernel refuses to run, and tells the student who reached it.
+BLOCKED_TEXT = (
+    "«{op}» no está disponible al calificar: es la operación que este ejercicio te pide escribir tú, "
+    "con operaciones elementales."
+)
+TAMPER_LIMIT = 50
+_PROC_MEMORY = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|pagemap)$|^/dev/(k?mem|port)$|^/proc/kcore$")
+_REFUSED_IMPORTS = frozenset({"_testcapi", "_testinternalcapi", "_xxsubinterpreters", "_xxinterpchannels", "_testmultiphase"})
+
+
+class BlockedOperator(RuntimeError):
+    """Raised by a blocked operator: the student's function reached the operation it must implement."""
+
+    def __init__(self, op: str) -> None:
+        self.op = op
+        super().__init__(BLOCKED_TEXT.format(op=op))
+
+
+class Observations:
+    """Operators refused during the current call, and tampering seen since the kernel started."""
+
+    def __init__(self) -> None:
+        self.ops: list[str] = []
+        self.tamper: list[str] = []
+        self._lock = threading.Lock()
+
+    def blocked(self, op: str) -> None:
+        with self._lock:
+            if op not in self.ops:
+                self.ops.append(op)
+
+    def tampered(self, what: str) -> None:
+        with self._lock:
+            if what not in self.tamper and len(self.tamper) < TAMPER_LIMIT:
+                self.tamper.append(what)
+
+    def take_ops(self) -> list[str]:
+        with self._lock:
+            ops, self.ops = self.ops, []
+        return ops
+
+
+OBSERVED = Observations()
+_installed: list[str] = []
+
+
+def installed() -> list[str]:
+    """The operators blocked in this process (empty before `install`)."""
+    return list(_installed)
+
+
+def install(operators: Iterable[str], *, seccomp: bool = True) -> None:
+    """Block these operators (packet names like "aten::relu") in this process, stop exec, and start watching."""
+    if _installed:
+        return
+    names = sorted({name.strip() for name in operators if name.strip()})
+    with warnings.catch_warnings():  # torch warns once that kernels are being overridden: that is the point
+        warnings.simplefilter("ignore")
+        _block_dispatch(names)
+    _block_python_references(names)
+    _installed.extend(names)
+    if seccomp:
+        _forbid_exec()
+    sys.addaudithook(_audit)
+
+
+def block_intact() -> bool:
+    """Whether the blocked operators still refuse (a removed registration would compute again)."""
+    probes = {"aten::relu": lambda: torch.ops.aten.relu.default(torch.zeros(2)),
+              "aten::max_pool2d_with_indices": lambda: torch.ops.aten.max_pool2d_with_indices.default(torch.zeros(1, 2, 2), [1, 1])}
+    for name, probe in probes.items():
+        if name not in _installed:
+            continue
+        try:
+            probe()
+        except BlockedOperator:
+            continue
+        except Exception:  # any other error: the operator ran as far as its own checks
+            return False
+        return False
+    OBSERVED.take_ops()
+    return True
+
+
+# -- the dispatcher -------------------------------------------------------------------------
+
+_KEY_LINE = re.compile(r"^(\w+)(?:\[alias\])?: (?:registered|fallthrough)", re.M)
+
+
+def _block_dispatch(packets: list[str]) -> None:
+    wanted = set(packets)
+    overloads = [name for name in torch._C._dispatch_get_all_op_names() if name.split(".")[0] in wanted]
+    libraries: dict[str, object] = {}
+    refusers: list[Callable[..., object]] = []
+    for overload in overloads:
+        namespace, rest = overload.split("::", 1)
+        packet = overload.split(".")[0]
+        if namespace not in libraries:
+            libraries[namespace] = torch._C._dispatch_library("IMPL", namespace, "")
+        for key in _KEY_LINE.findall(torch._C._dispatch_dump(overload)):
+            if key == "debug":
+                continue
+            refuser = _refuser(packet)
+            try:
+                libraries[namespace].impl(rest, key, refuser, False)
+            except RuntimeError:  # a key this build cannot register from Python: the others still refuse
+                continue
+            refusers.append(refuser)
+    # The libraries live as long as the refusers hold them, and the refusers live in the dispatcher.
+    for refuser in refusers:
+        refuser.__dict__["_keep"] = libraries
+    libraries = {}
+    refusers = []
+
+
+def _refuser(op: str) -> Callable[..., object]:
+    def refuse(*args: object, **kwargs: object) -> object:
+        OBSERVED.blocked(op)
+        raise BlockedOperator(op)
+
+    return refuse
+
+
+def _block_python_references(packets: list[str]) -> None:
+    """torch's own Python versions of the blocked operators (used by its compilers) refuse as well."""
+    short = {name.split("::")[1] for name in packets if name.startswith("aten::")}
+    modules = [sys.modules.get(name) for name in ("torch._refs", "torch._refs.nn.functional", "torch._decomp.decompositions")]
+    for module in modules:
+        if module is None:
+            continue
+        for attribute in list(vars(module)):
+            if attribute in short or attribute.lstrip("_") in short:
+                setattr(module, attribute, _refuser(f"aten::{attribute.lstrip('_')}"))
+    table = getattr(sys.modules.get("torch._decomp"), "decomposition_table", None)
+    if isinstance(table, dict):
+        for overload in list(table):
+            name = getattr(getattr(overload, "overloadpacket", None), "_qualified_op_name", "")
+            if name in packets:
+                table[overload] = _refuser(name)
+
+
+# -- processes ------------------------------------------------------------------------------
+
+_ARCH = {"x86_64": (0xC000003E, (59, 322)), "aarch64": (0xC00000B7, (221, 281))}
+
+
+def _forbid_exec() -> None:
+    """A seccomp filter on this process and all it starts: execve and execveat fail with EPERM."""
+    arch = _ARCH.get(os.uname().machine)
+    if arch is None:
+        OBSERVED.tampered("(aviso) esta arquitectura no permite impedir que se lancen programas")
+        return
+    audit_arch, calls = arch
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    load, jeq, ret = 0x20, 0x15, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    steps = [
+        Filter(load, 0, 0, 4),  # the architecture
+        Filter(jeq, 1, 0, audit_arch),
+        Filter(ret, 0, 0, deny),  # another ABI: nothing may run
+        Filter(load, 0, 0, 0),  # the syscall number
+        Filter(0x35, 0, 1, 0x40000000),  # jge: the x32 ABI
+        Filter(ret, 0, 0, deny),
+        Filter(jeq, 0, 1, calls[0]),
+        Filter(ret, 0, 0, deny),
+        Filter(jeq, 0, 1, calls[1]),
+        Filter(ret, 0, 0, deny),
+        Filter(ret, 0, 0, allow),
+    ]
+    program = Program(len(steps), (Filter * len(steps))(*steps))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    if libc.prctl(22, 2, ctypes.cast(ctypes.pointer(program), ctypes.c_void_p), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+
+# -- the audit hook -------------------------------------------------------------------------
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event.startswith("ctypes."):
+        _refuse("usó ctypes (acceso directo a la memoria del proceso)")
+    elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
+        _refuse("recorrió los objetos del intérprete con el recolector de basura (gc)")
+    elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn"):
+        _refuse("intentó lanzar otro programa")
+    elif event == "open" and args and isinstance(args[0], (str, bytes)) and _is_process_memory(args[0]):
+        _refuse("intentó abrir la memoria del proceso (/proc/…/mem)")
+    elif event == "import" and args and args[0] in _REFUSED_IMPORTS:
+        _refuse(f"importó {args[0]}")
+    elif event == "object.__setattr__" and len(args) >= 2 and _is_grader_type(args[0]) and _from_student():
+        OBSERVED.tampered(f"modificó {getattr(args[0], '__module__', '?')}.{getattr(args[0], '__name__', '?')}.{args[1]}")
+    elif event == "sys.addaudithook" and _from_student():
+        OBSERVED.tampered("añadió un gancho de auditoría propio")
+
+
+def _refuse(what: str) -> None:
+    OBSERVED.tampered(what)
+    raise PermissionError(f"No permitido al calificar: {what}.")
+
+
+def _from_student(depth: int = 8) -> bool:
+    """Whether the code that raised the event is the notebook's own (torch sets its own classes' attributes too)."""
+    frame = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            return False
+        name = frame.f_code.co_filename
+        if name != __file__:
+            return "ipykernel_" in name or name.startswith("<ipython-input")
+        frame = frame.f_back
+    return False
+
+
+def _is_process_memory(path: str | bytes) -> bool:
+    text = os.fsdecode(path)
+    try:
+        text = os.path.realpath(text)
+    except (OSError, ValueError):
+        return True
+    return bool(_PROC_MEMORY.match(text))
+
+
+def _is_grader_type(obj: object) -> bool:
+    module = getattr(obj, "__module__", "") or ""
+    return isinstance(obj, type) and (module.startswith(("torch", "autograder_stub")) or obj.__name__ == "Tensor")

@@ -1,0 +1,17 @@
+"""Names both sides of the grading conversation agree on (no torch here: the grader reads them before importing it)."""
+
+# The MIME type under which the stub's record leaves the kernel, as a display output of the test cell.
+RECORD_MIME = "application/vnd.autograder.probe+json"
+# Version of the request and record formats; a record of another version counts for nothing.
+VERSION = 2
+# The kernel's environment variables set by the grader.
+BLOCKED_ENV = "AUTOGRADER_BLOCKED_OPS"  # comma-separated operator names ("aten::relu", "quantized::max_pool2d")
+OUTPUT_ENV = "AUTOGRADER_MAX_OUTPUT"  # bytes of stream output kept per cell in the kernel
+# What the grader's request asks for.
+KIND_CALLS = "calls"  # call the named function on each of the given inputs
+KIND_VALUE = "value"  # send the named value itself (e.g. the kernel Gx)
+# Per call of the student's function: CPU seconds (fair on a loaded machine) and a wall-clock backstop.
+CALL_CPU_SECONDS = 5.0
+CALL_WALL_SECONDS = 60.0
+# Largest single message the kernel sends: anything bigger is replaced at the source by a short note.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
