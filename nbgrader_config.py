@@ -106,20 +106,21 @@ c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelA
 # Tests and points come from solutions/, whatever the submission did to its test cells:
 # nbgrader's default sanitize chain, with RestoreCells after OverwriteCells. OverwriteCells
 # resets the source and points of graded/locked cells still present; RestoreCells puts back
-# those the student deleted (from solutions/<assignment>/<notebook>.ipynb).
+# those the student deleted (from solutions/<assignment>/<notebook>.ipynb). DeduplicateCells
+# replaces nbgrader's DeduplicateIds: of the copies of a pasted cell (same grade_id) the last one
+# keeps the nbgrader metadata and the earlier ones run as ordinary cells, valid for CheckCellMetadata.
 from nbgrader.preprocessors import (  # noqa: E402
     CheckCellMetadata,
     ClearOutput,
-    DeduplicateIds,
     OverwriteCells,
     OverwriteKernelspec,
 )
 
-from autograder.preprocessors import RestoreCells  # noqa: E402
+from autograder.preprocessors import DeduplicateCells, RestoreCells  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
-    DeduplicateIds,
+    DeduplicateCells,  # copies of a cell: only the last one is the graded (or answer, or locked) cell
     OverwriteKernelspec,
     OverwriteCells,
     RestoreCells,  # a graded or locked cell the student deleted is re-inserted from the source
