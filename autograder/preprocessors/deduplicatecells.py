@@ -11,7 +11,7 @@ from traitlets import Unicode
 
 
 class DeduplicateCells(DeduplicateIds):
-    """nbgrader's DeduplicateIds, leaving every copy but the last a valid ordinary cell instead of one CheckCellMetadata rejects.
+    """A pasted copy of a cell must cost nothing: earlier copies become valid ordinary cells, not a SchemaTooOldError.
 
     Jupyter's copy and paste keeps a cell's nbgrader metadata, so a student who copies an answer,
     test or locked cell ends up with several cells with one grade_id. As in nbgrader, the last
