@@ -34,6 +34,8 @@ BLOCKED_TEXT = (
     "con operaciones elementales."
 )
 TAMPER_LIMIT = 50
+# A file name standing for the notebook's own code in tests of the guard (cells are compiled as ipykernel_* files).
+STUDENT_FILE = "<notebook>"
 _PROC_MEMORY = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(mem|pagemap)$|^/dev/(k?mem|port)$|^/proc/kcore$")
 _REFUSED_IMPORTS = frozenset({"_testcapi", "_testinternalcapi", "_xxsubinterpreters", "_xxinterpchannels", "_testmultiphase"})
 
@@ -89,6 +91,7 @@ def install(operators: Iterable[str], *, seccomp: bool = True) -> None:
         _block_dispatch(names)
     _block_python_references(names)
     _installed.extend(names)
+    _watch_registrations({name.split("::")[0] for name in names})
     if seccomp:
         _forbid_exec()
     sys.addaudithook(_audit)
@@ -169,6 +172,18 @@ def _block_python_references(packets: list[str]) -> None:
                 table[overload] = _refuser(name)
 
 
+def _watch_registrations(namespaces: set[str]) -> None:
+    """New kernels for a blocked operator's namespace, registered from the notebook, are refused and noted."""
+    original = torch._C._dispatch_library
+
+    def dispatch_library(kind: str, namespace: str, *args: object, **kwargs: object) -> object:
+        if namespace in namespaces and kind in ("IMPL", "FRAGMENT") and _from_student(depth=4):
+            _refuse(f"registró implementaciones propias en el despachador de torch ({namespace})")
+        return original(kind, namespace, *args, **kwargs)
+
+    torch._C._dispatch_library = dispatch_library
+
+
 # -- processes ------------------------------------------------------------------------------
 
 _ARCH = {"x86_64": (0xC000003E, (59, 322)), "aarch64": (0xC00000B7, (221, 281))}
@@ -226,9 +241,9 @@ def _audit(event: str, args: tuple) -> None:
         _refuse("intentó abrir la memoria del proceso (/proc/…/mem)")
     elif event == "import" and args and args[0] in _REFUSED_IMPORTS:
         _refuse(f"importó {args[0]}")
-    elif event == "object.__setattr__" and len(args) >= 2 and _is_grader_type(args[0]) and _from_student():
+    elif event == "object.__setattr__" and len(args) >= 2 and _is_grader_type(args[0]) and _from_student(depth=1):
         OBSERVED.tampered(f"modificó {getattr(args[0], '__module__', '?')}.{getattr(args[0], '__name__', '?')}.{args[1]}")
-    elif event == "sys.addaudithook" and _from_student():
+    elif event == "sys.addaudithook" and _from_student(depth=1):
         OBSERVED.tampered("añadió un gancho de auditoría propio")
 
 
@@ -238,14 +253,14 @@ def _refuse(what: str) -> None:
 
 
 def _from_student(depth: int = 8) -> bool:
-    """Whether the code that raised the event is the notebook's own (torch sets its own classes' attributes too)."""
+    """Whether notebook code is among the nearest callers (torch sets its own classes' attributes too)."""
     frame = sys._getframe(2)
     for _ in range(depth):
         if frame is None:
             return False
         name = frame.f_code.co_filename
-        if name != __file__:
-            return "ipykernel_" in name or name.startswith("<ipython-input")
+        if "ipykernel_" in name or name.startswith("<ipython-input") or name == STUDENT_FILE:
+            return True
         frame = frame.f_back
     return False
 

@@ -1,0 +1,70 @@
+"""The kernel's guard, installed in a fresh interpreter: every way to the taught operators is refused, elementary ones are not."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ATTACKS = Path(__file__).parent / "guard" / "attacks.py"
+ROOT = Path(__file__).resolve().parent.parent
+
+ALLOWED = {"clamp", "where", "maximum", "comparison", "hardtanh as clamp", "unfold amax", "loops", "conv2d"}
+
+
+@pytest.fixture(scope="module")
+def outcome() -> dict:
+    """The attacks' results, run once (a guard cannot be taken out of the process that installed it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ATTACKS)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_no_attack_on_the_taught_operators_computes_anything(outcome):
+    through = {name: result for name, result in outcome["results"].items() if name not in ALLOWED and "THROUGH" in result}
+    assert through == {}
+
+
+def test_the_taught_operators_are_refused_as_blocked_not_by_accident(outcome):
+    results = outcome["results"]
+    for name in ("torch.relu", "F.threshold", "aten._add_relu", "leaky_relu 0", "mkldnn linear relu", "sparse",
+                 "other thread", "DisableTorchDispatch", "inference_mode", "torch._refs", "nn.MaxPool2d",
+                 "return_indices", "mkldnn 3-D", "adaptive", "fractional", "pool in thread", "decomposition"):
+        assert results[name] == "blocked", name
+
+
+def test_elementary_operations_still_work(outcome):
+    assert {name: outcome["results"][name] for name in ALLOWED} == {name: outcome["results"][name] for name in ALLOWED}
+    assert all(outcome["results"][name].startswith("THROUGH") for name in ALLOWED)
+
+
+def test_no_other_program_can_start_and_the_attempts_are_noted(outcome):
+    results = outcome["results"]
+    for name in ("subprocess", "os.system", "posix_spawn", "fork_exec direct"):
+        assert results[name] == "refused", name
+    assert "THROUGH" not in results["multiprocessing spawn"]
+    assert any("lanzar otro programa" in note for note in outcome["tamper"])
+
+
+def test_what_could_undo_the_block_is_refused_and_noted(outcome):
+    results = outcome["results"]
+    for name in ("gc.get_objects", "gc.get_referrers", "ctypes", "/proc/self/mem", "/proc/pid/mem"):
+        assert results[name] == "refused", name
+    notes = " ".join(outcome["tamper"])
+    assert "gc" in notes and "ctypes" in notes and "/proc" in notes
+    assert outcome["intact"] is True
+
+
+def test_every_relu_or_max_pool_operator_of_this_torch_is_blocked():
+    import torch
+
+    from autograder.catalog import FORBIDDEN_OPS, Part
+
+    packets = {name.split(".")[0] for name in torch._C._dispatch_get_all_op_names()}
+    named = {p for p in packets if not p.startswith("_test::") and ("relu" in p.split("::")[1] or "max_pool" in p)}
+    assert named <= FORBIDDEN_OPS[Part.RELU] | FORBIDDEN_OPS[Part.MAXPOOL2D]
