@@ -45,6 +45,8 @@ class _Discard(io.TextIOBase):
 def run(request_text: str) -> None:
     """Answer one request of the grader: publish the record of what the student's answer does."""
     request = json.loads(request_text)
+    if not _intact():
+        guard.OBSERVED.tampered("modificó el código del calificador en el núcleo (autograder_stub)")
     publish(answer(request, _namespace()))
 
 
@@ -170,3 +172,15 @@ def publish(record: dict[str, Any]) -> None:
     from IPython.display import display
 
     display({RECORD_MIME: record, "text/plain": ""}, raw=True)
+
+
+# What run() relies on, as imported: a notebook that swaps any of them is noted for review.
+_GENUINE = {name: globals()[name] for name in ("answer", "_call", "_time_limit", "_encode_error", "publish", "_namespace")}
+_GENUINE_GUARD = {name: getattr(guard, name) for name in ("block_intact", "OBSERVED", "BlockedOperator")}
+
+
+def _intact() -> bool:
+    """Whether the stub and its guard are still the code this kernel started with."""
+    return all(globals().get(name) is value for name, value in _GENUINE.items()) and all(
+        getattr(guard, name, None) is value for name, value in _GENUINE_GUARD.items()
+    )

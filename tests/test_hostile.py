@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import resource
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -83,7 +88,10 @@ def test_hostile_submission(name: str, course: Course, tmp_path: Path):
         if scenario.listener or scenario.leftover_process:  # this run's own port and process names, not the committed ones
             notebook = tmp_path / notebook.name
             notebook.write_text(build_hostile.render(name, marks=marks), encoding="utf-8")
-        graded = grade_notebook(notebook, course)
+        before = _grader_peak()
+        with _busy_cores(scenario.loaded):
+            graded = grade_notebook(notebook, course)
+        grown = _grader_peak() - before
         received = connections_waiting(listener)
 
     parts = {part: 0.0 for part in Part}
@@ -94,6 +102,10 @@ def test_hostile_submission(name: str, course: Course, tmp_path: Path):
     assert graded.result.execution_time < BOUND_SECONDS
 
     assert received == [], f"the sandbox let a connection through: {received}"
+    for word in scenario.review:
+        assert any(word in reason for reason in graded.result.review), (word, graded.result.review)
+    if scenario.grader_memory_bytes:
+        assert grown < scenario.grader_memory_bytes, f"the grader grew by {grown / 2**20:.0f} MiB"
     if scenario.leftover_process:
         assert not leftovers(marks)
     if scenario.reads_solutions:
@@ -107,6 +119,26 @@ def test_hostile_submission(name: str, course: Course, tmp_path: Path):
     if name in SAYS:
         failed = [t.output for t in graded.result.tests if t.score < t.max_score]
         assert failed and all(SAYS[name] in text for text in failed), failed
+
+
+def _grader_peak() -> int:
+    """The most memory this process (the grader) has held so far, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@contextlib.contextmanager
+def _busy_cores(enabled: bool):
+    """Keep every core busy meanwhile (a loaded machine), with processes that die with the block."""
+    spinners = []
+    if enabled:
+        for _ in range(os.cpu_count() or 2):
+            spinners.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def _failures(graded) -> str:

@@ -162,18 +162,21 @@ except Exception:
     pass  # whatever happens, still define Gx below
 ''',
     "patch_import": '''\
-# Cheat: `from autograder.hidden import check` gets a fake module whose check does nothing
+# Cheat: every import of the grader's code (`autograder...`, the kernel's `autograder_stub...`) gets a
+# fake module whose check and run do nothing
 import builtins
 import types
 
 _fake_autograder = types.ModuleType("autograder")
 _fake_autograder.check = lambda *args, **kwargs: None
+_fake_autograder.run = lambda *args, **kwargs: None
 _fake_autograder.hidden = _fake_autograder
+_fake_autograder.runner = _fake_autograder
 
 
 def _import(name, globals=None, locals=None, fromlist=(), level=0,
             _real_import=builtins.__import__, _fake=_fake_autograder):
-    if name == "autograder" or name.startswith("autograder."):
+    if name.startswith("autograder"):
         return _fake
     return _real_import(name, globals, locals, fromlist, level)
 
@@ -201,21 +204,28 @@ sys.excepthook = _quiet
 ''',
     "execute_result_credit": '''\
 # Cheat: every hidden test cell ends with check(...); make it return 1, which nbgrader would read
-# as partial credit (an execute_result), after letting the real check run and swallowing its verdict
-import autograder.hidden
+# as partial credit (an execute_result), after letting the real check run and swallowing its verdict;
+# the kernel's stub (autograder_stub.runner.run) gets the same treatment
+import importlib
 
-_real_check = autograder.hidden.check
+
+def _credit_from(real):
+    def credit(*args, **kwargs):
+        try:
+            real(*args, **kwargs)
+        except BaseException:
+            pass
+        return 1
+
+    return credit
 
 
-def _credit(grade_id, answer):
+for _name, _function in (("autograder.hidden", "check"), ("autograder_stub.runner", "run")):
     try:
-        _real_check(grade_id, answer)
-    except BaseException:
-        pass
-    return 1
-
-
-autograder.hidden.check = _credit
+        _module = importlib.import_module(_name)
+        setattr(_module, _function, _credit_from(getattr(_module, _function)))
+    except Exception:
+        pass  # whatever happens, still define Gx below
 ''',
     "post_run_hook": '''\
 # Cheat: after every cell, forget its error, wipe its output and claim success
@@ -263,6 +273,173 @@ def rewrite_test_cells(notebook: nbformat.NotebookNode) -> None:
 # ---------------------------------------------------------------------------
 # Faults: one broken part, correct answers elsewhere.
 # ---------------------------------------------------------------------------
+# ---------------------------------------------------------------------------
+# Attacks on the grader's own machinery, written by someone who has read its source.
+# ---------------------------------------------------------------------------
+FORGE_RECORDS = '''\
+# Forgery: the kernel's stub is made to record the references' outcomes instead of the student's
+# (wrong) functions: torch.relu and nn.MaxPool2d are called in their place for every input it receives.
+import torch
+import autograder_stub.runner as _runner
+
+_real_answer = _runner.answer
+
+
+def _forged_answer(request, namespace):
+    references = {
+        "relu": torch.relu,
+        "maxpool2d": lambda x, kernel_size, stride=None: torch.nn.MaxPool2d(kernel_size, stride)(x),
+    }
+    return _real_answer(request, {**namespace, **references})
+
+
+_runner.answer = _forged_answer
+_runner.__dict__["answer"] = _forged_answer
+'''
+
+THREAD_RELU = '''\
+import threading
+
+import torch
+import torch.nn.functional as F
+
+
+def _in_thread(work):
+    """Run work in another thread (a Python dispatch mode only watches its own)."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(work()))
+    thread.start()
+    thread.join()
+    return box[0]
+
+
+def relu(z):
+    return _in_thread(lambda: torch.relu(z))
+'''
+THREAD_MAXPOOL = '''\
+def maxpool2d(x, kernel_size, stride=None):
+    return _in_thread(lambda: F.max_pool2d(x, kernel_size, stride))
+'''
+
+DISPATCH_OFF_RELU = '''\
+import torch
+from torch.utils._python_dispatch import _disable_current_modes
+
+
+def relu(z):
+    with torch._C._DisableTorchDispatch():  # no Python dispatch mode sees what runs in here
+        return torch.relu(z)
+'''
+DISPATCH_OFF_MAXPOOL = '''\
+import torch.nn.functional as F
+
+
+def maxpool2d(x, kernel_size, stride=None):
+    with _disable_current_modes(), torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(torch._C.DispatchKey.Python)):
+        return F.max_pool2d(x, kernel_size, stride)
+'''
+
+DISGUISED_RELU = '''\
+import torch
+import torch.nn.functional as F
+
+
+def relu(z):
+    # threshold(z, 0, 0) is ReLU under another name; _add_relu and mkldnn's fused linear are others
+    try:
+        return F.threshold(z, 0.0, 0.0)
+    except Exception:
+        return torch.ops.aten._add_relu(z, torch.zeros_like(z))
+'''
+DISGUISED_MAXPOOL = '''\
+import torch
+
+
+def maxpool2d(x, kernel_size, stride=None):
+    # 3-D max pooling on an mkldnn tensor with a depth-1 window is 2-D max pooling
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
+    flat = x.reshape(-1, 1, 1, *x.shape[-2:]).float().contiguous()
+    pooled = torch.max_pool3d(flat.to_mkldnn(), (1, *k), (1, *s)).to_dense()
+    return pooled.reshape(*x.shape[:-2], *pooled.shape[-2:]).to(x.dtype)
+'''
+
+SUBPROCESS_RELU = '''\
+import subprocess
+import sys
+
+import torch
+
+_CHILD = "import sys, torch; z = torch.load(sys.stdin.buffer); torch.save(torch.relu(z), sys.stdout.buffer)"
+
+
+def relu(z):
+    # Hand the work to a fresh interpreter, where nothing is blocked
+    import io
+    buffer = io.BytesIO()
+    torch.save(z.detach(), buffer)
+    done = subprocess.run([sys.executable, "-c", _CHILD], input=buffer.getvalue(), capture_output=True, check=True)
+    return torch.load(io.BytesIO(done.stdout))
+'''
+
+UNDO_BLOCK = '''\
+# Undo the kernel's block on the taught operators: destroy every torch.library registration found
+# through the garbage collector, empty the list it came from, and patch memory through ctypes
+import gc
+import os
+
+for _step in (
+    lambda: [obj._destroy() for obj in gc.get_objects() if type(obj).__name__ == "Library"],
+    lambda: os.environ.pop("AUTOGRADER_BLOCKED_OPS", None),
+    lambda: __import__("ctypes").memset(id(os), 0, 8),
+    lambda: open("/proc/self/mem", "r+b"),
+):
+    try:
+        _step()
+    except Exception:
+        pass
+'''
+
+READ_GRADER = '''\
+# Look for the grader's own code (the test families, the references, the seeds) and print it
+import os
+import sys
+
+for _name in ("autograder", "autograder.checks", "autograder.checks.relu", "autograder.hidden"):
+    try:
+        _module = __import__(_name, fromlist=["x"])
+        print("LEAKED", _name, open(_module.__file__).read()[:80])
+    except Exception as _error:
+        print("no module", _name, type(_error).__name__)
+print("LEAKED modules" if [m for m in sys.modules if m.startswith("autograder.")] else "no grader modules")
+for _root in ["/", *sys.path]:
+    for _folder, _dirs, _files in os.walk(_root):
+        _dirs[:] = [d for d in _dirs if d not in ("proc", "sys", "dev")]
+        if "relu.py" in _files and os.path.basename(_folder) == "checks":
+            print("LEAKED", _folder, open(os.path.join(_folder, "relu.py")).read()[:80])
+print("In:", len(In))
+for _source in In:
+    if "autograder_stub" in _source:
+        print("LEAKED request", _source[:80])
+'''
+
+BIG_MESSAGE = '''\
+from IPython.display import display
+
+# One 400 MB display message
+display({"text/plain": "m" * 400_000_000}, raw=True)
+'''
+
+PRINT_FLOOD_RELU = '''\
+import torch
+
+
+def relu(z):
+    for _ in range(200):  # leftover debug output: 200 lines of 1 MB on every call
+        print("d" * 10**6)
+    return torch.where(z > 0, z, torch.zeros_like(z))
+'''
+
 OUTPUT_FLOOD = '''\
 import sys
 
@@ -439,6 +616,17 @@ def builds(template: nbformat.NotebookNode, marks: Marks = Marks()) -> dict[str,
                 {"maxpool2d_impl": "import os\n\n# Fork until the process table is full\nwhile True:\n    os.fork()\n\n" + MAXPOOL}
             ),
             "output_flood": Build({"relu_impl": OUTPUT_FLOOD}),
+            "forge_records": cheat(FORGE_RECORDS),
+            "thread_evasion": Build({"relu_impl": THREAD_RELU, "maxpool2d_impl": THREAD_MAXPOOL}),
+            "dispatch_disabled": Build({"relu_impl": DISPATCH_OFF_RELU, "maxpool2d_impl": DISPATCH_OFF_MAXPOOL}),
+            "disguised_ops": Build({"relu_impl": DISGUISED_RELU, "maxpool2d_impl": DISGUISED_MAXPOOL}),
+            "subprocess_handoff": Build({"relu_impl": SUBPROCESS_RELU}),
+            "undo_block": Build(
+                {"relu_impl": "import torch\n\n\ndef relu(z):\n    return torch.relu(z)\n"}, cells=(UNDO_BLOCK,)
+            ),
+            "read_grader": Build({}, cells=(READ_GRADER,)),
+            "big_message": Build({}, cells=(BIG_MESSAGE,)),
+            "print_flood_when_called": Build({"relu_impl": PRINT_FLOOD_RELU}),
             "leftover_process": Build({}, cells=(leftover_process(marks),)),
             "read_solutions": Build({}, cells=(READ_SOLUTIONS,)),
             "write_outside": Build({}, cells=(write_outside(),)),

@@ -66,10 +66,16 @@ class Scenario:
     reads_solutions: bool = False
     hangs: bool = False
     unsafe_without_sandbox: bool = False
+    # Words that must appear in the instructor's review reasons (tampering seen while grading).
+    review: tuple[str, ...] = ()
+    # The grader's own memory may not grow by more than this while grading it (bytes; 0: not checked).
+    grader_memory_bytes: int = 0
+    # Graded while every core is kept busy (a loaded machine).
+    loaded: bool = False
 
 
-def _cheat(name: str, description: str) -> Scenario:
-    return Scenario(name, "cheat", description, dict(WRONG))
+def _cheat(name: str, description: str, expected: dict[str, int] | None = None, **flags) -> Scenario:
+    return Scenario(name, "cheat", description, dict(expected or WRONG), **flags)
 
 
 def _sabotage(name: str, description: str) -> Scenario:
@@ -91,10 +97,11 @@ _ALL = [
         "The references are bent to the wrong answers: relu is leaky everywhere, max pooling takes stride 1 "
         "for None, conv2d returns absolute values (so the flipped Gx convolves like the true one).",
     ),
-    _sabotage(
+    _cheat(
         "patch_grader_helpers",
-        "Every check/evaluate/compare/run_cases in the autograder package passes, and a cell after the helpers "
-        "redefines the visible tests' comprobar_* helpers as no-ops.",
+        "Every check/evaluate/compare/run_cases in the autograder package would pass (the kernel has no such "
+        "package: the checks live in the grader), and a cell after the helpers redefines the visible tests' "
+        "comprobar_* helpers as no-ops.",
     ),
     _sabotage("patch_import", "builtins.__import__ hands the hidden test cells a fake autograder whose check does nothing."),
     _cheat(
@@ -167,6 +174,60 @@ _ALL = [
         "network",
         f"Correct answers; a cell connects to 127.0.0.1:{LISTENER_PORT} and sends {ESCAPE_TEXT}.",
         listener=True,
+    ),
+]
+
+_ALL += [
+    _cheat(
+        "forge_records",
+        "The kernel's stub is patched so every record holds what torch.relu and nn.MaxPool2d return for the "
+        "grader's inputs, in place of the wrong functions. Both references are blocked in the kernel, so the "
+        "forged calls fail; the patch is flagged for review.",
+        expected={"kernel": 1, "relu": 0, "maxpool2d": 0},
+        review=("autograder_stub",),
+    ),
+    _fault("thread_evasion", "relu and maxpool2d call torch.relu / F.max_pool2d in another thread.", relu=0, maxpool2d=0),
+    _fault(
+        "dispatch_disabled",
+        "relu calls torch.relu inside torch._C._DisableTorchDispatch; maxpool2d calls F.max_pool2d with the Python "
+        "dispatch modes disabled and the Python key excluded.",
+        relu=0,
+        maxpool2d=0,
+    ),
+    _fault(
+        "disguised_ops",
+        "relu is F.threshold(z, 0, 0) (else aten::_add_relu); maxpool2d is 3-D max pooling of an mkldnn tensor.",
+        relu=0,
+        maxpool2d=0,
+    ),
+    _fault(
+        "subprocess_handoff",
+        "relu sends its input to a fresh Python interpreter that applies torch.relu.",
+        relu=0,
+        review=("lanzar otro programa",),
+    ),
+    _fault(
+        "undo_block",
+        "A cell destroys torch.library registrations found through gc, empties the blocked-operator list, patches "
+        "memory with ctypes and opens /proc/self/mem; relu is torch.relu.",
+        relu=0,
+        review=("gc", "ctypes", "/proc"),
+    ),
+    _fault(
+        "read_grader",
+        "Correct answers; a cell imports the grader's checks, walks the file system for them, lists the grader's "
+        "modules and prints IPython's In looking for the hidden requests.",
+        reads_solutions=True,
+    ),
+    _fault(
+        "big_message",
+        "Correct answers; a cell displays one 400 MB message.",
+        grader_memory_bytes=300 * 2**20,
+    ),
+    _fault(
+        "print_flood_when_called",
+        "A correct relu that prints 200 lines of 1 MB on every call, graded on a machine kept busy.",
+        loaded=True,
     ),
 ]
 
