@@ -94,6 +94,7 @@ def install(operators: Iterable[str], *, seccomp: bool = True) -> None:
     _watch_registrations({name.split("::")[0] for name in names})
     if seccomp:
         _forbid_exec()
+    _disarm_ctypes()
     sys.addaudithook(_audit)
 
 
@@ -139,11 +140,13 @@ def _block_dispatch(packets: list[str]) -> None:
             except RuntimeError:  # a key this build cannot register from Python: the others still refuse
                 continue
             refusers.append(refuser)
-    # The libraries live as long as the refusers hold them, and the refusers live in the dispatcher.
-    for refuser in refusers:
-        refuser.__dict__["_keep"] = libraries
-    libraries = {}
-    refusers = []
+    # Each library handle gets one reference that no Python object holds (a C-level incref), then every
+    # Python reference to it is dropped: the registrations live for the process, and a handle (not tracked
+    # by the garbage collector) cannot be found again to destroy them, even by walking every object.
+    for handle in libraries.values():
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+    libraries.clear()
+    refusers.clear()
 
 
 def _refuser(op: str) -> Callable[..., object]:
@@ -225,6 +228,28 @@ def _forbid_exec() -> None:
         raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
     if libc.prctl(22, 2, ctypes.cast(ctypes.pointer(program), ctypes.c_void_p), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+
+_CTYPES_MEMORY = ("memmove", "memset", "string_at", "wstring_at", "cast", "pointer", "POINTER", "addressof", "byref",
+                  "CFUNCTYPE", "PYFUNCTYPE", "pythonapi", "CDLL", "PyDLL")
+
+
+def _disarm_ctypes() -> None:
+    """ctypes' ways to raw memory refuse from now on (its calls through function pointers raise no audit event)."""
+    import _ctypes
+
+    def refused(*args: object, **kwargs: object) -> object:
+        _refuse("usó ctypes (acceso directo a la memoria del proceso)")
+        raise AssertionError  # unreachable: _refuse raises
+
+    for name in _CTYPES_MEMORY:
+        for module in (ctypes, _ctypes):
+            if hasattr(module, name):
+                setattr(module, name, refused)
+    for module in (ctypes, _ctypes):
+        for name in [n for n in vars(module) if n.endswith("_addr")]:
+            delattr(module, name)
+    getattr(ctypes, "_pointer_type_cache", {}).clear()
 
 
 # -- the audit hook -------------------------------------------------------------------------

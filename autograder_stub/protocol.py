@@ -10,8 +10,10 @@ OUTPUT_ENV = "AUTOGRADER_MAX_OUTPUT"  # bytes of stream output kept per cell in 
 # What the grader's request asks for.
 KIND_CALLS = "calls"  # call the named function on each of the given inputs
 KIND_VALUE = "value"  # send the named value itself (e.g. the kernel Gx)
-# Per call of the student's function: CPU seconds (fair on a loaded machine) and a wall-clock backstop.
-CALL_CPU_SECONDS = 5.0
+# Per call of the student's function: CPU seconds (fair on a loaded machine; an honest call takes
+# milliseconds, and 2 s of CPU stays within a cell's 20 s even with four processes per core) and a
+# wall-clock backstop.
+CALL_CPU_SECONDS = 2.0
 CALL_WALL_SECONDS = 60.0
 # Largest single message the kernel sends: anything bigger is replaced at the source by a short note.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024

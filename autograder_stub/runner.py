@@ -32,6 +32,14 @@ class CallTimeout(BaseException):
     """The student's function ran past its limit (a BaseException, so `except Exception` in it can't swallow it)."""
 
 
+class StoppedAfterTimeout(Exception):
+    """Ends a test cell whose function ran out of time: the grader already has its record."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"«{name}» no terminó a tiempo; el resto de esta celda no se ejecuta.")
+
+
 class _Discard(io.TextIOBase):
     """Where the student's prints go during a call: nowhere (they would flood the grader or zero the cell)."""
 
@@ -47,7 +55,11 @@ def run(request_text: str) -> None:
     request = json.loads(request_text)
     if not _intact():
         guard.OBSERVED.tampered("modificó el código del calificador en el núcleo (autograder_stub)")
-    publish(answer(request, _namespace()))
+    record = answer(request, _namespace())
+    publish(record)
+    if any(call["error"] and call["error"]["timeout"] for call in record["calls"]):
+        # The rest of the cell (its visible checks) would call the same function and hang until the cell's limit.
+        raise StoppedAfterTimeout(str(record.get("name")))
 
 
 def answer(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:

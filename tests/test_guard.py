@@ -53,7 +53,8 @@ def test_no_other_program_can_start_and_the_attempts_are_noted(outcome):
 
 def test_what_could_undo_the_block_is_refused_and_noted(outcome):
     results = outcome["results"]
-    for name in ("gc.get_objects", "gc.get_referrers", "ctypes", "/proc/self/mem", "/proc/pid/mem"):
+    for name in ("gc.get_objects", "gc.get_referrers", "ctypes", "ctypes.memset", "ctypes.pointer", "/proc/self/mem",
+                 "/proc/pid/mem"):
         assert results[name] == "refused", name
     notes = " ".join(outcome["tamper"])
     assert "gc" in notes and "ctypes" in notes and "/proc" in notes
@@ -68,3 +69,32 @@ def test_every_relu_or_max_pool_operator_of_this_torch_is_blocked():
     packets = {name.split(".")[0] for name in torch._C._dispatch_get_all_op_names()}
     named = {p for p in packets if not p.startswith("_test::") and ("relu" in p.split("::")[1] or "max_pool" in p)}
     assert named <= FORBIDDEN_OPS[Part.RELU] | FORBIDDEN_OPS[Part.MAXPOOL2D]
+
+
+UNREACHABLE = """
+import gc, warnings, torch
+warnings.simplefilter("ignore")
+from autograder.catalog import blocked_operators
+from autograder_stub import guard
+guard._block_dispatch(blocked_operators())  # the registrations alone: no audit hook to stop the walk below
+gc.collect()
+objects = gc.get_objects()
+handles = [o for o in objects if type(o).__name__ == "_DispatchModule"]
+for library in [o for o in objects if isinstance(o, torch.library.Library)]:  # torch's own, found and destroyed
+    library._destroy()
+for holder in [o for o in objects if isinstance(o, dict)]:
+    for value in list(holder.values()):
+        if type(value).__name__ == "_DispatchModule":
+            handles.append(value)
+try:
+    torch.relu(torch.ones(1))
+    print("THROUGH", len(handles))
+except guard.BlockedOperator:
+    print("blocked", len(handles))
+"""
+
+
+def test_the_registrations_cannot_be_found_again_even_by_walking_every_object():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", UNREACHABLE], capture_output=True, text=True, env=env, timeout=300)
+    assert done.stdout.split() == ["blocked", "0"], done.stderr[-2000:]

@@ -116,6 +116,8 @@ escapes = {
     "gc.get_objects": lambda: __import__("gc").get_objects(),
     "gc.get_referrers": lambda: __import__("gc").get_referrers(torch),
     "ctypes": lambda: __import__("ctypes").string_at(id(z), 8),
+    "ctypes.memset": lambda: __import__("ctypes").memset(id(z), 0, 8),
+    "ctypes.pointer": lambda: __import__("ctypes").pointer(__import__("ctypes").c_int(1)),
     "/proc/self/mem": lambda: open("/proc/self/mem", "rb"),
     "/proc/pid/mem": lambda: os.open(f"/proc/{os.getpid()}/mem", os.O_RDWR),
 }

@@ -123,7 +123,7 @@ _ALL = [
     ),
     _fault("os_exit_in_cell", "The relu cell calls os._exit(1) before defining relu.", relu=0),
     _fault("os_exit_when_called", "relu calls os._exit(1) every time it is called.", relu=0),
-    _fault("segfault_when_called", "relu reads address 0 with ctypes (segmentation fault) every time it is called.", relu=0),
+    _fault("segfault_when_called", "relu sends itself SIGSEGV (a segmentation fault) every time it is called.", relu=0),
     _fault("infinite_loop_in_cell", "The relu cell loops forever before defining relu.", relu=0, hangs=True),
     _fault("infinite_loop_when_called", "maxpool2d loops forever every time it is called.", maxpool2d=0, hangs=True),
     _fault(
