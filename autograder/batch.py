@@ -9,9 +9,11 @@ from __future__ import annotations
 import fcntl
 import glob
 import hashlib
+import itertools
 import json
 import logging
 import os
+import stat
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -25,14 +27,15 @@ from nbgrader.preprocessors import SaveAutoGrades
 
 from .catalog import ASSIGNMENT, BY_GRADE_ID, Part
 from .course import Course
-from .errors import CourseError, NotebookError
+from .errors import CourseError, GradingError, NotebookError
 from .nbgrader_cli import ensure_tools_on_path, open_gradebook
 from .parallel import GradingPool, Outcome
 from .zygote import Zygote
 from .preprocessors import UseExecuted
 from .release import generate
 from .sandbox import check_available
-from .submission import read_submission
+from .results import GradingResult
+from .submission import file_kind, read_submission
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ class BatchResult:
     scores: list[StudentScore]
     failures: dict[str, str]
     skipped: list[str] = field(default_factory=list)  # graded by an earlier run, unchanged since: not regraded
+    # Why an instructor should look at a student's submission (GradingResult.review, from their results file).
+    review: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,18 +123,107 @@ def autograde(
         journal = {s: e for s, e in load_journal(path).items() if s in submissions}
         todo = pending(submissions, journal, _graded_students(course, assignment), force)
         notebooks = {student: folders[student] / f"{assignment}.ipynb" for student in todo}
+        # Intake: a submission with a link or a special file anywhere in it is refused here, never graded.
+        refused = {student: error for student in todo if (error := intake(course, student, assignment)) is not None}
+        to_grade = {student: notebook for student, notebook in notebooks.items() if student not in refused}
         with tempfile.TemporaryDirectory(prefix="autograder-executed-") as staging, GradingPool(
-            course, assignment, workers, sandbox, jobs=len(todo), zygote=zygote
+            course, assignment, workers, sandbox, jobs=len(to_grade), zygote=zygote
         ) as pool:
             filer = _Filer(course, assignment, Path(staging))
-            for index, outcome in enumerate(pool.grade(notebooks), start=1):
-                journal[outcome.student] = filer.file(outcome, submissions[outcome.student], notebooks[outcome.student])
+            outcomes = itertools.chain(_refusals(course, assignment, refused, notebooks), _outcomes(pool, to_grade, course, assignment))
+            for index, outcome in enumerate(outcomes, start=1):
+                journal[outcome.student] = filer.file_safely(outcome, submissions[outcome.student], notebooks[outcome.student])
                 save_journal(path, assignment, journal)
                 if progress is not None:
                     progress(index, len(todo), outcome)
         failures = {s: journal[s].reason for s in sorted(submissions) if journal[s].status == FAILED}
         rows = [row for row in scores(course, assignment) if row.graded and row.student not in failures]
-    return BatchResult(rows, failures, sorted(set(submissions) - set(todo)))
+        review = reviews(course, assignment, sorted(submissions))
+    return BatchResult(rows, failures, sorted(set(submissions) - set(todo)), review)
+
+
+def intake(course: Course, student: str, assignment: str) -> NotebookError | None:
+    """Why this student's submission is refused before grading, or None: links and special files are never followed.
+
+    The student's folder and the assignment folder must be real folders, and everything in them a
+    folder or a regular file: nbgrader, filing a graded submission, copies (following links) and
+    reads (blocking on a FIFO) the other files of the folder. The notebook itself is opened without
+    following links and checked on the open file when it is graded (read_submission).
+    """
+    student_folder = course.submitted / student
+    folder = student_folder / assignment
+    for path in (student_folder, folder):
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError as error:
+            return NotebookError.unreadable(path, error)
+        if stat.S_ISLNK(mode):
+            return NotebookError.linked_folder(path)
+        if not stat.S_ISDIR(mode):
+            return NotebookError.not_regular(path, file_kind(mode))
+    notebook = folder / f"{assignment}.ipynb"
+    for item in sorted(_walk_all(folder)):
+        try:
+            mode = os.lstat(item).st_mode
+        except OSError as error:
+            return NotebookError.unreadable(item, error)
+        if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+            continue
+        if item == notebook:
+            return NotebookError.not_regular(item, file_kind(mode))
+        return NotebookError.special_in_folder(item, file_kind(mode))
+    return None
+
+
+def _walk_all(folder: Path) -> Iterator[Path]:
+    """Every file, folder and link under `folder`, without following links."""
+    for directory, folders, names in os.walk(folder, followlinks=False):
+        for name in (*folders, *names):
+            yield Path(directory) / name
+
+
+def _refusals(course: Course, assignment: str, refused: dict[str, NotebookError], notebooks: dict[str, Path]) -> Iterator[Outcome]:
+    """An outcome per refused submission: a zero with the reason, as a grading worker gives for a broken notebook."""
+    for student, error in sorted(refused.items()):
+        yield Outcome(student, _ungradable_result(course, assignment, notebooks[student], str(error)), None, error.reason)
+
+
+def _outcomes(pool: GradingPool, notebooks: dict[str, Path], course: Course, assignment: str) -> Iterator[Outcome]:
+    """Every submission's outcome from the pool; whatever the pool raises becomes a student's reason, never the batch's end.
+
+    After an unexpected error the rest are graded one at a time, so the next one is pinned on its student.
+    """
+    if not notebooks:
+        return
+    done: set[str] = set()
+    try:
+        for outcome in pool.grade(notebooks):
+            done.add(outcome.student)
+            yield outcome
+        return
+    except Exception as error:  # noqa: BLE001 - pinned on the students below, one at a time
+        log.warning("grading pool failed (%s: %s); grading the rest one at a time", type(error).__name__, error)
+    for student in sorted(set(notebooks) - done):
+        try:
+            outcomes = list(pool.grade({student: notebooks[student]}))
+        except Exception as error:  # noqa: BLE001 - this student's failure only
+            reason = str(GradingError.from_exception(notebooks[student], error))
+            yield Outcome(student, _ungradable_result(course, assignment, notebooks[student], reason), None, reason)
+            continue
+        yield from outcomes
+
+
+def reviews(course: Course, assignment: str, students: list[str]) -> dict[str, list[str]]:
+    """The review marks of each student's results file, for those that have any (a file that cannot be read has none)."""
+    out = {}
+    for student in students:
+        try:
+            marks = GradingResult.read(results_path(course, assignment, student)).review
+        except (OSError, ValueError):  # no readable results file: export and report warn about it
+            continue
+        if marks:
+            out[student] = marks
+    return out
 
 
 def pending(submissions: dict[str, str], journal: dict[str, JournalEntry], graded: set[str], force: bool = False) -> list[str]:
@@ -170,13 +264,28 @@ class _Filer:
         self.coursedir = CourseDirectory(config=self.config)
         self.coursedir.assignment_id = assignment
 
+    def file_safely(self, outcome: Outcome, digest: str, notebook: Path) -> JournalEntry:
+        """`file`, where anything that goes wrong is this student's failure: a reason in the journal and in their results file."""
+        try:
+            return self.file(outcome, digest, notebook)
+        except Exception as error:  # noqa: BLE001 - one student's filing never stops the batch
+            failure = GradingError.not_filed(notebook, error)
+            log.warning("%s: %s", outcome.student, failure)
+            try:
+                _ungradable_result(self.course, self.assignment, notebook, str(failure)).write(
+                    results_path(self.course, self.assignment, outcome.student)
+                )
+            except Exception as again:  # noqa: BLE001 - export then lists them from the journal's reason only if a file exists
+                log.warning("%s: no results file written either (%s: %s)", outcome.student, type(again).__name__, again)
+            return JournalEntry(digest, FAILED, _now(), f"{failure.reason} ({failure.cause})"[:300])
+
     def file(self, outcome: Outcome, digest: str, notebook: Path) -> JournalEntry:
         """The journal entry for one outcome, after filing it (a failure to file is this student's failure only)."""
         outcome.result.write(results_path(self.course, self.assignment, outcome.student))
         if outcome.notebook is None:
             reason = outcome.error or "no se pudo calificar"
             self._register_submission(outcome.student)
-            return JournalEntry(digest, FAILED, _now(), _why_not_graded(notebook, self.assignment, reason))
+            return JournalEntry(digest, FAILED, _now(), _why_not_graded(self.course, notebook, self.assignment, reason))
         executed = self.staging / f"{outcome.student}.ipynb"
         executed.write_text(outcome.notebook, encoding="utf-8")
         try:
@@ -228,13 +337,24 @@ def _graded_students(course: Course, assignment: str) -> set[str]:
     return {row.student for row in scores(course, assignment) if row.graded and (autograded / row.student / assignment).is_dir()}
 
 
-def _why_not_graded(notebook: Path, assignment: str, reason: str) -> str:
-    """The submission's own defect when we can name it, else what grading said."""
+def _why_not_graded(course: Course, notebook: Path, assignment: str, reason: str) -> str:
+    """The submission's own defect when we can name it (read as intake reads it: no link followed), else what grading said."""
     try:
-        read_submission(notebook, assignment)
+        read_submission(notebook, assignment, within=course.submitted)
     except NotebookError as error:
         return error.reason
+    except Exception:  # noqa: BLE001 - naming the defect is a courtesy; what grading said stands
+        return reason
     return reason
+
+
+def _ungradable_result(course: Course, assignment: str, notebook: Path, reason: str) -> GradingResult:
+    from .pipeline import ungradable
+
+    try:
+        return ungradable(notebook, reason, course, assignment)
+    except Exception:  # noqa: BLE001 - the course's points could not be read: the reason still stands
+        return GradingResult.ungradable(str(notebook), reason, {})
 
 
 def fingerprint(folder: Path) -> str:
@@ -254,15 +374,21 @@ def _walk(folder: Path) -> Iterator[Path]:
 
 
 def _content_digest(path: Path) -> bytes:
-    """A link's target, a regular file's sha256, or a marker for anything else (a fifo is never opened)."""
+    """A link's target, a regular file's sha256, or a marker for anything else (opened without following links or waiting)."""
     try:
         if path.is_symlink():
             return b"link:" + os.readlink(path).encode("utf-8", "surrogateescape")
-        if not path.is_file():
-            return b"special"
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest().encode()
-    except OSError as error:  # unreadable: nbgrader will say why when it grades it
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return b"special"
+            with os.fdopen(fd, "rb") as handle:
+                fd = -1
+                return hashlib.file_digest(handle, "sha256").hexdigest().encode()
+        finally:
+            if fd >= 0:
+                os.close(fd)
+    except OSError as error:  # unreadable (or swapped for a link meanwhile): intake will say why
         return f"unreadable:{type(error).__name__}".encode()
 
 

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .catalog import ASSIGNMENT, Part
 from .course import Course
@@ -17,6 +17,9 @@ from .progress import Progress
 from .results import GradingResult
 from .sandbox import SandboxUnavailable, check_available
 from .zygote import Zygote
+
+if TYPE_CHECKING:
+    from .cohort import Cohort
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -140,10 +143,18 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
         print(f"{row.student:<24}{cells}{row.score:>6g}/{row.max_score:<5g}")
     for student, reason in batch.failures.items():
         print(f"{student:<24}not graded: {reason}")
+    for line in review_lines(batch.review):
+        print(line)
     if batch.skipped:
         print(f"resumed: {len(batch.skipped)} already graded and unchanged, not regraded (--force regrades them)")
-    print(f"{len(batch.scores)} graded, {len(batch.failures)} not graded, in {course.gradebook.name}")
+    flagged = f", {len(batch.review)} to review" if batch.review else ""
+    print(f"{len(batch.scores)} graded, {len(batch.failures)} not graded{flagged}, in {course.gradebook.name}")
     return EXIT_UNGRADABLE if batch.failures else EXIT_OK
+
+
+def review_lines(review: dict[str, list[str]]) -> list[str]:
+    """One line per student an instructor should look at (GradingResult.review), reasons joined by " | "."""
+    return [f"{student:<24}to review: {' | '.join(' '.join(r.split()) for r in reasons)}" for student, reasons in sorted(review.items()) if reasons]
 
 
 def _warn_unsandboxed(args: argparse.Namespace) -> None:
@@ -179,8 +190,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     course = Course.at(args.course) if args.course else Course.find()
     exported = export_results(course, args.assignment, ExportFormat(args.format), args.output, args.results_dir)
-    for entry in exported.cohort.unreadable:
-        print(f"autograder: warning: {entry.path}: {entry.reason}", file=sys.stderr)
+    _warn_cohort(exported.cohort)
     for path in exported.paths:
         print(f"wrote {path} ({len(exported.cohort.entries)} students)")
     return EXIT_OK
@@ -191,11 +201,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     course = Course.at(args.course) if args.course else Course.find()
     written = report_results(course, args.assignment, args.output_dir, args.results_dir)
-    for entry in written.cohort.unreadable:
-        print(f"autograder: warning: {entry.path}: {entry.reason}", file=sys.stderr)
+    _warn_cohort(written.cohort)
     print(text_table(written.report))
     print(f"\nwrote {written.files.html} and {written.files.png}")
     return EXIT_OK
+
+
+def _warn_cohort(cohort: Cohort) -> None:
+    """One warning line per unreadable results file (listed as ungradable) and per hidden leftover skipped."""
+    for entry in cohort.unreadable:
+        print(f"autograder: warning: {entry.path}: {entry.reason}", file=sys.stderr)
+    for path in cohort.skipped:
+        print(f"autograder: warning: {path}: hidden file that is not a results file; skipped (not a student)", file=sys.stderr)
 
 
 def _cmd_gradescope(args: argparse.Namespace) -> int:

@@ -2,11 +2,16 @@
 
 A cohort lives in `<course>/results/<assignment>/<student>.json` (what `autograder autograde` writes), or in any
 folder of results.json-format files (`--results-dir`, e.g. files gathered from CI jobs): the file's stem names
-the student, so name each one `<student>.json`. Files whose names start with a dot are skipped.
+the student, so name each one `<student>.json`. A student whose name starts with a dot (`submitted/.alice/`) is
+listed like any other; a hidden file that is not a results file (an editor's or the OS's leftover, such as macOS's
+`._alice.json`) is skipped, and said so (`Cohort.skipped`), rather than taken for a student.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +54,11 @@ class CohortEntry:
         """Why this student has no grade (the grading error, or why the file could not be read); None when graded."""
         return self.result.error
 
+    @property
+    def review(self) -> tuple[str, ...]:
+        """Why an instructor should look at this submission (GradingResult.review), in plain Spanish; empty when nothing."""
+        return tuple(self.result.review)
+
 
 @dataclass(frozen=True)
 class Cohort:
@@ -57,10 +67,16 @@ class Cohort:
     assignment: str
     folder: Path
     entries: tuple[CohortEntry, ...]
+    skipped: tuple[Path, ...] = ()  # hidden files that are not results files (not students)
 
     @property
     def unreadable(self) -> list[CohortEntry]:
         return [e for e in self.entries if e.unreadable]
+
+    @property
+    def flagged(self) -> list[CohortEntry]:
+        """The students an instructor should look at (review marks), in the cohort's order."""
+        return [e for e in self.entries if e.review]
 
     @property
     def graded(self) -> list[CohortEntry]:
@@ -72,20 +88,24 @@ def load_cohort(course: Course, assignment: str = ASSIGNMENT, results_dir: Path 
     folder = Path(results_dir) if results_dir is not None else results_folder(course, assignment)
     if not folder.is_dir():
         raise ResultsError.missing(folder)
-    paths = sorted((p for p in folder.glob("*.json") if not p.name.startswith(".")), key=lambda p: p.stem)
-    if not paths:
-        raise ResultsError.empty(folder)
+    paths = sorted(folder.glob("*.json"), key=lambda p: p.stem)
     entries = []
+    skipped = []
     points: dict[str, float] | None = None
     for path in paths:
         try:
             entries.append(CohortEntry(path.stem, path, _read(path)))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError, MemoryError) as error:
+            if path.name.startswith("."):  # hidden and not a results file: a leftover, not a student
+                skipped.append(path)
+                continue
             if points is None:
                 points = _points(course, assignment)
             reason = unreadable_reason(error)
             entries.append(CohortEntry(path.stem, path, GradingResult.ungradable(str(path), reason, points), unreadable=True))
-    return Cohort(assignment, folder, tuple(entries))
+    if not entries:
+        raise ResultsError.empty(folder)
+    return Cohort(assignment, folder, tuple(entries), tuple(skipped))
 
 
 def unreadable_reason(error: Exception) -> str:
@@ -95,7 +115,16 @@ def unreadable_reason(error: Exception) -> str:
 
 
 def _read(path: Path) -> GradingResult:
-    result = GradingResult.read(path)
+    """The results file's result; OSError or ValueError when it is none (a FIFO or a device is never waited on)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError("it is not a regular file")
+        raw = handle.read()
+    try:
+        result = GradingResult.from_gradescope(json.loads(raw.decode("utf-8")))
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"not an autograder results file ({type(error).__name__}: {error})") from error
     if not result.tests:
         raise ValueError("it holds no tests")
     return result

@@ -27,6 +27,33 @@ class NotebookError(AutograderError):
         return cls(path, "no es un archivo")
 
     @classmethod
+    def not_regular(cls, path: Path, kind: str) -> "NotebookError":
+        """A link, a FIFO, a device or a socket where the notebook should be (never followed, never read)."""
+        return cls(path, f"no es un archivo normal sino {kind}; entrega el propio cuaderno .ipynb, no un enlace ni un archivo especial")
+
+    @classmethod
+    def linked_folder(cls, path: Path) -> "NotebookError":
+        """A folder of the submission is a symbolic link: the grader never follows links."""
+        return cls(path, "la carpeta de la entrega es un enlace simbólico; entrega una carpeta real con tu cuaderno")
+
+    @classmethod
+    def special_in_folder(cls, path: Path, kind: str) -> "NotebookError":
+        """Something in the submission's folder that is neither a folder nor a regular file (nbgrader would follow or block on it)."""
+        return cls(path, f"la entrega contiene {path.name}, que no es un archivo normal sino {kind}; quítalo y vuelve a entregar")
+
+    @classmethod
+    def unreadable(cls, path: Path, error: OSError) -> "NotebookError":
+        return cls(path, "no se pudo leer el archivo", error.strerror or type(error).__name__)
+
+    @classmethod
+    def too_deep(cls, path: Path) -> "NotebookError":
+        return cls(path, "el cuaderno tiene datos anidados a demasiada profundidad para leerlo (¿metadatos dañados?); guárdalo de nuevo desde el cuaderno original")
+
+    @classmethod
+    def too_large(cls, path: Path) -> "NotebookError":
+        return cls(path, "el cuaderno es demasiado grande para leerlo (memoria agotada)")
+
+    @classmethod
     def empty(cls, path: Path) -> "NotebookError":
         return cls(path, "el archivo está vacío")
 
@@ -64,6 +91,12 @@ class GradingError(AutograderError):
     def from_exception(cls, path: Path, error: BaseException) -> "GradingError":
         first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         return cls(path, "no se pudo terminar de calificar el cuaderno", f"{type(error).__name__}: {first}".rstrip(": "))
+
+    @classmethod
+    def not_filed(cls, path: Path, error: BaseException) -> "GradingError":
+        """Grading finished but the result could not be filed into the course (results file, gradebook)."""
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        return cls(path, "no se pudo archivar la calificación en el curso", f"{type(error).__name__}: {first}".rstrip(": "))
 
 
 class CourseError(AutograderError):

@@ -6,7 +6,9 @@ JUnit layout: one `<testsuite>` per student (named after the student, with the s
 `<testcase>` per graded test (classname = part, name = the test's name). Dashboards (GitLab, Jenkins, GitHub
 test reporters) list suites first, so each student's failures sit together under their name. A failing test
 is a `<failure>` whose message and text are the feedback the student got and whose type is the mistake's name;
-every test of a submission that could not be graded is an `<error>` carrying the reason.
+every test of a submission that could not be graded is an `<error>` carrying the reason. A submission an
+instructor should look at (GradingResult.review) has a `review` property on its suite, as the CSV has a `review`
+column: the reasons joined by " | ".
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from .results import UNGRADABLE
 
 CSV_NAME = "grades.csv"
 JUNIT_NAME = "junit.xml"
-CSV_HEADER = ("student", "score", "max_score", *(p.value for p in Part), "error")
+CSV_HEADER = ("student", "score", "max_score", *(p.value for p in Part), "error", "review")
+# Between a student's review reasons, in the CSV's review column.
+REVIEW_SEPARATOR = " | "
 # Characters XML 1.0 cannot hold (control characters a student's exception message may carry).
 _NOT_XML = re.compile(r"[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
@@ -71,8 +75,13 @@ def csv_rows(cohort: Cohort) -> list[list[str]]:
     for entry in cohort.entries:
         result = entry.result
         parts = [number(p.score) for p in result.parts()]
-        rows.append([entry.student, number(result.score), number(result.max_score), *parts, entry.reason or ""])
+        rows.append([entry.student, number(result.score), number(result.max_score), *parts, entry.reason or "", review_text(entry)])
     return rows
+
+
+def review_text(entry: CohortEntry) -> str:
+    """A student's review reasons on one line, joined by REVIEW_SEPARATOR ("" when there are none)."""
+    return REVIEW_SEPARATOR.join(" ".join(reason.split()) for reason in entry.review)
 
 
 def csv_text(cohort: Cohort) -> str:
@@ -108,6 +117,8 @@ def _suite(entry: CohortEntry) -> ET.Element:
         _property(properties, f"score.{part.part.value}", number(part.score))
     if entry.reason:
         _property(properties, "error", entry.reason)
+    if entry.review:
+        _property(properties, "review", review_text(entry))
     failures = errors = 0
     for test in result.tests:
         case = ET.SubElement(suite, "testcase", classname=test.spec.part.value, name=xml_safe(test.spec.name), time="0")

@@ -102,12 +102,16 @@ class GradescopeRun:
 
 
 def find_notebook(folder: Path, assignment: str = ASSIGNMENT) -> Path:
-    """The notebook named <assignment>.ipynb anywhere in the submission, else its only notebook."""
+    """The notebook named <assignment>.ipynb anywhere in the submission, else its only notebook.
+
+    Links are never followed: a linked folder is not entered, and a link (or a FIFO, a device) named
+    like a notebook is still the one found, so grading refuses it with its reason (read_submission).
+    """
     expected = f"{assignment}.ipynb"
     found = sorted(
         path
-        for path in folder.rglob("*.ipynb")
-        if path.is_file() and not IGNORED_FOLDERS.intersection(path.relative_to(folder).parts)
+        for path in _entries(folder)
+        if path.name.endswith(".ipynb") and not IGNORED_FOLDERS.intersection(path.relative_to(folder).parts)
     )
     named = [path for path in found if path.name == expected]
     candidates = named or found
@@ -116,6 +120,16 @@ def find_notebook(folder: Path, assignment: str = ASSIGNMENT) -> Path:
     if len(candidates) > 1:
         raise SubmissionError.several(folder, candidates, expected)
     return candidates[0]
+
+
+def _entries(folder: Path) -> list[Path]:
+    """Every name under `folder` that is not a real folder (files, links, FIFOs...), without following links."""
+    out = []
+    for directory, folders, names in os.walk(folder, followlinks=False):
+        here = Path(directory)
+        out.extend(here / name for name in names)
+        out.extend(here / name for name in folders if (here / name).is_symlink())  # a link to a folder: listed, never entered
+    return out
 
 
 def choose_sandbox(layout: GradescopeLayout) -> SandboxChoice:

@@ -141,3 +141,9 @@ REVIEW_STRAY_RECORD = "Una celda {where} emitió un registro de prueba que el ca
 REVIEW_FORGED_RECORD = "La prueba «{grade_id}» recibió registros que no responden a la petición del calificador (posible falsificación)."
 REVIEW_DUPLICATE_RECORD = "La prueba «{grade_id}» recibió más de una respuesta a la misma petición (posible falsificación)."
 REVIEW_KERNEL_SAW = "Durante la calificación, el cuaderno {what}."
+
+# The instructor's cohort report (`autograder report`): submissions to look at (GradingResult.review), never shown to students.
+REPORT_REVIEW_TITLE = "Para revisar"
+REPORT_REVIEW_INTRO = "Entregas que un profesor debería mirar ({count}), con el motivo:"
+REPORT_REVIEW_STUDENT = "estudiante"
+REPORT_REVIEW_REASONS = "motivos"

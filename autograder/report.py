@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import statistics
+import textwrap
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import messages
 from .catalog import ASSIGNMENT, Part
 from .cohort import Cohort, CohortEntry, load_cohort, reports_folder
 from .course import Course
@@ -111,6 +113,7 @@ class CohortReport:
     unreadable: int
     parts: tuple[PartSummary, ...]
     not_graded: tuple[tuple[str, str], ...] = ()  # (student, reason) of every ungradable submission
+    review: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (student, reasons) of every submission to look at (Spanish)
 
     @property
     def graded(self) -> int:
@@ -121,8 +124,9 @@ def build_report(cohort: Cohort) -> CohortReport:
     """Summarise a cohort: score distributions of graded students, and each mistake counted once per student and part."""
     parts = tuple(_summarise(cohort, part) for part in Part)
     not_graded = tuple((e.student, e.reason or "") for e in cohort.entries if e.ungradable)
+    review = tuple((e.student, e.review) for e in cohort.flagged)
     students, unreadable = len(cohort.entries), len(cohort.unreadable)
-    return CohortReport(cohort.assignment, students, len(not_graded), unreadable, parts, not_graded)
+    return CohortReport(cohort.assignment, students, len(not_graded), unreadable, parts, not_graded, review)
 
 
 def _summarise(cohort: Cohort, part: Part) -> PartSummary:
@@ -172,7 +176,20 @@ def text_table(report: CohortReport, width: int = WIDTH) -> str:
     if report.not_graded:
         lines += ["", "not graded:"]
         lines += [f"  {student}: {' '.join(reason.split())}" for student, reason in report.not_graded]
+    lines += review_lines(report, width)
     return "\n".join(line[:width] for line in lines)
+
+
+def review_lines(report: CohortReport, width: int = WIDTH) -> list[str]:
+    """The "Para revisar" section: each flagged student, then each reason, wrapped to the width (none when nobody is flagged)."""
+    if not report.review:
+        return []
+    lines = ["", f"{messages.REPORT_REVIEW_TITLE}:", f"  {messages.REPORT_REVIEW_INTRO.format(count=len(report.review))}"]
+    for student, reasons in report.review:
+        lines.append(f"  {student}:")
+        for reason in reasons:
+            lines += textwrap.wrap(" ".join(reason.split()), width, initial_indent="    - ", subsequent_indent="      ") or ["    -"]
+    return lines
 
 
 def _histogram_lines(summary: PartSummary, width: int) -> list[str]:

@@ -11,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from . import messages
 from .results import UNGRADABLE
 from .report import COUNTED_ONCE, CohortReport, PartSummary, score_text
 
@@ -87,6 +88,22 @@ def _mistakes(ax, summary: PartSummary) -> None:
         ax.text(n, y, f" {n}", va="center", fontsize=9)
 
 
+def review_html(report: CohortReport) -> str:
+    """The "Para revisar" section: a row per flagged student, each reason an item of a list."""
+    e = html.escape
+    rows = "".join(
+        f'<tr><td class="label">{e(student)}</td><td class="label"><ul>'
+        + "".join(f"<li>{e(reason)}</li>" for reason in reasons)
+        + "</ul></td></tr>"
+        for student, reasons in report.review
+    )
+    return (
+        f'<h2 id="review" lang="es">{e(messages.REPORT_REVIEW_TITLE)}</h2>'
+        f'<p lang="es">{e(messages.REPORT_REVIEW_INTRO.format(count=len(report.review)))}</p>'
+        f'<table lang="es"><tr><th>{e(messages.REPORT_REVIEW_STUDENT)}</th><th>{e(messages.REPORT_REVIEW_REASONS)}</th></tr>{rows}</table>'
+    )
+
+
 def render_html(report: CohortReport, png: bytes) -> str:
     """One HTML page with inline CSS and the PNG embedded, so it can be mailed or archived as one file."""
     e = html.escape
@@ -121,6 +138,8 @@ def render_html(report: CohortReport, png: bytes) -> str:
             for student, reason in report.not_graded
         )
         body.append(f"<h2>Not graded</h2><table><tr><th>student</th><th>reason</th></tr>{rows}</table>")
+    if report.review:
+        body.append(review_html(report))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>Cohort report: {e(report.assignment)}</title><style>{CSS}</style></head>\n<body>\n"

@@ -16,6 +16,10 @@ from cohorts import CORRUPT_STUDENT, EMPTY_REASON, EXPECTED_CSV, FAILURES, empty
 from conftest import ROOT
 
 
+# The constructed cohort's CSV with the review column (empty: nobody in it is flagged).
+EXPECTED_ROWS = [EXPECTED_CSV[0] + ["review"], *(row + [""] for row in EXPECTED_CSV[1:])]
+
+
 @pytest.fixture
 def cohort(course, tmp_path) -> Cohort:
     return load_cohort(course, results_dir=write_cohort(tmp_path / "results"))
@@ -23,10 +27,10 @@ def cohort(course, tmp_path) -> Cohort:
 
 def test_csv_rows_are_exact_and_sorted(cohort):
     rows = csv_rows(cohort)
-    assert rows[:-1] == EXPECTED_CSV
+    assert rows[:-1] == EXPECTED_ROWS
     corrupt = rows[-1]
     assert corrupt[:6] == [CORRUPT_STUDENT, "0", "22", "0", "0", "0"]
-    assert corrupt[6].startswith("results file could not be read (JSONDecodeError")
+    assert corrupt[6].startswith("results file could not be read (JSONDecodeError") and corrupt[7] == ""
 
 
 def test_csv_file_is_utf8_and_reads_back(cohort, tmp_path):
@@ -35,7 +39,7 @@ def test_csv_file_is_utf8_and_reads_back(cohort, tmp_path):
     with open(exported.paths[0], encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows == csv_rows(cohort)
-    assert ["félix", "16", "22", "4", "1", "11", ""] in rows and ["elena", "0", "22", "0", "0", "0", EMPTY_REASON] in rows
+    assert ["félix", "16", "22", "4", "1", "11", "", ""] in rows and ["elena", "0", "22", "0", "0", "0", EMPTY_REASON, ""] in rows
 
 
 def test_junit_counts(cohort):
@@ -114,7 +118,7 @@ def test_cli_export_defaults_to_both_formats_in_reports(tmp_path, capsys):
     write_cohort(course.root / "results" / "activation_maxpool", corrupt=False)
     assert main(["export", "--course", str(course.root)]) == 0
     folder = course.root / "reports" / "activation_maxpool"
-    assert (folder / CSV_NAME).read_text(encoding="utf-8").splitlines()[1] == "ana,22,22,4,6,12,"
+    assert (folder / CSV_NAME).read_text(encoding="utf-8").splitlines()[1] == "ana,22,22,4,6,12,,"
     assert (folder / JUNIT_NAME).is_file()
     assert capsys.readouterr().err == ""
 
