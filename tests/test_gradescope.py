@@ -84,7 +84,7 @@ def course_copy(target: Path) -> Course:
     target.mkdir()
     for name in (*COURSE_FILES, "README.md"):
         shutil.copy2(ROOT / name, target / name)
-    for name in ("autograder", "solutions", "assignments"):
+    for name in ("autograder", "autograder_stub", "solutions", "assignments"):
         shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
     return Course.at(target)
 
