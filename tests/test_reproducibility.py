@@ -1,4 +1,8 @@
-"""A regrade gives the same grades: serial or parallel, batch or one notebook, every score, message and mistake identical."""
+"""A regrade gives the same grades: serial or parallel, batch or one notebook, every score and mistake identical.
+
+Each grading draws its random inputs from a secret of its own, so a failure's message (which shows the
+inputs that failed) may differ between gradings; what it is graded on never does.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ NAMES = ("solution", "stride1_when_none", "max_started_at_zero", "leaky_relu")
 
 
 def outcome(result: GradingResult) -> list[tuple]:
-    """Everything a grade consists of, without timings: per test its score, maximum, message and mistake."""
-    return [(t.spec.grade_id, t.score, t.max_score, t.output, t.mistake) for t in result.tests]
+    """Everything a grade consists of, without timings: per test its score, maximum and mistake (and a pass's message)."""
+    return [(t.spec.grade_id, t.score, t.max_score, t.output if t.passed else "", t.mistake) for t in result.tests]
 
 
 def batch_outcomes(course) -> dict[str, list[tuple]]:
