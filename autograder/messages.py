@@ -147,3 +147,10 @@ REPORT_REVIEW_TITLE = "Para revisar"
 REPORT_REVIEW_INTRO = "Entregas que un profesor debería mirar ({count}), con el motivo:"
 REPORT_REVIEW_STUDENT = "estudiante"
 REPORT_REVIEW_REASONS = "motivos"
+
+# A cell that returned normally but left something running that made the kernel stop later (GuardedExecute).
+FAULT_DELAYED = (
+    "esta celda hizo que el núcleo se detuviera más tarde, mientras se ejecutaban otras celdas "
+    "(¿un temporizador, un hilo, signal.alarm o do_shutdown?); se reinició el núcleo sin volver a ejecutarla, "
+    "así que lo que define no está disponible para las celdas siguientes."
+)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import dataclass
+from queue import Empty
 from typing import Any
 
 from jupyter_client.manager import KernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import run_sync
+from nbclient.util import ensure_async, run_sync
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Float, Integer
 
 from .. import messages as msg
 from ..catalog import PROBE_MIME
@@ -33,6 +35,13 @@ NO_FIGURES = "--InlineBackend.figure_formats=set()"
 # What tells the lesson's own figure helpers that nobody will look (they return at once), as a
 # line run at kernel start: the convention a course's figure code follows to cost nothing in grading.
 NO_FIGURES_LINE = "__import__('os').environ['AUTOGRADER_FIGURES'] = '0'"
+# A replay watched for a delayed death gets this much longer than the run that died had (load varies). The watched
+# kernel must answer a request every WATCH_POLL_S, within ANSWER_S: a kernel whose event loop was stopped from
+# another thread (a timer calling do_shutdown) only exits once something wakes it.
+WATCH_SLACK_RATIO = 0.25
+WATCH_SLACK_S = 1.0
+WATCH_POLL_S = 0.25
+ANSWER_S = 5.0
 
 
 class Fault:
@@ -43,6 +52,17 @@ class Fault:
     OOM = "out_of_memory"
     DEADLINE = "deadline"
     GAVE_UP = "gave_up"
+    DELAYED = "delayed_death"  # the cell returned, and the kernel died later of what it left running
+
+
+@dataclass(frozen=True)
+class Lethal:
+    """A kernel that died or hung: when, in which cell (None: after the last, while watched), how, and when each cell of its life started."""
+
+    at: float
+    started: dict[int, float]
+    cell: int | None
+    fault: str
 
 
 class GuardedExecute(Execute):
@@ -77,6 +97,11 @@ class GuardedExecute(Execute):
     max_output_bytes = Integer(
         256 * 1024, help="Output kept per cell (text and data); the rest is dropped while it arrives."
     ).tag(config=True)
+    death_horizon = Float(
+        20.0,
+        help="Longest delay (s) between a cell and a kernel death it causes later (a timer, a thread) that is traced "
+        "back to it: after a death the replayed kernel is watched at most this long per replayed cell.",
+    ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict | None = None, km: KernelManager | None = None):
         if self.sandbox:
@@ -87,6 +112,8 @@ class GuardedExecute(Execute):
         self._stopped: str | None = None
         self._sizes: dict[int, int] = {}
         self._probes: dict[int, int] = {}
+        self._ran_at: dict[int, float] = {}  # when each cell started, in the current kernel's life
+        self._blamed: list[int] = []  # replayed cells found to kill the kernel on their own
         for cell in nb.cells:
             cell.metadata.pop(FAULT_KEY, None)  # only faults seen in this run count
         resources = resources if resources is not None else ResourcesDict()
@@ -142,11 +169,11 @@ class GuardedExecute(Execute):
             self._mark(cell, self._stopped)
             return cell, resources
         self._timed_out = False
+        self._ran_at[index] = time.monotonic()
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            self._fault_and_recover(cell, self._death_cause())
-            return cell, self.resources
+            return self._after_death(cell, resources, index)
         except CellTimeoutError:  # no IOPub output after the reply: treat as a hung kernel
             self._fault_and_recover(cell, Fault.TIMEOUT)
             return cell, self.resources
@@ -163,19 +190,67 @@ class GuardedExecute(Execute):
     # -- faults ------------------------------------------------------------------------
     def _fault_and_recover(self, cell: NotebookNode, fault: str) -> None:
         self._mark(cell, fault)
+        self._recover()
+
+    def _recover(self, death: Lethal | None = None) -> None:
+        """Restart until a fresh kernel holds the replayable state (watched after a death), or the notebook must stop."""
+        blamed = len(self._blamed)
         while self._stopped is None:
             if self._restarts >= self.max_restarts:
                 self._stopped = Fault.GAVE_UP
             elif self._remaining() <= 0:
                 self._stopped = Fault.DEADLINE
-            elif self._restart_and_replay():
+            elif self._restart_and_replay(death):
                 return
+            elif len(self._blamed) > blamed:  # the culprit is left out; a later death of the rebuilt kernel starts a new search
+                death = None
 
-    def _restart_and_replay(self) -> bool:
+    def _after_death(self, cell: NotebookNode, resources: ResourcesDict, index: int):
+        """The kernel died in this cell: its fault, unless the replayed cells before it kill a fresh kernel on their own.
+
+        A timer, a thread or do_shutdown left running by an earlier cell kills the kernel in whatever cell runs
+        then. So the rebuilt kernel is watched as long as the dead one had run: if it dies again, the replayed
+        cell that did it is found and left out, and this cell, innocent, runs again.
+        """
+        cause = self._death_cause()
+        if cause != Fault.DEAD:  # the sandbox saw this cell run out of memory
+            self._fault_and_recover(cell, cause)
+            return cell, self.resources
+        blamed = len(self._blamed)
+        self._recover(Lethal(time.monotonic(), dict(self._ran_at), index, cause))
+        if len(self._blamed) == blamed:
+            self._mark(cell, cause)
+        elif self._stopped is None:
+            return self._run_again(cell, resources, index)
+        else:  # innocent, but there is no kernel left to run it in
+            self._mark(cell, self._stopped)
+        return cell, self.resources
+
+    def _run_again(self, cell: NotebookNode, resources: ResourcesDict, index: int):
+        """Run a cell whose death an earlier cell caused, from scratch (its output budget too)."""
+        self._sizes.pop(index, None)
+        self._probes.pop(index, None)
+        return self.preprocess_cell(cell, resources, index)
+
+    def _restart_and_replay(self, death: Lethal | None = None) -> bool:
         """A fresh kernel with the state of the cells that ran cleanly so far; False if a replayed cell faults too."""
         self._restarts += 1
+        if not self._fresh_kernel():
+            return False
+        failed = self._replay(self._replayable, [death] if death else [])
+        if failed is None:
+            return True
+        if failed.fault == Fault.TIMEOUT and failed.cell is not None:  # not deterministic after all: leave it out
+            self._leave_out(failed.cell, Fault.TIMEOUT)
+        else:
+            self._find_culprit(failed)
+        return False
+
+    def _fresh_kernel(self) -> bool:
+        """Replace the kernel with a new one; False if the new one died while starting."""
         self._cleanup_kernel()
         self._display_id_map.clear()  # ids of the dead kernel's displays point at outputs a replay reuses
+        self._ran_at = {}
         self.km = self.create_kernel_manager()
         try:
             self.start_new_kernel()
@@ -183,17 +258,98 @@ class GuardedExecute(Execute):
         except (RuntimeError, DeadKernelError, TimeoutError) as error:  # died while starting: one more restart spent
             self.log.warning("Kernel restart failed: %s: %s", type(error).__name__, error)
             return False
-        for index in list(self._replayable):
+        return True
+
+    def _replay(self, cells: list[int], deaths: list[Lethal]) -> Lethal | None:
+        """Run these cells again in the fresh kernel, then watch it as long as `deaths` call for; how it failed, or None."""
+        started: dict[int, float] = {}
+        for index in cells:
+            started[index] = self._ran_at[index] = time.monotonic()
             self._timed_out = False
             try:
                 self.execute_cell(copy.deepcopy(self.nb.cells[index]), index, store_history=False)
-            except (DeadKernelError, CellTimeoutError):
+            except DeadKernelError:
+                return Lethal(time.monotonic(), started, index, Fault.DEAD)
+            except CellTimeoutError:
                 self._timed_out = True
-            if self._timed_out:  # not deterministic after all: leave it out from now on
-                self._replayable.remove(index)
-                self._mark(self.nb.cells[index], Fault.TIMEOUT)
+            if self._timed_out:
+                return Lethal(time.monotonic(), started, index, Fault.TIMEOUT)
+        if deaths and started and not self._survives(self._watch_end(started, deaths)):
+            return Lethal(time.monotonic(), started, None, Fault.DEAD)
+        return None
+
+    def _find_culprit(self, failed: Lethal) -> None:
+        """After a replay died: the first replayed cell that kills a fresh kernel with those before it is marked and left out.
+
+        Bisection over the cells replayed before the death, each probe a fresh kernel replaying a prefix and
+        watched; without time or a kernel left for it, nothing is blamed (the caller stops or restarts).
+        """
+        candidates = [index for index in self._replayable if index in failed.started]
+        low, high, last = 0, len(candidates) - 1, failed  # invariant: replaying candidates[: high + 1] kills a kernel
+        deaths = [failed]
+        while low < high:
+            if self._remaining() <= 0 or not self._fresh_kernel():
+                return
+            middle = (low + high) // 2
+            probe = self._replay(candidates[: middle + 1], deaths)
+            if probe is None:
+                low = middle + 1
+            else:
+                high, last = (middle if probe.cell is None else candidates.index(probe.cell)), probe
+                deaths.append(probe)
+        culprit = candidates[high]
+        self._leave_out(culprit, last.fault if last.cell == culprit else Fault.DELAYED)
+        self._blamed.append(culprit)
+
+    def _leave_out(self, index: int, fault: str) -> None:
+        """A replayed cell that faults on its own: marked, and never replayed again."""
+        self._replayable.remove(index)
+        self._mark(self.nb.cells[index], fault)
+
+    def _watch_end(self, started: dict[int, float], deaths: list[Lethal]) -> float:
+        """Until when a replay must be watched: each replayed cell as long as it had run before a death, and some.
+
+        A cell that kills the kernel later does it within the time it ran before each death it caused, so the
+        shortest of those bounds it.
+        """
+        ends = []
+        for index, at in started.items():
+            delays = [death.at - death.started[index] for death in deaths if index in death.started]
+            if delays:
+                ends.append(at + self._allowance(min(delays)))
+        return max(ends, default=0.0)
+
+    def _allowance(self, seconds: float) -> float:
+        return min(seconds * (1 + WATCH_SLACK_RATIO) + WATCH_SLACK_S, self.death_horizon)
+
+    def _survives(self, until: float) -> bool:
+        """Whether the kernel stays alive until then (never past the notebook's deadline) and answers a request after."""
+        end = min(until, self._started + self.notebook_timeout)
+        while time.monotonic() < end:
+            if not self._answers():
                 return False
-        return True
+            time.sleep(WATCH_POLL_S)
+        return self._answers()
+
+    async def _async_kernel_alive(self) -> bool:
+        return bool(await ensure_async(self.km.is_alive()))
+
+    async def _async_answers(self) -> bool:
+        """Whether the kernel answers a request that does nothing, and is still alive after answering."""
+        msg_id = self.kc.execute("pass", silent=True, store_history=False)
+        end = time.monotonic() + ANSWER_S
+        while time.monotonic() < end:
+            try:
+                reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=WATCH_POLL_S))
+            except Empty:
+                if not await self._async_kernel_alive():
+                    return False
+                continue
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return await self._async_kernel_alive()
+        return False  # alive but deaf: no kernel to go on with either
+
+    _answers = run_sync(_async_answers)
 
     def _death_cause(self) -> str:
         return Fault.OOM if getattr(self.km, "oom_killed", False) else Fault.DEAD
@@ -211,6 +367,7 @@ class GuardedExecute(Execute):
             Fault.OOM: msg.FAULT_OOM,
             Fault.DEADLINE: msg.FAULT_DEADLINE.format(seconds=self.notebook_timeout),
             Fault.GAVE_UP: msg.FAULT_GAVE_UP.format(count=self._restarts),
+            Fault.DELAYED: msg.FAULT_DELAYED,
         }[fault]
 
     def _remaining(self) -> float:
