@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
-from autograder.batch import autograde
+from autograder.batch import FAILED, _Filer, _outcomes, autograde, ensure_registered, intake, results_path
+from autograder.catalog import ASSIGNMENT
 from autograder.demo import stage_course
+from autograder.parallel import Outcome
+from autograder.results import GradingResult
 from conftest import EXPECTED_SCORES, SAMPLES
 
 pytestmark = pytest.mark.e2e
@@ -42,3 +47,70 @@ def test_gradebook_is_a_real_nbgrader_database(scores):
         (count,) = db.execute("select count(*) from submitted_assignment").fetchone()
     assert count >= len(EXPECTED_SCORES)
     assert (scratch.root / "autograded" / "solution" / "activation_maxpool" / "activation_maxpool.ipynb").is_file()
+
+
+# --- intake and one student's failure: never the batch's -----------------------------------------------------
+
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+
+
+def test_intake_refuses_links_and_special_files_anywhere_in_the_submission(course, tmp_path):
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / "solution.ipynb"])
+    submitted = scratch.submitted
+    assert intake(scratch, "solution", ASSIGNMENT) is None
+    source = scratch.root / "solutions" / ASSIGNMENT / NOTEBOOK
+    cases = {}
+    (submitted / "link" / ASSIGNMENT).mkdir(parents=True)
+    (submitted / "link" / ASSIGNMENT / NOTEBOOK).symlink_to(source)
+    cases["link"] = "enlace simbólico"
+    (submitted / "folder_link").symlink_to(submitted / "solution")
+    cases["folder_link"] = "carpeta de la entrega es un enlace"
+    (submitted / "assignment_link").mkdir()
+    (submitted / "assignment_link" / ASSIGNMENT).symlink_to(submitted / "solution" / ASSIGNMENT)
+    cases["assignment_link"] = "carpeta de la entrega es un enlace"
+    (submitted / "fifo" / ASSIGNMENT).mkdir(parents=True)
+    os.mkfifo(submitted / "fifo" / ASSIGNMENT / NOTEBOOK)
+    cases["fifo"] = "FIFO"
+    (submitted / "timestamp_fifo" / ASSIGNMENT).mkdir(parents=True)
+    (submitted / "timestamp_fifo" / ASSIGNMENT / NOTEBOOK).write_bytes((SAMPLES / "solution.ipynb").read_bytes())
+    os.mkfifo(submitted / "timestamp_fifo" / ASSIGNMENT / "timestamp.txt")  # nbgrader would block reading it when filing
+    cases["timestamp_fifo"] = "contiene timestamp.txt"
+    (submitted / "extra_link" / ASSIGNMENT / "datos").mkdir(parents=True)
+    (submitted / "extra_link" / ASSIGNMENT / NOTEBOOK).write_bytes((SAMPLES / "solution.ipynb").read_bytes())
+    (submitted / "extra_link" / ASSIGNMENT / "datos" / "secreto.txt").symlink_to("/etc/hostname")
+    cases["extra_link"] = "contiene secreto.txt"
+    for student, reason in cases.items():
+        error = intake(scratch, student, ASSIGNMENT)
+        assert error is not None and reason in error.reason, (student, error)
+
+
+class _PoolThatRaisesFor:
+    """A grading pool whose workers return results, except that one student's outcome cannot be brought back."""
+
+    def __init__(self, poisoned: str) -> None:
+        self.poisoned = poisoned
+
+    def grade(self, notebooks: dict[str, Path]):
+        for student, path in sorted(notebooks.items()):
+            if student == self.poisoned:
+                raise RecursionError("maximum recursion depth exceeded while unpickling an object")
+            yield Outcome(student, GradingResult(notebook=str(path)), "{}")
+
+
+def test_whatever_the_pool_raises_is_one_students_reason_and_the_rest_are_graded(course):
+    notebooks = {name: Path(f"/nowhere/{name}.ipynb") for name in ("a_poison", "b", "c")}
+    outcomes = {o.student: o for o in _outcomes(_PoolThatRaisesFor("a_poison"), notebooks, course, ASSIGNMENT)}
+    assert set(outcomes) == set(notebooks)
+    assert outcomes["a_poison"].notebook is None and "RecursionError" in outcomes["a_poison"].error
+    assert outcomes["a_poison"].result.max_score == 22 and outcomes["a_poison"].result.score == 0
+    assert outcomes["b"].notebook == outcomes["c"].notebook == "{}"
+
+
+def test_a_student_that_cannot_be_filed_is_a_failure_with_the_reason(course, tmp_path):
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / "blank.ipynb"])
+    ensure_registered(scratch, ASSIGNMENT)
+    results_path(scratch, ASSIGNMENT, "blank").mkdir(parents=True)  # a folder where the results file goes
+    filer = _Filer(scratch, ASSIGNMENT, tmp_path)
+    outcome = Outcome("blank", GradingResult(notebook="x"), None, "roto")
+    entry = filer.file_safely(outcome, "digest", scratch.submitted / "blank" / ASSIGNMENT / NOTEBOOK)
+    assert entry.status == FAILED and entry.reason.startswith("no se pudo archivar la calificación en el curso (IsADirectoryError")

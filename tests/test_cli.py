@@ -127,3 +127,21 @@ def test_feedback_that_cannot_be_written_is_one_line_and_results_stay(tmp_path):
 def test_grade_offers_feedback():
     completed = run("grade", "--help")
     assert completed.returncode == 0 and "--feedback" in completed.stdout
+
+
+def test_the_batch_summary_has_one_review_line_per_flagged_student():
+    from autograder.cli import review_lines
+
+    lines = review_lines({"bruno": ["Primera\nrazón.", "Segunda razón."], "ana": [], ".alice": ["Otra razón."]})
+    assert lines == [f"{'.alice':<24}to review: Otra razón.", f"{'bruno':<24}to review: Primera razón. | Segunda razón."]
+
+
+def test_review_marks_stay_out_of_what_the_student_reads():
+    from autograder import ci
+    from cohorts import graded
+
+    result = graded({"relu_example": "leaky_relu"})
+    result.review = ["Posible falsificación: una celda emitió un registro que el calificador no pidió."]
+    student_facing = [ci.step_summary(result), result.table(), result.to_gradescope()["output"], *(t.output for t in result.tests)]
+    assert not any("falsificación" in text for text in student_facing)
+    assert result.to_gradescope()["extra_data"]["review"] == result.review  # kept for instructors

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from autograder.catalog import TESTS
@@ -83,3 +85,43 @@ def test_empty_results_folder_says_to_autograde_first(tmp_course, tmp_path):
     with pytest.raises(ResultsError) as caught:
         load_cohort(tmp_course, results_dir=empty)
     assert caught.value.folder == empty and "autograder autograde" in str(caught.value)
+
+
+def test_a_student_named_with_a_dot_is_listed_and_hidden_leftovers_are_skipped_and_said(course, tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    graded({}).write(folder / "ana.json")
+    graded({}).write(folder / ".alice.json")  # submitted/.alice/: a student like any other
+    (folder / "._ana.json").write_bytes(b"\x00\x05\x16\x07AppleDouble")  # macOS's leftover beside ana.json
+    cohort = load_cohort(course, results_dir=folder)
+    assert [e.student for e in cohort.entries] == [".alice", "ana"]
+    assert cohort.skipped == (folder / "._ana.json",) and cohort.unreadable == []
+
+
+def test_only_hidden_leftovers_is_no_results(tmp_course, tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / ".ana.json").write_bytes(b"partial")
+    with pytest.raises(ResultsError):
+        load_cohort(tmp_course, results_dir=folder)
+
+
+def test_a_fifo_in_the_results_folder_is_unreadable_never_waited_on(course, tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    graded({}).write(folder / "ana.json")
+    os.mkfifo(folder / "bruno.json")
+    bruno = next(e for e in load_cohort(course, results_dir=folder).entries if e.student == "bruno")
+    assert bruno.unreadable and "not a regular file" in bruno.reason
+
+
+def test_review_marks_are_carried_per_student(course, tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    graded({}).write(folder / "ana.json")
+    flagged = graded({})
+    flagged.review = ["Una celda emitió un registro de prueba que el calificador no pidió (posible falsificación)."]
+    flagged.write(folder / "bruno.json")
+    cohort = load_cohort(course, results_dir=folder)
+    assert [(e.student, e.review) for e in cohort.flagged] == [("bruno", tuple(flagged.review))]
+    assert next(e for e in cohort.entries if e.student == "ana").review == ()

@@ -138,3 +138,33 @@ def test_cli_export_to_an_unwritable_place_exits_non_zero_with_one_line(tmp_path
     code = main(["export", "--course", str(ROOT), "--results-dir", str(results), "--format", "csv", "--output", str(blocker / "g.csv")])
     captured = capsys.readouterr()
     assert code == 1 and captured.err.count("\n") == 1 and captured.err.startswith(f"autograder: cannot write {blocker / 'g.csv'}")
+
+
+REVIEW = [
+    "Una celda emitió un registro de prueba que el calificador no pidió (posible falsificación).",
+    "Durante la calificación, el cuaderno\nleyó archivos del calificador.",
+]
+
+
+def flagged_cohort(course, tmp_path) -> Cohort:
+    """The constructed cohort with review marks on bruno (graded) and elena (ungradable)."""
+    folder = write_cohort(tmp_path / "results", corrupt=False)
+    for student in ("bruno", "elena"):
+        result = GradingResult.read(folder / f"{student}.json")
+        result.review = list(REVIEW)
+        result.write(folder / f"{student}.json")
+    return load_cohort(course, results_dir=folder)
+
+
+def test_review_marks_are_a_csv_column_and_a_junit_property(course, tmp_path):
+    cohort = flagged_cohort(course, tmp_path)
+    rows = {row[0]: row for row in csv_rows(cohort)}
+    assert rows["student"][-1] == "review"
+    joined = "Una celda emitió un registro de prueba que el calificador no pidió (posible falsificación). | Durante la calificación, el cuaderno leyó archivos del calificador."
+    assert rows["bruno"][-1] == rows["elena"][-1] == joined
+    assert rows["bruno"][1] == "16"  # a mark never changes the score
+    assert rows["ana"][-1] == ""
+    root = junit_tree(cohort).getroot()
+    properties = {s.get("name"): {p.get("name"): p.get("value") for p in s.find("properties")} for s in root.findall("testsuite")}
+    assert properties["bruno"]["review"] == properties["elena"]["review"] == joined
+    assert "review" not in properties["ana"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,19 @@ def test_a_refusal_is_written_with_the_courses_maximum_and_never_grades(no_bwrap
     written = GradingResult.read(layout.results)
     assert written.score == 0 and written.max_score == 22
     assert written.error == messages.NO_SANDBOX.format(detail=outcome.unavailable)
+
+
+def test_a_link_named_like_the_notebook_is_found_so_grading_refuses_it(tmp_path: Path):
+    (tmp_path / NAMED).symlink_to(ROOT / "solutions" / ASSIGNMENT / NAMED)
+    assert find_notebook(tmp_path) == tmp_path / NAMED  # found, never followed: read_submission then refuses it
+
+
+def test_a_linked_folder_is_never_entered(tmp_path: Path):
+    (tmp_path / "curso").symlink_to(ROOT / "solutions" / ASSIGNMENT)
+    touch(tmp_path, "mio.ipynb")
+    assert find_notebook(tmp_path) == tmp_path / "mio.ipynb"
+
+
+def test_a_fifo_named_like_the_notebook_is_found_and_never_opened(tmp_path: Path):
+    os.mkfifo(tmp_path / NAMED)
+    assert find_notebook(tmp_path) == tmp_path / NAMED

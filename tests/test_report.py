@@ -10,7 +10,7 @@ from autograder.cli import main
 from autograder.cohort import Cohort, load_cohort
 from autograder.preprocessors.verify import FAULT_MISTAKE
 from autograder.report import MISTAKE_LABELS, WIDTH, build_report, mistake_label, text_table, write_report
-from autograder.results import UNGRADABLE
+from autograder.results import UNGRADABLE, GradingResult
 from cohorts import empty_course, write_cohort
 from conftest import ROOT
 
@@ -101,3 +101,30 @@ def test_cli_report_without_results_exits_non_zero_with_one_line(tmp_path, capsy
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "run `autograder autograde` first" in captured.err
     assert "Traceback" not in captured.err
+
+
+def flagged(course, tmp_path) -> Cohort:
+    folder = write_cohort(tmp_path / "results", corrupt=False)
+    result = GradingResult.read(folder / "diego.json")
+    result.review = ["Una celda emitió un registro de prueba que el calificador no pidió (posible falsificación). " * 3]
+    result.write(folder / "diego.json")
+    return load_cohort(course, results_dir=folder)
+
+
+def test_flagged_students_have_a_para_revisar_section_in_the_table_and_the_page(course, tmp_path):
+    report = build_report(flagged(course, tmp_path))
+    assert report.review == (("diego", (GradingResult.read(tmp_path / "results" / "diego.json").review[0],)),)
+    table = text_table(report)
+    section = table.split("Para revisar:")[1]
+    assert "  diego:" in section and "posible falsificación" in section and "ana" not in section
+    assert all(len(line) <= WIDTH for line in table.splitlines())
+    assert section.count("posible falsificación") == 3  # wrapped to the width, never cut
+    files = write_report(report, tmp_path / "out")
+    page = files.html.read_text(encoding="utf-8")
+    assert '<h2 id="review" lang="es">Para revisar</h2>' in page and "diego" in page.split("Para revisar")[1]
+
+
+def test_no_para_revisar_section_when_nobody_is_flagged(cohort, tmp_path):
+    report = build_report(cohort)
+    assert report.review == () and "Para revisar" not in text_table(report)
+    assert "Para revisar" not in write_report(report, tmp_path / "out").html.read_text(encoding="utf-8")

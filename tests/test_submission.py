@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -77,3 +79,58 @@ def test_answer_cells_without_metadata_are_rejected(tmp_path, course):
     path = write(tmp_path, "sin_metadatos.ipynb", nbformat.writes(notebook).encode())
     with pytest.raises(NotebookError, match="metadatos"):
         read_submission(path, ASSIGNMENT)
+
+
+# --- only regular files, opened without following links ------------------------------------------------------
+
+
+def test_a_link_is_refused_even_to_the_solution(tmp_path, course):
+    link = tmp_path / "entrega.ipynb"
+    link.symlink_to(course.source_notebook(ASSIGNMENT))
+    with pytest.raises(NotebookError) as raised:
+        read_submission(link, ASSIGNMENT)
+    assert "enlace simbólico" in raised.value.reason and raised.value.path == link
+
+
+def test_a_fifo_is_refused_at_once_never_waited_on(tmp_path):
+    fifo = tmp_path / "entrega.ipynb"
+    os.mkfifo(fifo)  # nobody ever writes to it: an open or read that waits would hang here
+    with pytest.raises(NotebookError, match="FIFO"):
+        read_submission(fifo, ASSIGNMENT)
+
+
+def test_a_device_is_refused():
+    with pytest.raises(NotebookError, match="dispositivo"):
+        read_submission(Path("/dev/null"), ASSIGNMENT)
+
+
+def test_a_link_to_a_device_is_refused_as_a_link(tmp_path):
+    (tmp_path / "entrega.ipynb").symlink_to("/dev/zero")
+    with pytest.raises(NotebookError, match="enlace simbólico"):
+        read_submission(tmp_path / "entrega.ipynb", ASSIGNMENT)
+
+
+def test_within_a_folder_a_linked_folder_on_the_way_is_refused(tmp_path, course):
+    (tmp_path / "alumno").symlink_to(course.source_notebook(ASSIGNMENT).parent)
+    notebook = tmp_path / "alumno" / f"{ASSIGNMENT}.ipynb"
+    assert read_submission(notebook, ASSIGNMENT).nbformat == 4  # the caller's own path: only the file itself is checked
+    with pytest.raises(NotebookError) as raised:
+        read_submission(notebook, ASSIGNMENT, within=tmp_path)
+    assert raised.value.path == tmp_path / "alumno" and "enlace simbólico" in raised.value.reason
+
+
+def test_within_a_folder_a_real_path_is_read(tmp_path, course):
+    folder = tmp_path / "alumno" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    notebook = write(folder, f"{ASSIGNMENT}.ipynb", course.release_notebook().read_bytes())
+    assert read_submission(notebook, ASSIGNMENT, within=tmp_path).nbformat == 4
+
+
+def test_json_nested_too_deep_is_a_reason_not_a_recursion_error(tmp_path, course):
+    data = json.loads(course.release_notebook().read_text(encoding="utf-8"))
+    data["cells"][0]["metadata"]["anidado"] = "@@"
+    path = write(tmp_path, "anidado.ipynb", json.dumps(data).replace('"@@"', "[" * 100_000 + "]" * 100_000).encode())
+    with pytest.raises(NotebookError) as raised:
+        read_submission(path, ASSIGNMENT)
+    assert "anidados a demasiada profundidad" in raised.value.reason
+    assert isinstance(raised.value.__cause__, RecursionError)
