@@ -358,8 +358,16 @@ def _ungradable_result(course: Course, assignment: str, notebook: Path, reason: 
 
 
 def fingerprint(folder: Path) -> str:
-    """sha256 over the submission folder: every path in it, the content of its files, the target of its links."""
+    """sha256 over the submission folder: every path in it, the content of its files, the target of its links.
+
+    A linked student or assignment folder is never entered: its digest is that of the links themselves.
+    """
     digest = hashlib.sha256()
+    linked = [path for path in (folder.parent, folder) if path.is_symlink()]
+    if linked:
+        for path in linked:
+            digest.update(path.name.encode("utf-8", "surrogateescape") + b"\0" + _content_digest(path) + b"\0")
+        return digest.hexdigest()
     for path in sorted(_walk(folder)):
         digest.update(path.relative_to(folder).as_posix().encode("utf-8", "surrogateescape") + b"\0")
         digest.update(_content_digest(path) + b"\0")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import FAILED, _Filer, _outcomes, autograde, ensure_registered, intake, results_path
+from autograder.batch import FAILED, _Filer, _outcomes, autograde, ensure_registered, fingerprint, intake, results_path
 from autograder.catalog import ASSIGNMENT
 from autograder.demo import stage_course
 from autograder.parallel import Outcome
@@ -82,6 +82,8 @@ def test_intake_refuses_links_and_special_files_anywhere_in_the_submission(cours
     for student, reason in cases.items():
         error = intake(scratch, student, ASSIGNMENT)
         assert error is not None and reason in error.reason, (student, error)
+    # a linked folder is fingerprinted by its link, never entered
+    assert fingerprint(submitted / "folder_link" / ASSIGNMENT) != fingerprint(submitted / "solution" / ASSIGNMENT)
 
 
 class _PoolThatRaisesFor:
