@@ -274,8 +274,11 @@ class GuardedExecute(Execute):
                 self._timed_out = True
             if self._timed_out:
                 return Lethal(time.monotonic(), started, index, Fault.TIMEOUT)
-        if deaths and started and not self._survives(self._watch_end(started, deaths)):
-            return Lethal(time.monotonic(), started, None, Fault.DEAD)
+        if deaths and started:
+            if not self._survives(self._watch_end(started, deaths)):
+                return Lethal(time.monotonic(), started, None, Fault.DEAD)
+            for index in started:  # cleared: a later death in this kernel's life is not theirs (it came after their watch)
+                self._ran_at.pop(index, None)
         return None
 
     def _find_culprit(self, failed: Lethal) -> None:
