@@ -9,8 +9,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from autograder import messages as msg
 from autograder.preprocessors import GuardedExecute, guardedexecute
-from autograder.preprocessors.guardedexecute import FAULT_KEY, Fault
+from autograder.preprocessors.guardedexecute import FAULT_KEY, WATCH_SLACK_RATIO, WATCH_SLACK_S, Fault, Lethal
 from autograder.sandbox import Sandbox
 from autograder.sandboxkernel import WarmKernelManager
 from autograder.zygote import Zygote
@@ -156,3 +157,35 @@ def test_figures_are_not_drawn_and_lesson_helpers_are_told_unless_asked(tmp_path
     # Both start-up lines ran: the figure flag, and the seed (the same draw with or without figures).
     assert text(drawn).split()[0] == "None" and text(skipped).split()[0] == "0"
     assert text(drawn).split()[1] == text(skipped).split()[1]
+
+
+def test_a_timer_that_kills_the_kernel_later_is_blamed_not_the_cell_it_hits(tmp_path: Path):
+    timer = "import os, threading\nthreading.Timer(1.0, os._exit, [0]).start()"
+    nb = run("x = 1", "y = 2", timer, "z = 3", "import time\ntime.sleep(3)\nprint(x + y + z)", "print('after')", tmp_path=tmp_path)
+    assert [fault(c) for c in nb.cells] == [None, None, Fault.DELAYED, None, None, None]  # found among the four replayed
+    assert nb.cells[2].metadata[FAULT_KEY]["message"] == msg.FAULT_DELAYED
+    assert text(nb.cells[4]) == "6\n" and text(nb.cells[5]) == "after\n"  # run again, without the timer
+
+
+def test_do_shutdown_called_in_a_cell_is_that_cells_fault(tmp_path: Path):
+    nb = run("x = 1", "get_ipython().kernel.do_shutdown(False)", "import time\ntime.sleep(3)\nprint(x)", "print(x + 1)", tmp_path=tmp_path)
+    assert [fault(c) for c in nb.cells] == [None, Fault.DELAYED, None, None]  # it returns; the kernel exits just after
+    assert text(nb.cells[2]) == "1\n" and text(nb.cells[3]) == "2\n"
+
+
+def test_a_function_that_kills_the_kernel_when_called_is_not_its_definitions_fault(tmp_path: Path):
+    nb = run("import os\ndef f():\n    os._exit(1)", "f()", "f()", "print('ok')", tmp_path=tmp_path)
+    assert [fault(c) for c in nb.cells] == [None, Fault.DEAD, Fault.DEAD, None]
+    assert text(nb.cells[3]) == "ok\n"
+
+
+def test_a_replay_is_watched_as_long_as_the_shortest_delay_any_death_allows():
+    step = GuardedExecute(death_horizon=5)
+    deaths = [
+        Lethal(at=50.0, started={1: 40.0, 2: 45.0}, cell=None, fault=Fault.DEAD),
+        Lethal(at=20.0, started={1: 18.0}, cell=3, fault=Fault.DEAD),
+    ]
+    # Cell 1: within 2 s of its start (the second death), and some; cell 2: 5 s, cut to the horizon.
+    assert step._watch_end({1: 100.0}, deaths) == pytest.approx(100.0 + 2 * (1 + WATCH_SLACK_RATIO) + WATCH_SLACK_S)
+    assert step._watch_end({1: 100.0, 2: 101.0}, deaths) == pytest.approx(101.0 + 5)
+    assert step._watch_end({7: 100.0}, deaths) == 0.0  # no death says anything about a cell cleared before it
