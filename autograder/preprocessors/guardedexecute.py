@@ -301,7 +301,9 @@ class GuardedExecute(Execute):
                 high, last = (middle if probe.cell is None else candidates.index(probe.cell)), probe
                 deaths.append(probe)
         culprit = candidates[high]
-        self._leave_out(culprit, last.fault if last.cell == culprit else Fault.DELAYED)
+        fault = last.fault if last.cell == culprit else Fault.DELAYED
+        self.log.info("Replayed cell %s kills a fresh kernel on its own (%s): left out of replays", culprit, fault)
+        self._leave_out(culprit, fault)
         self._blamed.append(culprit)
 
     def _leave_out(self, index: int, fault: str) -> None:
