@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import json
-import random
 
+# The kernel side lives in the stub (the only grader code a kernel can import).
+from autograder_stub.seeding import seed, seed_before_first_cell
 
-def seed(value: int) -> None:
-    """Python's, torch's and numpy's global generators, seeded with `value`."""
-    random.seed(value)
-    import numpy
-    import torch
-
-    torch.manual_seed(value)
-    numpy.random.seed(value)
-
-
-def seed_before_first_cell(value: int) -> None:
-    """Seed right before the first cell runs: the kernel's own start-up draws from `random` a varying number of times."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
-
-    def once(*_: object) -> None:
-        shell.events.unregister("pre_run_cell", once)
-        seed(value)
-
-    shell.events.register("pre_run_cell", once)
+__all__ = ["exec_lines_option", "seed", "seed_before_first_cell", "seed_line"]
 
 
 def seed_line(value: int) -> str:
     """The line, run at kernel start, that seeds every generator right before the first cell."""
-    return f"__import__('autograder.seeding').seeding.seed_before_first_cell({int(value)})"
+    return f"__import__('autograder_stub.seeding').seeding.seed_before_first_cell({int(value)})"
 
 
 def exec_lines_option(lines: list[str]) -> str:
