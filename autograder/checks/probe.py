@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import signal
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
 
 from autograder_stub.codec import MAX_NUMEL, MAX_TEXT, Opaque, decode_value, encode_value
-from autograder_stub.protocol import CALL_CPU_SECONDS
+from autograder_stub.protocol import CALL_CPU_SECONDS, CALL_WALL_SECONDS
+from autograder_stub.runner import CallTimeout
+from autograder_stub.runner import time_limit as stub_time_limit
 
-__all__ = ["MAX_NUMEL", "Opaque", "decode_value", "encode_value"]
+__all__ = ["MAX_NUMEL", "CallTimeout", "Opaque", "decode_value", "encode_value"]
 
 # CPU seconds one call of the student's function may take inside a test (the kernel's stub enforces it).
 CALL_TIMEOUT = CALL_CPU_SECONDS
@@ -31,10 +31,6 @@ MAX_OPS = 20
 _planned: contextvars.ContextVar[list[tuple[tuple[Any, ...], dict[str, Any]]] | None] = contextvars.ContextVar(
     "planned", default=None
 )
-
-
-class CallTimeout(BaseException):
-    """The student's function ran past its limit (a BaseException, so `except Exception` in it can't swallow it)."""
 
 
 class ReplayedError(Exception):
@@ -101,23 +97,9 @@ def encode_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]
 # -- a local call (the answer runs in this process: an instructor's check, unit tests) ---------
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float = CALL_TIMEOUT) -> Iterator[None]:
-    """Raise CallTimeout in a local call after `seconds` of wall-clock time (main thread only; elsewhere no limit)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise CallTimeout()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def time_limit(seconds: float = CALL_TIMEOUT) -> contextlib.AbstractContextManager[None]:
+    """The stub's own limit for a local call: CallTimeout after `seconds` of CPU time (or the wall-clock backstop)."""
+    return stub_time_limit(seconds, CALL_WALL_SECONDS)
 
 
 # -- replaying the kernel's record ------------------------------------------------------------
