@@ -62,7 +62,7 @@ samples: install
 # then grade the same samples with plain `nbgrader autograde` in a scratch copy of the course.
 demo: install
 	$(AUTOGRADER) release
-	$(PY) -m autograder.demo $(SAMPLES)
+	$(PY) -m autograder.commands.demo $(SAMPLES)
 
 clean:
 	rm -rf demo .pytest_cache

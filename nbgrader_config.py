@@ -17,11 +17,15 @@ c.ClearSolutions.code_stub = {
     "python": '# TU CÓDIGO AQUÍ\nraise NotImplementedError("Sin implementar: escribe aquí tu respuesta")'
 }
 c.ClearSolutions.text_stub = "ESCRIBE AQUÍ TU RESPUESTA"
-# Gx is a value, not a function: its cell gets a placeholder that runs (a stub that raised would
-# stop a student's "Run All" at the first exercise). The lesson cells report it as "sin implementar".
-c.ClearSolutionsWithPlaceholders.placeholders = {
-    "kernel_gx": "# TU CÓDIGO AQUÍ: sustituye None por el núcleo Gx, un tensor de 3×3 con números decimales.\nGx = None",
-}
+# An answer cell that defines a value (the lesson's Gx) gets the placeholder its lesson names, one
+# that runs; add or override some per grade_id with c.ClearSolutionsWithPlaceholders.placeholders.
+
+# Which lesson package grades each assignment (solutions/<name>/<name>.ipynb). An assignment named
+# like a shipped lesson (autograder/lessons/<name>) needs no entry; the same lesson released under
+# another name (another group, a retake) is mapped here, e.g.
+#   c.Lessons.assignments = {"activation_maxpool_retake": "autograder.lessons.activation_maxpool"}
+# A course's own lesson package may live beside this file (the course root is on the import path).
+c.Lessons.assignments = {}
 
 # nbgrader's generate_assignment chain, with ClearSolutions swapped for the subclass that knows
 # the placeholders above (the rest is nbgrader 0.9's default list, in its order).
@@ -37,7 +41,7 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveCells,
 )
 
-from autograder.preprocessors import ClearSolutionsWithPlaceholders  # noqa: E402
+from autograder.adapter.preprocessors import ClearSolutionsWithPlaceholders  # noqa: E402
 
 c.GenerateAssignment.preprocessors = [
     IncludeHeaderFooter,
@@ -78,7 +82,7 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from autograder.preprocessors import GuardedExecute, RequireExecution, Verify  # noqa: E402
+from autograder.adapter.preprocessors import GuardedExecute, RequireExecution, Verify  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     GuardedExecute,  # nbgrader's Execute in a sandboxed kernel, restarted after a fault
@@ -116,7 +120,7 @@ from nbgrader.preprocessors import (  # noqa: E402
     OverwriteKernelspec,
 )
 
-from autograder.preprocessors import DeduplicateCells, RestoreCells  # noqa: E402
+from autograder.adapter.preprocessors import DeduplicateCells, RestoreCells  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
@@ -134,7 +138,7 @@ c.Autograde.sanitize_preprocessors = [
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from autograder.preprocessors import HideHiddenTests  # noqa: E402
+from autograder.adapter.preprocessors import HideHiddenTests  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [
     GetGrades,

@@ -10,16 +10,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .catalog import ASSIGNMENT, Part
-from .course import Course
-from .errors import AutograderError, CourseError, GradingError, NotebookError
-from .progress import Progress
-from .results import GradingResult
-from .sandbox import SandboxUnavailable, check_available
-from .zygote import Zygote
+from autograder.engine.course import Course
+from autograder.engine.errors import AutograderError, GradingError, NotebookError
+from autograder.engine.progress import Progress
+from autograder.commands.grade import grade
+from autograder.engine.lesson import Lesson
+from autograder.isolation.zygote import Zygote
 
 if TYPE_CHECKING:
-    from .cohort import Cohort
+    from autograder.commands.autograde import BatchResult
+    from autograder.outputs.cohort import Cohort
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -30,60 +30,6 @@ NO_SANDBOX_WARNING = (
     "autograder: WARNING: --no-sandbox: student code runs with your user's rights, network and files; "
     "grade only trusted notebooks this way"
 )
-
-
-def grade(
-    notebook: Path,
-    results: Path | None = None,
-    course: Path | None = None,
-    assignment: str = ASSIGNMENT,
-    sandbox: bool = True,
-    feedback: Path | None = None,
-) -> GradingResult:
-    """Grade one notebook without a gradebook, sandboxed unless told otherwise; results.json is written even when grading fails.
-
-    With `feedback`, the student's feedback page (nbgrader's, hidden tests' code left out) is written
-    there after results.json; OutputError when it cannot be.
-    """
-    where = Course.at(course) if course else Course.find()
-    result: GradingResult | None = None
-    try:
-        if sandbox:
-            check_available()
-            if Zygote.available():
-                # First: torch loads in the warm process on the other core while nbgrader loads here.
-                Zygote.shared()
-        from .pipeline import grade_notebook
-
-        graded = grade_notebook(notebook, where, assignment, sandbox=sandbox)
-        result = graded.result
-    except SandboxUnavailable as error:  # the machine's fault, not the student's: say so and stop
-        result = _ungradable(notebook, where, assignment, str(error))
-        raise
-    except NotebookError as error:
-        result = _ungradable(notebook, where, assignment, str(error))
-        raise
-    except CourseError as error:  # the course's configuration, not the submission: one line, exit 1
-        result = _ungradable(notebook, where, assignment, str(error))
-        raise
-    except Exception as error:  # whatever stopped grading, the results file still says why
-        failure = GradingError.from_exception(notebook, error)
-        result = _ungradable(notebook, where, assignment, str(failure))
-        raise failure from error
-    finally:
-        if results is not None and result is not None:
-            result.write(results)
-    if feedback is not None:
-        from .feedback_html import write_feedback
-
-        write_feedback(feedback, graded.notebook, result, where.config(), Path(notebook).stem)
-    return result
-
-
-def _ungradable(notebook: Path, where: Course, assignment: str, reason: str) -> GradingResult:
-    from .pipeline import ungradable
-
-    return ungradable(notebook, reason, where, assignment)
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
@@ -100,10 +46,10 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .selfcheck import check_notebook
+    from autograder.commands.check import check_notebook
 
     try:
-        report = check_notebook(args.notebook, args.assignment)
+        report = check_notebook(args.notebook, args.assignment, args.course)
     except (NotebookError, GradingError) as error:
         print(f"autograder: cannot check {error}", file=sys.stderr)
         return EXIT_UNGRADABLE
@@ -116,30 +62,45 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     # The warm process and the workers' fork server import torch and nbgrader on the other core while
     # nbgrader loads here (the batch owns both from then on).
     zygote = Zygote().start() if not args.no_sandbox and Zygote.available() else None
-    from .parallel import start_forkserver
+    from autograder.engine.parallel import start_forkserver
 
     start_forkserver()
-    from .batch import autograde
+    from autograder.commands.autograde import autograde, submitted_assignments
 
+    failed = False
     try:
         course = Course.at(args.course) if args.course else Course.find()
-        progress = None if args.quiet else Progress.for_stream(sys.stderr)
-        batch = autograde(
-            course,
-            args.assignment,
-            force=args.force,
-            progress=progress,
-            sandbox=not args.no_sandbox,
-            workers=args.workers,
-            zygote=zygote,
-        )
+        named = args.assignment_name or args.assignment
+        assignments = [named] if named else submitted_assignments(course)
+        lessons = {name: course.lesson(name) for name in assignments}  # every lesson resolved before any grading
+        for assignment in assignments:
+            progress = None if args.quiet else Progress.for_stream(sys.stderr)
+            batch = autograde(
+                course,
+                assignment,
+                lessons[assignment],
+                force=args.force,
+                progress=progress,
+                sandbox=not args.no_sandbox,
+                workers=args.workers,
+                zygote=zygote,
+            )
+            if len(assignments) > 1:
+                print(f"== {assignment}")
+            _print_batch(batch, lessons[assignment], course)
+            failed = failed or bool(batch.failures)
     finally:
         if zygote is not None:
             zygote.close()
-    header = f"{'student':<24}" + "".join(f"{p.value:>12}" for p in Part) + f"{'total':>12}"
-    print(header)
+    return EXIT_UNGRADABLE if failed else EXIT_OK
+
+
+def _print_batch(batch: "BatchResult", lesson: Lesson, course: Course) -> None:
+    """The batch's table: per student, each part's score and the total; then who was not graded and who to review."""
+    parts = [part.name for part in lesson.parts]
+    print(f"{'student':<24}" + "".join(f"{name:>12}" for name in parts) + f"{'total':>12}")
     for row in batch.scores:
-        cells = "".join(f"{row.parts[p]:>6g}/{row.max_parts[p]:<5g}" for p in Part)
+        cells = "".join(f"{row.parts.get(name, 0.0):>6g}/{row.max_parts.get(name, 0.0):<5g}" for name in parts)
         print(f"{row.student:<24}{cells}{row.score:>6g}/{row.max_score:<5g}")
     for student, reason in batch.failures.items():
         print(f"{student:<24}not graded: {reason}")
@@ -149,7 +110,6 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
         print(f"resumed: {len(batch.skipped)} already graded and unchanged, not regraded (--force regrades them)")
     flagged = f", {len(batch.review)} to review" if batch.review else ""
     print(f"{len(batch.scores)} graded, {len(batch.failures)} not graded{flagged}, in {course.gradebook.name}")
-    return EXIT_UNGRADABLE if batch.failures else EXIT_OK
 
 
 def review_lines(review: dict[str, list[str]]) -> list[str]:
@@ -163,15 +123,16 @@ def _warn_unsandboxed(args: argparse.Namespace) -> None:
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    from .release import check_release, release
+    from autograder.commands.release import check_release, release
 
     course = Course.at(args.course) if args.course else Course.find()
-    if args.check:
-        check_release(course, args.assignment)
-        print(f"assignments/{args.assignment} is in sync with solutions/{args.assignment}")
-    else:
-        folder = release(course, args.assignment)
-        print(f"released {folder.relative_to(course.root)}")
+    for assignment in [args.assignment] if args.assignment else course.assignments():
+        if args.check:
+            check_release(course, assignment)
+            print(f"assignments/{assignment} is in sync with solutions/{assignment}")
+        else:
+            folder = release(course, assignment)
+            print(f"released {folder.relative_to(course.root)}")
     return EXIT_OK
 
 
@@ -186,10 +147,10 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import ExportFormat, export_results
+    from autograder.outputs.export import ExportFormat, export_results
 
-    course = Course.at(args.course) if args.course else Course.find()
-    exported = export_results(course, args.assignment, ExportFormat(args.format), args.output, args.results_dir)
+    course, assignment = _course_and_assignment(args)
+    exported = export_results(course, assignment, ExportFormat(args.format), args.output, args.results_dir)
     _warn_cohort(exported.cohort)
     for path in exported.paths:
         print(f"wrote {path} ({len(exported.cohort.entries)} students)")
@@ -197,14 +158,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import report_results, text_table
+    from autograder.outputs.report import report_results, text_table
 
-    course = Course.at(args.course) if args.course else Course.find()
-    written = report_results(course, args.assignment, args.output_dir, args.results_dir)
+    course, assignment = _course_and_assignment(args)
+    written = report_results(course, assignment, args.output_dir, args.results_dir)
     _warn_cohort(written.cohort)
     print(text_table(written.report))
     print(f"\nwrote {written.files.html} and {written.files.png}")
     return EXIT_OK
+
+
+def _course_and_assignment(args: argparse.Namespace) -> tuple[Course, str]:
+    """The course (--course, else found from here) and the assignment (--assignment, else the course's only one)."""
+    course = Course.at(args.course) if args.course else Course.find()
+    return course, args.assignment or course.default_assignment()
 
 
 def _warn_cohort(cohort: Cohort) -> None:
@@ -216,10 +183,10 @@ def _warn_cohort(cohort: Cohort) -> None:
 
 
 def _cmd_gradescope(args: argparse.Namespace) -> int:
-    from .gradescope import build
+    from autograder.outputs.gradescope import build
 
-    course = Course.at(args.course) if args.course else Course.find()
-    built = build(course, args.output, args.assignment, allow_unsandboxed=args.allow_unsandboxed)
+    course, assignment = _course_and_assignment(args)
+    built = build(course, args.output, assignment, allow_unsandboxed=args.allow_unsandboxed)
     print(f"wrote {built.path} ({len(built.names)} files); upload it on Gradescope's Configure Autograder page")
     if built.allow_unsandboxed:
         print("autograder: WARNING: --allow-unsandboxed: where the sandbox cannot start on Gradescope, student code runs unconfined", file=sys.stderr)
@@ -227,7 +194,8 @@ def _cmd_gradescope(args: argparse.Namespace) -> int:
 
 
 def _cmd_classroom(args: argparse.Namespace) -> int:
-    from . import ci, messages
+    from autograder.outputs import classroom as ci
+    from autograder.engine import messages
 
     try:
         result = ci.load_result(args.results)
@@ -249,10 +217,12 @@ def _cmd_classroom(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--course", type=Path, help="course directory (default: found from the current directory)")
-    common.add_argument("--assignment", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})")
+    common.add_argument(
+        "--assignment", metavar="NAME", help="assignment name (default: the course's only one; for grade, the notebook's name)"
+    )
     parser = argparse.ArgumentParser(
         prog="autograder",
-        description="Grade the activation-function and max-pooling exercise: one notebook for CI, or a course with nbgrader.",
+        description="Grade a course's notebook exercises: one notebook for CI, or a whole nbgrader course.",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -268,12 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
     p.set_defaults(run=_cmd_grade)
 
-    p = verbs.add_parser("check", help="a student's self-check: run the notebook's visible tests, per part passed or not yet (exit 1)")
+    p = verbs.add_parser(
+        "check", parents=[common], help="a student's self-check: run the notebook's visible tests, per part passed or not yet (exit 1)"
+    )
     p.add_argument("notebook", type=Path)
-    p.add_argument("--assignment", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})")
     p.set_defaults(run=_cmd_check)
 
     p = verbs.add_parser("autograde", parents=[common], help="grade everything in submitted/ into gradebook.db (nbgrader autograde)")
+    p.add_argument(
+        "assignment_name", nargs="?", metavar="ASSIGNMENT", help="the assignment to grade (default: every one with submissions)"
+    )
     p.add_argument("--force", action="store_true", help="regrade every submission, even those already graded and unchanged")
     p.add_argument("--workers", type=_positive_int, help="grading processes at once (default: one per core)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
@@ -287,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outputs", type=Path, metavar="FILE", help='append points, max-points and graded to FILE (GitHub Actions: "$GITHUB_OUTPUT")')
     p.set_defaults(run=_cmd_classroom)
 
-    p = verbs.add_parser("release", parents=[common], help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
+    p = verbs.add_parser(
+        "release", parents=[common], help="regenerate assignments/ from solutions/ (nbgrader generate_assignment; every assignment unless named)"
+    )
     p.add_argument("--check", action="store_true", help="only check that the committed release is in sync")
     p.set_defaults(run=_cmd_release)
 
@@ -335,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """The `autograder` command: main(), then exit at once (a torch-laden interpreter's teardown takes a second)."""
     code = main()
-    from .zygote import close_shared
+    from autograder.isolation.zygote import close_shared
 
     close_shared()
     sys.stdout.flush()

@@ -15,9 +15,9 @@ import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
-from autograder.course import Course
-from autograder.pipeline import grade_notebook
-from autograder.sandboxkernel import SandboxedKernelManager
+from autograder.engine.course import Course
+from autograder.adapter.pipeline import grade_notebook
+from autograder.isolation.sandboxkernel import SandboxedKernelManager
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "tests" / "samples" / "solution.ipynb"

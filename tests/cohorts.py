@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from autograder.catalog import TESTS
-from autograder.course import Course
-from autograder.results import PASSED_OUTPUT, GradingResult, TestResult
+from activation import ASSIGNMENT, LESSON, TESTS
+from conftest import ROOT
+from autograder.engine.course import Course
+from autograder.engine.results import PASSED_OUTPUT, GradingResult, TestResult
 
 EMPTY_REASON = "el archivo está vacío"
 CORRUPT = b"{not json"
@@ -20,7 +22,7 @@ FAILURES: dict[str, dict[str, str | None]] = {
     },
     "carla": {"maxpool2d_stride": "stride_ignored", "maxpool2d_rect": "stride_ignored", "maxpool2d_negative": "max_started_at_zero"},
     "diego": {
-        **{spec.grade_id: "reference_op" for spec in TESTS if spec.part.value == "relu"},
+        **{spec.grade_id: "reference_op" for spec in TESTS if spec.part.name == "relu"},
         "maxpool2d_stride": "stride_ignored",
     },
     "félix": {
@@ -57,7 +59,7 @@ def graded(failures: dict[str, str | None]) -> GradingResult:
 
 
 def ungradable(reason: str = EMPTY_REASON) -> GradingResult:
-    return GradingResult.ungradable("entrega.ipynb", reason, {spec.grade_id: 1.0 for spec in TESTS})
+    return GradingResult.ungradable("entrega.ipynb", reason, {spec.grade_id: 1.0 for spec in TESTS}, LESSON)
 
 
 def write_cohort(folder: Path, corrupt: bool = True) -> Path:
@@ -72,8 +74,10 @@ def write_cohort(folder: Path, corrupt: bool = True) -> Path:
 
 
 def empty_course(root: Path) -> Course:
-    """A course directory with nothing in it but its config file and solutions/, so default folders land in `root`."""
+    """A course directory with nothing in it but its config file and the lesson's source, so default folders land in `root`."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text("c = get_config()\n", encoding="utf-8")
-    (root / "solutions").mkdir(exist_ok=True)
+    source = root / "solutions" / ASSIGNMENT
+    source.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", source)
     return Course.at(root)

@@ -14,27 +14,27 @@ from pathlib import Path
 
 import pytest
 
-from autograder.catalog import Part
-from autograder.course import Course
+from activation import KERNEL, MAXPOOL2D, PARTS, RELU
+from autograder.engine.course import Course
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "samples"
 
 # Expected points per part (kernel / 4, relu / 6, maxpool2d / 12) for every sample submission.
-EXPECTED_SCORES: dict[str, dict[Part, float]] = {
-    "solution": {Part.KERNEL: 4, Part.RELU: 6, Part.MAXPOOL2D: 12},
-    "blank": {Part.KERNEL: 0, Part.RELU: 0, Part.MAXPOOL2D: 0},
-    "wrong_kernel_sign": {Part.KERNEL: 1, Part.RELU: 6, Part.MAXPOOL2D: 12},
-    "kernel_transposed": {Part.KERNEL: 1, Part.RELU: 6, Part.MAXPOOL2D: 12},
-    "leaky_relu": {Part.KERNEL: 4, Part.RELU: 0, Part.MAXPOOL2D: 12},
-    "inplace_relu": {Part.KERNEL: 4, Part.RELU: 5, Part.MAXPOOL2D: 12},
-    "calls_torch_relu": {Part.KERNEL: 4, Part.RELU: 0, Part.MAXPOOL2D: 12},
-    "relu_via_alias": {Part.KERNEL: 4, Part.RELU: 0, Part.MAXPOOL2D: 12},
-    "stride1_when_none": {Part.KERNEL: 4, Part.RELU: 6, Part.MAXPOOL2D: 9},
-    "max_started_at_zero": {Part.KERNEL: 4, Part.RELU: 6, Part.MAXPOOL2D: 11},
-    "calls_nn_maxpool": {Part.KERNEL: 4, Part.RELU: 6, Part.MAXPOOL2D: 0},
-    "lesson_outputs_only": {Part.KERNEL: 4, Part.RELU: 1, Part.MAXPOOL2D: 3},
-    "skip_execution_tags": {Part.KERNEL: 0, Part.RELU: 0, Part.MAXPOOL2D: 0},
+EXPECTED_SCORES: dict[str, dict[PARTS, float]] = {
+    "solution": {KERNEL: 4, RELU: 6, MAXPOOL2D: 12},
+    "blank": {KERNEL: 0, RELU: 0, MAXPOOL2D: 0},
+    "wrong_kernel_sign": {KERNEL: 1, RELU: 6, MAXPOOL2D: 12},
+    "kernel_transposed": {KERNEL: 1, RELU: 6, MAXPOOL2D: 12},
+    "leaky_relu": {KERNEL: 4, RELU: 0, MAXPOOL2D: 12},
+    "inplace_relu": {KERNEL: 4, RELU: 5, MAXPOOL2D: 12},
+    "calls_torch_relu": {KERNEL: 4, RELU: 0, MAXPOOL2D: 12},
+    "relu_via_alias": {KERNEL: 4, RELU: 0, MAXPOOL2D: 12},
+    "stride1_when_none": {KERNEL: 4, RELU: 6, MAXPOOL2D: 9},
+    "max_started_at_zero": {KERNEL: 4, RELU: 6, MAXPOOL2D: 11},
+    "calls_nn_maxpool": {KERNEL: 4, RELU: 6, MAXPOOL2D: 0},
+    "lesson_outputs_only": {KERNEL: 4, RELU: 1, MAXPOOL2D: 3},
+    "skip_execution_tags": {KERNEL: 0, RELU: 0, MAXPOOL2D: 0},
 }
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from autograder_stub import runner
 
-from autograder.catalog import ANSWER_NAMES, spec_for
-from autograder.checks import Verdict, plan, verdict_from_record
+from activation import ANSWER_NAMES, LESSON, spec_for
+from autograder.engine.checks import Verdict, plan, verdict_from_record
 
 SECRET = b"tests-secret".ljust(32, b".")
 
@@ -19,14 +19,14 @@ def through_json(data: Any) -> Any:
 
 def converse(grade_id: str, answer: Any, secret: bytes = SECRET) -> tuple[dict, dict]:
     """The request for grade_id and the record the stub makes of `answer` (as the kernel's namespace holds it)."""
-    request = plan(grade_id, secret)
+    request = plan(LESSON, grade_id, secret)
     name = ANSWER_NAMES[spec_for(grade_id).part]
     record = runner.answer(through_json(request), {name: answer})
     return request, through_json(record)
 
 
 def judge(grade_id: str, record: Any, request: dict, secret: bytes = SECRET) -> Verdict:
-    return verdict_from_record(grade_id, record, request, secret)
+    return verdict_from_record(LESSON, grade_id, record, request, secret)
 
 
 def graded(grade_id: str, answer: Any) -> Verdict:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import FAILED, _Filer, _outcomes, autograde, ensure_registered, fingerprint, intake, results_path
-from autograder.catalog import ASSIGNMENT
-from autograder.demo import stage_course
-from autograder.parallel import Outcome
-from autograder.results import GradingResult
+from autograder.commands.autograde import FAILED, _Filer, _outcomes, autograde, ensure_registered, fingerprint, intake, results_path
+from activation import ASSIGNMENT, LESSON
+from staging import stage_course
+from autograder.engine.parallel import Outcome
+from autograder.engine.results import GradingResult
 from conftest import EXPECTED_SCORES, SAMPLES
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,7 @@ def scores(course, tmp_path_factory):
     broken = tmp_path_factory.mktemp("broken") / "truncated.ipynb"
     broken.write_text((SAMPLES / "solution.ipynb").read_text(encoding="utf-8")[:500], encoding="utf-8")
     scratch = stage_course(course, tmp_path_factory.mktemp("course") / "course", [*samples, broken])
-    batch = autograde(scratch)
+    batch = autograde(scratch, ASSIGNMENT, LESSON)
     return scratch, {row.student: row for row in batch.scores}, batch.failures
 
 

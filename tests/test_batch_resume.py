@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import (
+from autograder.commands.autograde import (
     FAILED,
     GRADED,
     JournalEntry,
@@ -26,10 +26,10 @@ from autograder.batch import (
     pending,
     save_journal,
 )
-from autograder.catalog import ASSIGNMENT
-from autograder.course import Course
-from autograder.demo import stage_course
-from autograder.errors import CourseError
+from activation import ASSIGNMENT, LESSON
+from autograder.engine.course import Course
+from staging import stage_course
+from autograder.engine.errors import CourseError
 from conftest import EXPECTED_SCORES, ROOT, SAMPLES
 
 GRADED_SAMPLES = ("blank", "leaky_relu", "solution")  # started in this (sorted) order, two at a time
@@ -106,12 +106,12 @@ def test_malformed_journal_entries_are_dropped_one_by_one(tmp_path):
 
 def test_a_second_batch_on_the_same_course_is_refused(tmp_path):
     course = Course(tmp_path)
-    lock = journal_path(course).with_suffix(".lock")
+    lock = journal_path(course, ASSIGNMENT).with_suffix(".lock")
     lock.parent.mkdir(parents=True)
     with lock.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(CourseError, match="another `autograder autograde`"):
-            autograde(course)
+            autograde(course, ASSIGNMENT, LESSON)
 
 
 # --- end to end: kill -9 mid-batch, then resume ---------------------------------------------------
@@ -126,7 +126,7 @@ def run_cli(course: Course, *extra: str, **popen) -> subprocess.Popen[str]:
 def finished(course: Course) -> dict[str, dict]:
     """The students the journal lists as done, as written (read while the batch runs)."""
     try:
-        students = json.loads(journal_path(course).read_text(encoding="utf-8"))["students"]
+        students = json.loads(journal_path(course, ASSIGNMENT).read_text(encoding="utf-8"))["students"]
     except FileNotFoundError:
         return {}
     return {name: raw for name, raw in students.items() if raw["status"] == GRADED}
@@ -200,14 +200,14 @@ def test_killed_batch_resumes_without_regrading_or_losing_anyone(resumed):
     assert sorted(journal) == sorted(GRADED_SAMPLES)
     assert journal[first] == before[first]  # its journal entry was not rewritten
     assert stamp(autograded_notebook(scratch, first)) == first_stamp  # nor its autograded notebook
-    assert load_journal(journal_path(scratch))[BROKEN].status == FAILED
+    assert load_journal(journal_path(scratch, ASSIGNMENT))[BROKEN].status == FAILED
 
 
 @pytest.mark.e2e
 def test_gradebook_is_consistent_after_the_kill(resumed):
     scratch = resumed[0]
     assert gradebook_rows(scratch) == {name: 1 for name in [*GRADED_SAMPLES, BROKEN]}
-    batch = autograde(scratch)  # nothing changed: only the failed submission is tried again
+    batch = autograde(scratch, ASSIGNMENT, LESSON)  # nothing changed: only the failed submission is tried again
     assert sorted(batch.skipped) == sorted(GRADED_SAMPLES)
     assert {row.student: row.parts for row in batch.scores} == {name: EXPECTED_SCORES[name] for name in GRADED_SAMPLES}
     assert list(batch.failures) == [BROKEN] and "truncado" in batch.failures[BROKEN]
@@ -220,7 +220,7 @@ def test_changed_submission_is_regraded_on_the_next_run(resumed):
     submission = scratch.submitted / "blank" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     shutil.copy(SAMPLES / "solution.ipynb", submission)  # blank resubmits a full solution
     unchanged = stamp(autograded_notebook(scratch, "leaky_relu"))
-    batch = autograde(scratch)
+    batch = autograde(scratch, ASSIGNMENT, LESSON)
     assert sorted(batch.skipped) == ["leaky_relu", "solution"]
     assert list(batch.failures) == [BROKEN]
     assert {row.student: row.parts for row in batch.scores}["blank"] == EXPECTED_SCORES["solution"]

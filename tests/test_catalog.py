@@ -6,7 +6,7 @@ import re
 
 import nbformat
 
-from autograder.catalog import ANSWER_CELLS, BY_GRADE_ID, TESTS, Part
+from activation import ANSWER_CELLS, ASSIGNMENT, BY_GRADE_ID, PARTS, TESTS
 
 
 def nbgrader_cells(path):
@@ -15,32 +15,32 @@ def nbgrader_cells(path):
 
 
 def test_every_graded_cell_is_catalogued(course):
-    graded = {meta["grade_id"]: meta for _, meta in nbgrader_cells(course.source_notebook()) if meta.get("grade")}
+    graded = {meta["grade_id"]: meta for _, meta in nbgrader_cells(course.source_notebook(ASSIGNMENT)) if meta.get("grade")}
     assert set(graded) == set(BY_GRADE_ID)
     assert all(meta["points"] > 0 for meta in graded.values())
 
 
 def test_answer_cells_are_solution_cells(course):
-    solutions = {meta["grade_id"] for _, meta in nbgrader_cells(course.source_notebook()) if meta.get("solution")}
+    solutions = {meta["grade_id"] for _, meta in nbgrader_cells(course.source_notebook(ASSIGNMENT)) if meta.get("solution")}
     assert solutions == set(ANSWER_CELLS)
 
 
 def test_grade_ids_name_their_part():
     for spec in TESTS:
-        assert spec.grade_id.startswith(spec.part.value)
+        assert spec.grade_id.startswith(spec.part.name)
     for grade_id, part in ANSWER_CELLS.items():
-        assert grade_id.startswith(part.value)
+        assert grade_id.startswith(part.name)
 
 
 def test_every_part_has_several_tests_and_a_visible_one():
-    for part in Part:
+    for part in PARTS:
         tests = [t for t in TESTS if t.part is part]
         assert len(tests) >= 4
         assert any(t.in_release for t in tests) and any(not t.in_release for t in tests)
 
 
 def test_hidden_block_of_each_cell_checks_its_own_grade_id(course):
-    for cell, meta in nbgrader_cells(course.source_notebook()):
+    for cell, meta in nbgrader_cells(course.source_notebook(ASSIGNMENT)):
         if not meta.get("grade"):
             continue
         hidden = re.search(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S)
@@ -49,7 +49,7 @@ def test_hidden_block_of_each_cell_checks_its_own_grade_id(course):
 
 
 def test_visible_tests_are_the_catalogued_ones(course):
-    for cell, meta in nbgrader_cells(course.source_notebook()):
+    for cell, meta in nbgrader_cells(course.source_notebook(ASSIGNMENT)):
         if meta.get("grade"):
             outside = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", cell.source, flags=re.S)
             has_visible_code = any(line.strip() and not line.strip().startswith("#") for line in outside.splitlines())

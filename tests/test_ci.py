@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from autograder import ci
-from autograder.catalog import TESTS, Part, Visibility
-from autograder.results import PASSED_OUTPUT, GradingResult, TestResult
+from autograder.outputs import classroom as ci
+from activation import KERNEL, LESSON, MAXPOOL2D, PARTS, RELU, TESTS, Visibility
+from autograder.engine.results import PASSED_OUTPUT, GradingResult, TestResult
 
 from conftest import ROOT
 
@@ -36,8 +36,8 @@ def test_full_marks_summary_shows_every_part_and_no_failures():
     text = ci.step_summary(full_marks())
     assert text.startswith("## Calificación automática: 22 / 22 puntos")
     assert "| Parte | Puntos |" in text
-    for part, points in ((Part.KERNEL, 4), (Part.RELU, 6), (Part.MAXPOOL2D, 12)):
-        assert f"| {part.value} | {points} / {points} |" in text
+    for part, points in ((KERNEL, 4), (RELU, 6), (MAXPOOL2D, 12)):
+        assert f"| {part.name} | {points} / {points} |" in text
     assert "| **Total** | **22 / 22** |" in text
     assert "Todas las pruebas superadas." in text
     assert "no superadas" not in text
@@ -74,7 +74,7 @@ def test_tests_not_visible_to_students_are_not_described():
 
 
 def test_ungradable_summary_says_why_and_scores_zero():
-    result = GradingResult.ungradable("entrega.ipynb", "entrega.ipynb: el archivo está vacío", POINTS)
+    result = GradingResult.ungradable("entrega.ipynb", "entrega.ipynb: el archivo está vacío", POINTS, LESSON)
     text = ci.step_summary(result)
     assert text.startswith("## Calificación automática: 0 / 22 puntos")
     assert "**No se pudo calificar el cuaderno:** entrega.ipynb: el archivo está vacío" in text
@@ -119,7 +119,7 @@ def test_cli_appends_summary_prints_points_and_writes_outputs(tmp_path):
 
 def test_cli_exit_2_for_an_ungradable_result(tmp_path):
     results = tmp_path / "results.json"
-    GradingResult.ungradable("entrega.ipynb", "el archivo está vacío", POINTS).write(results)
+    GradingResult.ungradable("entrega.ipynb", "el archivo está vacío", POINTS, LESSON).write(results)
     completed = run_classroom(str(results), "--points")
     assert completed.returncode == 2
     assert "Points 0/22" in completed.stdout

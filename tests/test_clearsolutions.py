@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 from traitlets.config import Config
 
-from autograder.preprocessors import ClearSolutionsWithPlaceholders
+from autograder.adapter.preprocessors import ClearSolutionsWithPlaceholders
 
 STUB = "# TU CÓDIGO AQUÍ\nraise NotImplementedError()"
 

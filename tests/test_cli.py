@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from autograder import messages
+from autograder.engine import messages
 from conftest import ROOT, SAMPLES, page_text
 
 
@@ -137,7 +137,7 @@ def test_the_batch_summary_has_one_review_line_per_flagged_student():
 
 
 def test_review_marks_stay_out_of_what_the_student_reads():
-    from autograder import ci
+    from autograder.outputs import classroom as ci
     from cohorts import graded
 
     result = graded({"relu_example": "leaky_relu"})

@@ -22,12 +22,12 @@ from nbgrader.converters.generate_assignment import GenerateAssignment
 from nbgrader.nbgraderformat import MetadataValidator
 from traitlets.config import Config
 
-from autograder.batch import autograde
-from autograder.catalog import ASSIGNMENT, Part
-from autograder.demo import stage_course
-from autograder.nbgrader_cli import open_gradebook
-from autograder.pipeline import grade_notebook, run_chain
-from autograder.preprocessors import DeduplicateCells
+from autograder.commands.autograde import autograde
+from activation import ASSIGNMENT, LESSON, PARTS
+from staging import stage_course
+from autograder.adapter.nbgrader_cli import open_gradebook
+from autograder.adapter.pipeline import grade_notebook, run_chain
+from autograder.adapter.preprocessors import DeduplicateCells
 from conftest import EXPECTED_SCORES, SAMPLES
 
 LOG = logging.getLogger("test.deduplicatecells")
@@ -68,12 +68,12 @@ def copies(nb, gid: str) -> list[NotebookNode]:
 
 @pytest.fixture(scope="module")
 def release(course) -> NotebookNode:
-    return nbformat.read(course.release_notebook(), as_version=4)
+    return nbformat.read(course.release_notebook(ASSIGNMENT), as_version=4)
 
 
 @pytest.fixture(scope="module")
 def source(course) -> NotebookNode:
-    return nbformat.read(course.source_notebook(), as_version=4)
+    return nbformat.read(course.source_notebook(ASSIGNMENT), as_version=4)
 
 
 def deduplicate(nb, config: Config | None = None) -> NotebookNode:
@@ -207,7 +207,7 @@ def write(tmp_path: Path, name: str, nb: NotebookNode) -> Path:
     return path
 
 
-def parts(result) -> dict[Part, float]:
+def parts(result) -> dict[PARTS, float]:
     return {p.part: p.score for p in result.parts()}
 
 
@@ -257,7 +257,7 @@ def test_wrong_answer_copy_below_the_right_one_is_the_answer_graded(course, tmp_
 def test_plain_nbgrader_autograde_grades_copies(course, tmp_path):
     notebooks = {"copies": copied_everywhere(), "wrong_after": wrong_relu_after_right(), "wrong_before": wrong_relu_before_right()}
     scratch = stage_course(course, tmp_path / "course", [write(tmp_path, name, nb) for name, nb in notebooks.items()])
-    batch = autograde(scratch)
+    batch = autograde(scratch, ASSIGNMENT, LESSON)
     assert batch.failures == {}
     rows = {row.student: row for row in batch.scores}
     assert rows["copies"].parts == rows["wrong_before"].parts == EXPECTED_SCORES["solution"]

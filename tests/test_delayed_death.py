@@ -14,9 +14,9 @@ import pytest
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
 
-from autograder import messages as msg
-from autograder.pipeline import grade_notebook
-from autograder.preprocessors.guardedexecute import FAULT_KEY, Fault
+from autograder.engine import messages as msg
+from autograder.adapter.pipeline import grade_notebook
+from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY, Fault
 from conftest import EXPECTED_SCORES, SAMPLES
 
 pytestmark = pytest.mark.e2e

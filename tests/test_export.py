@@ -7,11 +7,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from autograder.catalog import BY_GRADE_ID, TESTS
+from activation import ASSIGNMENT, BY_GRADE_ID, LESSON, TESTS
 from autograder.cli import main
-from autograder.cohort import Cohort, CohortEntry, load_cohort
-from autograder.export import CSV_NAME, JUNIT_NAME, ExportFormat, csv_rows, export, junit_bytes, junit_tree
-from autograder.results import GradingResult, TestResult
+from autograder.outputs.cohort import Cohort, CohortEntry, load_cohort
+from autograder.outputs.export import CSV_NAME, JUNIT_NAME, ExportFormat, csv_rows, export, junit_bytes, junit_tree
+from autograder.engine.results import GradingResult, TestResult
 from cohorts import CORRUPT_STUDENT, EMPTY_REASON, EXPECTED_CSV, FAILURES, empty_course, output_for, write_cohort
 from conftest import ROOT
 
@@ -22,7 +22,7 @@ EXPECTED_ROWS = [EXPECTED_CSV[0] + ["review"], *(row + [""] for row in EXPECTED_
 
 @pytest.fixture
 def cohort(course, tmp_path) -> Cohort:
-    return load_cohort(course, results_dir=write_cohort(tmp_path / "results"))
+    return load_cohort(course, ASSIGNMENT, LESSON, results_dir=write_cohort(tmp_path / "results"))
 
 
 def test_csv_rows_are_exact_and_sorted(cohort):
@@ -153,7 +153,7 @@ def flagged_cohort(course, tmp_path) -> Cohort:
         result = GradingResult.read(folder / f"{student}.json")
         result.review = list(REVIEW)
         result.write(folder / f"{student}.json")
-    return load_cohort(course, results_dir=folder)
+    return load_cohort(course, ASSIGNMENT, LESSON, results_dir=folder)
 
 
 def test_review_marks_are_a_csv_column_and_a_junit_property(course, tmp_path):

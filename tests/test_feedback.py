@@ -2,8 +2,8 @@
 
 from nbformat.v4 import new_code_cell, new_output
 
-from autograder.checks.core import TestFailure
-from autograder.feedback import FAILURE_NAME, MISSING_CELL, TIMEOUT, cell_output
+from autograder.engine.checks.core import TestFailure
+from autograder.outputs.feedback import FAILURE_NAME, MISSING_CELL, TIMEOUT, cell_output
 
 
 def cell_with(*outputs):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import nbformat
 from nbformat.v4 import new_output
 
-from autograder import messages
-from autograder.catalog import BY_GRADE_ID
-from autograder.feedback_html import feedback_html
-from autograder.results import GradingResult, TestResult
+from autograder.engine import messages
+from activation import ASSIGNMENT, BY_GRADE_ID
+from autograder.outputs.feedback_html import feedback_html
+from autograder.engine.results import GradingResult, TestResult
 from conftest import page_text
 
 
 def failed_everywhere(course):
     """The source notebook (hidden tests and all) as if every test cell had failed with a message."""
-    nb = nbformat.read(course.source_notebook(), as_version=4)
+    nb = nbformat.read(course.source_notebook(ASSIGNMENT), as_version=4)
     tests = []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})

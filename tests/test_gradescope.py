@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder import messages
-from autograder.catalog import ASSIGNMENT, TESTS, Part
+from autograder.engine import messages
+from activation import ASSIGNMENT, MAXPOOL2D, PARTS, TESTS
 from autograder.cli import main
-from autograder.course import Course
-from autograder.gradescope import COURSE_FILES, build
-from autograder.results import GradingResult
-from autograder.sandbox import SandboxUnavailable, check_available
+from autograder.engine.course import Course
+from autograder.outputs.gradescope import COURSE_FILES, build
+from autograder.engine.results import GradingResult
+from autograder.isolation.bwrap import SandboxUnavailable, check_available
 
 from conftest import EXPECTED_SCORES, ROOT, SAMPLES
 
@@ -32,7 +32,7 @@ REQUIRED = (
     "course/constraints.txt",
     "course/nbgrader_config.py",
     "course/autograder/__init__.py",
-    "course/autograder/gradescope_run.py",
+    "course/autograder/outputs/gradescope_run.py",
     f"course/solutions/{ASSIGNMENT}/{ASSIGNMENT}.ipynb",
 )
 FORBIDDEN_PARTS = {".venv", "tests", "gradebook.db", "submitted", "autograded", "__pycache__", ".git", ".ipynb_checkpoints"}
@@ -91,12 +91,12 @@ def course_copy(target: Path) -> Course:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(Course.at(ROOT), tmp_path_factory.mktemp("zip") / "autograder.zip").path
+    return build(Course.at(ROOT), tmp_path_factory.mktemp("zip") / "autograder.zip", ASSIGNMENT).path
 
 
 @pytest.fixture(scope="module")
 def built_unsandboxed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(Course.at(ROOT), tmp_path_factory.mktemp("zip") / "autograder.zip", allow_unsandboxed=True).path
+    return build(Course.at(ROOT), tmp_path_factory.mktemp("zip") / "autograder.zip", ASSIGNMENT, allow_unsandboxed=True).path
 
 
 def test_the_zip_holds_what_gradescope_runs_at_its_root(built: Path):
@@ -107,10 +107,10 @@ def test_the_zip_holds_what_gradescope_runs_at_its_root(built: Path):
 
 def test_scripts_are_executable_and_course_files_keep_their_modes(tmp_path: Path):
     course = course_copy(tmp_path / "course")
-    (course.root / "autograder" / "demo.py").chmod(0o755)
-    found = modes(build(course, tmp_path / "out.zip").path)
+    (course.root / "autograder" / "commands" / "demo.py").chmod(0o755)
+    found = modes(build(course, tmp_path / "out.zip", ASSIGNMENT).path)
     assert found["setup.sh"] == found["run_autograder"] == 0o755
-    assert found["course/autograder/demo.py"] == 0o755
+    assert found["course/autograder/commands/demo.py"] == 0o755
     assert found["course/nbgrader_config.py"] == found["requirements.txt"] == 0o644
 
 
@@ -131,7 +131,7 @@ def test_grading_state_caches_and_tests_are_never_shipped(tmp_path: Path):
     for name in clutter:
         (course.root / name).parent.mkdir(parents=True, exist_ok=True)
         (course.root / name).write_text("clutter")
-    names = modes(build(course, tmp_path / "out.zip").path)
+    names = modes(build(course, tmp_path / "out.zip", ASSIGNMENT).path)
     assert set(REQUIRED) <= set(names)
     shipped = [name for name in names if FORBIDDEN_PARTS.intersection(name.split("/")) or name.endswith(".pyc")]
     assert shipped == []
@@ -139,10 +139,10 @@ def test_grading_state_caches_and_tests_are_never_shipped(tmp_path: Path):
 
 def test_two_builds_of_the_same_tree_are_byte_identical(tmp_path: Path):
     course = course_copy(tmp_path / "course")
-    first = build(course, tmp_path / "first.zip").path.read_bytes()
+    first = build(course, tmp_path / "first.zip", ASSIGNMENT).path.read_bytes()
     for path in (course.root / "autograder").rglob("*.py"):  # new timestamps, same contents
         os.utime(path, (1_000_000_000, 1_000_000_000))
-    second = build(course, tmp_path / "second.zip").path.read_bytes()
+    second = build(course, tmp_path / "second.zip", ASSIGNMENT).path.read_bytes()
     assert first == second
     with zipfile.ZipFile(tmp_path / "first.zip") as archive:
         names = archive.namelist()
@@ -250,4 +250,4 @@ def test_gradescope_grades_unsandboxed_where_the_zip_allows_it(built_unsandboxed
     assert {p.part: p.score for p in result.parts()} == expected
     assert raw["score"] == sum(expected.values()) and raw["max_score"] == 22
     failed = [t for t in result.tests if not t.passed]
-    assert failed and all(t.spec.part is Part.MAXPOOL2D and t.mistake for t in failed)
+    assert failed and all(t.spec.part is MAXPOOL2D and t.mistake for t in failed)

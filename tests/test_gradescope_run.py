@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import messages
-from autograder.catalog import ASSIGNMENT
-from autograder.gradescope_run import (
+from autograder.engine import messages
+from activation import ASSIGNMENT
+from autograder.outputs.gradescope_run import (
     ALLOW_UNSANDBOXED_ENV,
     ALLOW_UNSANDBOXED_FILE,
     GradescopeLayout,
@@ -18,8 +18,8 @@ from autograder.gradescope_run import (
     find_notebook,
     run,
 )
-from autograder.results import GradingResult
-from autograder.sandbox import check_available
+from autograder.engine.results import GradingResult
+from autograder.isolation.bwrap import check_available
 
 from conftest import ROOT
 
@@ -34,25 +34,25 @@ def touch(folder: Path, *names: str) -> None:
 
 def test_the_notebook_named_after_the_assignment_wins_wherever_it_is(tmp_path: Path):
     touch(tmp_path, "borrador.ipynb", f"entrega/{NAMED}", "otro.ipynb")
-    assert find_notebook(tmp_path) == tmp_path / "entrega" / NAMED
+    assert find_notebook(tmp_path, ASSIGNMENT) == tmp_path / "entrega" / NAMED
 
 
 def test_the_only_notebook_is_graded_whatever_its_name(tmp_path: Path):
     touch(tmp_path, "mi_tarea.ipynb", "notas.txt", ".ipynb_checkpoints/mi_tarea-checkpoint.ipynb", "__MACOSX/._mi_tarea.ipynb")
-    assert find_notebook(tmp_path) == tmp_path / "mi_tarea.ipynb"
+    assert find_notebook(tmp_path, ASSIGNMENT) == tmp_path / "mi_tarea.ipynb"
 
 
 def test_no_notebook_is_a_spanish_reason(tmp_path: Path):
     touch(tmp_path, "respuesta.py")
     with pytest.raises(SubmissionError) as caught:
-        find_notebook(tmp_path)
+        find_notebook(tmp_path, ASSIGNMENT)
     assert caught.value.reason == messages.NO_NOTEBOOK.format(expected=NAMED)
 
 
 def test_several_notebooks_none_named_lists_them(tmp_path: Path):
     touch(tmp_path, "a.ipynb", "sub/b.ipynb")
     with pytest.raises(SubmissionError) as caught:
-        find_notebook(tmp_path)
+        find_notebook(tmp_path, ASSIGNMENT)
     assert caught.value.found == [tmp_path / "a.ipynb", tmp_path / "sub" / "b.ipynb"]
     assert "a.ipynb, sub/b.ipynb" in caught.value.reason and NAMED in caught.value.reason
 
@@ -60,7 +60,7 @@ def test_several_notebooks_none_named_lists_them(tmp_path: Path):
 def test_two_notebooks_with_the_assignment_name_are_ambiguous(tmp_path: Path):
     touch(tmp_path, NAMED, f"copia/{NAMED}")
     with pytest.raises(SubmissionError) as caught:
-        find_notebook(tmp_path)
+        find_notebook(tmp_path, ASSIGNMENT)
     assert len(caught.value.found) == 2
 
 
@@ -102,15 +102,15 @@ def test_a_refusal_is_written_with_the_courses_maximum_and_never_grades(no_bwrap
 
 def test_a_link_named_like_the_notebook_is_found_so_grading_refuses_it(tmp_path: Path):
     (tmp_path / NAMED).symlink_to(ROOT / "solutions" / ASSIGNMENT / NAMED)
-    assert find_notebook(tmp_path) == tmp_path / NAMED  # found, never followed: read_submission then refuses it
+    assert find_notebook(tmp_path, ASSIGNMENT) == tmp_path / NAMED  # found, never followed: read_submission then refuses it
 
 
 def test_a_linked_folder_is_never_entered(tmp_path: Path):
     (tmp_path / "curso").symlink_to(ROOT / "solutions" / ASSIGNMENT)
     touch(tmp_path, "mio.ipynb")
-    assert find_notebook(tmp_path) == tmp_path / "mio.ipynb"
+    assert find_notebook(tmp_path, ASSIGNMENT) == tmp_path / "mio.ipynb"
 
 
 def test_a_fifo_named_like_the_notebook_is_found_and_never_opened(tmp_path: Path):
     os.mkfifo(tmp_path / NAMED)
-    assert find_notebook(tmp_path) == tmp_path / NAMED
+    assert find_notebook(tmp_path, ASSIGNMENT) == tmp_path / NAMED

@@ -64,19 +64,19 @@ def test_what_could_undo_the_block_is_refused_and_noted(outcome):
 def test_every_relu_or_max_pool_operator_of_this_torch_is_blocked():
     import torch
 
-    from autograder.catalog import FORBIDDEN_OPS, Part
+    from activation import FORBIDDEN_OPS, MAXPOOL2D, PARTS, RELU
 
     packets = {name.split(".")[0] for name in torch._C._dispatch_get_all_op_names()}
     named = {p for p in packets if not p.startswith("_test::") and ("relu" in p.split("::")[1] or "max_pool" in p)}
-    assert named <= FORBIDDEN_OPS[Part.RELU] | FORBIDDEN_OPS[Part.MAXPOOL2D]
+    assert named <= FORBIDDEN_OPS[RELU] | FORBIDDEN_OPS[MAXPOOL2D]
 
 
 UNREACHABLE = """
 import gc, warnings, torch
 warnings.simplefilter("ignore")
-from autograder.catalog import blocked_operators
+from autograder.lessons.activation_maxpool import LESSON
 from autograder_stub import guard
-guard._block_dispatch(blocked_operators())  # the registrations alone: no audit hook to stop the walk below
+guard._block_dispatch(LESSON.blocked_operators())  # the registrations alone: no audit hook to stop the walk below
 gc.collect()
 objects = gc.get_objects()
 handles = [o for o in objects if type(o).__name__ == "_DispatchModule"]

@@ -9,12 +9,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import messages as msg
-from autograder.preprocessors import GuardedExecute, guardedexecute
-from autograder.preprocessors.guardedexecute import FAULT_KEY, WATCH_SLACK_RATIO, WATCH_SLACK_S, Fault, Lethal
-from autograder.sandbox import Sandbox
-from autograder.sandboxkernel import WarmKernelManager
-from autograder.zygote import Zygote
+from autograder.engine import messages as msg
+from autograder.adapter.preprocessors import GuardedExecute, guardedexecute
+from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY, WATCH_SLACK_RATIO, WATCH_SLACK_S, Fault, Lethal
+from autograder.isolation.bwrap import Sandbox
+from autograder.isolation.sandboxkernel import WarmKernelManager
+from autograder.isolation.zygote import Zygote
 
 
 # A cell limit no passing cell comes near, even in a cold kernel on a loaded machine (a test that needs a

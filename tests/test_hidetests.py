@@ -9,12 +9,12 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbgrader.converters.generate_feedback import GenerateFeedback
 
-from autograder import messages
-from autograder.batch import autograde
-from autograder.catalog import ASSIGNMENT, BY_GRADE_ID
-from autograder.demo import stage_course
-from autograder.nbgrader_cli import run_nbgrader
-from autograder.preprocessors import HideHiddenTests
+from autograder.engine import messages
+from autograder.commands.autograde import autograde
+from activation import ASSIGNMENT, BY_GRADE_ID, LESSON
+from staging import stage_course
+from autograder.adapter.nbgrader_cli import run_nbgrader
+from autograder.adapter.preprocessors import HideHiddenTests
 from conftest import SAMPLES, page_text
 
 HIDDEN = 'from autograder.hidden import check\ncheck("relu_lesson", relu)'
@@ -73,7 +73,7 @@ def test_wired_into_the_course_feedback_chain(course):
 @pytest.mark.e2e
 def test_nbgrader_generate_feedback_shows_messages_but_no_hidden_code(course, tmp_path):
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / "leaky_relu.ipynb"])
-    batch = autograde(scratch)
+    batch = autograde(scratch, ASSIGNMENT, LESSON)
     assert [row.student for row in batch.scores] == ["leaky_relu"], batch.failures
     autograded = nbformat.read(scratch.root / "autograded" / "leaky_relu" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     assert any("BEGIN HIDDEN TESTS" in cell.source for cell in autograded.cells)  # what feedback must not show

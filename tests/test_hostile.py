@@ -17,9 +17,9 @@ import pytest
 
 from conftest import connections_waiting
 
-from autograder.catalog import Part
-from autograder.course import Course
-from autograder.pipeline import grade_notebook
+from activation import ASSIGNMENT, LESSON, PARTS
+from autograder.engine.course import Course
+from autograder.adapter.pipeline import grade_notebook
 from hostile import build_hostile
 from hostile.scenarios import ESCAPE_TEXT, LEAK_MARKER, SCENARIOS
 
@@ -94,7 +94,7 @@ def test_hostile_submission(name: str, course: Course, tmp_path: Path):
         grown = _grader_peak() - before
         received = connections_waiting(listener)
 
-    parts = {part: 0.0 for part in Part}
+    parts = {part: 0.0 for part in PARTS}
     for test in graded.result.tests:
         parts[test.spec.part] += test.score
     assert {part.value: score for part, score in parts.items()} == scenario.expected, _failures(graded)
@@ -155,12 +155,12 @@ def _read(path: Path) -> str:
 @pytest.mark.e2e
 def test_plain_nbgrader_batch_is_just_as_safe(course: Course, tmp_path: Path):
     """`autograder autograde` runs plain `nbgrader autograde` with nbgrader_config.py: the same sandbox and verdicts."""
-    from autograder.batch import autograde
-    from autograder.demo import stage_course
+    from autograder.commands.autograde import autograde
+    from staging import stage_course
 
     names = ["patch_torch_equal", "os_exit_in_cell", "test_cells_deleted"]
     scratch = stage_course(course, tmp_path / "course", [HOSTILE / f"{name}.ipynb" for name in names])
-    batch = autograde(scratch)
+    batch = autograde(scratch, ASSIGNMENT, LESSON)
     assert batch.failures == {}
     rows = {row.student: row for row in batch.scores}
     for name in names:

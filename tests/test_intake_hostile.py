@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import journal_path, load_journal, results_path
-from autograder.catalog import ASSIGNMENT
+from autograder.commands.autograde import journal_path, load_journal, results_path
+from activation import ASSIGNMENT
 from autograder.cli import main
-from autograder.course import Course
-from autograder.demo import stage_course
-from autograder.gradescope import build
-from autograder.results import GradingResult
+from autograder.engine.course import Course
+from staging import stage_course
+from autograder.outputs.gradescope import build
+from autograder.engine.results import GradingResult
 from conftest import ROOT, SAMPLES
 from test_gradescope import run_autograder, unpack
 
@@ -190,7 +190,7 @@ def test_a_resumed_batch_shows_review_marks_in_its_summary_export_and_report(hos
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(Course.at(ROOT), tmp_path_factory.mktemp("zip") / "autograder.zip").path
+    return build(Course.at(ROOT), tmp_path_factory.mktemp("zip") / "autograder.zip", ASSIGNMENT).path
 
 
 @pytest.mark.parametrize("kind", ["link-to-solution", "fifo", "nested-json"])

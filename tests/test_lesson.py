@@ -8,8 +8,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.course import Course
-from autograder.selfcheck import PENDING_MIME
+from activation import ASSIGNMENT
+from autograder.engine.course import Course
+from autograder.commands.check import PENDING_MIME
 
 pytestmark = pytest.mark.e2e
 
@@ -36,20 +37,20 @@ def errors(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def test_solution_runs_clean_and_draws_every_figure(course: Course, monkeypatch: pytest.MonkeyPatch):
-    executed = run_notebook(course.source_notebook(), monkeypatch, None)
+    executed = run_notebook(course.source_notebook(ASSIGNMENT), monkeypatch, None)
     assert errors(executed) == []
     assert figures(executed) >= FIGURE_CELLS
 
 
 def test_figure_helpers_draw_nothing_while_grading(course: Course, monkeypatch: pytest.MonkeyPatch):
-    executed = run_notebook(course.source_notebook(), monkeypatch, "0")
+    executed = run_notebook(course.source_notebook(ASSIGNMENT), monkeypatch, "0")
     assert errors(executed) == []
     assert figures(executed) == 0
 
 
 def test_release_runs_all_with_no_error_and_says_what_is_unwritten(course: Course, monkeypatch: pytest.MonkeyPatch):
     """A student's first "Run All": the whole lesson and every figure, and a "sin implementar" line per answer."""
-    executed = run_notebook(course.release_notebook(), monkeypatch, None)
+    executed = run_notebook(course.release_notebook(ASSIGNMENT), monkeypatch, None)
     assert errors(executed) == []
     assert figures(executed) >= FIGURE_CELLS
     pending = [

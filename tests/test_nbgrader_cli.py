@@ -12,7 +12,7 @@ import time
 
 from conftest import ROOT
 
-from autograder.nbgrader_cli import alembic_head, ensure_tools_on_path, new_gradebook, open_gradebook
+from autograder.adapter.nbgrader_cli import alembic_head, ensure_tools_on_path, new_gradebook, open_gradebook
 
 
 def test_a_child_dies_when_its_parent_is_killed():
@@ -22,7 +22,7 @@ def test_a_child_dies_when_its_parent_is_killed():
             sys.executable,
             "-c",
             "import subprocess\n"
-            "from autograder.nbgrader_cli import _die_with_parent\n"
+            "from autograder.adapter.nbgrader_cli import _die_with_parent\n"
             f"subprocess.run({marker.split()!r}, preexec_fn=_die_with_parent)\n",
         ],
         cwd=ROOT,

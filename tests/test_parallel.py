@@ -9,18 +9,19 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder.batch import autograde, results_path
-from autograder.demo import stage_course
-from autograder.parallel import GradingPool, default_workers
-from autograder.results import GradingResult
-from autograder.zygote import Zygote
+from activation import ASSIGNMENT, LESSON
+from autograder.commands.autograde import autograde, results_path
+from staging import stage_course
+from autograder.engine.parallel import GradingPool, default_workers
+from autograder.engine.results import GradingResult
+from autograder.isolation.zygote import Zygote
 from conftest import EXPECTED_SCORES, SAMPLES
 
 
 def test_never_more_workers_than_submissions(course):
-    assert GradingPool(course, jobs=1).workers == 1
-    assert GradingPool(course, workers=8, jobs=3).workers == 3
-    assert GradingPool(course).workers == default_workers() >= 1
+    assert GradingPool(course, ASSIGNMENT, LESSON, jobs=1).workers == 1
+    assert GradingPool(course, ASSIGNMENT, LESSON, workers=8, jobs=3).workers == 3
+    assert GradingPool(course, ASSIGNMENT, LESSON).workers == default_workers() >= 1
 
 
 def _kill_when_it_forks(zygote: Zygote, killed: threading.Event, stop: threading.Event) -> None:
@@ -48,7 +49,7 @@ def test_a_zygote_killed_mid_batch_costs_no_student_a_point(course, tmp_path: Pa
     killer = threading.Thread(target=_kill_when_it_forks, args=(zygote, killed, stop), daemon=True)
     killer.start()
     try:
-        batch = autograde(scratch, workers=2, zygote=zygote)
+        batch = autograde(scratch, ASSIGNMENT, LESSON, workers=2, zygote=zygote)
     finally:
         stop.set()  # never left running to kill a later test's zygote
         killer.join()

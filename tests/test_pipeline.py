@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.catalog import Part
+from activation import PARTS
 from autograder.cli import grade
-from autograder.results import GradingResult
+from autograder.engine.results import GradingResult
 from conftest import EXPECTED_SCORES, SAMPLES
 
 pytestmark = pytest.mark.e2e
@@ -48,4 +48,4 @@ def test_stride_none_feedback_has_the_hint(graded):
 
 def test_results_name_tests_after_their_part(graded):
     for test in graded["solution"].tests:
-        assert test.spec.name.split(":")[0] in {p.value for p in Part}
+        assert test.spec.name.split(":")[0] in {p.name for p in PARTS}

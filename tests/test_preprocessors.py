@@ -6,7 +6,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbgrader.converters.autograde import Autograde
 from nbgrader.utils import determine_grade
 
-from autograder.preprocessors import RequireExecution
+from autograder.adapter.preprocessors import RequireExecution
 
 
 def graded_cell(source: str = "check('relu_batch', relu)", executed: bool = True):

@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from autograder.checks import Mistake, evaluate, plan
-from autograder.checks.probe import Opaque, decode_value, encode_value
+from activation import LESSON
+from autograder.engine.checks import Mistake, evaluate, plan
+from autograder.engine.checks.probe import Opaque, decode_value, encode_value
 
 from kernel_side import SECRET, converse, graded, judge
 
@@ -92,7 +93,7 @@ def test_malformed_data_decodes_to_an_opaque_value_without_raising(junk):
     ],
 )
 def test_replayed_verdict_equals_the_direct_verdict(grade_id, answer, passed):
-    direct = evaluate(grade_id, answer)
+    direct = evaluate(LESSON, grade_id, answer)
     replayed = graded(grade_id, answer)
     assert direct.passed is replayed.passed is passed
     assert direct.mistake == replayed.mistake
@@ -141,9 +142,9 @@ def test_record_and_request_hold_no_pickle_and_are_small():
 
 
 def test_the_inputs_come_from_the_secret_and_only_the_grader_holds_it():
-    first, second = plan("relu_batch", b"a" * 32), plan("relu_batch", b"b" * 32)
+    first, second = plan(LESSON, "relu_batch", b"a" * 32), plan(LESSON, "relu_batch", b"b" * 32)
     assert first["calls"] != second["calls"]
-    assert plan("relu_batch", b"a" * 32)["calls"] == first["calls"]
+    assert plan(LESSON, "relu_batch", b"a" * 32)["calls"] == first["calls"]
     text = json.dumps(first)
     assert SECRET.hex() not in text and "a" * 32 not in text
 
@@ -162,7 +163,7 @@ def test_a_view_of_the_input_is_replayed_with_its_own_shape():
         return z.reshape(-1)
 
     for grade_id in ("relu_example", "relu_batch"):
-        direct = evaluate(grade_id, flattened_in_place)
+        direct = evaluate(LESSON, grade_id, flattened_in_place)
         replayed = graded(grade_id, flattened_in_place)
         assert not direct.passed and not replayed.passed and direct.mistake == replayed.mistake
 
@@ -177,7 +178,7 @@ def test_exotic_tensors_travel_as_opaque_values():
 
 def test_a_complex_kernel_is_the_wrong_dtype():
     sobel = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
-    verdict = evaluate("kernel_values", sobel.to(torch.complex64) + 1j)
+    verdict = evaluate(LESSON, "kernel_values", sobel.to(torch.complex64) + 1j)
     assert verdict.mistake is Mistake.WRONG_DTYPE
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import re
 
-from autograder.catalog import TESTS
-from autograder.parallel import Outcome
-from autograder.progress import Progress
-from autograder.results import GradingResult, TestResult
+from activation import TESTS
+from autograder.engine.parallel import Outcome
+from autograder.engine.progress import Progress
+from autograder.engine.results import GradingResult, TestResult
 
 
 class Terminal(io.StringIO):

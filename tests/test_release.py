@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import nbformat
 
-from autograder.release import out_of_sync
+from activation import ASSIGNMENT
+from autograder.commands.release import out_of_sync
 from conftest import SAMPLES, load_samples_builder
 
 
 def test_committed_release_is_in_sync(course):
-    assert out_of_sync(course) == []
+    assert out_of_sync(course, ASSIGNMENT) == []
 
 
 def test_release_has_no_outputs_no_solutions_no_hidden_tests(course):
-    text = course.release_notebook().read_text(encoding="utf-8")
+    text = course.release_notebook(ASSIGNMENT).read_text(encoding="utf-8")
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "autograder", '"output_type"'):
         assert marker not in text
-    notebook = nbformat.read(course.release_notebook(), as_version=4)
+    notebook = nbformat.read(course.release_notebook(ASSIGNMENT), as_version=4)
     assert all(cell.get("execution_count") is None for cell in notebook.cells if cell.cell_type == "code")
 
 
 def test_release_keeps_the_answer_stubs_and_visible_tests(course):
-    notebook = nbformat.read(course.release_notebook(), as_version=4)
+    notebook = nbformat.read(course.release_notebook(ASSIGNMENT), as_version=4)
     by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
     assert "NotImplementedError" in by_id["relu_impl"].source
     assert "def relu(z)" in by_id["relu_impl"].source

@@ -31,7 +31,8 @@ import pytest
 import websocket
 from nbclient import NotebookClient
 
-from autograder.course import Course
+from activation import ASSIGNMENT
+from autograder.engine.course import Course
 
 pytestmark = pytest.mark.e2e
 
@@ -419,7 +420,7 @@ def test_release_renders_in_jupyterlab_with_its_figures(
     course: Course, chromium: str, lab: LabServer, browser: Browser, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ):
-    release = course.release_notebook()
+    release = course.release_notebook(ASSIGNMENT)
     assert TITLE in "".join(nbformat.read(release, as_version=4).cells[0].source)
 
     # Execute a copy as a student would (figures drawn) and save it with its outputs where the server serves.

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.catalog import Part
-from autograder.checks.core import Mistake
+from activation import ASSIGNMENT, KERNEL, LESSON, MAXPOOL2D, PARTS, RELU
+from autograder.engine.checks.core import Mistake
 from autograder.cli import main
-from autograder.cohort import Cohort, load_cohort
-from autograder.preprocessors.verify import FAULT_MISTAKE
-from autograder.report import MISTAKE_LABELS, WIDTH, build_report, mistake_label, text_table, write_report
-from autograder.results import UNGRADABLE, GradingResult
+from autograder.outputs.cohort import Cohort, load_cohort
+from autograder.adapter.preprocessors.verify import FAULT_MISTAKE
+from activation import LESSON
+from autograder.outputs.report import WIDTH, build_report, mistake_label, text_table, write_report
+from autograder.engine.results import UNGRADABLE, GradingResult
 from cohorts import empty_course, write_cohort
 from conftest import ROOT
 
 
 @pytest.fixture
 def cohort(course, tmp_path) -> Cohort:
-    return load_cohort(course, results_dir=write_cohort(tmp_path / "results"))
+    return load_cohort(course, ASSIGNMENT, LESSON, results_dir=write_cohort(tmp_path / "results"))
 
 
-def mistakes(report, part: Part) -> list[tuple[str, int]]:
+def mistakes(report, part) -> list[tuple[str, int]]:
     summary = next(s for s in report.parts if s.part is part)
     return [(m.name, m.students) for m in summary.mistakes]
 
@@ -28,9 +29,9 @@ def mistakes(report, part: Part) -> list[tuple[str, int]]:
 def test_each_mistake_counts_once_per_student_and_part(cohort):
     report = build_report(cohort)
     # bruno and carla trip stride_ignored in several tests each, diego in one: 3 students
-    assert mistakes(report, Part.MAXPOOL2D) == [("stride_ignored", 3), (UNGRADABLE, 2), (FAULT_MISTAKE, 1), ("max_started_at_zero", 1)]
-    assert mistakes(report, Part.RELU) == [(UNGRADABLE, 2), ("leaky_relu", 1), ("reference_op", 1)]
-    assert mistakes(report, Part.KERNEL) == [(UNGRADABLE, 2), ("kernel_sign", 1)]
+    assert mistakes(report, MAXPOOL2D) == [("stride_ignored", 3), (UNGRADABLE, 2), (FAULT_MISTAKE, 1), ("max_started_at_zero", 1)]
+    assert mistakes(report, RELU) == [(UNGRADABLE, 2), ("leaky_relu", 1), ("reference_op", 1)]
+    assert mistakes(report, KERNEL) == [(UNGRADABLE, 2), ("kernel_sign", 1)]
 
 
 def test_score_distributions_are_of_graded_students(cohort):
@@ -47,18 +48,18 @@ def test_score_distributions_are_of_graded_students(cohort):
 
 def test_every_mistake_name_has_a_label():
     names = {m.value for m in Mistake} | {FAULT_MISTAKE, UNGRADABLE}
-    assert names <= set(MISTAKE_LABELS)
-    assert mistake_label("stride_none_ignored", Part.MAXPOOL2D) == "stride None not treated as kernel_size"
-    assert "nn.MaxPool2d" in mistake_label("reference_op", Part.MAXPOOL2D)
-    assert "torch.relu" in mistake_label("reference_op", Part.RELU)
-    assert mistake_label("something_new", Part.RELU) == "something_new"
+    assert names <= set(LESSON.mistake_labels)
+    assert mistake_label("stride_none_ignored", MAXPOOL2D, LESSON) == "stride None not treated as kernel_size"
+    assert "nn.MaxPool2d" in mistake_label("reference_op", MAXPOOL2D)
+    assert "torch.relu" in mistake_label("reference_op", RELU)
+    assert mistake_label("something_new", RELU) == "something_new"
 
 
 def test_text_table_fits_the_terminal_and_says_how_it_counts(cohort):
     table = text_table(build_report(cohort))
     lines = table.splitlines()
     assert max(len(line) for line in lines) <= WIDTH
-    assert sum("counted once per part" in line for line in lines) == len(Part)
+    assert sum("counted once per part" in line for line in lines) == len(PARTS)
     [stride] = [line for line in lines if line.strip().startswith("stride ignored")]
     assert stride.split()[-1] == "3"
     assert "7 students: 5 graded, 2 ungradable" in table
@@ -70,8 +71,8 @@ def test_png_and_html_are_written_and_self_contained(cohort, tmp_path):
     png = files.png.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
     page = files.html.read_text(encoding="utf-8")
-    for part in Part:
-        assert f"<h2>{part.value} (max" in page
+    for part in PARTS:
+        assert f"<h2>{part.name} (max" in page
     assert "stride ignored" in page and "kernel fault (crash/timeout)" in page
     assert '<td class="label">elena</td><td class="label">el archivo está vacío</td>' in page
     assert page.count("data:image/png;base64,") == 1 and "<link" not in page and "<script" not in page
@@ -108,7 +109,7 @@ def flagged(course, tmp_path) -> Cohort:
     result = GradingResult.read(folder / "diego.json")
     result.review = ["Una celda emitió un registro de prueba que el calificador no pidió (posible falsificación). " * 3]
     result.write(folder / "diego.json")
-    return load_cohort(course, results_dir=folder)
+    return load_cohort(course, ASSIGNMENT, LESSON, results_dir=folder)
 
 
 def test_flagged_students_have_a_para_revisar_section_in_the_table_and_the_page(course, tmp_path):

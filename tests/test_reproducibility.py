@@ -10,10 +10,11 @@ import json
 
 import pytest
 
-from autograder.batch import autograde, results_path, scores
+from activation import ASSIGNMENT, LESSON
+from autograder.commands.autograde import autograde, results_path, scores
 from autograder.cli import grade
-from autograder.demo import stage_course
-from autograder.results import GradingResult, environment
+from staging import stage_course
+from autograder.engine.results import GradingResult, environment
 from conftest import EXPECTED_SCORES, SAMPLES
 
 NAMES = ("solution", "stride1_when_none", "max_started_at_zero", "leaky_relu")
@@ -32,15 +33,15 @@ def batch_outcomes(course) -> dict[str, list[tuple]]:
 def test_serial_and_parallel_batches_and_single_gradings_agree(course, tmp_path):
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / f"{name}.ipynb" for name in NAMES])
 
-    serial = autograde(scratch, workers=1)
+    serial = autograde(scratch, ASSIGNMENT, LESSON, workers=1)
     assert not serial.failures
     first = batch_outcomes(scratch)
-    first_scores = {row.student: row.parts for row in scores(scratch)}
+    first_scores = {row.student: row.parts for row in scores(scratch, ASSIGNMENT, LESSON)}
 
-    parallel = autograde(scratch, force=True, workers=2)
+    parallel = autograde(scratch, ASSIGNMENT, LESSON, force=True, workers=2)
     assert not parallel.failures
     assert batch_outcomes(scratch) == first
-    assert {row.student: row.parts for row in scores(scratch)} == first_scores
+    assert {row.student: row.parts for row in scores(scratch, ASSIGNMENT, LESSON)} == first_scores
     assert first_scores == {name: EXPECTED_SCORES[name] for name in NAMES}
 
     single = grade(SAMPLES / "max_started_at_zero.ipynb", tmp_path / "single.json", course.root)

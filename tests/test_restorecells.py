@@ -16,13 +16,13 @@ import pytest
 from nbgrader.converters.autograde import Autograde
 from nbgrader.converters.generate_assignment import GenerateAssignment
 
-from autograder.batch import autograde
-from autograder.catalog import ASSIGNMENT, Part
-from autograder.demo import stage_course
-from autograder.errors import CourseError
-from autograder.nbgrader_cli import open_gradebook
-from autograder.pipeline import grade_notebook, run_chain
-from autograder.preprocessors import RestoreCells
+from autograder.commands.autograde import autograde
+from activation import ASSIGNMENT, LESSON, PARTS
+from staging import stage_course
+from autograder.engine.errors import CourseError
+from autograder.adapter.nbgrader_cli import open_gradebook
+from autograder.adapter.pipeline import grade_notebook, run_chain
+from autograder.adapter.preprocessors import RestoreCells
 from conftest import EXPECTED_SCORES, SAMPLES
 
 LOG = logging.getLogger("test.restorecells")
@@ -53,12 +53,12 @@ def resources() -> dict:
 
 @pytest.fixture(scope="module")
 def source(course):
-    return nbformat.read(course.source_notebook(), as_version=4)
+    return nbformat.read(course.source_notebook(ASSIGNMENT), as_version=4)
 
 
 @pytest.fixture(scope="module")
 def release(course):
-    return nbformat.read(course.release_notebook(), as_version=4)
+    return nbformat.read(course.release_notebook(ASSIGNMENT), as_version=4)
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def write_variant(tmp_path: Path, name: str, sample: str, change) -> Path:
     return path
 
 
-def parts(result) -> dict[Part, float]:
+def parts(result) -> dict[PARTS, float]:
     return {p.part: p.score for p in result.parts()}
 
 
@@ -256,7 +256,7 @@ def test_plain_nbgrader_autograde_restores_deleted_tests(course, tmp_path):
     # `nbgrader autograde` from a course root, where nbgrader_config.py says root = ".".
     path = write_variant(tmp_path, "no_tests", "solution", lambda nb: without(nb, is_graded))
     scratch = stage_course(course, tmp_path / "course", [path])
-    batch = autograde(scratch)
+    batch = autograde(scratch, ASSIGNMENT, LESSON)
     assert batch.failures == {}
     [row] = batch.scores
     assert row.parts == EXPECTED_SCORES["solution"] and row.max_score == 22

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from autograder.catalog import TESTS, Part
-from autograder.results import GradingResult, TestResult
+from activation import LESSON, PARTS, TESTS
+from autograder.engine.results import GradingResult, TestResult
 
 
 def sample_result() -> GradingResult:
@@ -22,21 +22,21 @@ def test_gradescope_fields(tmp_path):
     assert {"score", "tests", "output", "visibility"} <= set(data)
     for test in data["tests"]:
         assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
-        assert test["name"].split(":")[0] in {p.value for p in Part}
+        assert test["name"].split(":")[0] in {p.name for p in PARTS}
     assert data["extra_data"]["environment"]["torch"].startswith("2.13.0")
 
 
 def test_part_scores_add_up():
     result = sample_result()
     parts = result.parts()
-    assert [p.part for p in parts] == list(Part)
+    assert [p.part for p in parts] == list(PARTS)
     assert sum(p.score for p in parts) == result.score
     assert sum(p.max_score for p in parts) == result.max_score == len(TESTS)
 
 
 def test_ungradable_scores_zero_and_keeps_the_maximum():
     points = {spec.grade_id: 2.0 for spec in TESTS}
-    result = GradingResult.ungradable("x.ipynb", "el archivo está vacío", points)
+    result = GradingResult.ungradable("x.ipynb", "el archivo está vacío", points, LESSON)
     data = result.to_gradescope()
     assert data["score"] == 0
     assert data["max_score"] == 2.0 * len(TESTS)
@@ -49,10 +49,10 @@ def test_results_read_back_with_their_mistakes(tmp_path):
     result = GradingResult(notebook="nb.ipynb", tests=tests, execution_time=2.5)
     path = tmp_path / "results.json"
     result.write(path)
-    again = GradingResult.read(path)
+    again = GradingResult.read(path, LESSON)
     assert again == result
     assert again.tests[0].mistake == "stride_ignored"
-    assert json.loads(path.read_text(encoding="utf-8"))["tests"][0]["extra_data"]["part"] == TESTS[0].part.value
+    assert json.loads(path.read_text(encoding="utf-8"))["tests"][0]["extra_data"]["part"] == TESTS[0].part.name
 
 
 def test_reading_something_else_fails_with_value_error(tmp_path):

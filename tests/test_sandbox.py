@@ -15,7 +15,7 @@ import pytest
 
 from conftest import connections_waiting
 
-from autograder.sandbox import DEFAULT_LIMITS, MiB, Limits, Sandbox, SandboxUnavailable, check_available
+from autograder.isolation.bwrap import DEFAULT_LIMITS, MiB, Limits, Sandbox, SandboxUnavailable, check_available
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import SandboxUnavailable, check_available
+from autograder.isolation.bwrap import SandboxUnavailable, check_available
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,11 +21,11 @@ PROBE = textwrap.dedent(
     """
     import nbformat
     from nbclient import NotebookClient
-    from autograder.sandboxkernel import SandboxedKernelManager
+    from autograder.isolation.sandboxkernel import SandboxedKernelManager
 
     source = (
         "import autograder_stub; print(autograder_stub.__file__)\\n"
-        "try:\\n    import autograder.checks\\n    print('grader importable')\\n"
+        "try:\\n    import autograder.engine.checks\\n    print('grader importable')\\n"
         "except ImportError:\\n    print('grader hidden')"
     )
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
@@ -50,12 +50,12 @@ def test_a_sandboxed_kernel_imports_the_stub_copy_the_grader_runs_and_never_the_
 
 
 def test_the_warm_process_kernels_fork_from_never_imports_the_graders_checks():
-    script = "import sys, autograder.zygote as z; z.warm_up(); print(sorted(m for m in sys.modules if m.startswith('autograder')))"
+    script = "import sys, autograder.isolation.zygote as z; z.warm_up(); print(sorted(m for m in sys.modules if m.startswith('autograder')))"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     modules = set(eval(done.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own printout of a list of names
     assert {"autograder_stub.runner", "autograder_stub.guard"} <= modules
-    assert modules <= {"autograder", "autograder.errors", "autograder.sandbox", "autograder.zygote"} | {
+    assert modules <= {"autograder", "autograder.engine", "autograder.engine.errors", "autograder.isolation", "autograder.isolation.bwrap", "autograder.isolation.zygote"} | {
         m for m in modules if m.startswith("autograder_stub")
     }

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import messages as msg
-from autograder.catalog import BY_GRADE_ID, Part
-from autograder.selfcheck import PENDING_MIME, Status, _outcome, check_notebook
+from autograder.engine import messages as msg
+from activation import BY_GRADE_ID, KERNEL, MAXPOOL2D, PARTS, RELU
+from autograder.commands.check import PENDING_MIME, Status, _outcome, check_notebook
 from conftest import ROOT, SAMPLES
 
 
@@ -57,9 +57,9 @@ def test_a_missing_or_unrun_cell_never_passes():
 def test_blank_release_is_pending_everywhere_and_exits_1():
     completed = run("check", str(SAMPLES / "blank.ipynb"))
     assert completed.returncode == 1, completed.stderr
-    for part in Part:
-        assert f"{part.value}" in completed.stdout
-    assert completed.stdout.count(msg.CHECK_STATUS["pending"]) == len(Part)
+    for part in PARTS:
+        assert f"{part.name}" in completed.stdout
+    assert completed.stdout.count(msg.CHECK_STATUS["pending"]) == len(PARTS)
     assert msg.CHECK_HIDDEN_CAVEAT in completed.stdout and "Traceback" not in completed.stdout
 
 
@@ -67,7 +67,7 @@ def test_blank_release_is_pending_everywhere_and_exits_1():
 def test_solution_passes_every_visible_test_but_never_claims_a_grade():
     report = check_notebook(SAMPLES / "solution.ipynb")
     assert report.all_visible_passed
-    assert all(report.part_status(part) == Status.PASSED for part in Part)
+    assert all(report.part_status(part) == Status.PASSED for part in PARTS)
     text = report.render()
     assert msg.CHECK_HIDDEN_CAVEAT in text and "todas las pruebas" not in text.lower()
 
@@ -75,8 +75,8 @@ def test_solution_passes_every_visible_test_but_never_claims_a_grade():
 @pytest.mark.e2e
 def test_a_wrong_stride_fails_only_its_part_with_the_helpers_explanation():
     report = check_notebook(SAMPLES / "stride1_when_none.ipynb")
-    assert report.part_status(Part.KERNEL) == report.part_status(Part.RELU) == Status.PASSED
-    assert report.part_status(Part.MAXPOOL2D) == Status.FAILED
+    assert report.part_status(KERNEL) == report.part_status(RELU) == Status.PASSED
+    assert report.part_status(MAXPOOL2D) == Status.FAILED
     [failed] = [t for t in report.tests if t.status == Status.FAILED]
     assert failed.spec.grade_id == "maxpool2d_example_default" and "stride" in failed.message
 
@@ -88,7 +88,7 @@ def test_a_deleted_visible_test_is_reported_missing(tmp_path: Path):
     path = tmp_path / "sin_prueba.ipynb"
     nbformat.write(notebook, path)
     report = check_notebook(path)
-    assert report.part_status(Part.KERNEL) == Status.MISSING and not report.all_visible_passed
+    assert report.part_status(KERNEL) == Status.MISSING and not report.all_visible_passed
 
 
 def test_not_a_notebook_is_one_line_and_exit_2(tmp_path: Path):

@@ -9,10 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.errors import NotebookError
-from autograder.submission import read_submission
+from activation import ASSIGNMENT, LESSON
+from autograder.engine.errors import NotebookError
+from autograder.engine.submission import read_submission
 
-ASSIGNMENT = "activation_maxpool"
 
 
 def write(tmp_path, name, content: bytes):
@@ -22,7 +22,7 @@ def write(tmp_path, name, content: bytes):
 
 
 def test_release_notebook_is_accepted(course):
-    notebook = read_submission(course.release_notebook(), ASSIGNMENT)
+    notebook = read_submission(course.release_notebook(ASSIGNMENT), ASSIGNMENT, lesson=LESSON)
     assert notebook.nbformat == 4
 
 
@@ -42,43 +42,43 @@ def test_release_notebook_is_accepted(course):
 def test_broken_files_get_a_reason(tmp_path, content, reason):
     path = write(tmp_path, "entrega.ipynb", content)
     with pytest.raises(NotebookError) as raised:
-        read_submission(path, ASSIGNMENT)
+        read_submission(path, ASSIGNMENT, lesson=LESSON)
     assert reason in raised.value.reason
     assert "\n" not in str(raised.value)
 
 
 def test_truncated_release_is_not_json(tmp_path, course):
-    text = course.release_notebook().read_bytes()
+    text = course.release_notebook(ASSIGNMENT).read_bytes()
     path = write(tmp_path, "truncado.ipynb", text[: len(text) // 2])
     with pytest.raises(NotebookError, match="truncado"):
-        read_submission(path, ASSIGNMENT)
+        read_submission(path, ASSIGNMENT, lesson=LESSON)
 
 
 def test_missing_path(tmp_path):
     with pytest.raises(NotebookError) as raised:
-        read_submission(tmp_path / "no-existe.ipynb", ASSIGNMENT)
+        read_submission(tmp_path / "no-existe.ipynb", ASSIGNMENT, lesson=LESSON)
     assert raised.value.reason == "el archivo no existe"
 
 
 def test_directory_is_not_a_notebook(tmp_path):
     with pytest.raises(NotebookError, match="no es un archivo"):
-        read_submission(tmp_path, ASSIGNMENT)
+        read_submission(tmp_path, ASSIGNMENT, lesson=LESSON)
 
 
 def test_other_assignment_is_rejected(tmp_path):
     other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('otra tarea')")])
     path = write(tmp_path, "otra.ipynb", nbformat.writes(other).encode())
     with pytest.raises(NotebookError, match="otra tarea"):
-        read_submission(path, ASSIGNMENT)
+        read_submission(path, ASSIGNMENT, lesson=LESSON)
 
 
 def test_answer_cells_without_metadata_are_rejected(tmp_path, course):
-    notebook = nbformat.read(course.release_notebook(), as_version=4)
+    notebook = nbformat.read(course.release_notebook(ASSIGNMENT), as_version=4)
     for cell in notebook.cells:
         cell.metadata.pop("nbgrader", None)
     path = write(tmp_path, "sin_metadatos.ipynb", nbformat.writes(notebook).encode())
     with pytest.raises(NotebookError, match="metadatos"):
-        read_submission(path, ASSIGNMENT)
+        read_submission(path, ASSIGNMENT, lesson=LESSON)
 
 
 # --- only regular files, opened without following links ------------------------------------------------------
@@ -88,7 +88,7 @@ def test_a_link_is_refused_even_to_the_solution(tmp_path, course):
     link = tmp_path / "entrega.ipynb"
     link.symlink_to(course.source_notebook(ASSIGNMENT))
     with pytest.raises(NotebookError) as raised:
-        read_submission(link, ASSIGNMENT)
+        read_submission(link, ASSIGNMENT, lesson=LESSON)
     assert "enlace simbólico" in raised.value.reason and raised.value.path == link
 
 
@@ -96,41 +96,41 @@ def test_a_fifo_is_refused_at_once_never_waited_on(tmp_path):
     fifo = tmp_path / "entrega.ipynb"
     os.mkfifo(fifo)  # nobody ever writes to it: an open or read that waits would hang here
     with pytest.raises(NotebookError, match="FIFO"):
-        read_submission(fifo, ASSIGNMENT)
+        read_submission(fifo, ASSIGNMENT, lesson=LESSON)
 
 
 def test_a_device_is_refused():
     with pytest.raises(NotebookError, match="dispositivo"):
-        read_submission(Path("/dev/null"), ASSIGNMENT)
+        read_submission(Path("/dev/null"), ASSIGNMENT, lesson=LESSON)
 
 
 def test_a_link_to_a_device_is_refused_as_a_link(tmp_path):
     (tmp_path / "entrega.ipynb").symlink_to("/dev/zero")
     with pytest.raises(NotebookError, match="enlace simbólico"):
-        read_submission(tmp_path / "entrega.ipynb", ASSIGNMENT)
+        read_submission(tmp_path / "entrega.ipynb", ASSIGNMENT, lesson=LESSON)
 
 
 def test_within_a_folder_a_linked_folder_on_the_way_is_refused(tmp_path, course):
     (tmp_path / "alumno").symlink_to(course.source_notebook(ASSIGNMENT).parent)
     notebook = tmp_path / "alumno" / f"{ASSIGNMENT}.ipynb"
-    assert read_submission(notebook, ASSIGNMENT).nbformat == 4  # the caller's own path: only the file itself is checked
+    assert read_submission(notebook, ASSIGNMENT, lesson=LESSON).nbformat == 4  # the caller's own path: only the file itself is checked
     with pytest.raises(NotebookError) as raised:
-        read_submission(notebook, ASSIGNMENT, within=tmp_path)
+        read_submission(notebook, ASSIGNMENT, lesson=LESSON, within=tmp_path)
     assert raised.value.path == tmp_path / "alumno" and "enlace simbólico" in raised.value.reason
 
 
 def test_within_a_folder_a_real_path_is_read(tmp_path, course):
     folder = tmp_path / "alumno" / ASSIGNMENT
     folder.mkdir(parents=True)
-    notebook = write(folder, f"{ASSIGNMENT}.ipynb", course.release_notebook().read_bytes())
-    assert read_submission(notebook, ASSIGNMENT, within=tmp_path).nbformat == 4
+    notebook = write(folder, f"{ASSIGNMENT}.ipynb", course.release_notebook(ASSIGNMENT).read_bytes())
+    assert read_submission(notebook, ASSIGNMENT, lesson=LESSON, within=tmp_path).nbformat == 4
 
 
 def test_json_nested_too_deep_is_a_reason_not_a_recursion_error(tmp_path, course):
-    data = json.loads(course.release_notebook().read_text(encoding="utf-8"))
+    data = json.loads(course.release_notebook(ASSIGNMENT).read_text(encoding="utf-8"))
     data["cells"][0]["metadata"]["anidado"] = "@@"
     path = write(tmp_path, "anidado.ipynb", json.dumps(data).replace('"@@"', "[" * 100_000 + "]" * 100_000).encode())
     with pytest.raises(NotebookError) as raised:
-        read_submission(path, ASSIGNMENT)
+        read_submission(path, ASSIGNMENT, lesson=LESSON)
     assert "anidados a demasiada profundidad" in raised.value.reason
     assert isinstance(raised.value.__cause__, RecursionError)

@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import Course
-from autograder.pipeline import grade_notebook
+from autograder.engine.course import Course
+from autograder.adapter.pipeline import grade_notebook
 
 SOLUTION = Path(__file__).parent / "samples" / "solution.ipynb"
 
@@ -25,7 +25,7 @@ def relu(z):
 REPORT = '''\
 import sys
 print("SEEN", _seen)
-for _name in ("autograder", "autograder.checks", "autograder.checks.relu", "autograder.checks.lesson"):
+for _name in ("autograder", "autograder.engine.checks", "autograder.lessons.activation_maxpool.relu", "autograder.lessons.activation_maxpool.inputs"):
     try:
         __import__(_name)
         print("IMPORTED", _name)
@@ -74,7 +74,7 @@ def test_two_gradings_draw_different_inputs_and_give_the_same_score(two_gradings
 def test_the_kernel_cannot_import_or_read_the_graders_checks(two_gradings):
     text = _printed(two_gradings[0])
     assert "IMPORTED" not in text
-    assert "REFUSED autograder.checks.relu" in text
+    assert "REFUSED autograder.lessons.activation_maxpool.relu" in text
     assert "MODULES []" in text
     siblings = text.split("SIBLINGS ", 1)[1].splitlines()[0]
     assert "autograder_stub" in siblings and "'autograder'" not in siblings and "solutions" not in siblings

@@ -9,10 +9,10 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from kernel_side import SECRET, converse
 
-from autograder.catalog import PROBE_MIME
-from autograder.issuer import REQUESTS_KEY, RESOURCES_KEY, SECRET_KEY
-from autograder.preprocessors import Verify
-from autograder.preprocessors.guardedexecute import FAULT_KEY, Fault
+from activation import PROBE_MIME
+from autograder.engine.issuer import REQUESTS_KEY, RESOURCES_KEY, SECRET_KEY
+from autograder.adapter.preprocessors import Verify
+from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY, Fault
 
 # The grading these tests' records answer: its secret and the requests issued (as GuardedExecute leaves them).
 REQUESTS: dict = {}

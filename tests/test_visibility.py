@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from autograder import ci
-from autograder.catalog import TESTS, Part, TestSpec, Visibility
-from autograder.course import Course
-from autograder.demo import stage_course
-from autograder.errors import CourseError
-from autograder.pipeline import ungradable
-from autograder.results import GradingResult, TestResult
+from autograder.outputs import classroom as ci
+from activation import ASSIGNMENT, LESSON, PARTS, RELU, TESTS, TestSpec, Visibility
+from autograder.engine.course import Course
+from staging import stage_course
+from autograder.engine.errors import CourseError
+from autograder.adapter.pipeline import ungradable
+from autograder.engine.results import GradingResult, TestResult
 from conftest import ROOT, SAMPLES
 
 OVERRIDES = {"maxpool2d_negative": "hidden", "kernel_form": "after_published", "relu_lesson": "visible"}
@@ -41,16 +41,16 @@ def overridden(tmp_path) -> Course:
 def test_hidden_tests_show_after_publishing_and_visible_ones_at_once():
     for spec in TESTS:
         assert spec.visibility is (Visibility.VISIBLE if spec.in_release else Visibility.AFTER_PUBLISHED), spec.grade_id
-    assert TestSpec("x", Part.RELU, "t", in_release=False).visibility is Visibility.AFTER_PUBLISHED
-    assert TestSpec("x", Part.RELU, "t", in_release=False, visibility=Visibility.HIDDEN).visibility is Visibility.HIDDEN
+    assert TestSpec("x", RELU, "t", in_release=False).visibility is Visibility.AFTER_PUBLISHED
+    assert TestSpec("x", RELU, "t", in_release=False, visibility=Visibility.HIDDEN).visibility is Visibility.HIDDEN
 
 
 def test_the_repository_course_overrides_nothing(course):
-    assert course.visibility() == {}
+    assert course.visibility(LESSON) == {}
 
 
 def test_a_course_overrides_per_grade_id(overridden):
-    assert overridden.visibility() == {grade_id: Visibility(value) for grade_id, value in OVERRIDES.items()}
+    assert overridden.visibility(LESSON) == {grade_id: Visibility(value) for grade_id, value in OVERRIDES.items()}
 
 
 @pytest.mark.parametrize(
@@ -60,11 +60,11 @@ def test_a_course_overrides_per_grade_id(overridden):
 def test_a_bad_override_is_named(tmp_path, setting, complaint):
     scratch = course_with(tmp_path, f"c.TestVisibility.overrides = {setting}")
     with pytest.raises(CourseError, match=complaint):
-        scratch.visibility()
+        scratch.visibility(LESSON)
 
 
 def test_gradescope_results_carry_each_tests_visibility_and_read_back(overridden, tmp_path):
-    result = ungradable("entrega.ipynb", "razón", overridden)
+    result = ungradable("entrega.ipynb", "razón", overridden, ASSIGNMENT, LESSON)
     path = tmp_path / "results.json"
     result.write(path)
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -72,7 +72,7 @@ def test_gradescope_results_carry_each_tests_visibility_and_read_back(overridden
     for test in data["tests"]:
         grade_id = test["extra_data"]["grade_id"]
         assert test["visibility"] == expected(grade_id, by_id[grade_id].in_release), grade_id
-    again = GradingResult.read(path)
+    again = GradingResult.read(path, LESSON)
     assert {t.spec.grade_id: t.spec.visibility.value for t in again.tests} == {t["extra_data"]["grade_id"]: t["visibility"] for t in data["tests"]}
 
 

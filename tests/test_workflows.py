@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder.results import GradingResult
+from autograder.engine.results import GradingResult
 
 from conftest import ROOT, SAMPLES
 

@@ -18,9 +18,9 @@ from nbclient import NotebookClient
 
 from conftest import connections_waiting
 
-from autograder.sandbox import Layout, Mount, Sandbox
-from autograder.sandboxkernel import WarmKernelManager
-from autograder.zygote import EXIT_CONFINE_FAILED, Zygote
+from autograder.isolation.bwrap import Layout, Mount, Sandbox
+from autograder.isolation.sandboxkernel import WarmKernelManager
+from autograder.isolation.zygote import EXIT_CONFINE_FAILED, Zygote
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,7 +148,7 @@ def test_a_layout_that_cannot_be_built_never_runs_the_kernel(tmp_path: Path):
 def test_a_malformed_request_is_refused_and_the_zygote_keeps_serving():
     zygote = Zygote.shared()
     zygote.wait_ready()
-    bad = [sys.executable, "-I", "-S", str(ROOT / "autograder" / "zygote_client.py"), str(zygote.socket_path), json.dumps({"layout": 3})]
+    bad = [sys.executable, "-I", "-S", str(ROOT / "autograder" / "isolation" / "zygote_client.py"), str(zygote.socket_path), json.dumps({"layout": 3})]
     done = subprocess.run(bad, capture_output=True, timeout=30)
     assert done.returncode == 70 and b"refused" in done.stderr
     assert run_in_warm_kernel("print(6 * 7)").strip() == "42"

@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.catalog import blocked_operators
+from autograder.lessons.activation_maxpool import LESSON
 from autograder_stub import guard
 
-guard.install(blocked_operators())
+guard.install(LESSON.blocked_operators())
 
 z = torch.randn(4, 6)
 image = torch.randn(1, 1, 6, 6)

@@ -146,13 +146,13 @@ import pkgutil
 
 try:
     import autograder
-    import autograder.checks
+    import autograder.engine.checks
     import autograder.hidden
-    from autograder.checks.core import Verdict
+    from autograder.engine.checks.core import Verdict
 
-    _modules = [autograder, autograder.hidden, autograder.checks]
+    _modules = [autograder, autograder.hidden, autograder.engine.checks]
     _modules += [importlib.import_module(info.name)
-                 for info in pkgutil.walk_packages(autograder.checks.__path__, "autograder.checks.")]
+                 for info in pkgutil.walk_packages(autograder.engine.checks.__path__, "autograder.engine.checks.")]
     for _module in _modules:
         for _name in ("check", "evaluate", "compare", "run_cases"):
             if hasattr(_module, _name):
@@ -405,7 +405,7 @@ READ_GRADER = '''\
 import os
 import sys
 
-for _name in ("autograder", "autograder.checks", "autograder.checks.relu", "autograder.hidden"):
+for _name in ("autograder", "autograder.engine.checks", "autograder.lessons.activation_maxpool.relu", "autograder.hidden"):
     try:
         _module = __import__(_name, fromlist=["x"])
         print("LEAKED", _name, open(_module.__file__).read()[:80])

@@ -1,0 +1,1 @@
+"""What plugs the engine into nbgrader: preprocessors and nbgrader's own commands."""

@@ -1,0 +1,88 @@
+"""Run real nbgrader commands in the course directory, failing with one line instead of a log dump."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+from nbgrader.dbutil import ALEMBIC_DIR
+
+from autograder.engine.errors import NbgraderCommandError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def ensure_tools_on_path() -> None:
+    """Put our interpreter's bin/ first on PATH: nbgrader's Gradebook shells out to `alembic` by name."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
+
+
+def open_gradebook(db_url: str) -> Gradebook:
+    """nbgrader's Gradebook, with the `alembic` it shells out to reachable."""
+    ensure_tools_on_path()
+    return Gradebook(db_url)
+
+
+_REVISION = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?(\w+|None)['\"]?\s*$", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=1)
+def alembic_head() -> str:
+    """The newest revision of nbgrader's gradebook schema, read from its migration scripts.
+
+    nbgrader's Gradebook learns it by running `alembic heads` in a subprocess for every new
+    database (about 3.5 s, most of a one-notebook grading's set-up); the scripts say it directly.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in Path(ALEMBIC_DIR, "versions").glob("*.py"):
+        found = dict((key, value) for key, value in _REVISION.findall(script.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            if found.get("down_revision", "None") != "None":
+                parents.add(found["down_revision"])
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"nbgrader's migrations have {len(heads)} heads ({sorted(heads)}); expected one")
+    return heads.pop()
+
+
+def new_gradebook(path: Path) -> Gradebook:
+    """A new, empty gradebook at `path`, stamped with the schema's revision as nbgrader does, without its subprocess."""
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (alembic_head(),))
+    return open_gradebook(f"sqlite:///{path}")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the process that started it dies (even by SIGKILL).
+
+    Without it, `kill -9` of a batch leaves the current nbgrader grading on as an orphan, and a batch
+    started again at once could grade the same student twice at the same time.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_nbgrader(root: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+    """`nbgrader ARGS` from `root`, with the interpreter that runs us; raises NbgraderCommandError on failure."""
+    ensure_tools_on_path()
+    command = [sys.executable, "-m", "nbgrader", *args]
+    if quiet:
+        command.append("--log-level=WARN")
+    completed = subprocess.run(command, cwd=root, capture_output=True, text=True, preexec_fn=_die_with_parent)
+    if completed.returncode != 0:
+        raise NbgraderCommandError(command[1:], completed.returncode, completed.stderr + completed.stdout)
+    return completed

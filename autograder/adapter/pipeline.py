@@ -1,0 +1,242 @@
+"""Grade one notebook with nbgrader's own preprocessor chains, configured from nbgrader_config.py, without a course gradebook."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import hashlib
+import importlib
+import logging
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from importlib import metadata
+from typing import Callable, Iterable
+
+import nbformat
+from nbformat import NotebookNode
+from nbgrader.converters.autograde import Autograde
+from nbgrader.converters.generate_assignment import GenerateAssignment
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import find_all_files, setenv
+from traitlets.config import Config
+
+from autograder.adapter.lesson_of import hand_down
+from autograder.engine.course import CONFIG_FILE, Course
+from autograder.engine.errors import CourseError
+from autograder.engine.lesson import Lesson
+from autograder.outputs.feedback import cell_output
+from autograder.adapter.nbgrader_cli import new_gradebook, open_gradebook
+from autograder.engine.results import GradingResult, TestResult
+from autograder.engine.submission import read_submission
+from autograder.isolation import zygote
+
+STUDENT = "submission"
+LOG = logging.getLogger("autograder.nbgrader")
+# OverwriteCells warns for every restored test cell, which is every submission, and nbclient logs
+# every kernel death and timeout that GuardedExecute then handles and reports per cell: not news.
+LOG.setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class Graded:
+    """A graded notebook: the result and the executed notebook it came from."""
+
+    result: GradingResult
+    notebook: NotebookNode
+
+
+def run_chain(classes: Iterable[type], nb: NotebookNode, resources: dict, config: Config) -> NotebookNode:
+    """Apply preprocessor classes in order, each built from the course config, as nbgrader's converters do."""
+    for cls in classes:
+        preprocessor = cls(config=config, log=LOG)
+        nb, resources = preprocessor(nb, resources)
+    return nb
+
+
+def max_points(course: Course, assignment: str) -> dict[str, float]:
+    """Points of every graded cell, read from the source notebook."""
+    source = nbformat.read(course.source_notebook(assignment), as_version=4)
+    points = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            points[meta["grade_id"]] = float(meta.get("points", 0))
+    return points
+
+
+def grade_notebook(
+    path: Path, course: Course, assignment: str, lesson: Lesson, sandbox: bool = True, with_folder: bool = False
+) -> Graded:
+    """Grade a submission in a scratch gradebook; raises NotebookError for input that cannot be graded.
+
+    As nbgrader's autograde does, the notebook runs in a folder that holds the assignment's other
+    source files (data files), read-only, and NBGRADER_EXECUTION is "autograde" while it runs. With
+    `with_folder` (a batch's submitted/<student>/<assignment>/), the submission's other files come
+    first and the source's overwrite them.
+    """
+    started = time.monotonic()
+    _preload_checks(lesson)
+    # nbgrader's own gradebook code trips SQLAlchemy warnings that say nothing about the submission.
+    warnings.filterwarnings("ignore", module="nbgrader.api")
+    config = course.config()
+    visibility = course.visibility(lesson, config)  # a bad entry stops here, before the submission is touched
+    submission = read_submission(path, assignment, lesson=lesson)
+    config.GuardedExecute.sandbox = sandbox
+    config.SandboxedKernelManager.hidden_paths = [str(course.root)]
+    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+        workdir = Path(scratch) / "work"
+        workdir.mkdir()
+        resources = {
+            "nbgrader": {
+                "db_url": f"sqlite:///{scratch}/gradebook.db",
+                "assignment": assignment,
+                "notebook": assignment,
+                "student": STUDENT,
+            },
+            "metadata": {"path": str(workdir)},
+        }
+        hand_down(resources, lesson)
+        stage_files(workdir, course, assignment, config, Path(path).parent if with_folder else None)
+        (Path(scratch) / "gradebook.db").write_bytes(_registered_gradebook(course, assignment, config, resources))
+        autograde = Autograde(config=config)
+        executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config)
+        with setenv(NBGRADER_EXECUTION="autograde"):
+            executed = run_chain(autograde.autograde_preprocessors, executed, resources, config)
+        mistakes = resources.get("autograder", {}).get("mistakes", {})
+        review = list(resources.get("autograder", {}).get("review", []))
+        tests = _read_grades(resources["nbgrader"]["db_url"], assignment, lesson, executed, mistakes)
+    result = GradingResult(
+        notebook=str(path), tests=tests, execution_time=time.monotonic() - started, review=review, assignment=assignment
+    )
+    return Graded(result.with_visibility(visibility), executed)
+
+
+def stage_files(workdir: Path, course: Course, assignment: str, config: Config, submission: Path | None) -> list[Path]:
+    """Copy what nbgrader's autograde puts beside the notebook: the submission's other files, then the source's, read-only.
+
+    Notebooks, nbgrader's ignore patterns (CourseDirectory.ignore) and Autograde.exclude_overwriting
+    are honoured; links and special files are never followed (a batch's intake refused them already).
+    """
+    ignore = list(CourseDirectory(config=config).ignore) + ["*.ipynb"]
+    excluded = set(Autograde(config=config).exclude_overwriting.get(assignment, []))
+    source = course.source_notebook(assignment).parent
+    copied = []
+    for folder, skip in ((submission, set()), (source, excluded)):
+        if folder is None:
+            continue
+        for found in find_all_files(str(folder), ignore):
+            relative = os.path.relpath(found, folder)
+            if relative in skip or os.path.islink(found) or not os.path.isfile(found):
+                continue
+            target = workdir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                target.chmod(0o644)
+            shutil.copyfile(found, target)
+            target.chmod(0o444)
+            copied.append(target)
+    return copied
+
+
+def ungradable(notebook: Path | str, reason: str, course: Course, assignment: str, lesson: Lesson) -> GradingResult:
+    """A zero-score result with the reason on every test, each test's maximum and the course's visibility."""
+    result = GradingResult.ungradable(str(notebook), reason, max_points(course, assignment), lesson, assignment)
+    try:
+        return result.with_visibility(course.visibility(lesson))
+    except CourseError:  # the reason still reaches the student; the catalogue's visibility stands
+        return result
+
+
+# Per process: the scratch gradebook with the source registered, by (source path, its sha256, assignment).
+_REGISTERED: dict[tuple[str, str, str], bytes] = {}
+
+
+def _registered_gradebook(course: Course, assignment: str, config: Config, resources: dict) -> bytes:
+    """A gradebook that knows the source (what `nbgrader generate_assignment` records) and our one student, as bytes.
+
+    Built once per process and source version: a batch worker then starts each grading from a copy.
+    """
+    path = course.source_notebook(assignment)
+    raw = path.read_bytes()
+    key = (str(path), hashlib.sha256(raw).hexdigest(), assignment)
+    if key not in _REGISTERED:
+        _REGISTERED[key] = _cached_registration(course, key, lambda: _register(course, assignment, config, resources, raw))
+    return _REGISTERED[key]
+
+
+def _cached_registration(course: Course, key: tuple[str, str, str], build: Callable[[], bytes]) -> bytes:
+    """The registered gradebook from the on-disk cache, keyed by everything it depends on; built and stored on a miss."""
+    digest = hashlib.sha256()
+    for part in (*key, metadata.version("nbgrader"), (course.root / CONFIG_FILE).read_bytes().hex()):
+        digest.update(str(part).encode() + b"\0")
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder"
+    cached = folder / f"registered-{digest.hexdigest()[:32]}.db"
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    data = build()
+    try:  # written whole or not at all; a cache that cannot be written only costs time
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, cached)
+    except OSError:
+        pass
+    return data
+
+
+def _register(course: Course, assignment: str, config: Config, resources: dict, raw: bytes) -> bytes:
+    """Run GenerateAssignment's chain into a new gradebook, as `nbgrader generate_assignment` records the source."""
+    with tempfile.TemporaryDirectory(prefix="autograder-register-") as folder:
+        db = Path(folder) / "gradebook.db"
+        with new_gradebook(db) as gradebook:
+            gradebook.update_or_create_assignment(assignment)
+            gradebook.update_or_create_student(STUDENT)
+        register = copy.deepcopy(resources)
+        register["nbgrader"]["db_url"] = f"sqlite:///{db}"
+        source = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        run_chain(GenerateAssignment(config=config).preprocessors, source, register, config)
+        with open_gradebook(f"sqlite:///{db}") as gradebook:
+            gradebook.update_or_create_submission(assignment, STUDENT)
+        return db.read_bytes()
+
+
+def _preload_checks(lesson: Lesson) -> None:
+    """Import torch and the checks for Verify in the background: the kernel runs the notebook meanwhile, and this process only waits.
+
+    A warm process that is still importing the same modules comes first: on two cores, both imports
+    at once would only delay the kernel that everything else waits for.
+    """
+
+    def load() -> None:
+        zygote.settle()
+        importlib.import_module("autograder.engine.checks")
+        importlib.import_module(lesson.family_module)
+
+    threading.Thread(target=load, daemon=True).start()
+
+
+def _read_grades(
+    db_url: str, assignment: str, lesson: Lesson, executed: NotebookNode, mistakes: dict[str, str | None]
+) -> list[TestResult]:
+    """Scores from the gradebook, messages from the executed cells, names from the lesson's catalogue."""
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in executed.cells}
+    tests = []
+    with open_gradebook(db_url) as gradebook:
+        notebook = gradebook.find_submission_notebook(assignment, assignment, STUDENT)
+        scores = {grade.name: (float(grade.score or 0.0), float(grade.max_score)) for grade in notebook.grades}
+    for grade_id, spec in lesson.by_grade_id.items():
+        if grade_id not in scores:
+            continue
+        score, max_score = scores[grade_id]
+        passed = score >= max_score
+        mistake = None if passed else mistakes.get(grade_id) or "not_evaluated"
+        tests.append(TestResult(spec, score, max_score, cell_output(cells.get(grade_id), passed), mistake))
+    return tests

@@ -1,0 +1,12 @@
+"""Our grading steps, as nbgrader preprocessors wired in through nbgrader_config.py."""
+
+from autograder.adapter.preprocessors.clearsolutions import ClearSolutionsWithPlaceholders
+from autograder.adapter.preprocessors.deduplicatecells import DeduplicateCells
+from autograder.adapter.preprocessors.guardedexecute import GuardedExecute
+from autograder.adapter.preprocessors.hidetests import HideHiddenTests
+from autograder.adapter.preprocessors.requireexecution import RequireExecution
+from autograder.adapter.preprocessors.restorecells import RestoreCells
+from autograder.adapter.preprocessors.useexecuted import UseExecuted
+from autograder.adapter.preprocessors.verify import Verify
+
+__all__ = ["ClearSolutionsWithPlaceholders", "DeduplicateCells", "GuardedExecute", "HideHiddenTests", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]

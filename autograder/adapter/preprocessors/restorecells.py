@@ -1,0 +1,95 @@
+"""A test cell the student deleted must still run: put it back from the source notebook."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Iterable, Optional, Tuple
+
+import nbformat
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4.nbbase import random_cell_id
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_locked, is_solution
+from traitlets import Bool
+from traitlets.config import Config
+
+from autograder.engine.errors import CourseError
+
+
+class RestoreCells(NbGraderPreprocessor):
+    """Re-insert the source notebook's grade and locked cells that are missing from a submission.
+
+    OverwriteCells restores the source and points of such cells only while they are present;
+    a deleted test cell would simply never run. Each missing cell is copied from
+    ``<source_directory>/<assignment>/<notebook>.ipynb`` (outputs cleared) right after the
+    nearest preceding source cell that the submission has, or at the start when it has none.
+    Cells that are also solution cells are never restored: their source is the answer key.
+    """
+
+    restore_locked = Bool(
+        True,
+        help="Also restore locked cells that are not graded (e.g. helper code the tests rely on); grade cells are always restored.",
+    ).tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> Tuple[NotebookNode, ResourcesDict]:
+        path = self._source_path(resources)
+        source = self._read_source(path)
+        present = {_grade_id(cell) for cell in nb.cells} - {None}
+        for index, cell in enumerate(source.cells):
+            if self._restorable(cell) and _grade_id(cell) not in present:
+                position = self._insert_position(nb.cells, source.cells[:index], present)
+                nb.cells.insert(position, self._restored(cell, nb))
+                present.add(_grade_id(cell))
+                self.log.warning("Cell '%s' was missing from the submission; restored it from %s", _grade_id(cell), path)
+        return nb, resources
+
+    def _source_path(self, resources: ResourcesDict) -> Path:
+        coursedir = CourseDirectory(config=self._coursedir_config(), log=self.log)
+        assignment = resources["nbgrader"]["assignment"]
+        notebook = resources["nbgrader"]["notebook"]
+        folder = coursedir.format_path(coursedir.source_directory, ".", assignment)
+        return Path(os.path.normpath(folder)) / f"{notebook}.ipynb"
+
+    def _coursedir_config(self) -> Config:
+        """The CourseDirectory options only: it would warn about others nbgrader_config.py sets (db_assignments)."""
+        known = CourseDirectory.class_trait_names(config=True)
+        return Config(CourseDirectory={k: v for k, v in self.config.CourseDirectory.items() if k in known})
+
+    @staticmethod
+    def _read_source(path: Path) -> NotebookNode:
+        if not path.is_file():
+            raise CourseError(path.parent, f"RestoreCells needs the source notebook {path.name} to restore deleted cells, and it does not exist")
+        return nbformat.read(path, as_version=4)
+
+    def _restorable(self, cell: NotebookNode) -> bool:
+        if _grade_id(cell) is None or is_solution(cell):
+            return False
+        return is_grade(cell) or (self.restore_locked and is_locked(cell))
+
+    @staticmethod
+    def _insert_position(cells: list, preceding: Iterable[NotebookNode], present: set) -> int:
+        """Just after the nearest preceding source cell that the submission has; 0 when none."""
+        for anchor in map(_grade_id, reversed(list(preceding))):
+            if anchor in present:
+                return next(i for i, cell in enumerate(cells) if _grade_id(cell) == anchor) + 1
+        return 0
+
+    @staticmethod
+    def _restored(cell: NotebookNode, nb: NotebookNode) -> NotebookNode:
+        restored = copy.deepcopy(cell)
+        if restored.cell_type == "code":
+            restored.outputs = []
+            restored.execution_count = None
+        if nb.get("nbformat_minor", 0) < 5:
+            restored.pop("id", None)  # cell ids only exist from nbformat 4.5 on
+        elif "id" not in restored or restored.id in {c.get("id") for c in nb.cells}:
+            restored.id = random_cell_id()
+        return restored
+
+
+def _grade_id(cell: NotebookNode) -> Optional[str]:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")

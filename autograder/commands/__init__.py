@@ -1,0 +1,1 @@
+"""The plain function behind each verb of the `autograder` command."""

@@ -1,0 +1,1 @@
+"""The grading engine: knows no lesson; lessons are handed to it."""

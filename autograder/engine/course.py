@@ -1,0 +1,128 @@
+"""Where things live in the course directory, and the nbgrader configuration it declares."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets import Dict, Unicode
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import PyFileConfigLoader
+
+from autograder.engine.assignments import load_lesson
+from autograder.engine.errors import CourseError
+from autograder.engine.lesson import Lesson, Visibility
+
+CONFIG_FILE = "nbgrader_config.py"
+
+
+class TestVisibility(Configurable):
+    """When students see each test's result, where a course wants other than the catalogue's default."""
+
+    __test__ = False  # not a pytest test class
+
+    overrides = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        help=(
+            "Visibility per test grade_id ('visible', 'after_published' or 'hidden', Gradescope's words); "
+            "tests not named keep the default: visible when in the student's notebook, after_published when hidden."
+        ),
+    ).tag(config=True)
+
+
+@dataclass(frozen=True)
+class Course:
+    """An nbgrader course directory: solutions/ as source, assignments/ as release."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> "Course":
+        """The course at $AUTOGRADER_COURSE, or the nearest directory at or above `start` that holds one."""
+        if os.environ.get("AUTOGRADER_COURSE"):
+            return cls.at(Path(os.environ["AUTOGRADER_COURSE"]))
+        here = (start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / CONFIG_FILE).is_file() and (candidate / "solutions").is_dir():
+                return cls(candidate)
+        raise CourseError.not_found(here)
+
+    @classmethod
+    def at(cls, root: Path) -> "Course":
+        root = Path(root).resolve()
+        if not (root / CONFIG_FILE).is_file() or not (root / "solutions").is_dir():
+            raise CourseError.not_found(root)
+        return cls(root)
+
+    def config(self) -> Config:
+        """nbgrader_config.py as a traitlets Config, what `nbgrader` itself loads from here, with the root made absolute."""
+        config = PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
+        # The file says root = "." (nbgrader runs from the root); we may run from anywhere, and
+        # steps that read course files (RestoreCells reads solutions/) must find this course.
+        config.CourseDirectory.root = str(self.root)
+        return config
+
+    def assignments(self) -> list[str]:
+        """Every assignment the course has a source for (solutions/NAME/NAME.ipynb), sorted."""
+        source = self.root / "solutions"
+        return sorted(d.name for d in source.iterdir() if d.is_dir() and (d / f"{d.name}.ipynb").is_file())
+
+    def default_assignment(self, notebook: Path | None = None) -> str:
+        """The assignment meant when none is named: the notebook's own name if it is one, else the course's only one."""
+        names = self.assignments()
+        if notebook is not None and Path(notebook).stem in names:
+            return Path(notebook).stem
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise CourseError.no_assignments(self.root)
+        raise CourseError.ambiguous_assignment(self.root, names)
+
+    def lesson(self, assignment: str, config: Config | None = None) -> Lesson:
+        """The lesson that grades `assignment` (c.Lessons.assignments, or the shipped lesson of that name)."""
+        return load_lesson(self.root, assignment, config if config is not None else self.config())
+
+    def visibility(self, lesson: Lesson, config: Config | None = None) -> dict[str, Visibility]:
+        """The course's visibility overrides per grade_id (c.TestVisibility.overrides); CourseError names a bad entry.
+
+        Overrides may name tests of any of the course's lessons; only this lesson's are returned.
+        """
+        overrides = TestVisibility(config=config if config is not None else self.config()).overrides
+        known = set(lesson.by_grade_id)
+        for other in self.assignments():
+            try:
+                known |= set(self.lesson(other, config).by_grade_id)
+            except CourseError:
+                pass
+        resolved = {}
+        for grade_id, value in overrides.items():
+            if grade_id not in known:
+                raise CourseError(self.root, f"TestVisibility.overrides names an unknown test: {grade_id!r}")
+            try:
+                if grade_id in lesson.by_grade_id:
+                    resolved[grade_id] = Visibility(value)
+                else:
+                    Visibility(value)
+            except ValueError:
+                choices = ", ".join(v.value for v in Visibility)
+                raise CourseError(self.root, f"TestVisibility.overrides[{grade_id!r}] = {value!r}; use one of: {choices}") from None
+        return resolved
+
+    def source_notebook(self, assignment: str) -> Path:
+        path = self.root / "solutions" / assignment / f"{assignment}.ipynb"
+        if not path.is_file():
+            raise CourseError.no_source(self.root, assignment)
+        return path
+
+    def release_notebook(self, assignment: str) -> Path:
+        return self.root / "assignments" / assignment / f"{assignment}.ipynb"
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
+    def submitted(self) -> Path:
+        return self.root / "submitted"

@@ -1,0 +1,185 @@
+"""Grade many notebooks at once: worker processes (one per core) that keep nbgrader and torch loaded, sharing one warm zygote."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import nbformat
+
+from autograder.engine.lesson import Lesson
+from autograder.engine.course import Course
+from autograder.engine.errors import NotebookError
+from autograder.engine.results import GradingResult
+from autograder.isolation.sandboxkernel import WarmKernelManager
+from autograder.isolation.zygote import SOCKET_ENV, Zygote
+
+# A worker that dies (not a student's kernel: those are contained) takes its pool with it; the
+# unfinished submissions are retried in a new pool this many times before they are reported.
+MAX_POOL_RESTARTS = 2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One submission after the expensive steps: its result, and the executed notebook unless it was ungradable."""
+
+    student: str
+    result: GradingResult
+    notebook: str | None  # the executed notebook as JSON text
+    error: str | None = None  # why it could not be graded (the result then says so too)
+    seconds: float = 0.0
+
+
+def default_workers() -> int:
+    """One worker per core: grading is CPU-bound."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class GradingPool:
+    """Worker processes that grade submissions in parallel; a context manager that stops them and the zygote."""
+
+    def __init__(
+        self,
+        course: Course,
+        assignment: str,
+        lesson: Lesson,
+        workers: int | None = None,
+        sandbox: bool = True,
+        jobs: int | None = None,
+        zygote: Zygote | None = None,
+    ) -> None:
+        self.course = course
+        self.assignment = assignment
+        self.lesson = lesson
+        # Never more workers than submissions: each costs a start-up.
+        self.workers = max(1, min(workers or default_workers(), jobs if jobs is not None else 1 << 30))
+        self.sandbox = sandbox
+        self._zygote: Zygote | None = zygote  # one the caller started early, owned by the pool from now on
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> "GradingPool":
+        wanted = self.sandbox and _warm_enabled(self.course) and WarmKernelManager.available()
+        if not wanted and self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
+        elif wanted and self._zygote is None:
+            self._zygote = Zygote().start()  # warms up while the workers import nbgrader
+        self._executor = self._new_executor()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._zygote is not None:
+            self._zygote.close()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        # Workers fork from a server process that has imported nbgrader and torch once (never from this
+        # process, which runs threads); each worker is told this batch's zygote.
+        context = start_forkserver()
+        socket_path = str(self._zygote.socket_path) if self._zygote is not None else ""
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(socket_path,))
+
+    def grade(self, submissions: dict[str, Path]) -> Iterator[Outcome]:
+        """Grade every (student, notebook); yield each outcome as it finishes, every submission exactly once."""
+        todo = dict(submissions)
+        restarts = 0
+        retried: set[str] = set()
+        while todo:
+            running = {self._submit(path): (student, self._generation()) for student, path in sorted(todo.items())}
+            broken = False
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    student, generation = running.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    if self._zygote is not None and self._zygote.died():
+                        self._zygote.restart()
+                    if self._generation() != generation and student not in retried and not broken:
+                        # The warm process died while this was graded (not the student's doing): grade it again.
+                        retried.add(student)
+                        running[self._submit(todo[student])] = (student, self._generation())
+                        continue
+                    del todo[student]
+                    yield Outcome(student, outcome.result, outcome.notebook, outcome.error, outcome.seconds)
+            if broken:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                restarts += 1
+                if restarts > MAX_POOL_RESTARTS:
+                    for student, path in sorted(todo.items()):
+                        reason = "the grading worker process crashed on every try"
+                        yield Outcome(student, GradingResult.ungradable(str(path), reason, {}), None, reason)
+                    return
+                self._executor = self._new_executor()
+
+    def _generation(self) -> int:
+        return self._zygote.generation if self._zygote is not None else 0
+
+    def _submit(self, notebook: Path) -> Future:
+        assert self._executor is not None
+        return self._executor.submit(grade_one, self.course.root, self.assignment, self.lesson, str(notebook), self.sandbox)
+
+
+def _warm_enabled(course: Course) -> bool:
+    config = course.config()
+    return bool(config.GuardedExecute.get("warm", True)) and bool(config.GuardedExecute.get("sandbox", True))
+
+
+# What the forkserver loads for every worker: first its lifeline (it dies with the grader), then nbgrader,
+# nbconvert and our preprocessors, and torch and the checks for Verify.
+PRELOAD = ("autograder.isolation.lifeline", "autograder.adapter.pipeline", "autograder.engine.checks")
+
+
+def start_forkserver() -> multiprocessing.context.BaseContext:
+    """Start the server that workers fork from, preloading in the background (idempotent; call it early to overlap)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    multiprocessing.forkserver.ensure_running()
+    return context
+
+
+def _init_worker(zygote_socket: str) -> None:
+    """Tie the worker to the forkserver's life, point it at this batch's warm zygote (if any), load what gradings need."""
+    from autograder.isolation.confine import die_with_parent
+
+    die_with_parent()
+    if zygote_socket:
+        os.environ[SOCKET_ENV] = zygote_socket
+    else:
+        os.environ.pop(SOCKET_ENV, None)
+    for module in PRELOAD:
+        importlib.import_module(module)
+
+
+def grade_one(root: Path, assignment: str, lesson: Lesson, notebook: str, sandbox: bool) -> Outcome:
+    """In a worker: grade one notebook in a scratch gradebook; never raises for the submission's own faults."""
+    from autograder.engine.errors import GradingError
+    from autograder.adapter.pipeline import grade_notebook, ungradable
+
+    course = Course.at(root)
+    if str(course.root) not in sys.path:  # a course's own lesson packages load here as in the command's process
+        sys.path.append(str(course.root))
+    started = time.monotonic()
+    try:
+        graded = grade_notebook(Path(notebook), course, assignment, lesson, sandbox=sandbox, with_folder=True)
+    except NotebookError as error:
+        result = ungradable(notebook, str(error), course, assignment, lesson)
+        return Outcome("", result, None, error.reason, time.monotonic() - started)
+    except Exception as error:  # noqa: BLE001 - this submission fails with the reason; the batch goes on
+        failure = GradingError.from_exception(Path(notebook), error)
+        result = ungradable(notebook, str(failure), course, assignment, lesson)
+        return Outcome("", result, None, str(failure), time.monotonic() - started)
+    return Outcome("", graded.result, nbformat.writes(graded.notebook), None, time.monotonic() - started)

@@ -1,0 +1,59 @@
+"""Progress of a long batch: a live bar with counts and ETA on a terminal, one parseable line per submission elsewhere (CI logs)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, TextIO
+
+if TYPE_CHECKING:
+    from autograder.engine.parallel import Outcome
+
+BAR_WIDTH = 24
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(max(0.0, seconds)))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+@dataclass
+class Progress:
+    """Called once per finished submission; `live` redraws one bar line, otherwise it prints one line per submission."""
+
+    stream: TextIO
+    live: bool
+    clock: Callable[[], float] = time.monotonic  # seconds, for elapsed time and ETA
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    @classmethod
+    def for_stream(cls, stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic) -> "Progress":
+        """A live bar on a terminal; plain lines when output goes to a file or CI (CI set)."""
+        live = bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("CI")
+        return cls(stream, live, clock)
+
+    def eta(self, done: int, total: int) -> float:
+        """Seconds left at the average pace so far."""
+        elapsed = self.clock() - self.started
+        return elapsed / done * (total - done) if done else 0.0
+
+    def __call__(self, done: int, total: int, outcome: "Outcome") -> None:
+        elapsed = self.clock() - self.started
+        if self.live:
+            filled = BAR_WIDTH * done // max(total, 1)
+            bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+            line = f"\r[{bar}] {done}/{total} {100 * done // max(total, 1):3d}%  {_clock(elapsed)} elapsed, ETA {_clock(self.eta(done, total))}"
+            self.stream.write(line + ("\n" if done == total else ""))
+        else:
+            result = outcome.result
+            status = f"error: {outcome.error}" if outcome.error else f"{result.score:g}/{result.max_score:g}"
+            self.stream.write(
+                f"graded {done}/{total} student={outcome.student} score={status} seconds={outcome.seconds:.1f} eta={self.eta(done, total):.0f}s\n"
+            )
+        self.stream.flush()

@@ -1,0 +1,157 @@
+"""Read a submitted notebook, turning every way it can be broken into a NotebookError."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from autograder.engine.errors import NotebookError
+from autograder.engine.lesson import Lesson
+
+
+# Opening never follows a link at the last step and never waits (a FIFO opens at once, and is then refused).
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in the words of a reason (Spanish)."""
+    if stat.S_ISLNK(mode):
+        return "un enlace simbólico"
+    if stat.S_ISFIFO(mode):
+        return "una tubería con nombre (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "un dispositivo"
+    if stat.S_ISSOCK(mode):
+        return "un socket"
+    if stat.S_ISDIR(mode):
+        return "una carpeta"
+    return "un archivo especial"
+
+
+def read_regular(path: Path, within: Path | None = None) -> bytes:
+    """The bytes of `path` when it is a regular file, opened without following links; NotebookError otherwise.
+
+    The file is opened first and checked on the open descriptor (fstat), so nothing can be swapped in
+    between the check and the read. With `within`, every folder from there down to the file is opened
+    the same way, so a link anywhere below `within` is refused too (a linked folder is never entered).
+    """
+    path = Path(path)
+    try:
+        fd = _open_nofollow(path, within)
+    except NotebookError:
+        raise
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotebookError.missing(path) from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise NotebookError.not_regular(path, file_kind(stat.S_IFLNK)) from None
+        if error.errno == errno.ENXIO:  # a socket (or a device with nothing behind it)
+            raise NotebookError.not_regular(path, _kind_at(path)) from None
+        raise NotebookError.unreadable(path, error) from error
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise NotebookError.not_a_file(path)
+        if not stat.S_ISREG(mode):
+            raise NotebookError.not_regular(path, file_kind(mode))
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1  # the handle owns it now
+            return handle.read()
+    except OSError as error:
+        raise NotebookError.unreadable(path, error) from error
+    except MemoryError as error:
+        raise NotebookError.too_large(path) from error
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _open_nofollow(path: Path, within: Path | None) -> int:
+    """A descriptor on `path` opened with _OPEN_FLAGS; below `within` each folder opened without following links."""
+    if within is None:
+        return os.open(path, _OPEN_FLAGS)
+    within = Path(within)
+    parts = path.relative_to(within).parts  # ValueError when it is not below: a caller's mistake
+    folder = os.open(within, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for depth, part in enumerate(parts[:-1], start=1):
+            try:
+                inner = os.open(part, _DIRECTORY_FLAGS, dir_fd=folder)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(within.joinpath(*parts[:depth])):
+                    raise NotebookError.linked_folder(within.joinpath(*parts[:depth])) from None
+                raise
+            os.close(folder)
+            folder = inner
+        return os.open(parts[-1], _OPEN_FLAGS, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
+def _kind_at(path: Path) -> str:
+    try:
+        return file_kind(os.lstat(path).st_mode)
+    except OSError:
+        return "un archivo especial"
+
+
+def read_submission(path: Path, assignment: str, *, lesson: Lesson, within: Path | None = None) -> NotebookNode:
+    """The submission as an nbformat-4 notebook of this assignment, or a NotebookError saying why not.
+
+    It is the assignment's when it still carries at least one of the lesson's nbgrader cells.
+
+    Only a regular file is read (never through a link, never a FIFO or a device: see read_regular);
+    a notebook too deeply nested or too large to parse is a NotebookError too, not a crash.
+    """
+    path = Path(path)
+    raw = read_regular(path, within)
+    try:
+        return _parse(path, raw, assignment, lesson.known_grade_ids)
+    except RecursionError as error:
+        raise NotebookError.too_deep(path) from error
+    except MemoryError as error:
+        raise NotebookError.too_large(path) from error
+
+
+def _parse(path: Path, raw: bytes, assignment: str, known: frozenset[str]) -> NotebookNode:
+    if not raw.strip():
+        raise NotebookError.empty(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotebookError.binary(path) from None
+    if "\x00" in text:
+        raise NotebookError.binary(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NotebookError.not_json(path, error) from error
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise NotebookError.not_notebook(path, "falta la lista 'cells'")
+    version = data.get("nbformat")
+    if version != 4:
+        raise NotebookError.old_format(path, version)
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as error:
+        raise NotebookError.not_notebook(path, str(error).splitlines()[0][:200]) from error
+    if not _grade_ids(notebook) & known:
+        raise NotebookError.wrong_assignment(path, assignment)
+    return notebook
+
+
+def _grade_ids(notebook: NotebookNode) -> set[str]:
+    ids = set()
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if isinstance(grade_id, str):
+            ids.add(grade_id)
+    return ids

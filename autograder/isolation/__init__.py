@@ -1,0 +1,1 @@
+"""Where student code runs: the sandbox backends and the warm process."""

@@ -1,0 +1,310 @@
+"""Confine the calling process itself to a sandbox Layout with Linux system calls: what bwrap does, without an exec.
+
+A warm process (autograder.isolation.zygote) that has already imported torch forks one child per kernel; the
+child calls `enter` to put itself in fresh namespaces, a new root built from the layout, the
+layout's limits and an unprivileged uid, and then becomes the Jupyter kernel, with every module
+still in memory. Only root can do this (it needs no user namespace); everything happens before
+any student code runs, and any failure ends the child instead of running it unconfined.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import platform
+import resource
+import select
+import signal
+import socket
+import struct
+import sys
+from pathlib import Path
+from typing import Callable
+
+from autograder.isolation.bwrap import Layout, Mount, MountKind
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+# The supervisor's share; the init adds its own mount namespace (so the supervisor's root and files
+# stay the host's: it execs a tiny waiter from there).
+NAMESPACES = CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 4, 24, 38, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+HOSTNAME = "sandbox"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class ConfineError(OSError):
+    """A step of the confinement failed: the process must not go on to run untrusted code."""
+
+    def __init__(self, step: str, code: int) -> None:
+        self.step = step
+        self.code = code
+        super().__init__(code, f"{step}: {os.strerror(code)}")
+
+    @classmethod
+    def from_errno(cls, step: str) -> "ConfineError":
+        return cls(step, ctypes.get_errno())
+
+
+def _check(result: int, step: str) -> None:
+    if result != 0:
+        raise ConfineError.from_errno(step)
+
+
+def unshare_namespaces() -> None:
+    """New pid, network, IPC, UTS and cgroup namespaces; the pid one applies to the next child."""
+    _check(_libc.unshare(NAMESPACES), "unshare")
+
+
+def unshare_mounts() -> None:
+    """A mount namespace of this process's own, for the sandbox's file system (pivot_root moves every root in it)."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
+    _check(_libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)), f"mount {target}")
+
+
+def build_root(layout: Layout, new_root: Path) -> None:
+    """Mount the layout's file system on new_root (a tmpfs), then make it this process's root and drop the host's."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates back to the host
+    new_root.mkdir()  # its parent is the sandbox's scratch dir: gone means the grading is over, so stop
+    _mount("tmpfs", str(new_root), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+    for mount in layout.mounts:
+        _apply(mount, new_root, layout.uid)
+    os.chdir(new_root)
+    os.mkdir(".oldroot")
+    machine = platform.machine()
+    if machine not in SYS_PIVOT_ROOT:
+        raise ConfineError("pivot_root", errno.ENOSYS)
+    _check(_libc.syscall(SYS_PIVOT_ROOT[machine], b".", b".oldroot"), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.oldroot", MNT_DETACH), "umount old root")
+    os.rmdir("/.oldroot")
+    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _apply(mount: Mount, new_root: Path, uid: int) -> None:
+    target = new_root / mount.target.lstrip("/")
+    kind = mount.kind
+    if kind is MountKind.SYMLINK:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(mount.source, target)
+    elif kind is MountKind.TMPFS:
+        target.mkdir(parents=True, exist_ok=True)
+        owner = f",uid={uid},gid={uid}" if mount.mode & 0o777 == 0o700 else ""
+        _mount("tmpfs", str(target), "tmpfs", MS_NOSUID | MS_NODEV, f"size={mount.size},mode={mount.mode:o}{owner}")
+    elif kind is MountKind.PROC:
+        target.mkdir(parents=True, exist_ok=True)
+        _mount("proc", str(target), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    elif kind is MountKind.DEV:
+        _make_dev(target, mount.size)
+    else:
+        _bind(mount.source, target, writable=kind is not MountKind.RO_BIND, devices=kind is MountKind.DEV_BIND)
+
+
+def _bind(source: str, target: Path, *, writable: bool, devices: bool = False) -> None:
+    if os.path.isdir(source):
+        target.mkdir(parents=True, exist_ok=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch(exist_ok=True)
+    _mount(source, str(target), None, MS_BIND)
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if devices else MS_NODEV) | (0 if writable else MS_RDONLY)
+    _mount(None, str(target), None, flags)
+
+
+def _make_dev(target: Path, shm_bytes: int) -> None:
+    """A minimal /dev: the harmless character devices, the usual links, its own ptys, and a sized shm."""
+    target.mkdir(parents=True, exist_ok=True)
+    _mount("tmpfs", str(target), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+    for name in DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            _bind(f"/dev/{name}", target / name, writable=True, devices=True)
+    for name, text in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ):
+        os.symlink(text, target / name)
+    (target / "shm").mkdir()
+    _mount("tmpfs", str(target / "shm"), "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_bytes},mode=1777")
+    (target / "pts").mkdir()
+    _mount("devpts", str(target / "pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")
+
+
+def loopback_up() -> None:
+    """Bring up `lo` in the new network namespace (the kernel binds an internal pipe on 127.0.0.1)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def set_limits(layout: Layout) -> None:
+    limits = layout.limits
+    for which, value in (
+        (resource.RLIMIT_AS, limits.address_space_bytes),
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_FSIZE, limits.file_size_bytes),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_NPROC, limits.processes),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(which, (value, value))
+
+
+def drop_privileges(uid: int) -> None:
+    """Become uid/gid `uid` with no groups and no capabilities, for good (no setuid program can give them back)."""
+    for capability in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and ctypes.get_errno() != errno.EINVAL:
+            raise ConfineError.from_errno("drop capability bounding set")
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    if os.getuid() != uid or os.geteuid() != uid or _has_capabilities():
+        raise ConfineError("drop privileges", errno.EPERM)
+
+
+def _has_capabilities() -> bool:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("CapEff:", "CapPrm:", "CapAmb:")) and int(line.split()[1], 16) != 0:
+            return True
+    return False
+
+
+def die_with_parent() -> None:
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent death signal")
+
+
+def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], parent_alive: int) -> int:
+    """In the first process of the new pid namespace: build the sandbox, drop to the layout's uid, run `run` in a child.
+
+    This process stays as the namespace's init, reaping orphans, and returns the child's exit
+    status when it ends (the namespace, and everything left in it, then dies with it).
+    `parent_alive` is the read end of a pipe whose write end only the parent holds: at EOF the
+    parent is gone (a pid namespace's init cannot ask getppid()).
+    """
+    _arm_parent_death(parent_alive)
+    _write_file("/proc/self/oom_score_adj", "1000")  # under memory pressure the kernel goes first, never the zygote
+    unshare_mounts()
+    build_root(layout, new_root)
+    loopback_up()
+    socket.sethostname(HOSTNAME)
+    set_limits(layout)
+    os.environ.clear()
+    os.environ.update(layout.environment)
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)  # the zygote's stdout (a pipe to the grader) stays out of the sandbox
+    drop_privileges(layout.uid)
+    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")  # no /proc/1/fd or ptrace into init
+    _arm_parent_death(parent_alive)  # a credential change clears it
+    os.dup2(null, 2)  # set-up is done: the zygote's log goes too
+    os.chdir(layout.cwd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child = os.fork()
+    if child == 0:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.setsid()
+        _quiet_stdio()
+        _reseed()
+        run()
+        os._exit(0)
+    # From here on the init only reaps (SIG_IGN and the parent-death signal survive the exec).
+    exec_reaper(child)
+    return 1  # not reached
+
+
+# What a process that only waits execs (the supervisor, the namespace's init): a tiny interpreter, so
+# the zygote's pages (torch and all) are mapped once less per kernel. It sets itself undumpable again
+# (no ptrace or /proc/N/fd from the kernel's uid), reaps every child, and exits with `child`'s status.
+REAPER = """
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+child = int(sys.argv[1])
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        os._exit(1)
+    if pid == child:
+        os._exit(os.waitstatus_to_exitcode(status) & 255)
+"""
+
+
+def exec_reaper(child: int) -> None:
+    """Become REAPER for `child`; never returns (OSError if the interpreter cannot be run)."""
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", REAPER, str(child)])
+
+
+def _arm_parent_death(parent_alive: int) -> None:
+    """SIGKILL when the parent dies; if it already died, stop here (the signal would never come)."""
+    die_with_parent()
+    readable, _, _ = select.select([parent_alive], [], [], 0)
+    if readable:  # EOF: the only writer, the parent, is gone
+        os._exit(1)
+
+
+def _write_file(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(text)
+
+
+def _reseed() -> None:
+    """Fresh random state per kernel, as a cold start has (forks would otherwise share the zygote's)."""
+    import random
+    import sys
+
+    random.seed()
+    if "torch" in sys.modules:
+        sys.modules["torch"].seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+
+
+def _quiet_stdio() -> None:
+    """The kernel's own fds 0-2 go to /dev/null; nothing else of the warm process stays open."""
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, 65536)
+
+
+def self_test() -> None:
+    """Check that this process may do what `enter_as_init` needs (root with CAP_SYS_ADMIN: not so in most containers).
+
+    Run in a throwaway child process: it unshares the namespaces, mounts a tmpfs and brings up its loopback.
+    """
+    unshare_namespaces()
+    unshare_mounts()
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
+    loopback_up()
+
+
+if __name__ == "__main__":
+    try:
+        self_test()
+    except OSError as error:
+        raise SystemExit(f"cannot confine here: {error}") from error

@@ -1,0 +1,174 @@
+"""A Jupyter kernel manager whose kernel runs inside a Sandbox, reached over IPC sockets in the sandbox's run dir."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import autograder
+import autograder_stub
+import zmq
+from autograder_stub.protocol import BLOCKED_ENV, OUTPUT_ENV
+from autograder_stub.protocol import MAX_MESSAGE_BYTES as KERNEL_MESSAGE_CAP
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Integer, List, Unicode
+
+from autograder.isolation.bwrap import DEFAULT_LIMITS, Limits, Sandbox
+from autograder.isolation.zygote import Zygote
+
+# The grader's own package: never visible inside a sandbox (its checks, references and seeds).
+PACKAGE_DIR = Path(autograder.__file__).resolve().parent
+# The kernel-side stub: the only grader code a kernel sees, bound read-only on its own.
+STUB_DIR = Path(autograder_stub.__file__).resolve().parent
+
+# Largest single message the grader accepts from a kernel (ZMQ drops the connection of a bigger one,
+# and later output of that kernel is lost). The kernel itself cuts every message at the source to
+# half of this (autograder_stub.limits); the largest record a test sends is about 10 KB.
+MAX_MESSAGE_BYTES = 2 * KERNEL_MESSAGE_CAP
+# Set by nbgrader's converters while they execute a notebook ("autograde"); a notebook may look at it.
+EXECUTION_ENV = "NBGRADER_EXECUTION"
+# How a grading kernel starts: the stub's guard first, then ipykernel.
+LAUNCHER = ["-m", "autograder_stub.launch"]
+
+
+class PlainKernelManager(AsyncKernelManager):
+    """jupyter_client's manager, with clients that refuse oversized messages and a kernel that starts guarded."""
+
+    blocked_ops = List(Unicode(), help="Operators the kernel refuses: the lesson's taught operators (set by GuardedExecute)").tag(
+        config=True
+    )
+    output_budget = Integer(256 * 1024, help="Stream output per cell the kernel sends at most (cut at the source)").tag(
+        config=True
+    )
+
+    def kernel_env(self) -> dict[str, str]:
+        """What a grading kernel is told: where the stub is, what to refuse, how much to print."""
+        return {
+            # The stub bound read-only into the sandbox (the grader's own copy), not whatever copy
+            # the environment's import hooks point at (an editable install elsewhere).
+            "PYTHONPATH": str(STUB_DIR.parent),
+            BLOCKED_ENV: ",".join(self.blocked_ops),
+            OUTPUT_ENV: str(self.output_budget),
+            # nbgrader's converters say which step runs the notebook (autograde sets it while executing).
+            **({EXECUTION_ENV: os.environ[EXECUTION_ENV]} if os.environ.get(EXECUTION_ENV) else {}),
+        }
+
+    def guarded_argv(self, argv: list[str]) -> list[str]:
+        """The standard Python kernel's command, started through the stub's launcher instead."""
+        if argv[1:3] == ["-m", "ipykernel_launcher"]:
+            return [argv[0], *LAUNCHER, *argv[3:]]
+        return argv
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return self.guarded_argv(super().format_kernel_cmd(extra_arguments))
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        argv, kw = await super()._async_pre_start_kernel(**kw)
+        kw["env"] = {**kw.get("env", {}), **self.kernel_env()}
+        return argv, kw
+
+    def client(self, **kwargs: Any) -> Any:
+        client = super().client(**kwargs)
+        client.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # sockets made from here on inherit it
+        return client
+
+
+class SandboxedKernelManager(PlainKernelManager):
+    """Starts each kernel confined (no network, no course files, limits); its sandbox is removed on shutdown."""
+
+    memory_bytes = Integer(DEFAULT_LIMITS.memory_bytes, help="Memory of all kernel processes together (cgroup)").tag(
+        config=True
+    )
+    address_space_bytes = Integer(DEFAULT_LIMITS.address_space_bytes, help="RLIMIT_AS of each kernel process").tag(
+        config=True
+    )
+    processes = Integer(DEFAULT_LIMITS.processes, help="Most processes the kernel may run at once").tag(config=True)
+    file_size_bytes = Integer(DEFAULT_LIMITS.file_size_bytes, help="Largest file the kernel may write").tag(config=True)
+    hidden_paths = List(
+        Unicode(), help="Folders to mask inside the sandbox (the course root and the current directory always are)"
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sandbox: Sandbox | None = None
+
+    @property
+    def limits(self) -> Limits:
+        return DEFAULT_LIMITS.merged(
+            memory_bytes=self.memory_bytes,
+            address_space_bytes=self.address_space_bytes,
+            processes=self.processes,
+            file_size_bytes=self.file_size_bytes,
+        )
+
+    @property
+    def kernel_spec(self) -> KernelSpec | None:
+        """The usual spec, but interrupted by message: signals sent to bwrap never reach the kernel inside."""
+        spec = super().kernel_spec
+        if spec is not None and spec.interrupt_mode != "message":
+            spec = copy.copy(spec)
+            spec.interrupt_mode = "message"
+            self._kernel_spec = spec
+        return spec
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        if self.sandbox is None:
+            hidden = [Path.cwd(), PACKAGE_DIR, *map(Path, self.hidden_paths)]
+            self.sandbox = Sandbox(self.limits, readable=[STUB_DIR], hidden=hidden).open()
+            self.transport = "ipc"
+            self.ip = str(self.sandbox.run_dir / "kernel")
+            self.connection_file = str(self.sandbox.run_dir / f"kernel-{uuid.uuid4().hex[:8]}.json")
+        kw["cwd"] = str(self.sandbox.run_dir)  # never the submission's folder; bwrap then enters the work dir
+        # What the kernel process writes to its own fds (os.write, C code) must not flood the grader's terminal.
+        kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
+        return await AsyncKernelManager._async_pre_start_kernel(self, **kw)  # the env travels in the sandbox's command
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        assert self.sandbox is not None
+        return self.sandbox.command(PlainKernelManager.format_kernel_cmd(self, extra_arguments), env=self.kernel_env())
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandbox is not None and os.path.exists(self.connection_file):
+            self.sandbox.give(Path(self.connection_file))
+
+    @property
+    def oom_killed(self) -> bool:
+        """Whether the sandbox's memory limit was hit since the kernel started."""
+        return self.sandbox is not None and self.sandbox.oom_killed
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and self.sandbox is not None:
+            self.sandbox.close()
+            self.sandbox = None
+
+    # jupyter_client binds the public name to its own function, not to an override: nbclient calls
+    # it directly when the kernel is already dead, and the sandbox must be removed then too.
+    cleanup_resources = _async_cleanup_resources
+
+
+class WarmKernelManager(SandboxedKernelManager):
+    """A sandboxed kernel forked from the warm zygote (torch already imported) instead of started cold under bwrap.
+
+    Same sandbox, limits and cleanup as SandboxedKernelManager; only root can confine a fork, so
+    `available()` says when to use this one.
+    """
+
+    @staticmethod
+    def available() -> bool:
+        return Zygote.available()
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        assert self.sandbox is not None
+        argv = PlainKernelManager.format_kernel_cmd(self, extra_arguments)
+        if argv[1:3] != LAUNCHER:  # not the standard Python kernel: start it cold
+            return self.sandbox.command(argv, env=self.kernel_env())
+        cgroups = [str(folder) for folder in self.sandbox.cgroup.dirs] if self.sandbox.cgroup else []
+        root = self.sandbox.root / f"fs-{uuid.uuid4().hex[:8]}"
+        return Zygote.shared().command(self.sandbox.layout(self.kernel_env()), argv[3:], cgroups, root)

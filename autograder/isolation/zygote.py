@@ -1,0 +1,457 @@
+"""A warm process that forks sandboxed Jupyter kernels with torch, matplotlib and IPython already imported.
+
+Starting a kernel and importing torch costs about 3.5 s of CPU per notebook, more than running the
+student's code. The grader starts one zygote (as root), which imports all that once and then, for
+each kernel, forks: the child confines itself (autograder.isolation.confine: namespaces, a new root, limits,
+the sandbox's uid) and becomes the kernel. jupyter_client launches a tiny client
+(zygote_client.py) in place of the kernel; the client asks the zygote for a kernel over a Unix
+socket only root can reach, and lives exactly as long as the kernel: killing the client kills the
+kernel and its whole pid namespace.
+
+Run as `python -m autograder.isolation.zygote --socket PATH`; it prints "ready" once warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import functools
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.engine.errors import AutograderError
+from autograder.isolation.bwrap import UID_RANGE, Layout
+
+CLIENT = Path(__file__).resolve().parent / "zygote_client.py"
+READY = "ready"
+START_TIMEOUT = 120.0
+# Set by a grader for its worker processes: the socket of a zygote they share.
+SOCKET_ENV = "AUTOGRADER_ZYGOTE"
+EXIT_CONFINE_FAILED = 71
+
+
+class ZygoteError(AutograderError):
+    """The warm process could not start or answer; grading falls back to nothing unsafe."""
+
+    def __init__(self, reason: str, log_tail: str = "") -> None:
+        self.reason = reason
+        self.log_tail = log_tail
+        super().__init__(f"the warm kernel process failed: {reason}" + (f" ({log_tail})" if log_tail else ""))
+
+    @classmethod
+    def exited(cls, code: int | None, log: Path) -> "ZygoteError":
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        return cls(f"it exited with status {code}", tail[0] if tail else "")
+
+
+# --- the grader's side -------------------------------------------------------------------------
+
+
+class Zygote:
+    """The grader's handle on its warm process: start it, build kernel commands for it, stop it."""
+
+    def __init__(self, socket_path: Path | None = None) -> None:
+        self._owned = socket_path is None
+        self.folder = Path(tempfile.mkdtemp(prefix="autograder-zygote-")) if self._owned else None
+        self.socket_path = socket_path or self.folder / "zygote.sock"
+        self.log = (self.folder or Path(tempfile.gettempdir())) / "zygote.log"
+        self.process: subprocess.Popen | None = None
+        self._ready = threading.Event() if self._owned else None
+        self.generation = 0  # how many times it was replaced: a grading that spans a replacement saw a death
+
+    @staticmethod
+    def available() -> bool:
+        """Whether forks can confine themselves here: root with the rights to unshare and mount (checked once)."""
+        return _can_confine()
+
+    @classmethod
+    def shared(cls) -> "Zygote":
+        """This process's zygote: the one named by $AUTOGRADER_ZYGOTE (a parent's), or one started here."""
+        global _SHARED
+        with _LOCK:
+            if _SHARED is not None and _SHARED.died():
+                _SHARED.restart()  # killed (the OOM killer, a signal): a new one takes its place
+            if _SHARED is None:
+                named = os.environ.get(SOCKET_ENV)
+                _SHARED = cls(Path(named)) if named else cls().start()
+                atexit.register(_SHARED.close)
+            return _SHARED
+
+    def died(self) -> bool:
+        """Whether a zygote this process started has exited (a parent's is the parent's to watch)."""
+        return self.process is not None and self.process.poll() is not None
+
+    def start(self) -> "Zygote":
+        """Launch the warm process in the background; `wait_ready` blocks until it has imported everything."""
+        assert self.folder is not None and self._ready is not None
+        os.chmod(self.folder, 0o700)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "autograder.isolation.zygote", "--socket", str(self.socket_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=_warm_environment(self.folder),
+                cwd=self.folder,
+                preexec_fn=_die_with_parent,
+            )
+        threading.Thread(target=self._watch_ready, daemon=True).start()
+        return self
+
+    def restart(self) -> "Zygote":
+        """Replace a dead zygote with a new one on the same socket (workers that know the path keep working)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.socket_path.unlink(missing_ok=True)  # workers wait for the new one to listen, not the dead one's file
+        self._ready = threading.Event()
+        self.generation += 1
+        return self.start()
+
+    def _watch_ready(self) -> None:
+        assert self.process is not None and self.process.stdout is not None and self._ready is not None
+        for line in self.process.stdout:
+            if line.strip() == READY.encode():
+                self._ready.set()
+                return
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        if self._ready is None:  # a parent's zygote: it listens once warm (the parent watches it)
+            while not self.socket_path.exists():
+                if time.monotonic() > deadline:
+                    raise ZygoteError(f"the shared warm process at {self.socket_path} was not ready after {timeout:g} s")
+                time.sleep(0.05)
+            return
+        while not self._ready.wait(0.05):
+            if self.process is not None and self.process.poll() is not None:
+                raise ZygoteError.exited(self.process.returncode, self.log)
+            if time.monotonic() > deadline:
+                raise ZygoteError(f"not ready after {timeout:g} s")
+
+    def command(self, layout: Layout, kernel_argv: list[str], cgroup_dirs: list[str], root: Path) -> list[str]:
+        """The command jupyter_client runs instead of the kernel: the client that asks for a confined fork.
+
+        `root` is an empty host folder (in the sandbox's scratch dir) that the fork mounts its new root on.
+        """
+        self.wait_ready()
+        request = {"layout": layout.to_json(), "argv": kernel_argv, "cgroups": cgroup_dirs, "root": str(root)}
+        return [sys.executable, "-I", "-S", str(CLIENT), str(self.socket_path), json.dumps(request)]
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_SHARED: Zygote | None = None
+_LOCK = threading.Lock()
+
+
+def settle(timeout: float = START_TIMEOUT) -> None:
+    """Return once this process's zygote, if it started one, is warm or gone: never starts one, never raises."""
+    zygote = _SHARED
+    if zygote is None or zygote._ready is None:
+        return
+    with contextlib.suppress(ZygoteError):
+        zygote.wait_ready(timeout)
+
+
+def close_shared() -> None:
+    """Stop this process's own zygote, if it started one (before an exit that skips atexit)."""
+    if _SHARED is not None:
+        _SHARED.close()
+
+
+@functools.lru_cache(maxsize=1)
+def _can_confine() -> bool:
+    """Root on Linux is not enough (a container's root usually lacks CAP_SYS_ADMIN): try it in a child."""
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    try:
+        done = subprocess.run([sys.executable, "-m", "autograder.isolation.confine"], capture_output=True, timeout=30, env=_warm_environment(Path(tempfile.gettempdir())))
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _warm_environment(folder: Path) -> dict[str, str]:
+    """What the zygote imports under: the sandbox's thread settings (read at import), its own config dir."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(folder),
+        "MPLCONFIGDIR": str(folder / "matplotlib"),
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",  # as in every cold kernel (sandbox.Sandbox.environment)
+        # The grader's own copy of this package (to run the zygote) and of the stub (what kernels use).
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(Path(__file__).resolve().parents[2]), _stub_root()])),
+    }
+    from autograder.isolation.bwrap import PASSTHROUGH_ENV
+
+    # Never AUTOGRADER_DEVICE: the warm-up must not initialise CUDA, which does not survive a fork;
+    # each kernel gets it from its own environment and initialises CUDA itself.
+    env.update({key: os.environ[key] for key in PASSTHROUGH_ENV if key in os.environ and key != "AUTOGRADER_DEVICE"})
+    return env
+
+
+def _stub_root() -> str:
+    import autograder_stub
+
+    return str(Path(autograder_stub.__file__).resolve().parent.parent)
+
+
+def _die_with_parent() -> None:
+    """In the zygote, before exec: killed when the grader dies (confine is light; nbgrader_cli would import nbgrader)."""
+    from autograder.isolation.confine import die_with_parent
+
+    die_with_parent()
+
+
+# --- the warm process ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Kernel:
+    """One forked kernel (its supervisor pid) and the client connection that owns it."""
+
+    pid: int
+    connection: socket.socket
+
+
+def warm_up() -> None:
+    """Import and exercise once what every grading kernel needs, so forks start with it in memory."""
+    import io
+
+    import IPython  # noqa: F401
+    import ipykernel.debugger  # noqa: F401  (debugpy: 0.35 s of every kernel start otherwise)
+    import ipykernel.ipkernel  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401  (imported, never used: each kernel picks its own backend)
+    import matplotlib_inline.backend_inline  # noqa: F401
+    import numpy  # noqa: F401
+    import torch
+    import torch.nn  # noqa: F401
+    import torch.nn.functional  # noqa: F401
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    import autograder_stub.launch  # noqa: F401  (guard, runner, codec, limits: what every kernel runs first)
+    import autograder_stub.runner
+
+    torch.set_num_threads(1)
+    # Fonts, colour maps and the Agg renderer loaded once, through a figure pyplot never sees: no
+    # backend is chosen and no InlineBackend is configured here, so each kernel's options still apply.
+    figure = Figure()
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    axes.imshow(torch.arange(9.0).reshape(3, 3).numpy(), cmap="gray")
+    axes.set_title("núcleo")
+    figure.savefig(io.BytesIO(), format="png")
+    # The stub's own code paths once, so their lazy imports happen here and never inside a student's
+    # timed call (an import cut short by the alarm would leave torch half-imported in the kernel). No
+    # grader module is loaded for this: the lesson's checks, references and seeds never enter this process.
+    sample = autograder_stub.runner.encode_value(torch.ones(2, 2), layout=True)
+    request = {"name": "f", "kind": "calls", "calls": [{"args": [sample]}]}
+    record = autograder_stub.runner.answer(request, {"f": lambda z: torch.where(z > 0, z, torch.zeros_like(z))})
+    if not record["calls"] or record["calls"][0]["error"] is not None:
+        raise RuntimeError(f"warm-up call failed: {record}")
+
+
+def serve(socket_path: Path) -> None:
+    """Answer kernel requests until the grader goes away (stdin closes or we are killed)."""
+    warm_up()
+    if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+        raise RuntimeError("the warm process must be single-threaded to fork safely")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    socket_path.unlink(missing_ok=True)  # a dead predecessor's
+    listener.bind(str(socket_path))
+    os.chmod(socket_path, 0o600)
+    listener.listen(64)
+    wake_read, wake_write = socket.socketpair()
+    wake_read.setblocking(False)
+    wake_write.setblocking(False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_write.fileno())
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(wake_read, selectors.EVENT_READ, "wake")
+    kernels: dict[int, _Kernel] = {}
+    print(READY, flush=True)
+    while True:
+        for key, _ in selector.select():
+            if key.data == "accept":
+                connection, _ = listener.accept()
+                selector.register(connection, selectors.EVENT_READ, "request")
+            elif key.data == "wake":
+                _drain(wake_read)
+            else:
+                _on_client(key.fileobj, selector, kernels)
+        _reap(kernels, selector)
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kernels: dict[int, _Kernel]) -> None:
+    """A request line from a new client, or EOF from a client whose kernel must now die."""
+    owner = next((k for k in kernels.values() if k.connection is connection), None)
+    try:
+        data = _read_request(connection) if owner is None else connection.recv(1)
+    except OSError:
+        data = b""
+    if owner is not None:
+        if not data:  # the client was killed: so is its kernel's whole namespace
+            _kill(owner.pid)
+            selector.unregister(connection)
+        return
+    try:
+        request = json.loads(data.decode())
+        layout = Layout.from_json(request["layout"])
+        argv = [str(arg) for arg in request["argv"]]
+        cgroups = [str(path) for path in request["cgroups"]]
+        new_root = Path(request["root"])
+        if not UID_RANGE[0] <= layout.uid < UID_RANGE[1]:
+            raise ValueError(f"uid {layout.uid} is not a sandbox uid")
+    except Exception as error:  # noqa: BLE001 - whatever the request, the zygote keeps serving
+        _refuse(connection, selector, f"bad request: {type(error).__name__}: {error}")
+        return
+    zygote = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError as error:  # out of memory or processes: this kernel fails, the next may not
+        _refuse(connection, selector, f"cannot fork: {error}")
+        return
+    if pid == 0:
+        _supervise(layout, argv, cgroups, new_root, zygote)  # never returns
+    kernels[pid] = _Kernel(pid, connection)
+    _send(connection, {"pid": pid})
+
+
+def _refuse(connection: socket.socket, selector: selectors.BaseSelector, reason: str) -> None:
+    _send(connection, {"error": reason})
+    selector.unregister(connection)
+    connection.close()
+
+
+def _reap(kernels: dict[int, _Kernel], selector: selectors.BaseSelector) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        kernel = kernels.pop(pid, None)
+        if kernel is not None:
+            _send(kernel.connection, {"exit": os.waitstatus_to_exitcode(status)})
+            try:
+                selector.unregister(kernel.connection)
+            except (KeyError, ValueError):
+                pass
+            kernel.connection.close()
+
+
+def _send(connection: socket.socket, message: dict) -> None:
+    try:
+        connection.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _read_request(connection: socket.socket) -> bytes:
+    """One newline-terminated request (our own client sends it at once; a stalled one gets 5 s)."""
+    connection.settimeout(5.0)
+    data = b""
+    while not data.endswith(b"\n") and len(data) < 1 << 20:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    connection.settimeout(None)
+    return data
+
+
+def _supervise(layout: Layout, argv: list[str], cgroups: list[str], new_root: Path, zygote: int) -> None:
+    """In the fork: join the sandbox's cgroup, unshare, and wait for the namespace's init; never returns."""
+    code = EXIT_CONFINE_FAILED
+    try:
+        from autograder.isolation import confine
+
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        confine.die_with_parent()  # the zygote killed (its grader was): this kernel and its namespace go too
+        if os.getppid() != zygote:  # it died before the line above took effect
+            return
+        os.closerange(3, 65536)  # the listener and every client connection stay with the zygote
+        os.setsid()
+        for folder in cgroups:
+            Path(folder, "cgroup.procs").write_text(str(os.getpid()))
+        confine.unshare_namespaces()
+        alive_read, alive_write = os.pipe()
+        init = os.fork()
+        if init == 0:
+            os.close(alive_write)
+            os._exit(confine.enter_as_init(layout, new_root, lambda: _run_kernel(argv), alive_read))
+        os.close(alive_read)
+        # From here on this process only waits. The parent-death signal survives the exec (the
+        # interpreter is not set-uid), and the pipe end the init watches stays open.
+        os.set_inheritable(alive_write, True)
+        confine.exec_reaper(init)
+    except BaseException as error:  # noqa: BLE001 - whatever failed, never run the kernel unconfined
+        print(f"autograder.isolation.zygote: confinement failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    finally:
+        os._exit(code)
+
+
+def _run_kernel(argv: list[str]) -> None:
+    """Become the Jupyter kernel, as `python -m autograder_stub.launch ARGV` would: guarded before any student code."""
+    from autograder_stub.launch import prepare
+    from ipykernel.kernelapp import IPKernelApp
+
+    prepare()
+
+    sys.argv = ["ipykernel_launcher", *argv]
+    IPKernelApp.launch_instance(argv=argv)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Fork confined Jupyter kernels from a warm process (root only).")
+    parser.add_argument("--socket", type=Path, required=True)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("autograder.isolation.zygote: must run as root (it confines each kernel itself)")
+    serve(args.socket)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What grading produces for people and systems: exports, reports, feedback, Gradescope, CI."""
