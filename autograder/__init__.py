@@ -1,4 +1,4 @@
-"""Grading package for the "Función de activación y Maxpooling" exercise."""
+"""Auto-grading for nbgrader courses of PyTorch notebook exercises; each assignment is graded by a lesson package (autograder/lessons)."""
 
 import sys
 

@@ -14,27 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from activation import KERNEL, MAXPOOL2D, PARTS, RELU
 from autograder.engine.course import Course
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "samples"
 
 # Expected points per part (kernel / 4, relu / 6, maxpool2d / 12) for every sample submission.
-EXPECTED_SCORES: dict[str, dict[PARTS, float]] = {
-    "solution": {KERNEL: 4, RELU: 6, MAXPOOL2D: 12},
-    "blank": {KERNEL: 0, RELU: 0, MAXPOOL2D: 0},
-    "wrong_kernel_sign": {KERNEL: 1, RELU: 6, MAXPOOL2D: 12},
-    "kernel_transposed": {KERNEL: 1, RELU: 6, MAXPOOL2D: 12},
-    "leaky_relu": {KERNEL: 4, RELU: 0, MAXPOOL2D: 12},
-    "inplace_relu": {KERNEL: 4, RELU: 5, MAXPOOL2D: 12},
-    "calls_torch_relu": {KERNEL: 4, RELU: 0, MAXPOOL2D: 12},
-    "relu_via_alias": {KERNEL: 4, RELU: 0, MAXPOOL2D: 12},
-    "stride1_when_none": {KERNEL: 4, RELU: 6, MAXPOOL2D: 9},
-    "max_started_at_zero": {KERNEL: 4, RELU: 6, MAXPOOL2D: 11},
-    "calls_nn_maxpool": {KERNEL: 4, RELU: 6, MAXPOOL2D: 0},
-    "lesson_outputs_only": {KERNEL: 4, RELU: 1, MAXPOOL2D: 3},
-    "skip_execution_tags": {KERNEL: 0, RELU: 0, MAXPOOL2D: 0},
+EXPECTED_SCORES: dict[str, dict[str, float]] = {  # sample -> part name -> points
+    "solution": {"kernel": 4, "relu": 6, "maxpool2d": 12},
+    "blank": {"kernel": 0, "relu": 0, "maxpool2d": 0},
+    "wrong_kernel_sign": {"kernel": 1, "relu": 6, "maxpool2d": 12},
+    "kernel_transposed": {"kernel": 1, "relu": 6, "maxpool2d": 12},
+    "leaky_relu": {"kernel": 4, "relu": 0, "maxpool2d": 12},
+    "inplace_relu": {"kernel": 4, "relu": 5, "maxpool2d": 12},
+    "calls_torch_relu": {"kernel": 4, "relu": 0, "maxpool2d": 12},
+    "relu_via_alias": {"kernel": 4, "relu": 0, "maxpool2d": 12},
+    "stride1_when_none": {"kernel": 4, "relu": 6, "maxpool2d": 9},
+    "max_started_at_zero": {"kernel": 4, "relu": 6, "maxpool2d": 11},
+    "calls_nn_maxpool": {"kernel": 4, "relu": 6, "maxpool2d": 0},
+    "lesson_outputs_only": {"kernel": 4, "relu": 1, "maxpool2d": 3},
+    "skip_execution_tags": {"kernel": 0, "relu": 0, "maxpool2d": 0},
 }
 
 

@@ -30,11 +30,11 @@ def answers_for(scenario: str) -> dict[PARTS, object]:
     return {KERNEL: namespace["Gx"], RELU: namespace["relu"], MAXPOOL2D: namespace["maxpool2d"]}
 
 
-def part_scores(answers: dict[PARTS, object]) -> dict[PARTS, float]:
-    scores = {part: 0.0 for part in PARTS}
+def part_scores(answers: dict[PARTS, object]) -> dict[str, float]:
+    scores = {part.name: 0.0 for part in PARTS}
     for spec in TESTS:
         if evaluate(LESSON, spec.grade_id, answers[spec.part]).passed:
-            scores[spec.part] += 1
+            scores[spec.part.name] += 1
     return scores
 
 

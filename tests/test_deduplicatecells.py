@@ -208,7 +208,7 @@ def write(tmp_path: Path, name: str, nb: NotebookNode) -> Path:
 
 
 def parts(result) -> dict[PARTS, float]:
-    return {p.part: p.score for p in result.parts()}
+    return {p.part.name: p.score for p in result.parts()}
 
 
 def copied_everywhere() -> NotebookNode:
@@ -236,7 +236,7 @@ def wrong_relu_before_right() -> NotebookNode:
 
 @pytest.mark.e2e
 def test_copies_of_every_kind_keep_full_marks(course, tmp_path):
-    graded = grade_notebook(write(tmp_path, "copies", copied_everywhere()), course)
+    graded = grade_notebook(write(tmp_path, "copies", copied_everywhere()), course, ASSIGNMENT, LESSON)
     assert parts(graded.result) == EXPECTED_SCORES["solution"]
     assert graded.result.score == graded.result.max_score == 22 and len(graded.result.tests) == 22
     assert sorted(ids(graded.notebook)) == sorted(ids(nbformat.read(SAMPLES / "solution.ipynb", as_version=4)))  # each once
@@ -247,7 +247,7 @@ def test_copies_of_every_kind_keep_full_marks(course, tmp_path):
 
 @pytest.mark.e2e
 def test_wrong_answer_copy_below_the_right_one_is_the_answer_graded(course, tmp_path):
-    graded = grade_notebook(write(tmp_path, "wrong_after", wrong_relu_after_right()), course)
+    graded = grade_notebook(write(tmp_path, "wrong_after", wrong_relu_after_right()), course, ASSIGNMENT, LESSON)
     assert parts(graded.result) == EXPECTED_SCORES["leaky_relu"]  # relu 0: the tests call the last relu defined
     assert graded.result.max_score == 22
     assert graded.notebook.cells[index_of(graded.notebook, "relu_impl")].source == answer_of("leaky_relu", "relu_impl")

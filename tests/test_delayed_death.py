@@ -14,6 +14,7 @@ import pytest
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell
 
+from activation import ASSIGNMENT, LESSON
 from autograder.engine import messages as msg
 from autograder.adapter.pipeline import grade_notebook
 from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY, Fault
@@ -48,10 +49,10 @@ def faults(nb: NotebookNode) -> dict[str, str]:
 def test_the_cell_that_stops_the_kernel_later_carries_the_fault(course, tmp_path: Path, name: str):
     path = tmp_path / f"{name}.ipynb"
     nbformat.write(with_culprit(CULPRITS[name]), path)
-    graded = grade_notebook(path, course)
+    graded = grade_notebook(path, course, ASSIGNMENT, LESSON)
     culprit = next(c for c in graded.notebook.cells if c.source == CULPRITS[name])
     assert faults(graded.notebook) == {CULPRITS[name].splitlines()[0]: Fault.DELAYED}  # the culprit, and it alone
     assert culprit.metadata[FAULT_KEY]["message"] == msg.FAULT_DELAYED
     assert any(o.output_type == "error" and o.evalue == msg.FAULT_DELAYED for o in culprit.outputs)  # the student sees it
-    assert {p.part: p.score for p in graded.result.parts()} == EXPECTED_SCORES["solution"]
+    assert {p.part.name: p.score for p in graded.result.parts()} == EXPECTED_SCORES["solution"]
     assert graded.result.score == graded.result.max_score == 22

@@ -22,7 +22,7 @@ def graded(course, tmp_path_factory) -> dict[str, GradingResult]:
 def test_sample_scores_per_part(graded, name):
     result = graded[name]
     assert result.error is None
-    assert {p.part: p.score for p in result.parts()} == EXPECTED_SCORES[name]
+    assert {p.part.name: p.score for p in result.parts()} == EXPECTED_SCORES[name]
 
 
 def test_solution_earns_full_marks_and_blank_none(graded):

@@ -9,7 +9,6 @@ from autograder.engine.checks.core import Mistake
 from autograder.cli import main
 from autograder.outputs.cohort import Cohort, load_cohort
 from autograder.adapter.preprocessors.verify import FAULT_MISTAKE
-from activation import LESSON
 from autograder.outputs.report import WIDTH, build_report, mistake_label, text_table, write_report
 from autograder.engine.results import UNGRADABLE, GradingResult
 from cohorts import empty_course, write_cohort

@@ -214,7 +214,7 @@ def write_variant(tmp_path: Path, name: str, sample: str, change) -> Path:
 
 
 def parts(result) -> dict[PARTS, float]:
-    return {p.part: p.score for p in result.parts()}
+    return {p.part.name: p.score for p in result.parts()}
 
 
 def emptied_and_repointed(nb):
@@ -228,7 +228,7 @@ def emptied_and_repointed(nb):
 @pytest.mark.e2e
 def test_deleting_relu_tests_changes_nothing(course, tmp_path):
     path = write_variant(tmp_path, "leaky_no_tests", "leaky_relu", lambda nb: without(nb, lambda c: is_graded(c) and grade_id(c).startswith("relu_")))
-    graded = grade_notebook(path, course)
+    graded = grade_notebook(path, course, ASSIGNMENT, LESSON)
     assert parts(graded.result) == EXPECTED_SCORES["leaky_relu"]
     assert graded.result.max_score == 22
     relu_cells = [c for c in graded.notebook.cells if is_graded(c) and grade_id(c).startswith("relu_")]
@@ -238,7 +238,7 @@ def test_deleting_relu_tests_changes_nothing(course, tmp_path):
 @pytest.mark.e2e
 def test_emptied_tests_with_raised_points_change_nothing(course, tmp_path):
     path = write_variant(tmp_path, "solution_emptied", "solution", emptied_and_repointed)
-    result = grade_notebook(path, course).result
+    result = grade_notebook(path, course, ASSIGNMENT, LESSON).result
     assert parts(result) == EXPECTED_SCORES["solution"]
     assert result.score == result.max_score == 22
 
@@ -246,7 +246,7 @@ def test_emptied_tests_with_raised_points_change_nothing(course, tmp_path):
 @pytest.mark.e2e
 def test_every_graded_cell_deleted_still_gets_full_marks(course, tmp_path):
     path = write_variant(tmp_path, "solution_no_tests", "solution", lambda nb: without(nb, is_graded))
-    result = grade_notebook(path, course).result
+    result = grade_notebook(path, course, ASSIGNMENT, LESSON).result
     assert parts(result) == EXPECTED_SCORES["solution"]
     assert result.score == result.max_score == 22
 

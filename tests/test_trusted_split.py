@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from activation import ASSIGNMENT, LESSON
 from autograder.engine.course import Course
 from autograder.adapter.pipeline import grade_notebook
 
@@ -57,7 +58,7 @@ def _printed(graded) -> str:
 @pytest.fixture(scope="module")
 def two_gradings(course: Course, tmp_path_factory) -> tuple:
     path = _spy_notebook(tmp_path_factory.mktemp("spy"))
-    return grade_notebook(path, course), grade_notebook(path, course)
+    return grade_notebook(path, course, ASSIGNMENT, LESSON), grade_notebook(path, course, ASSIGNMENT, LESSON)
 
 
 @pytest.mark.e2e

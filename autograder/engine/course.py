@@ -82,6 +82,7 @@ class Course:
 
     def lesson(self, assignment: str, config: Config | None = None) -> Lesson:
         """The lesson that grades `assignment` (c.Lessons.assignments, or the shipped lesson of that name)."""
+        self.source_notebook(assignment)  # an assignment the course does not have is named as such
         return load_lesson(self.root, assignment, config if config is not None else self.config())
 
     def visibility(self, lesson: Lesson, config: Config | None = None) -> dict[str, Visibility]:

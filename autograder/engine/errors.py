@@ -140,7 +140,7 @@ class CourseError(AutograderError):
         return cls(
             root,
             f"no lesson package grades assignment {assignment!r}: map it in nbgrader_config.py, "
-            f'e.g. c.Lessons.assignments = {{"{assignment}": "autograder.lessons.activation_maxpool"}}',
+            f'e.g. c.Lessons.assignments = {{"{assignment}": "lessons.my_lesson"}} (see docs/adding-a-lesson.md)',
         )
 
     @classmethod

@@ -22,7 +22,7 @@ class Part:
     """One thing a student writes: every test scores exactly one part."""
 
     name: str  # the column in results and exports
-    answer: str  # the name the answer has in the notebook ("relu", "Gx")
+    answer: str  # the name the answer has in the student's notebook
     answer_cell: str  # the grade_id of its nbgrader solution cell
     is_value: bool = False  # the answer is a value (a tensor), not a function the grader calls
     # The operators that *are* what the part teaches (dispatcher names); a grading kernel refuses them.

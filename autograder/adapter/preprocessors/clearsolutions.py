@@ -16,7 +16,7 @@ class ClearSolutionsWithPlaceholders(ClearSolutions):
     """nbgrader's ClearSolutions, with the stub chosen per answer cell (by grade_id) where one is configured.
 
     A function's stub should raise NotImplementedError only when called; a cell that defines a
-    value (`Gx = ...`) needs a placeholder that runs, so a student's "Run All" shows the whole
+    value (`x = ...`) needs a placeholder that runs, so a student's "Run All" shows the whole
     lesson before they write a line. The lesson names its placeholders; the course may add or override some.
     """
 
