@@ -70,6 +70,10 @@ c.Execute.timeout = 20
 # figures = True to keep them.
 c.GuardedExecute.warm = True
 c.GuardedExecute.figures = False
+# Where kernels run (autograder.isolation.backend): empty picks as above from `sandbox` and `warm`;
+# or name one backend: "bubblewrap" (always cold), "warmfork" (fails where it cannot run) or
+# "unconfined" (trusted notebooks only). --no-sandbox (sandbox = False) always means unconfined.
+c.GuardedExecute.isolation = ""
 
 # nbgrader's autograde chain with our steps inserted where they belong; the same list
 # serves `nbgrader autograde` from this directory and `autograder grade`.

@@ -269,3 +269,35 @@ def test_the_graders_environment_is_not_readable_through_pid_1(sandbox: Sandbox,
     """))
     assert done.exit_code == 0, done.stderr
     assert b"s3cret" not in done.stdout and b"AUTOGRADER_TEST_SECRET" not in done.stdout
+
+
+def test_a_shared_folder_shows_its_files_read_only_in_the_work_dir_and_nothing_else(tmp_path: Path):
+    folder = tmp_path / "carpeta"
+    (folder / "sub" / "deep").mkdir(parents=True)
+    (folder / "datos.csv").write_text("a,b\n")
+    (folder / "sub" / "deep" / "x.txt").write_text("x")
+    (folder / "sub" / "enlace").symlink_to("/etc/hostname")
+    (folder / "datos.csv").chmod(0o444)
+    with Sandbox() as box:
+        assert box.share(folder) == ["datos.csv", "sub/", "sub/deep/", "sub/deep/x.txt"]
+        mounts = box.layout().mounts
+        assert not any(m.source.startswith(str(folder)) for m in mounts)  # only the sandbox's own copies are bound
+        done = box.run(
+            python(
+                f"""
+                import os
+                print(open('datos.csv').read().strip(), open('sub/deep/x.txt').read(), sorted(os.listdir('sub')))
+                for path in ('datos.csv', 'sub/deep/x.txt'):
+                    try:
+                        open(path, 'a').write('!')
+                        print('wrote')
+                    except OSError:
+                        print('denied')
+                open('propio.txt', 'w').write('1'); open('sub/deep/propio.txt', 'w').write('1')
+                print(os.path.exists({str(folder)!r}), os.path.exists({str(box.shared_dir)!r}))
+                """
+            )
+        )
+        assert done.exit_code == 0, done.stderr
+        assert done.stdout.decode().split() == ["a,b", "x", "['deep']", "denied", "denied", "False", "False"]
+    assert sorted(p.name for p in folder.rglob("*")) == ["datos.csv", "deep", "enlace", "sub", "x.txt"]

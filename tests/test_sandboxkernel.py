@@ -59,3 +59,78 @@ def test_the_warm_process_kernels_fork_from_never_imports_the_graders_checks():
     assert modules <= {"autograder", "autograder.engine", "autograder.engine.errors", "autograder.isolation", "autograder.isolation.bwrap", "autograder.isolation.zygote"} | {
         m for m in modules if m.startswith("autograder_stub")
     }
+
+
+# -- the notebook's folder and the kernel's environment, for every backend -------------------------------------
+
+FOLDER_AND_ENV = r"""
+import json, os
+seen = {"listing": sorted(os.listdir(".")), "data": open("datos.csv").read(), "nested": open("sub/n.txt").read()}
+try:
+    with open("datos.csv", "a") as handle:
+        handle.write("cambiado")
+    seen["write"] = "wrote"
+except OSError as error:
+    seen["write"] = type(error).__name__
+for name in ("nuevo.txt", "sub/nuevo.txt"):
+    with open(name, "w") as handle:
+        handle.write("mío")
+seen["created"] = open("nuevo.txt").read() + open("sub/nuevo.txt").read()
+seen["source_visible"] = os.path.exists(SOURCE)
+seen["env"] = {key: os.environ.get(key) for key in ("NBGRADER_EXECUTION", "AUTOGRADER_BLOCKED_OPS", "AUTOGRADER_MAX_OUTPUT")}
+print(json.dumps(seen))
+"""
+
+
+def _backend_runs_here(name: str) -> None:
+    from autograder.isolation.backend import backend_named
+
+    try:
+        backend_named(name).available()
+    except SandboxUnavailable as error:
+        pytest.skip(str(error))
+
+
+@pytest.mark.parametrize("isolation", ["bubblewrap", "warmfork", "unconfined"])
+def test_the_kernel_sees_its_notebooks_folder_read_only_and_the_graders_environment(
+    isolation: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import json
+
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from autograder.adapter.preprocessors import GuardedExecute
+
+    _backend_runs_here(isolation)
+    folder = tmp_path / "autograded" / "alumno" / "tarea"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "datos.csv").write_text("x,y\n1,2\n")
+    (folder / "sub" / "n.txt").write_text("7")
+    secret = tmp_path / "secreto.txt"
+    secret.write_text("solución")
+    (folder / "enlace.txt").symlink_to(secret)  # links are never followed into the sandbox
+    for path in (folder / "datos.csv", folder / "sub" / "n.txt"):
+        path.chmod(0o444)  # as the grader stages them
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+
+    nb = new_notebook(cells=[new_code_cell(FOLDER_AND_ENV.replace("SOURCE", repr(str(folder))))])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    step = GuardedExecute(timeout=120, isolation=isolation, max_output_bytes=123_456)
+    executed, resources = step.preprocess(nb, {"metadata": {"path": str(folder)}})
+    outputs = executed.cells[0].outputs
+    assert not [o for o in outputs if o.output_type == "error"], outputs
+    seen = json.loads("".join(o.get("text", "") for o in outputs if o.output_type == "stream"))
+
+    assert seen["data"] == "x,y\n1,2\n" and seen["nested"] == "7" and seen["created"] == "míomío"
+    lesson = resources["autograder"]["lesson"]
+    assert seen["env"] == {
+        "NBGRADER_EXECUTION": "autograde",
+        "AUTOGRADER_BLOCKED_OPS": ",".join(lesson.blocked_operators()),
+        "AUTOGRADER_MAX_OUTPUT": "123456",
+    }
+    if isolation == "unconfined":  # it runs in the folder itself, with the grader's rights
+        return
+    assert seen["listing"] == ["datos.csv", "sub"]  # the link is not there
+    assert seen["write"] in ("PermissionError", "OSError")
+    assert seen["source_visible"] is False
+    assert (folder / "datos.csv").read_text() == "x,y\n1,2\n" and not (folder / "nuevo.txt").exists()

@@ -1,1 +1,1 @@
-"""Where student code runs: the sandbox backends and the warm process."""
+"""Where student code runs: the isolation backends (backend.py: their interface and registry) and the warm process."""

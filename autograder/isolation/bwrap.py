@@ -31,6 +31,8 @@ UID_RANGE = (1_000_000, 2_000_000)
 # Environment variables passed into the sandbox when set outside; everything else is cleared.
 PASSTHROUGH_ENV = ("AUTOGRADER_DEVICE", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 USERNS_SYSCTL = "kernel.apparmor_restrict_unprivileged_userns"
+# Run before bwrap, by argv: joins the cgroup and makes root's staged bind mounts, then execs the rest.
+PREBWRAP = Path(__file__).resolve().parent / "prebwrap.py"
 
 
 @dataclass(frozen=True)
@@ -150,9 +152,9 @@ class Cgroup:
             return None
         return group
 
-    def join_script(self) -> str:
-        """Shell lines that move the current shell into this cgroup before it execs the sandbox."""
-        return "".join(f'echo $$ > "{folder}/cgroup.procs" && ' for folder in self.dirs)
+    def join_args(self) -> list[str]:
+        """The pre-bwrap step's options that move it into this cgroup before it execs the sandbox (see prebwrap.py)."""
+        return [arg for folder in self.dirs for arg in ("--cgroup", str(folder))]
 
     def pids(self) -> set[int]:
         found: set[int] = set()
@@ -225,6 +227,7 @@ class Sandbox:
         self.uid = uid if uid is not None else secrets.choice(range(*UID_RANGE))
         self.root: Path | None = None
         self.cgroup: Cgroup | None = None
+        self.shared: list[str] = []  # the shared folder's entries (relative paths; folders end in "/"), see `share`
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> "Sandbox":
@@ -248,6 +251,7 @@ class Sandbox:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+        self.shared = []
 
     def __enter__(self) -> "Sandbox":
         return self.open()
@@ -270,6 +274,11 @@ class Sandbox:
         return self._root / "run"
 
     @property
+    def shared_dir(self) -> Path:
+        """The sandbox's own copy of the folder given to `share` (host side: only its files are bound inside)."""
+        return self._root / "shared"
+
+    @property
     def _root(self) -> Path:
         if self.root is None:
             raise RuntimeError("the sandbox is not open")
@@ -284,6 +293,20 @@ class Sandbox:
     def oom_killed(self) -> bool:
         return self.cgroup is not None and self.cgroup.oom_killed
 
+    def share(self, folder: Path) -> list[str]:
+        """Show the folder's regular files (recursively, no link followed) read-only in the work dir; what was shared.
+
+        The files are copied into the scratch dir first, and each copy is bound read-only onto the same
+        relative path in the work dir, which stays the sandbox's own writable tmpfs: the kernel reads
+        them, cannot change them, and writes files of its own beside them. The folder itself (the
+        grader's temporary folder, a course's autograded/ folder) is never mounted.
+        """
+        copy = self.shared_dir
+        copy.mkdir(mode=0o755)
+        entries = [f"{relative}/" if is_dir else relative for relative, is_dir in _copy_regular_files(Path(folder), copy)]
+        self.shared = entries
+        return entries
+
     def give(self, path: Path) -> None:
         """Let the sandbox uid read a file the grader wrote (the kernel's connection file)."""
         if self.drops_privileges:
@@ -293,10 +316,11 @@ class Sandbox:
     def command(self, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None) -> list[str]:
         """The full command line that runs argv confined: cgroup, staged mounts, rlimits, uid drop, then bwrap."""
         staged = self._staged_paths()
-        script = self.cgroup.join_script() if self.cgroup else ""
-        script += "".join(f'mount --bind "{source}" "{target}" && ' for source, target in staged.items())
+        steps = self.cgroup.join_args() if self.cgroup else []
+        steps += [arg for source, target in staged.items() for arg in ("--bind", str(source), str(target))]
         prefix = ["unshare", "--mount", "--propagation", "private"] if staged else []
-        wrapper = [*prefix, "/bin/sh", "-c", script + 'exec "$@"', "sh"] if script else []
+        # Every path is an argument of its own: no shell ever parses a line built from them.
+        wrapper = [*prefix, sys.executable, "-I", "-S", str(PREBWRAP), *steps, "--"] if steps else []
         # The grader's environment never reaches the chain: bwrap stays pid 1 inside, readable by the
         # sandbox's uid, and its /proc/1/environ would show every variable it was started with.
         clean = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
@@ -385,6 +409,11 @@ class Sandbox:
         mounts.append(Mount.bind(str(self.run_dir)))
         for place in (self.home, self.workdir):  # in memory, sized: nothing the student writes reaches the disk
             mounts.append(Mount.tmpfs(str(place), size, 0o700))
+        for entry in self.shared:  # the notebook's folder (see `share`): folders of the sandbox's own, files read-only
+            if entry.endswith("/"):
+                mounts.append(Mount.dir(str(self.workdir / entry.rstrip("/")), 0o755))
+            else:
+                mounts.append(Mount.ro_bind(str(self.shared_dir / entry), str(self.workdir / entry)))
         return Layout(tuple(mounts), self.environment(env), str(cwd or self.workdir), self.uid, self.limits)
 
     def environment(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -429,6 +458,7 @@ class MountKind(str, enum.Enum):
     SYMLINK = "symlink"
     PROC = "proc"
     DEV = "dev"
+    DIR = "dir"
 
 
 @dataclass(frozen=True)
@@ -466,6 +496,11 @@ class Mount:
         return cls(MountKind.PROC, target)
 
     @classmethod
+    def dir(cls, target: str, mode: int = 0o755) -> "Mount":
+        """An empty folder, owned by the sandbox's uid."""
+        return cls(MountKind.DIR, target, mode=mode)
+
+    @classmethod
     def dev(cls, target: str, shm_bytes: int = 64 * MiB) -> "Mount":
         """A minimal /dev; `shm_bytes` sizes its /dev/shm where the sandbox builds it itself (bwrap sizes its own)."""
         return cls(MountKind.DEV, target, size=shm_bytes)
@@ -474,6 +509,8 @@ class Mount:
         """This entry as bwrap options (a bind whose source root staged elsewhere uses the staged copy)."""
         if self.kind is MountKind.TMPFS:
             return ["--size", str(self.size), "--perms", f"{self.mode:04o}", "--tmpfs", self.target]
+        if self.kind is MountKind.DIR:
+            return ["--perms", f"{self.mode:04o}", "--dir", self.target]
         if self.kind is MountKind.SYMLINK:
             return ["--symlink", self.source, self.target]
         if self.kind in (MountKind.PROC, MountKind.DEV):
@@ -567,6 +604,51 @@ def _python_paths(extra: Sequence[Path]) -> list[Path]:
             continue
         kept.append(path)
     return kept
+
+
+def _copy_regular_files(source: Path, target: Path) -> list[tuple[str, bool]]:
+    """Copy source's regular files into target (an empty folder), read-only (0444); links and special files are left out.
+
+    Nothing is followed: every entry is looked at with lstat, and opened with O_NOFOLLOW and checked
+    again, so a link swapped in meanwhile is skipped too. Returns (relative path, is a folder) of what
+    was made, each folder before what it holds.
+    """
+    made: list[tuple[str, bool]] = []
+
+    def walk(folder: Path, relative: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            return
+        for entry in entries:
+            path = f"{relative}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                (target / path).mkdir(mode=0o755)
+                made.append((path, True))
+                walk(Path(entry.path), f"{path}/")
+            elif entry.is_file(follow_symlinks=False) and _copy_file(Path(entry.path), target / path):
+                made.append((path, False))
+
+    walk(source, "")
+    return made
+
+
+def _copy_file(source: Path, target: Path) -> bool:
+    """Copy one regular file, never through a link; False (and nothing made) when it is not one, or cannot be read."""
+    try:
+        reading = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(reading).st_mode):
+            return False
+        writing = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o444)
+        with open(reading, "rb", closefd=False) as src, open(writing, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        os.chmod(target, 0o444)  # whatever the umask
+        return True
+    finally:
+        os.close(reading)
 
 
 def _reachable_by_others(path: Path) -> bool:

@@ -115,6 +115,10 @@ def _apply(mount: Mount, new_root: Path, uid: int) -> None:
         _mount("proc", str(target), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     elif kind is MountKind.DEV:
         _make_dev(target, mount.size)
+    elif kind is MountKind.DIR:  # as bwrap's --dir: a folder the sandbox's uid owns
+        target.mkdir(parents=True, exist_ok=True)
+        os.chown(target, uid, uid, follow_symlinks=False)
+        os.chmod(target, mount.mode)
     else:
         _bind(mount.source, target, writable=kind is not MountKind.RO_BIND, devices=kind is MountKind.DEV_BIND)
 

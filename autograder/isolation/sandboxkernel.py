@@ -120,6 +120,8 @@ class SandboxedKernelManager(PlainKernelManager):
         if self.sandbox is None:
             hidden = [Path.cwd(), PACKAGE_DIR, *map(Path, self.hidden_paths)]
             self.sandbox = Sandbox(self.limits, readable=[STUB_DIR], hidden=hidden).open()
+            if kw.get("cwd"):  # the notebook's folder (nbclient: resources["metadata"]["path"]): its files, read-only
+                self.sandbox.share(Path(kw["cwd"]))
             self.transport = "ipc"
             self.ip = str(self.sandbox.run_dir / "kernel")
             self.connection_file = str(self.sandbox.run_dir / f"kernel-{uuid.uuid4().hex[:8]}.json")

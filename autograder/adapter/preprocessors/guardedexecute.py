@@ -16,7 +16,7 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, Unicode
 
 from autograder.engine import messages as msg
 from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
@@ -24,7 +24,8 @@ from autograder.adapter.lesson_of import lesson_of
 from autograder.engine.issuer import RequestIssuer
 from autograder.isolation.bwrap import check_available
 from autograder.engine.seeding import exec_lines_option, seed_line
-from autograder.isolation.sandboxkernel import PlainKernelManager, SandboxedKernelManager, WarmKernelManager
+from autograder.isolation.backend import BACKENDS, choose
+from autograder.isolation.sandboxkernel import PlainKernelManager
 
 # Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
 FAULT_KEY = "autograder"
@@ -86,6 +87,11 @@ class GuardedExecute(Execute):
     warm = Bool(
         True,
         help="Fork each sandboxed kernel from a warm process with torch already imported (needs root; else a cold bwrap start).",
+    ).tag(config=True)
+    isolation = Unicode(
+        "",
+        help=f"Isolation backend of the kernel, one of {', '.join(BACKENDS)} (autograder.isolation.backend); empty: "
+        "chosen from `sandbox` and `warm` (warmfork where it can run, else bubblewrap). sandbox=False always means unconfined.",
     ).tag(config=True)
     figures = Bool(
         True,
@@ -158,9 +164,14 @@ class GuardedExecute(Execute):
     start_new_kernel = run_sync(async_start_new_kernel)
 
     def _kernel_manager_class(self) -> type[KernelManager]:
-        if not self.sandbox:
-            return PlainKernelManager
-        return WarmKernelManager if self.warm and WarmKernelManager.available() else SandboxedKernelManager
+        """The isolation backend's kernel manager; the backend is chosen and checked once per notebook (restarts reuse it)."""
+        key = (getattr(self, "_started", None), self.isolation, self.sandbox, self.warm)  # _started: set by each preprocess
+        chosen = getattr(self, "_backend", None)
+        if chosen is None or chosen[0] != key:
+            backend = choose(self.isolation, sandbox=self.sandbox, warm=self.warm)
+            backend.available()  # SandboxUnavailable, with its fix, before any kernel starts
+            chosen = self._backend = (key, backend)
+        return chosen[1].kernel_manager_class()
 
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int):
