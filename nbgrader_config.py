@@ -10,7 +10,6 @@ c.CourseDirectory.course_id = "activation_maxpool_course"
 c.CourseDirectory.root = "."
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
-c.CourseDirectory.db_assignments = [dict(name="activation_maxpool")]
 
 # Spanish stub left where a solution was removed from the student template.
 c.ClearSolutions.code_stub = {

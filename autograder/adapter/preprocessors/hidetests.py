@@ -9,7 +9,7 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade
-from traitlets import Bool, Unicode
+from traitlets import Bool, List, Unicode
 
 from autograder.engine import messages as msg
 
@@ -33,6 +33,14 @@ class HideHiddenTests(NbGraderPreprocessor):
     ).tag(config=True)
     hide_in_tracebacks = Bool(
         True, help="Also replace traceback entries of the cell's errors that quote a line of hidden test code."
+    ).tag(config=True)
+    # Unused here. nbconvert's exporters hand every preprocessor their NbConvertBase.display_data_priority
+    # (HTMLExporter's default_config sets it); NbGraderPreprocessor redeclares the trait without config=True,
+    # so traitlets would warn "Config option `display_data_priority` not recognized" on every feedback run.
+    # Declared configurable, as nbgrader's own GetGrades does, with NbGraderPreprocessor's default.
+    display_data_priority = List(
+        ["text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png", "image/jpeg", "text/plain"],
+        help="Output MIME types by priority; accepted from the exporter's config and not used by this step.",
     ).tag(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, cell_index: int) -> Tuple[NotebookNode, ResourcesDict]:
