@@ -101,7 +101,7 @@ class _PoolThatRaisesFor:
 
 def test_whatever_the_pool_raises_is_one_students_reason_and_the_rest_are_graded(course):
     notebooks = {name: Path(f"/nowhere/{name}.ipynb") for name in ("a_poison", "b", "c")}
-    outcomes = {o.student: o for o in _outcomes(_PoolThatRaisesFor("a_poison"), notebooks, course, ASSIGNMENT)}
+    outcomes = {o.student: o for o in _outcomes(_PoolThatRaisesFor("a_poison"), notebooks, course, ASSIGNMENT, LESSON)}
     assert set(outcomes) == set(notebooks)
     assert outcomes["a_poison"].notebook is None and "RecursionError" in outcomes["a_poison"].error
     assert outcomes["a_poison"].result.max_score == 22 and outcomes["a_poison"].result.score == 0
@@ -112,7 +112,8 @@ def test_a_student_that_cannot_be_filed_is_a_failure_with_the_reason(course, tmp
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / "blank.ipynb"])
     ensure_registered(scratch, ASSIGNMENT)
     results_path(scratch, ASSIGNMENT, "blank").mkdir(parents=True)  # a folder where the results file goes
-    filer = _Filer(scratch, ASSIGNMENT, tmp_path)
+    filer = _Filer(scratch, ASSIGNMENT, LESSON, tmp_path)
     outcome = Outcome("blank", GradingResult(notebook="x"), None, "roto")
-    entry = filer.file_safely(outcome, "digest", scratch.submitted / "blank" / ASSIGNMENT / NOTEBOOK)
-    assert entry.status == FAILED and entry.reason.startswith("no se pudo archivar la calificación en el curso (IsADirectoryError")
+    filed = filer.file_safely(outcome, "digest", scratch.submitted / "blank" / ASSIGNMENT / NOTEBOOK)
+    assert filed.entry.status == FAILED and filed.entry.reason.startswith("no se pudo archivar la calificación en el curso (IsADirectoryError")
+    assert filed.result.error is not None and filed.result.score == 0

@@ -15,20 +15,21 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from importlib import metadata
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import nbformat
 from nbformat import NotebookNode
 from nbgrader.converters.autograde import Autograde
 from nbgrader.converters.generate_assignment import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import SaveAutoGrades
 from nbgrader.utils import find_all_files, setenv
 from traitlets.config import Config
 
 from autograder.adapter.lesson_of import hand_down
 from autograder.engine.course import CONFIG_FILE, Course
 from autograder.engine.errors import CourseError
-from autograder.engine.lesson import Lesson
+from autograder.engine.lesson import Lesson, Visibility
 from autograder.outputs.feedback import cell_output
 from autograder.adapter.nbgrader_cli import new_gradebook, open_gradebook
 from autograder.engine.results import GradingResult, TestResult
@@ -48,6 +49,42 @@ class Graded:
 
     result: GradingResult
     notebook: NotebookNode
+
+
+@dataclass(frozen=True)
+class CellFeedback:
+    """What a graded cell tells the student, whichever way its score goes: "Superada." or its failure message."""
+
+    passed: str
+    failed: str
+
+
+@dataclass(frozen=True)
+class Executed:
+    """A submission after the steps that decide its grade (the autograde chain before SaveAutoGrades), not yet scored.
+
+    Scores are what nbgrader's SaveAutoGrades then saves from the executed cells, into a gradebook;
+    this holds what a result needs besides them: each graded cell's feedback, Verify's mistakes and
+    review marks, and how long it took.
+    """
+
+    notebook: NotebookNode
+    feedback: dict[str, CellFeedback]  # by grade_id, every test of the lesson
+    mistakes: dict[str, str | None]  # by grade_id: the named mistake of a failing test (Verify)
+    review: list[str]
+    seconds: float
+
+
+def split_chain(chain: Iterable[object]) -> tuple[list, list]:
+    """The autograde chain as (the steps that decide, the steps that file): split where SaveAutoGrades (or a subclass) stands.
+
+    Without a SaveAutoGrades in it, the whole chain decides and SaveAutoGrades alone files.
+    """
+    steps = list(chain)
+    for index, step in enumerate(steps):
+        if isinstance(step, type) and issubclass(step, SaveAutoGrades):
+            return steps[:index], steps[index:]
+    return steps, [SaveAutoGrades]
 
 
 def run_chain(classes: Iterable[type], nb: NotebookNode, resources: dict, config: Config) -> NotebookNode:
@@ -72,12 +109,44 @@ def max_points(course: Course, assignment: str) -> dict[str, float]:
 def grade_notebook(
     path: Path, course: Course, assignment: str, lesson: Lesson, sandbox: bool = True, with_folder: bool = False
 ) -> Graded:
-    """Grade a submission in a scratch gradebook; raises NotebookError for input that cannot be graded.
+    """Grade a submission in a scratch gradebook (nbgrader's whole autograde chain); raises NotebookError for input that cannot be graded.
 
     As nbgrader's autograde does, the notebook runs in a folder that holds the assignment's other
     source files (data files), read-only, and NBGRADER_EXECUTION is "autograde" while it runs. With
     `with_folder` (a batch's submitted/<student>/<assignment>/), the submission's other files come
     first and the source's overwrite them.
+    """
+    executed, scores, visibility = _run(path, course, assignment, lesson, sandbox, with_folder, whole_chain=True)
+    result = GradingResult(
+        notebook=str(path),
+        tests=tests_from_scores(scores, lesson, executed.feedback, executed.mistakes),
+        execution_time=executed.seconds,
+        review=executed.review,
+        assignment=assignment,
+    )
+    return Graded(result.with_visibility(visibility), executed.notebook)
+
+
+def execute_notebook(
+    path: Path, course: Course, assignment: str, lesson: Lesson, sandbox: bool = True, with_folder: bool = False
+) -> Executed:
+    """Run the steps that decide a submission's grade (sanitize, then autograde up to SaveAutoGrades), saving no score.
+
+    What a batch's workers do: the course's gradebook then scores the executed notebook once, with
+    nbgrader's own Autograde (SaveAutoGrades, AssignLatePenalties, ...). The scratch gradebook here
+    only holds the source cells the sanitize steps read. Raises NotebookError as grade_notebook does.
+    """
+    executed, _, _ = _run(path, course, assignment, lesson, sandbox, with_folder, whole_chain=False)
+    return executed
+
+
+def _run(
+    path: Path, course: Course, assignment: str, lesson: Lesson, sandbox: bool, with_folder: bool, whole_chain: bool
+) -> tuple[Executed, dict[str, tuple[float, float]], dict[str, Visibility]]:
+    """The sanitize chain and the autograde chain (all of it, or only the steps before SaveAutoGrades) in a scratch gradebook.
+
+    Returns the executed submission, with `whole_chain` the scores the scratch gradebook got, and the
+    course's visibility overrides (read before the submission is touched: a bad entry stops there).
     """
     started = time.monotonic()
     _preload_checks(lesson)
@@ -88,6 +157,7 @@ def grade_notebook(
     submission = read_submission(path, assignment, lesson=lesson)
     config.GuardedExecute.sandbox = sandbox
     config.SandboxedKernelManager.hidden_paths = [str(course.root)]
+    scores: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
         workdir = Path(scratch) / "work"
         workdir.mkdir()
@@ -105,15 +175,14 @@ def grade_notebook(
         (Path(scratch) / "gradebook.db").write_bytes(_registered_gradebook(course, assignment, config, resources))
         autograde = Autograde(config=config)
         executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config)
+        chain = autograde.autograde_preprocessors if whole_chain else split_chain(autograde.autograde_preprocessors)[0]
         with setenv(NBGRADER_EXECUTION="autograde"):
-            executed = run_chain(autograde.autograde_preprocessors, executed, resources, config)
-        mistakes = resources.get("autograder", {}).get("mistakes", {})
-        review = list(resources.get("autograder", {}).get("review", []))
-        tests = _read_grades(resources["nbgrader"]["db_url"], assignment, lesson, executed, mistakes)
-    result = GradingResult(
-        notebook=str(path), tests=tests, execution_time=time.monotonic() - started, review=review, assignment=assignment
-    )
-    return Graded(result.with_visibility(visibility), executed)
+            executed = run_chain(chain, executed, resources, config)
+        if whole_chain:
+            scores = read_scores(resources["nbgrader"]["db_url"], assignment, STUDENT)
+    mistakes = dict(resources.get("autograder", {}).get("mistakes", {}))
+    review = list(resources.get("autograder", {}).get("review", []))
+    return Executed(executed, cell_feedback(executed, lesson), mistakes, review, time.monotonic() - started), scores, visibility
 
 
 def stage_files(workdir: Path, course: Course, assignment: str, config: Config, submission: Path | None) -> list[Path]:
@@ -223,20 +292,37 @@ def _preload_checks(lesson: Lesson) -> None:
     threading.Thread(target=load, daemon=True).start()
 
 
-def _read_grades(
-    db_url: str, assignment: str, lesson: Lesson, executed: NotebookNode, mistakes: dict[str, str | None]
-) -> list[TestResult]:
-    """Scores from the gradebook, messages from the executed cells, names from the lesson's catalogue."""
+def cell_feedback(executed: NotebookNode, lesson: Lesson) -> dict[str, CellFeedback]:
+    """Each test cell's feedback both ways, from the executed notebook: the score that picks one comes from a gradebook."""
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in executed.cells}
-    tests = []
+    return {
+        grade_id: CellFeedback(cell_output(cells.get(grade_id), True), cell_output(cells.get(grade_id), False))
+        for grade_id in lesson.by_grade_id
+    }
+
+
+def read_scores(db_url: str, assignment: str, student: str) -> dict[str, tuple[float, float]]:
+    """(score, max_score) of every graded cell of a student's notebook, as nbgrader's gradebook holds them."""
     with open_gradebook(db_url) as gradebook:
-        notebook = gradebook.find_submission_notebook(assignment, assignment, STUDENT)
-        scores = {grade.name: (float(grade.score or 0.0), float(grade.max_score)) for grade in notebook.grades}
+        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        return {grade.name: (float(grade.score or 0.0), float(grade.max_score)) for grade in notebook.grades}
+
+
+def tests_from_scores(
+    scores: Mapping[str, tuple[float, float]],
+    lesson: Lesson,
+    feedback: Mapping[str, CellFeedback],
+    mistakes: Mapping[str, str | None],
+) -> list[TestResult]:
+    """Scores from a gradebook, messages from the executed cells, names from the lesson's catalogue (its order)."""
+    tests = []
     for grade_id, spec in lesson.by_grade_id.items():
         if grade_id not in scores:
             continue
         score, max_score = scores[grade_id]
         passed = score >= max_score
         mistake = None if passed else mistakes.get(grade_id) or "not_evaluated"
-        tests.append(TestResult(spec, score, max_score, cell_output(cells.get(grade_id), passed), mistake))
+        cell = feedback.get(grade_id)
+        output = cell_output(None, passed) if cell is None else cell.passed if passed else cell.failed
+        tests.append(TestResult(spec, score, max_score, output, mistake))
     return tests

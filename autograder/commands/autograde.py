@@ -1,5 +1,11 @@
 """Grade every submission of an assignment into the course gradebook: in parallel, filed by nbgrader's own Autograde.
 
+Each submission is scored once. Workers run the steps that decide a grade (GuardedExecute, RequireExecution,
+Verify, ... everything before SaveAutoGrades) and save no score; this process files the executed notebook
+with nbgrader's Autograde (SaveAutoGrades, AssignLatePenalties, ...) into gradebook.db, then writes the
+student's results/<assignment>/<student>.json from gradebook.db's scores, late penalty included, so export,
+report and `nbgrader export` agree.
+
 A journal in autograded/ records each finished student with a fingerprint of their submission, so a batch
 that was killed resumes where it stopped: unchanged, graded submissions are not graded again.
 """
@@ -17,13 +23,12 @@ import stat
 import tempfile
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
-from nbgrader.api import MissingEntry
-from nbgrader.preprocessors import SaveAutoGrades
+from nbgrader.api import MissingEntry, SubmittedAssignment
 
 from autograder.engine.course import Course
 from autograder.engine.errors import CourseError, GradingError, NotebookError
@@ -34,7 +39,7 @@ from autograder.isolation.zygote import Zygote
 from autograder.adapter.preprocessors import UseExecuted
 from autograder.commands.release import generate
 from autograder.isolation.bwrap import check_available
-from autograder.engine.results import GradingResult
+from autograder.engine.results import GradingResult, TestResult
 from autograder.engine.submission import file_kind, read_submission
 
 log = logging.getLogger(__name__)
@@ -45,15 +50,74 @@ JOURNAL_VERSION = 1
 
 Progress = Callable[[int, int, "Outcome"], None]
 
+# The mistake name of a test whose points went to nbgrader's late-submission penalty (a test that had passed).
+LATE = "late_submission"
+# What the student reads (results.json's output and the tests that lost points), in Spanish.
+LATE_SUMMARY = (
+    "Entrega fuera de plazo: {delay} después de la fecha límite ({duedate}). "
+    "Penalización por retraso: {penalty:g} puntos (nota sin penalización: {raw:g}; nota final: {score:g})."
+)
+LATE_UNPENALIZED = "Entrega fuera de plazo: {delay} después de la fecha límite ({duedate}); sin penalización por retraso."
+LATE_TEST = "Entrega fuera de plazo: esta prueba pierde {lost:g} de sus {score:g} puntos por la penalización por retraso."
+# Scores closer than this are equal (gradebook sums are SQL floats).
+EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class LateSubmission:
+    """How late a submission was and what nbgrader's AssignLatePenalties took for it (SubmittedAssignment's figures)."""
+
+    seconds_late: float
+    penalty: float  # points taken: SubmittedAssignment.late_submission_penalty, the sum over its notebooks
+    raw_score: float  # the score before the penalty
+    timestamp: str | None = None  # when it was submitted (timestamp.txt), ISO 8601, UTC
+    duedate: str | None = None  # the due date in force for this student (extension included), ISO 8601, UTC
+
+    @property
+    def late(self) -> bool:
+        return self.seconds_late > 0
+
+    def summary(self, score: float) -> str:
+        """The Spanish sentence a student reads about it."""
+        duedate = f"{self.duedate.replace('T', ' ')[:16]} UTC" if self.duedate else "sin fecha"
+        if self.penalty <= EPSILON:
+            return LATE_UNPENALIZED.format(delay=delay_text(self.seconds_late), duedate=duedate)
+        return LATE_SUMMARY.format(delay=delay_text(self.seconds_late), duedate=duedate, penalty=self.penalty, raw=self.raw_score, score=score)
+
+
+@dataclass
+class FiledResult(GradingResult):
+    """A batch's result, built from gradebook.db after nbgrader filed the submission: scores after the late penalty.
+
+    Its tests carry the penalty (taken from the last test back, LATE_TEST on each that lost points), so
+    the total, the parts, export and report agree with `nbgrader export`; results.json's extra_data keeps
+    the penalty as fields: `late_penalty` (points, 0 when none) and `late_submission` (the figures).
+    """
+
+    late: LateSubmission | None = None
+
+    def to_gradescope(self) -> dict:
+        data = super().to_gradescope()
+        data["extra_data"]["late_penalty"] = self.late.penalty if self.late is not None else 0.0
+        data["extra_data"]["late_submission"] = asdict(self.late) if self.late is not None and self.late.late else None
+        if self.late is not None and self.late.late and not self.error:
+            data["output"] = f"{data['output']}\n{self.late.summary(self.score)}"
+        return data
+
 
 @dataclass(frozen=True)
 class StudentScore:
-    """One student's score per part (by part name), as stored in gradebook.db."""
+    """One student's score per part (by part name), as stored in gradebook.db, after nbgrader's late penalty.
+
+    The penalty is taken from the last test back, as in the student's results file; `late_penalty` is
+    the points it took (0 when none).
+    """
 
     student: str
     parts: dict[str, float]
     max_parts: dict[str, float]
     graded: bool
+    late_penalty: float = 0.0
 
     @property
     def score(self) -> float:
@@ -109,9 +173,10 @@ def autograde(
 ) -> BatchResult:
     """Grade each submission in submitted/ that is new or changed (all with `force`), in parallel, into gradebook.db.
 
-    Worker processes run the expensive steps (kernel, Verify) for several students at once, each in a
-    scratch gradebook; this process then files every finished notebook with nbgrader's own Autograde
-    converter (UseExecuted in place of the steps already run), so gradebook.db has one writer, and
+    Worker processes run the steps that decide a grade (kernel, Verify) for several students at once and
+    save no score; this process then files every executed notebook with nbgrader's own Autograde converter
+    (UseExecuted in place of the steps already run), so gradebook.db has one writer and each submission
+    one scoring, writes the student's results file from gradebook.db (late penalty included), and
     journals the student. Every submission ends graded or with a reason; none is dropped.
     """
     if sandbox:
@@ -135,10 +200,11 @@ def autograde(
                 _refusals(course, assignment, lesson, refused, notebooks), _outcomes(pool, to_grade, course, assignment, lesson)
             )
             for index, outcome in enumerate(outcomes, start=1):
-                journal[outcome.student] = filer.file_safely(outcome, submissions[outcome.student], notebooks[outcome.student])
+                filed = filer.file_safely(outcome, submissions[outcome.student], notebooks[outcome.student])
+                journal[outcome.student] = filed.entry
                 save_journal(path, assignment, journal)
                 if progress is not None:
-                    progress(index, len(todo), outcome)
+                    progress(index, len(todo), filed.outcome(outcome))
         failures = {s: journal[s].reason for s in sorted(submissions) if journal[s].status == FAILED}
         rows = [row for row in scores(course, assignment, lesson) if row.graded and row.student not in failures]
         review = reviews(course, assignment, lesson, sorted(submissions))
@@ -248,11 +314,26 @@ def results_path(course: Course, assignment: str, student: str) -> Path:
     return course.root / "results" / assignment / f"{student}.json"
 
 
+@dataclass(frozen=True)
+class Filed:
+    """One student after filing: their journal entry and the result their results file holds."""
+
+    entry: JournalEntry
+    result: GradingResult
+
+    def outcome(self, outcome: Outcome) -> Outcome:
+        """The worker's outcome with the filed result (what progress shows), and the reason when filing failed."""
+        error = outcome.error or (self.entry.reason if self.entry.status == FAILED else None)
+        return replace(outcome, result=self.result, error=error)
+
+
 class _Filer:
-    """Files finished gradings into the course: results file, then gradebook.db and autograded/ through nbgrader."""
+    """Files finished gradings into the course: gradebook.db and autograded/ through nbgrader, then the results file from gradebook.db."""
 
     def __init__(self, course: Course, assignment: str, lesson: Lesson, staging: Path) -> None:
         from nbgrader.coursedir import CourseDirectory
+
+        from autograder.adapter.pipeline import split_chain
 
         warnings.filterwarnings("ignore", module="nbgrader.api")  # SQLAlchemy noise from nbgrader's own code
         self.course = course
@@ -260,47 +341,92 @@ class _Filer:
         self.lesson = lesson
         self.staging = staging
         self.config = course.config()
-        chain = list(self.config.Autograde.autograde_preprocessors or [])
-        tail = chain[chain.index(SaveAutoGrades):] if SaveAutoGrades in chain else [SaveAutoGrades]
+        _, tail = split_chain(self.config.Autograde.autograde_preprocessors or [])
         self.config.Autograde.autograde_preprocessors = [UseExecuted, *tail]
+        # The worker sanitized the submission already, and UseExecuted puts the executed copy in place of
+        # whatever the sanitize pass would make: here that pass only copies the submission through.
+        self.config.Autograde.sanitize_preprocessors = []
         self.config.UseExecuted.folder = str(staging)
         self.config.BaseConverter.force = True
         self.coursedir = CourseDirectory(config=self.config)
         self.coursedir.assignment_id = assignment
+        self._visibility: dict | None = None
 
-    def file_safely(self, outcome: Outcome, digest: str, notebook: Path) -> JournalEntry:
+    def file_safely(self, outcome: Outcome, digest: str, notebook: Path) -> Filed:
         """`file`, where anything that goes wrong is this student's failure: a reason in the journal and in their results file."""
         try:
             return self.file(outcome, digest, notebook)
         except Exception as error:  # noqa: BLE001 - one student's filing never stops the batch
             failure = GradingError.not_filed(notebook, error)
             log.warning("%s: %s", outcome.student, failure)
+            result = _ungradable_result(self.course, self.assignment, self.lesson, notebook, str(failure))
             try:
-                _ungradable_result(self.course, self.assignment, self.lesson, notebook, str(failure)).write(
-                    results_path(self.course, self.assignment, outcome.student)
-                )
+                result.write(results_path(self.course, self.assignment, outcome.student))
             except Exception as again:  # noqa: BLE001 - export then lists them from the journal's reason only if a file exists
                 log.warning("%s: no results file written either (%s: %s)", outcome.student, type(again).__name__, again)
-            return JournalEntry(digest, FAILED, _now(), f"{failure.reason} ({failure.cause})"[:300])
+            return Filed(JournalEntry(digest, FAILED, _now(), f"{failure.reason} ({failure.cause})"[:300]), result)
 
-    def file(self, outcome: Outcome, digest: str, notebook: Path) -> JournalEntry:
-        """The journal entry for one outcome, after filing it (a failure to file is this student's failure only)."""
-        outcome.result.write(results_path(self.course, self.assignment, outcome.student))
+    def file(self, outcome: Outcome, digest: str, notebook: Path) -> Filed:
+        """File one outcome: scored once, by nbgrader into gradebook.db; the results file is what gradebook.db then holds."""
+        target = results_path(self.course, self.assignment, outcome.student)
         if outcome.notebook is None:
+            outcome.result.write(target)
             reason = outcome.error or "no se pudo calificar"
             self._register_submission(outcome.student)
-            return JournalEntry(digest, FAILED, _now(), _why_not_graded(self.course, notebook, self.assignment, self.lesson, reason))
+            return Filed(JournalEntry(digest, FAILED, _now(), _why_not_graded(self.course, notebook, self.assignment, self.lesson, reason)), outcome.result)
         executed = self.staging / f"{outcome.student}.ipynb"
         executed.write_text(outcome.notebook, encoding="utf-8")
         try:
             self._convert(outcome.student)
         except Exception as error:  # noqa: BLE001 - nbgrader refused this one: say why, go on
-            return JournalEntry(digest, FAILED, _now(), f"nbgrader could not file it: {type(error).__name__}: {error}"[:300])
+            return self._not_filed(outcome, digest, notebook, f"nbgrader could not file it: {type(error).__name__}: {error}", error)
         finally:
             executed.unlink(missing_ok=True)
-        if not _is_graded(self.course, self.assignment, outcome.student):
-            return JournalEntry(digest, FAILED, _now(), "nbgrader could not file it: no grades were saved")
-        return JournalEntry(digest, GRADED, _now())
+        result = self._filed_result(outcome)
+        if result is None:
+            return self._not_filed(outcome, digest, notebook, "nbgrader could not file it: no grades were saved", None)
+        result.write(target)
+        return Filed(JournalEntry(digest, GRADED, _now()), result)
+
+    def _not_filed(self, outcome: Outcome, digest: str, notebook: Path, reason: str, error: Exception | None) -> Filed:
+        """A failure to file: the reason in the journal, and a zero with the reason in the results file (never a score gradebook.db lacks)."""
+        failure = GradingError.not_filed(notebook, error if error is not None else RuntimeError("no grades were saved"))
+        result = _ungradable_result(self.course, self.assignment, self.lesson, notebook, str(failure))
+        result.write(results_path(self.course, self.assignment, outcome.student))
+        return Filed(JournalEntry(digest, FAILED, _now(), reason[:300]), result)
+
+    def _filed_result(self, outcome: Outcome) -> "FiledResult | None":
+        """The student's result from gradebook.db (scores after the late penalty), or None when nbgrader saved no grades."""
+        student = outcome.student
+        if not (self.course.root / "autograded" / student / self.assignment).is_dir():
+            return None
+        with open_gradebook(f"sqlite:///{self.course.gradebook}") as gradebook:
+            try:
+                submission = gradebook.find_submission(self.assignment, student)
+            except MissingEntry:
+                return None
+            filed = read_submission_scores(submission, self.lesson)
+        if not filed.graded:
+            return None
+        from autograder.adapter.pipeline import tests_from_scores
+
+        tests = tests_from_scores(filed.scores, self.lesson, outcome.feedback, outcome.mistakes)
+        pending = outcome.result
+        result = FiledResult(
+            notebook=pending.notebook or str(outcome.student),
+            tests=penalized_tests(tests, filed.late.penalty),
+            execution_time=pending.execution_time,
+            review=list(pending.review),
+            assignment=self.assignment,
+            late=filed.late,
+        )
+        return result.with_visibility(self.visibility())
+
+    def visibility(self) -> dict:
+        """The course's visibility overrides for the lesson's tests (read once per batch)."""
+        if self._visibility is None:
+            self._visibility = self.course.visibility(self.lesson, self.config)
+        return self._visibility
 
     def _register_submission(self, student: str) -> None:
         """An ungradable submission is still on record in gradebook.db, as nbgrader itself leaves it, with no grades."""
@@ -318,21 +444,95 @@ class _Filer:
         Autograde(coursedir=self.coursedir, config=self.config, log=LOG).start()
 
 
+@dataclass(frozen=True)
+class SubmissionScores:
+    """One submitted assignment as gradebook.db holds it: each test's (score, max_score) before the penalty, and the penalty."""
+
+    scores: dict[str, tuple[float, float]]  # by grade_id, in the lesson's order
+    late: LateSubmission
+    graded: bool  # any autograded score saved
+
+
+def read_submission_scores(submission: SubmittedAssignment, lesson: Lesson) -> SubmissionScores:
+    """Scores and late penalty of a submission, read as nbgrader reads them (Grade.score, the notebooks' late_submission_penalty)."""
+    found: dict[str, tuple[float, float]] = {}
+    penalty = 0.0
+    graded = False
+    for notebook in submission.notebooks:
+        penalty += float(notebook.late_submission_penalty or 0.0)
+        for grade in notebook.grades:
+            if grade.name in lesson.by_grade_id:
+                graded = graded or grade.auto_score is not None
+                score, maximum = found.get(grade.name, (0.0, 0.0))
+                found[grade.name] = (score + float(grade.score or 0.0), maximum + float(grade.max_score))
+    scores = {grade_id: found[grade_id] for grade_id in lesson.by_grade_id if grade_id in found}
+    raw = sum(score for score, _ in scores.values())
+    late = LateSubmission(
+        seconds_late=float(submission.total_seconds_late or 0.0),
+        penalty=penalty,
+        raw_score=raw,
+        timestamp=_iso(submission.timestamp),
+        duedate=_iso(submission.duedate),
+    )
+    return SubmissionScores(scores, late, graded)
+
+
+def take_penalty(scores: Mapping[str, float], penalty: float) -> dict[str, float]:
+    """Each test's score after a penalty of `penalty` points, taken from the last test back (no score below zero).
+
+    The total is then nbgrader's own: max(0, raw score - penalty), as `nbgrader export` writes it.
+    """
+    out = dict(scores)
+    left = max(0.0, float(penalty))
+    for grade_id in reversed(list(out)):
+        if left <= EPSILON:
+            break
+        lost = min(out[grade_id], left)
+        left -= lost
+        out[grade_id] = 0.0 if out[grade_id] - lost <= EPSILON else out[grade_id] - lost
+    return out
+
+
+def penalized_tests(tests: list[TestResult], penalty: float) -> list[TestResult]:
+    """The tests with the late penalty taken from their scores (take_penalty); each that lost points says so, in Spanish."""
+    if penalty <= EPSILON:
+        return tests
+    after = take_penalty({str(index): test.score for index, test in enumerate(tests)}, penalty)
+    out = []
+    for index, test in enumerate(tests):
+        score = after[str(index)]
+        lost = test.score - score
+        if lost <= EPSILON:
+            out.append(test)
+            continue
+        note = LATE_TEST.format(lost=lost, score=test.score)
+        out.append(replace(test, score=score, output=f"{test.output}\n{note}" if test.output else note, mistake=test.mistake or LATE))
+    return out
+
+
+def delay_text(seconds: float) -> str:
+    """How late, as a student reads it: "1 día, 2 h y 5 min", "40 s"."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    days, rest = divmod(seconds // 60, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    pieces = [f"{days} día" + ("s" if days != 1 else "")] if days else []
+    pieces += [f"{hours} h"] if hours else []
+    pieces += [f"{minutes} min"] if minutes else []
+    return pieces[0] if len(pieces) == 1 else ", ".join(pieces[:-1]) + " y " + pieces[-1]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """A gradebook time (naive, UTC, as nbgrader stores it) in ISO 8601 with its zone."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)).isoformat()
+
+
 def _submissions(course: Course, assignment: str) -> list[tuple[str, Path]]:
     """Every (student, folder) under submitted/<student>/<assignment>."""
     return sorted((folder.parent.name, folder) for folder in course.submitted.glob(f"*/{assignment}"))
-
-
-def _is_graded(course: Course, assignment: str, student: str) -> bool:
-    """Whether this one student has autograded scores in gradebook.db and their autograded folder (one query, not the cohort's)."""
-    if not (course.root / "autograded" / student / assignment).is_dir():
-        return False
-    with open_gradebook(f"sqlite:///{course.gradebook}") as gradebook:
-        try:
-            submission = gradebook.find_submission(assignment, student)
-        except MissingEntry:
-            return False
-        return any(grade.auto_score is not None for notebook in submission.notebooks for grade in notebook.grades)
 
 
 def _graded_students(course: Course, assignment: str, lesson: Lesson) -> set[str]:
@@ -484,20 +684,18 @@ def submitted_assignments(course: Course) -> list[str]:
 
 
 def scores(course: Course, assignment: str, lesson: Lesson) -> list[StudentScore]:
-    """Per-part scores of every submission in gradebook.db."""
+    """Per-part scores of every submission in gradebook.db, after its late penalty (as in the students' results files)."""
     rows = []
     with open_gradebook(f"sqlite:///{course.gradebook}") as gradebook:
         for submission in gradebook.assignment_submissions(assignment):
+            filed = read_submission_scores(submission, lesson)
+            after = take_penalty({grade_id: score for grade_id, (score, _) in filed.scores.items()}, filed.late.penalty)
             parts = {part.name: 0.0 for part in lesson.parts}
             maxima = {part.name: 0.0 for part in lesson.parts}
-            graded = False
-            for notebook in submission.notebooks:
-                for grade in notebook.grades:
-                    spec = lesson.by_grade_id.get(grade.name)
-                    if spec is None:
-                        continue
-                    parts[spec.part.name] += float(grade.score or 0.0)
-                    maxima[spec.part.name] += float(grade.max_score)
-                    graded = graded or grade.auto_score is not None
-            rows.append(StudentScore(submission.student.id, parts, maxima, graded))
+            for grade_id, (_, maximum) in filed.scores.items():
+                part = lesson.by_grade_id[grade_id].part.name
+                parts[part] += after[grade_id]
+                maxima[part] += maximum
+            penalty = min(filed.late.penalty, filed.late.raw_score) if filed.late.penalty > EPSILON else 0.0
+            rows.append(StudentScore(submission.student.id, parts, maxima, filed.graded, penalty))
     return sorted(rows, key=lambda row: row.student)

@@ -10,9 +10,9 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import nbformat
 
@@ -23,6 +23,9 @@ from autograder.engine.results import GradingResult
 from autograder.isolation.sandboxkernel import WarmKernelManager
 from autograder.isolation.zygote import SOCKET_ENV, Zygote
 
+if TYPE_CHECKING:  # the pipeline imports nbgrader: loaded where gradings run, and by the filer
+    from autograder.adapter.pipeline import CellFeedback
+
 # A worker that dies (not a student's kernel: those are contained) takes its pool with it; the
 # unfinished submissions are retried in a new pool this many times before they are reported.
 MAX_POOL_RESTARTS = 2
@@ -30,13 +33,21 @@ MAX_POOL_RESTARTS = 2
 
 @dataclass(frozen=True)
 class Outcome:
-    """One submission after the expensive steps: its result, and the executed notebook unless it was ungradable."""
+    """One submission after the expensive steps: the executed notebook and what its result needs, or why it is ungradable.
+
+    A worker saves no score: for an executed submission `result` holds no tests yet (only the notebook,
+    review marks and time), and the course's gradebook scores `notebook` once, when it is filed (the
+    result a student gets is then built from gradebook.db, late penalty included). For an ungradable
+    one, `result` is final: every test at zero with the reason.
+    """
 
     student: str
     result: GradingResult
     notebook: str | None  # the executed notebook as JSON text
     error: str | None = None  # why it could not be graded (the result then says so too)
     seconds: float = 0.0
+    feedback: dict[str, CellFeedback] = field(default_factory=dict)  # by grade_id: each test cell's message, passed or failed
+    mistakes: dict[str, str | None] = field(default_factory=dict)  # by grade_id: Verify's named mistake of a failing test
 
 
 def default_workers() -> int:
@@ -114,16 +125,25 @@ class GradingPool:
                         running[self._submit(todo[student])] = (student, self._generation())
                         continue
                     del todo[student]
-                    yield Outcome(student, outcome.result, outcome.notebook, outcome.error, outcome.seconds)
+                    yield replace(outcome, student=student)
             if broken:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 restarts += 1
                 if restarts > MAX_POOL_RESTARTS:
                     for student, path in sorted(todo.items()):
                         reason = "the grading worker process crashed on every try"
-                        yield Outcome(student, GradingResult.ungradable(str(path), reason, {}), None, reason)
+                        yield Outcome(student, self._ungradable(path, reason), None, reason)
                     return
                 self._executor = self._new_executor()
+
+    def _ungradable(self, notebook: Path, reason: str) -> GradingResult:
+        """A zero with the reason and each test's maximum (without the maxima when the course's points cannot be read)."""
+        from autograder.adapter.pipeline import ungradable
+
+        try:
+            return ungradable(notebook, reason, self.course, self.assignment, self.lesson)
+        except Exception:  # noqa: BLE001 - the reason still stands
+            return GradingResult.ungradable(str(notebook), reason, {}, self.lesson, self.assignment)
 
     def _generation(self) -> int:
         return self._zygote.generation if self._zygote is not None else 0
@@ -165,16 +185,20 @@ def _init_worker(zygote_socket: str) -> None:
 
 
 def grade_one(root: Path, assignment: str, lesson: Lesson, notebook: str, sandbox: bool) -> Outcome:
-    """In a worker: grade one notebook in a scratch gradebook; never raises for the submission's own faults."""
+    """In a worker: run the steps that decide one notebook's grade (no score is saved); never raises for the submission's own faults.
+
+    The executed notebook comes back with each test cell's feedback, Verify's mistakes, review marks
+    and time; the batch's process files it into gradebook.db, where it is scored once.
+    """
     from autograder.engine.errors import GradingError
-    from autograder.adapter.pipeline import grade_notebook, ungradable
+    from autograder.adapter.pipeline import execute_notebook, ungradable
 
     course = Course.at(root)
     if str(course.root) not in sys.path:  # a course's own lesson packages load here as in the command's process
         sys.path.append(str(course.root))
     started = time.monotonic()
     try:
-        graded = grade_notebook(Path(notebook), course, assignment, lesson, sandbox=sandbox, with_folder=True)
+        executed = execute_notebook(Path(notebook), course, assignment, lesson, sandbox=sandbox, with_folder=True)
     except NotebookError as error:
         result = ungradable(notebook, str(error), course, assignment, lesson)
         return Outcome("", result, None, error.reason, time.monotonic() - started)
@@ -182,4 +206,7 @@ def grade_one(root: Path, assignment: str, lesson: Lesson, notebook: str, sandbo
         failure = GradingError.from_exception(Path(notebook), error)
         result = ungradable(notebook, str(failure), course, assignment, lesson)
         return Outcome("", result, None, str(failure), time.monotonic() - started)
-    return Outcome("", graded.result, nbformat.writes(graded.notebook), None, time.monotonic() - started)
+    pending = GradingResult(notebook=notebook, execution_time=executed.seconds, review=executed.review, assignment=assignment)
+    return Outcome(
+        "", pending, nbformat.writes(executed.notebook), None, time.monotonic() - started, executed.feedback, executed.mistakes
+    )

@@ -1,4 +1,4 @@
-"""Hand nbgrader's Autograde the notebook a parallel worker already executed and verified, so only one process writes the gradebook."""
+"""Hand nbgrader's Autograde the notebook a parallel worker already executed and verified, so only one process writes (and scores into) the gradebook."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from traitlets import Unicode
 
 
 class UseExecuted(NbGraderPreprocessor):
-    """Replace the sanitized submission with its executed copy from `folder`/<student>.ipynb.
+    """Replace the submission with its executed copy from `folder`/<student>.ipynb.
 
-    `autograder autograde` runs the expensive steps (GuardedExecute, Verify, …) for many students
-    at once in worker processes, each with a scratch gradebook; then nbgrader's own Autograde
-    converter, in one process, files each result into the course: this step stands in for the
-    steps already run, and SaveAutoGrades and the rest of the chain follow as usual.
+    `autograder autograde` runs the steps that decide a grade (GuardedExecute, Verify, … everything
+    before SaveAutoGrades) for many students at once in worker processes, saving no score; then
+    nbgrader's own Autograde converter, in one process, files each into the course: this step stands
+    in for the steps already run (the sanitize pass only copies the submission through), and
+    SaveAutoGrades, AssignLatePenalties and the rest of the chain follow as usual, scoring it once.
     """
 
     folder = Unicode("", help="Folder of executed notebooks, one <student>.ipynb per student.").tag(config=True)
