@@ -73,7 +73,7 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
         named = args.assignment_name or args.assignment
         assignments = [named] if named else submitted_assignments(course)
         lessons = {name: course.lesson(name) for name in assignments}  # every lesson resolved before any grading
-        for assignment in assignments:
+        for index, assignment in enumerate(assignments):
             progress = None if args.quiet else Progress.for_stream(sys.stderr)
             batch = autograde(
                 course,
@@ -83,7 +83,8 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
                 progress=progress,
                 sandbox=not args.no_sandbox,
                 workers=args.workers,
-                zygote=zygote,
+                # The warm process started early goes to the first batch, which owns it; later ones start their own.
+                zygote=zygote if index == 0 else None,
             )
             if len(assignments) > 1:
                 print(f"== {assignment}")

@@ -33,7 +33,9 @@ def kernel_round_trip(manager: type) -> float:
 
 def grading(sandbox: bool) -> float:
     started = time.perf_counter()
-    graded = grade_notebook(SOLUTION, Course.at(ROOT), sandbox=sandbox)
+    course = Course.at(ROOT)
+    assignment = course.default_assignment()
+    graded = grade_notebook(SOLUTION, course, assignment, course.lesson(assignment), sandbox=sandbox)
     assert graded.result.score == graded.result.max_score, "the solution must get full marks"
     return time.perf_counter() - started
 

@@ -17,8 +17,8 @@ import pytest
 
 from activation import ASSIGNMENT, LESSON
 from autograder.adapter.nbgrader_cli import open_gradebook, run_nbgrader
+from autograder.engine.mistakes import LABELS, LATE_SUBMISSION as LATE
 from autograder.commands.autograde import (
-    LATE,
     FiledResult,
     LateSubmission,
     delay_text,
@@ -151,7 +151,7 @@ def test_export_report_results_and_nbgrader_export_agree(late_course, tmp_path):
     for part, maximum in MAXIMA.items():
         block = reported.stdout.split(f"{part} (max {maximum}): scores of 2 graded students\n", 1)[1]
         assert re.match(rf"  mean {maximum / 2:g}\s+median {maximum / 2:g}\s+full marks 1\s+zero 1", block), (part, block[:200])
-    assert re.search(rf"\n  {LATE}\s+1\n", reported.stdout)
+    assert re.search(rf"\n  {LABELS[LATE]}\s+1\n", reported.stdout)
 
     # the batch's own table (from gradebook.db)
     assert re.search(rf"{ON_TIME}\s+4/4\s+6/6\s+12/12\s+22/22", table), table

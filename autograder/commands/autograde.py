@@ -30,7 +30,9 @@ from typing import Callable, Iterator, Mapping
 
 from nbgrader.api import MissingEntry, SubmittedAssignment
 
+from autograder.engine import messages as msg
 from autograder.engine.course import Course
+from autograder.engine.mistakes import LATE_SUBMISSION
 from autograder.engine.errors import CourseError, GradingError, NotebookError
 from autograder.engine.lesson import Lesson
 from autograder.adapter.nbgrader_cli import ensure_tools_on_path, open_gradebook
@@ -50,15 +52,6 @@ JOURNAL_VERSION = 1
 
 Progress = Callable[[int, int, "Outcome"], None]
 
-# The mistake name of a test whose points went to nbgrader's late-submission penalty (a test that had passed).
-LATE = "late_submission"
-# What the student reads (results.json's output and the tests that lost points), in Spanish.
-LATE_SUMMARY = (
-    "Entrega fuera de plazo: {delay} después de la fecha límite ({duedate}). "
-    "Penalización por retraso: {penalty:g} puntos (nota sin penalización: {raw:g}; nota final: {score:g})."
-)
-LATE_UNPENALIZED = "Entrega fuera de plazo: {delay} después de la fecha límite ({duedate}); sin penalización por retraso."
-LATE_TEST = "Entrega fuera de plazo: esta prueba pierde {lost:g} de sus {score:g} puntos por la penalización por retraso."
 # Scores closer than this are equal (gradebook sums are SQL floats).
 EPSILON = 1e-9
 
@@ -81,15 +74,15 @@ class LateSubmission:
         """The Spanish sentence a student reads about it."""
         duedate = f"{self.duedate.replace('T', ' ')[:16]} UTC" if self.duedate else "sin fecha"
         if self.penalty <= EPSILON:
-            return LATE_UNPENALIZED.format(delay=delay_text(self.seconds_late), duedate=duedate)
-        return LATE_SUMMARY.format(delay=delay_text(self.seconds_late), duedate=duedate, penalty=self.penalty, raw=self.raw_score, score=score)
+            return msg.LATE_UNPENALIZED.format(delay=delay_text(self.seconds_late), duedate=duedate)
+        return msg.LATE_SUMMARY.format(delay=delay_text(self.seconds_late), duedate=duedate, penalty=self.penalty, raw=self.raw_score, score=score)
 
 
 @dataclass
 class FiledResult(GradingResult):
     """A batch's result, built from gradebook.db after nbgrader filed the submission: scores after the late penalty.
 
-    Its tests carry the penalty (taken from the last test back, LATE_TEST on each that lost points), so
+    Its tests carry the penalty (taken from the last test back, messages.LATE_TEST on each that lost points), so
     the total, the parts, export and report agree with `nbgrader export`; results.json's extra_data keeps
     the penalty as fields: `late_penalty` (points, 0 when none) and `late_submission` (the figures).
     """
@@ -505,8 +498,8 @@ def penalized_tests(tests: list[TestResult], penalty: float) -> list[TestResult]
         if lost <= EPSILON:
             out.append(test)
             continue
-        note = LATE_TEST.format(lost=lost, score=test.score)
-        out.append(replace(test, score=score, output=f"{test.output}\n{note}" if test.output else note, mistake=test.mistake or LATE))
+        note = msg.LATE_TEST.format(lost=lost, score=test.score)
+        out.append(replace(test, score=score, output=f"{test.output}\n{note}" if test.output else note, mistake=test.mistake or LATE_SUBMISSION))
     return out
 
 

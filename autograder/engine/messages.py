@@ -131,3 +131,11 @@ FAULT_DELAYED = (
     "(¿un temporizador, un hilo, signal.alarm o do_shutdown?); se reinició el núcleo sin volver a ejecutarla, "
     "así que lo que define no está disponible para las celdas siguientes."
 )
+
+# A late submission (nbgrader's late-submission penalty, read from the gradebook after filing).
+LATE_SUMMARY = (
+    "Entrega fuera de plazo: {delay} después de la fecha límite ({duedate}). "
+    "Penalización por retraso: {penalty:g} puntos (nota sin penalización: {raw:g}; nota final: {score:g})."
+)
+LATE_UNPENALIZED = "Entrega fuera de plazo: {delay} después de la fecha límite ({duedate}); sin penalización por retraso."
+LATE_TEST = "Entrega fuera de plazo: esta prueba pierde {lost:g} de sus {score:g} puntos por la penalización por retraso."

@@ -32,6 +32,8 @@ class Mistake(str, enum.Enum):
 FAULT = "fault"
 UNGRADABLE = "ungradable"
 UNNAMED = "unnamed"
+# A test whose points went to nbgrader's late-submission penalty (it had passed).
+LATE_SUBMISSION = "late_submission"
 
 # Short English labels for instructors' reports.
 LABELS: dict[str, str] = {
@@ -52,5 +54,6 @@ LABELS: dict[str, str] = {
     FAULT: "kernel fault (crash/timeout)",
     UNGRADABLE: "ungradable",
     UNNAMED: "failed (no mistake named)",
+    LATE_SUBMISSION: "points lost to the late penalty",
 }
 LABELS = {str(getattr(key, "value", key)): label for key, label in LABELS.items()}

@@ -22,7 +22,6 @@ from autograder.engine import messages as msg
 from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
 from autograder.adapter.lesson_of import lesson_of
 from autograder.engine.issuer import RequestIssuer
-from autograder.isolation.bwrap import check_available
 from autograder.engine.seeding import exec_lines_option, seed_line
 from autograder.isolation.backend import BACKENDS, choose
 from autograder.isolation.sandboxkernel import PlainKernelManager
@@ -111,8 +110,8 @@ class GuardedExecute(Execute):
     ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict | None = None, km: KernelManager | None = None):
-        if self.sandbox:
-            check_available()
+        # The configured backend must be able to run here: one clear line before any cell, never a silent fallback.
+        choose(self.isolation, sandbox=self.sandbox, warm=self.warm).available()
         self._started = time.monotonic()
         self._replayable: list[int] = []
         self._restarts = 0
@@ -172,7 +171,6 @@ class GuardedExecute(Execute):
             backend.available()  # SandboxUnavailable, with its fix, before any kernel starts
             chosen = self._backend = (key, backend)
         return chosen[1].kernel_manager_class()
-
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int):
         if cell.cell_type != "code" or not cell.source.strip():
