@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 from autograder.engine.course import Course
 from autograder.engine.errors import AutograderError, GradingError, NotebookError
 from autograder.engine.progress import Progress
+from autograder.outputs.export import ExportFormat
 from autograder.commands.grade import grade
 from autograder.engine.lesson import Lesson
 from autograder.isolation.zygote import Zygote
@@ -148,7 +149,7 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from autograder.outputs.export import ExportFormat, export_results
+    from autograder.outputs.export import export_results
 
     course, assignment = _course_and_assignment(args)
     exported = export_results(course, assignment, ExportFormat(args.format), args.output, args.results_dir)
@@ -269,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_release)
 
     p = verbs.add_parser("export", parents=[common], help="export every student's results as CSV and/or JUnit XML")
-    p.add_argument("--format", choices=["csv", "junit", "both"], default="both", help="what to write (default: both)")
+    formats = [fmt.value for fmt in ExportFormat]
+    p.add_argument("--format", choices=formats, default=ExportFormat.BOTH.value, help="what to write (default: both)")
     p.add_argument("--output", type=Path, help="the file for one format, the folder for both (default: reports/<assignment>/)")
     p.add_argument("--results-dir", type=Path, help="folder of <student>.json results files (default: results/<assignment>/)")
     p.set_defaults(run=_cmd_export)

@@ -20,6 +20,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from autograder.outputs.cohort import Cohort, CohortEntry, load_cohort, reports_folder
 from autograder.engine.course import Course
@@ -165,19 +166,26 @@ def junit_bytes(cohort: Cohort) -> bytes:
     return ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True) + b"\n"
 
 
+# Every format: its default file name and how it renders a cohort. A new format is one ExportFormat
+# member and one entry here; BOTH writes them all.
+WRITERS: dict[ExportFormat, tuple[str, Callable[[Cohort], bytes]]] = {
+    ExportFormat.CSV: (CSV_NAME, lambda cohort: csv_text(cohort).encode("utf-8")),
+    ExportFormat.JUNIT: (JUNIT_NAME, junit_bytes),
+}
+
+
 def export(cohort: Cohort, fmt: ExportFormat, output: Path) -> Exported:
     """Write the chosen format(s): to `output` as a file for one format, into `output` as a folder for both."""
     if fmt is ExportFormat.BOTH:
-        targets = [(output / CSV_NAME, ExportFormat.CSV), (output / JUNIT_NAME, ExportFormat.JUNIT)]
+        targets = [(output / name, kind) for kind, (name, _) in WRITERS.items()]
     else:
         targets = [(output, fmt)]
     for path, kind in targets:
-        data = csv_text(cohort).encode("utf-8") if kind is ExportFormat.CSV else junit_bytes(cohort)
-        write_bytes(path, data)
+        write_bytes(path, WRITERS[kind][1](cohort))
     return Exported(cohort, tuple(path for path, _ in targets))
 
 
 def default_output(folder: Path, fmt: ExportFormat) -> Path:
     """The file (one format) or folder (both) written when no --output is given."""
-    return {ExportFormat.CSV: folder / CSV_NAME, ExportFormat.JUNIT: folder / JUNIT_NAME}.get(fmt, folder)
+    return folder if fmt is ExportFormat.BOTH else folder / WRITERS[fmt][0]
 
