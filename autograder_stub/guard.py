@@ -99,19 +99,14 @@ def install(operators: Iterable[str], *, seccomp: bool = True) -> None:
 
 
 def block_intact() -> bool:
-    """Whether the blocked operators still refuse (a removed registration would compute again)."""
-    probes = {"aten::relu": lambda: torch.ops.aten.relu.default(torch.zeros(2)),
-              "aten::max_pool2d_with_indices": lambda: torch.ops.aten.max_pool2d_with_indices.default(torch.zeros(1, 2, 2), [1, 1])}
-    for name, probe in probes.items():
-        if name not in _installed:
-            continue
-        try:
-            probe()
-        except BlockedOperator:
-            continue
-        except Exception:  # any other error: the operator ran as far as its own checks
+    """Whether the blocked operators still refuse: each library's registrations are still the active kernels.
+
+    The registrations of one namespace live and die together (one library handle), so one overload per
+    namespace, with every key registered on it, stands for all of them; no operator is called.
+    """
+    for overload, lines in _sentinels.items():
+        if _active_lines(overload, lines) != lines:
             return False
-        return False
     OBSERVED.take_ops()
     return True
 
@@ -119,6 +114,15 @@ def block_intact() -> bool:
 # -- the dispatcher -------------------------------------------------------------------------
 
 _KEY_LINE = re.compile(r"^(\w+)(?:\[alias\])?: (?:registered|fallthrough)", re.M)
+_ACTIVE_LINE = re.compile(r"^(\w+)(?:\[alias\])?: .*$", re.M)
+# One blocked overload per namespace -> the dump's active line of each key registered on it, as installed.
+_sentinels: dict[str, dict[str, str]] = {}
+
+
+def _active_lines(overload: str, keys: Iterable[str]) -> dict[str, str]:
+    """The dispatcher's active registration line for each of these keys of `overload`."""
+    wanted = set(keys)
+    return {m.group(1): m.group(0) for m in _ACTIVE_LINE.finditer(torch._C._dispatch_dump(overload)) if m.group(1) in wanted}
 
 
 def _block_dispatch(packets: list[str]) -> None:
@@ -126,6 +130,7 @@ def _block_dispatch(packets: list[str]) -> None:
     overloads = [name for name in torch._C._dispatch_get_all_op_names() if name.split(".")[0] in wanted]
     libraries: dict[str, object] = {}
     refusers: list[Callable[..., object]] = []
+    registered: dict[str, tuple[str, set[str]]] = {}  # namespace -> (its first overload, the keys registered on it)
     for overload in overloads:
         namespace, rest = overload.split("::", 1)
         packet = overload.split(".")[0]
@@ -140,6 +145,9 @@ def _block_dispatch(packets: list[str]) -> None:
             except RuntimeError:  # a key this build cannot register from Python: the others still refuse
                 continue
             refusers.append(refuser)
+            sentinel, keys = registered.setdefault(namespace, (overload, set()))
+            if sentinel == overload:
+                keys.add(key)
     # Each library handle gets one reference that no Python object holds (a C-level incref), then every
     # Python reference to it is dropped: the registrations live for the process, and a handle (not tracked
     # by the garbage collector) cannot be found again to destroy them, even by walking every object.
@@ -147,6 +155,8 @@ def _block_dispatch(packets: list[str]) -> None:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
     libraries.clear()
     refusers.clear()
+    for overload, keys in registered.values():
+        _sentinels[overload] = _active_lines(overload, keys)
 
 
 def _refuser(op: str) -> Callable[..., object]:

@@ -98,3 +98,24 @@ def test_the_registrations_cannot_be_found_again_even_by_walking_every_object():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", UNREACHABLE], capture_output=True, text=True, env=env, timeout=300)
     assert done.stdout.split() == ["blocked", "0"], done.stderr[-2000:]
+
+
+OVERRIDDEN = """
+import warnings, torch
+warnings.simplefilter("ignore")
+from autograder_stub import guard
+guard._block_dispatch(["aten::sigmoid"])  # any lesson's operator: the check names none
+before = guard.block_intact()
+(overload, lines), = guard._sentinels.items()
+namespace, rest = overload.split("::", 1)
+library = torch.library.Library(namespace, "IMPL")
+for key in lines:
+    library.impl(rest, lambda *args, **kwargs: None, key)
+print(before, guard.block_intact())
+"""
+
+
+def test_a_registration_that_no_longer_refuses_is_seen_for_any_lessons_operators():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", OVERRIDDEN], capture_output=True, text=True, env=env, timeout=300)
+    assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]

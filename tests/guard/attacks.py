@@ -154,10 +154,15 @@ def _fork_exec():
 
 
 def _spawned():
+    """A fresh interpreter started the way multiprocessing's "spawn" does (a Pool would wait forever for its dead workers)."""
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(abs, (-1,))
+    child = multiprocessing.get_context("spawn").Process(target=abs, args=(-1,))
+    child.start()
+    child.join(60)
+    if child.exitcode != 0:
+        raise RuntimeError(f"the spawned interpreter did not run (exit code {child.exitcode})")
+    return child.exitcode
 
 
 for group in (relu_attempts, pool_attempts, allowed, escapes):
