@@ -7,19 +7,15 @@ from pathlib import Path
 from typing import Sequence
 
 from activation import ASSIGNMENT
-from autograder.engine.course import CONFIG_FILE, Course
+from autograder.engine.course import Course
 
 
 def stage_course(course: Course, target: Path, samples: Sequence[Path], assignment: str = ASSIGNMENT) -> Course:
     """A scratch copy of the course with each sample as the submission of a student named after it."""
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    shutil.copy(course.root / CONFIG_FILE, target / CONFIG_FILE)
-    shutil.copytree(course.root / "solutions", target / "solutions")
+    staged = course.copy_to(target)
     for sample in samples:
-        submit(target, sample.stem, assignment, sample)
-    return Course.at(target)
+        submit(staged.root, sample.stem, assignment, sample)
+    return staged
 
 
 def submit(root: Path, student: str, assignment: str, notebook: Path) -> Path:

@@ -39,6 +39,21 @@ def blocks() -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) for m in _BLOCK.finditer(DOC.read_text(encoding="utf-8"))]
 
 
+def write_block(root: Path, text: str) -> bool:
+    """Write a `# file:` block or append an `# append to:` block of the page under `root`; False for any other block."""
+    first, _, body = text.partition("\n")
+    if first.startswith("# file: "):
+        target = root / first.removeprefix("# file: ").strip()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body, encoding="utf-8")
+        return True
+    if first.startswith("# append to: "):
+        target = root / first.removeprefix("# append to: ").strip()
+        target.write_text(target.read_text(encoding="utf-8") + "\n" + body, encoding="utf-8")
+        return True
+    return False
+
+
 def command(line: str) -> list[str]:
     """A bash line of the page as argv: `autograder` and `python` are this environment's."""
     words = shlex.split(line)
@@ -53,15 +68,9 @@ def follow(root: Path, before_autograde) -> dict[str, subprocess.CompletedProces
     """Do what the page says, in `root`; `before_autograde()` runs just before the first `autograder autograde`."""
     ran = {}
     for language, text in blocks():
-        first, _, body = text.partition("\n")
-        if first.startswith("# file: "):
-            target = root / first.removeprefix("# file: ").strip()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(body, encoding="utf-8")
-        elif first.startswith("# append to: "):
-            target = root / first.removeprefix("# append to: ").strip()
-            target.write_text(target.read_text(encoding="utf-8") + "\n" + body, encoding="utf-8")
-        elif language == "bash":
+        if write_block(root, text):
+            continue
+        if language == "bash":
             for line in filter(None, (line.strip() for line in text.splitlines())):
                 if line == "autograder autograde":
                     before_autograde()

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT
 from staging import stage_course, submit
-from test_adding_a_lesson import NEW, blocks
+from test_adding_a_lesson import NEW, blocks, write_block
 from autograder.adapter.nbgrader_cli import open_gradebook
 from autograder.engine.course import Course
 
@@ -36,14 +36,7 @@ def sigmoide(z):
 def write_lesson(root: Path) -> None:
     """The page's files (not its commands), and the source notebook its script builds."""
     for _, text in blocks():
-        first, _, body = text.partition("\n")
-        if first.startswith("# file: "):
-            target = root / first.removeprefix("# file: ").strip()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(body, encoding="utf-8")
-        elif first.startswith("# append to: "):
-            target = root / first.removeprefix("# append to: ").strip()
-            target.write_text(target.read_text(encoding="utf-8") + "\n" + body, encoding="utf-8")
+        write_block(root, text)
     subprocess.run([sys.executable, "lessons/sigmoide/make_notebook.py"], cwd=root, check=True, timeout=60)
 
 

@@ -28,7 +28,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ import pytest
 
 from activation import ASSIGNMENT
 from conftest import SAMPLES, page_text
+from local_processes import LOCAL, PORT_TAKEN, PORT_TRIES, STOP_S, free_port, kill, log_tail, wait_gone
 from staging import stage_course, submit
 
 from autograder.engine import messages
@@ -72,40 +72,7 @@ GENERATE_S = 300.0
 AUTOGRADE_S = 600.0
 FEEDBACK_S = 300.0
 REQUEST_S = 30.0
-STOP_S = 60.0
-PORT_TRIES = 3
-PORT_TAKEN = "already in use"  # what jupyter_server logs when its port is taken
 
-LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 never goes through a proxy
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def log_tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else "(no log)"
-
-
-def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
-    """Those still running; a zombie has exited (in a container nobody may reap it)."""
-    running = []
-    for process in processes:
-        try:
-            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                running.append(process)
-        except psutil.NoSuchProcess:
-            pass
-    return running
-
-
-def wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    deadline = time.monotonic() + timeout
-    while (running := alive(processes)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return running
 
 
 @dataclass
@@ -238,12 +205,7 @@ class FormgraderServer:
                     pass
                 self.process.wait(STOP_S)
         outlived = wait_gone(self.started, STOP_S)
-        for process in outlived:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        wait_gone(outlived, STOP_S)
+        kill(outlived)
         return problems + [f"pid {process.pid} outlived the server" for process in outlived]
 
 

@@ -13,8 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import psutil
 import pytest
 import websocket
 from nbclient import NotebookClient
 
 from activation import ASSIGNMENT
 from autograder.engine.course import Course
+from local_processes import LOCAL, PORT_TAKEN, PORT_TRIES, STOP_S, descendants, free_port, kill, log_tail, stop_tree, wait_gone
 
 pytestmark = pytest.mark.e2e
 
@@ -43,10 +41,6 @@ WINDOW = (1400, 1800)
 # Bounds of waits for events (each takes seconds on an idle machine; these leave room for a loaded one).
 SERVER_START_S = 180.0
 PAGE_LOAD_S = 180.0
-STOP_S = 60.0
-PORT_TRIES = 3
-# What jupyter_server logs when its port is taken (before it exits, being told not to try others).
-PORT_TAKEN = "already in use"
 
 # Isolated JupyterLab user settings: every cell attached to the DOM (the default windowing may leave
 # off-screen cells out, and their figures with them), and no requests for news or updates.
@@ -81,73 +75,6 @@ SHOW_FIRST_FIGURE = """(() => {
   return Boolean(img);
 })()"""
 
-# Requests to the local server and to Chromium's DevTools endpoint never go through a proxy.
-LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    """A port nobody listens on now (the server is told not to try others, so a race fails loudly)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def running(processes: list[psutil.Process]) -> list[psutil.Process]:
-    """Those still running; a zombie has exited (in a container nobody may reap it)."""
-    alive = []
-    for process in processes:
-        try:
-            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(process)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Waits up to timeout for the processes to exit; returns those still running."""
-    deadline = time.monotonic() + timeout
-    while (alive := running(processes)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return alive
-
-
-def kill(processes: list[psutil.Process]) -> None:
-    for process in processes:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    wait_gone(processes, STOP_S)
-
-
-def descendants(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    try:
-        return psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def stop_tree(process: subprocess.Popen[bytes]) -> list[str]:
-    """Ends a process group started with its own session, then anything it started elsewhere (kernels get their
-    own session); returns what had to be killed, which a clean stop leaves empty."""
-    children = descendants(process)
-    problems = []
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(STOP_S)
-        except subprocess.TimeoutExpired:
-            problems.append(f"pid {process.pid} ignored SIGTERM")
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(STOP_S)
-    outlived = wait_gone(children, STOP_S)
-    kill(outlived)
-    return problems + [f"pid {child.pid} outlived its parent" for child in outlived]
-
-
-def log_tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else "(no log)"
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Sequence
 
 from autograder.commands.autograde import autograde
 from autograder.commands.grade import grade
-from autograder.engine.course import CONFIG_FILE, Course
+from autograder.engine.course import Course
 from autograder.engine.errors import NotebookError
 
 DEMO_DIR = Path("demo")
@@ -18,16 +18,12 @@ DEMO_DIR = Path("demo")
 
 def _scratch_course(course: Course, target: Path, samples: Sequence[Path], assignment: str) -> Course:
     """A scratch copy of the course with each sample as the submission of a student named after it."""
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    shutil.copy(course.root / CONFIG_FILE, target / CONFIG_FILE)
-    shutil.copytree(course.root / "solutions", target / "solutions")
+    scratch = course.copy_to(target)
     for sample in samples:
-        folder = target / "submitted" / sample.stem / assignment
+        folder = scratch.submitted / sample.stem / assignment
         folder.mkdir(parents=True)
         shutil.copy(sample, folder / f"{assignment}.ipynb")
-    return Course.at(target)
+    return scratch
 
 
 def _row(name: str, parts: dict[str, float], total: float) -> str:

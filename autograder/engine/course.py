@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from traitlets import Dict, Unicode
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder.engine.assignments import load_lesson
+from autograder.engine.assignments import Lessons, load_lesson
 from autograder.engine.errors import CourseError
 from autograder.engine.lesson import Lesson, Visibility
 
@@ -55,6 +56,26 @@ class Course:
         if not (root / CONFIG_FILE).is_file() or not (root / "solutions").is_dir():
             raise CourseError.not_found(root)
         return cls(root)
+
+    def copy_to(self, target: Path) -> "Course":
+        """A scratch course at `target` (replaced if there): the configuration, the sources and the course's own lesson packages.
+
+        Submissions, the gradebook and every output stay behind; a lesson module configured from a package
+        that lives in the course root (lessons/, say) travels with it, so the copy grades what the original does.
+        """
+        target = Path(target)
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        shutil.copy(self.root / CONFIG_FILE, target / CONFIG_FILE)
+        shutil.copytree(self.root / "solutions", target / "solutions", symlinks=True)
+        for top in sorted({name.split(".")[0] for name in Lessons(config=self.config()).assignments.values()}):
+            if (self.root / top).is_dir():
+                shutil.copytree(self.root / top, target / top, symlinks=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            elif (self.root / f"{top}.py").is_file():
+                shutil.copy(self.root / f"{top}.py", target / f"{top}.py")
+        return Course.at(target)
 
     def config(self) -> Config:
         """nbgrader_config.py as a traitlets Config, what `nbgrader` itself loads from here, with the root made absolute."""

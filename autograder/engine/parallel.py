@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the pipeline imports nbgrader: loaded where gradings run, a
 # A worker that dies (not a student's kernel: those are contained) takes its pool with it; the
 # unfinished submissions are retried in a new pool this many times before they are reported.
 MAX_POOL_RESTARTS = 2
+ZYGOTE_WATCH_S = 0.5  # how often the batch checks that its warm process is alive while it waits for gradings
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,10 @@ class GradingPool:
             running = {self._submit(path): (student, self._generation()) for student, path in sorted(todo.items())}
             broken = False
             while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                finished, _ = wait(running, timeout=ZYGOTE_WATCH_S, return_when=FIRST_COMPLETED)
+                if self._zygote is not None and self._zygote.died():
+                    # Replaced at once: workers starting a kernel wait for the new one to listen, not for a timeout.
+                    self._zygote.restart()
                 for future in finished:
                     student, generation = running.pop(future)
                     try:
@@ -117,8 +121,6 @@ class GradingPool:
                     except BrokenProcessPool:
                         broken = True
                         continue
-                    if self._zygote is not None and self._zygote.died():
-                        self._zygote.restart()
                     if self._generation() != generation and student not in retried and not broken:
                         # The warm process died while this was graded (not the student's doing): grade it again.
                         retried.add(student)

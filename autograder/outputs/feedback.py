@@ -10,7 +10,7 @@ from autograder.engine.results import PASSED_OUTPUT
 
 # The exception class our checks raise (autograder.engine.checks.core.TestFailure); named here to keep torch out of this process.
 FAILURE_NAME = "TestFailure"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal escapes (colours, cursor moves) in tracebacks and streams
 MISSING_CELL = "La celda de esta prueba no se encontró en el cuaderno entregado."
 STDERR = "La celda de la prueba escribió en la salida de errores (stderr), y nbgrader la cuenta como fallida:\n{text}"
 ERROR = "La prueba no pudo completarse: {ename}: {evalue}"

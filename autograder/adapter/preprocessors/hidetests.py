@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Tuple
 
 from nbconvert.exporters.exporter import ResourcesDict
@@ -12,8 +11,8 @@ from nbgrader.utils import is_grade
 from traitlets import Bool, List, Unicode
 
 from autograder.engine import messages as msg
+from autograder.outputs.feedback import ANSI
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class HideHiddenTests(NbGraderPreprocessor):
