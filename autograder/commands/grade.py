@@ -32,13 +32,14 @@ def grade(
     result: GradingResult | None = None
     lesson: Lesson | None = None
     try:
+        if sandbox and Zygote.available():
+            # First, before the course's configuration (which imports nbgrader): torch loads in the warm
+            # process on the other core meanwhile. It knows no lesson, so it can start before one is resolved.
+            Zygote.shared()
         assignment = assignment or where.default_assignment(Path(notebook))
         lesson = where.lesson(assignment)
         if sandbox:
             check_available()
-            if Zygote.available():
-                # First: torch loads in the warm process on the other core while nbgrader loads here.
-                Zygote.shared()
         from autograder.adapter.pipeline import grade_notebook
 
         graded = grade_notebook(notebook, where, assignment, lesson, sandbox=sandbox)
