@@ -89,7 +89,8 @@ def decode_value(data: Any, device: torch.device | None = None, depth: int = 0) 
             return _decode_tensor(data, device)
         if kind == "literal" and (data.get("value") is None or isinstance(data.get("value"), (bool, int, float, str))):
             return data.get("value")
-        if kind in ("list", "tuple") and isinstance(data.get("items"), list) and depth < MAX_DEPTH:
+        if isinstance(data.get("items"), list) and depth < MAX_DEPTH:
+            # Any other kind with items is a tuple subclass (a named tuple such as torch.max's (values, indices)).
             items = [decode_value(item, device, depth + 1) for item in data["items"][:MAX_ITEMS]]
             return items if kind == "list" else tuple(items)
     except (ValueError, TypeError, RuntimeError, KeyError, OverflowError, RecursionError, AttributeError):

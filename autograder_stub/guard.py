@@ -28,10 +28,12 @@ from typing import Callable, Iterable
 
 import torch
 
+from .protocol import public_op_name
+
 # What the kernel refuses to run, and tells the student who reached it.
 BLOCKED_TEXT = (
-    "«{op}» no está disponible al calificar: es la operación que este ejercicio te pide escribir tú, "
-    "con operaciones elementales."
+    "«{op}» (o cualquier otra forma de llamarla) no está disponible al calificar: es la operación que "
+    "este ejercicio te pide escribir tú, con operaciones elementales."
 )
 TAMPER_LIMIT = 50
 # A file name standing for the notebook's own code in tests of the guard (cells are compiled as ipykernel_* files).
@@ -45,7 +47,7 @@ class BlockedOperator(RuntimeError):
 
     def __init__(self, op: str) -> None:
         self.op = op
-        super().__init__(BLOCKED_TEXT.format(op=op))
+        super().__init__(BLOCKED_TEXT.format(op=public_op_name(op)))
 
 
 class Observations:

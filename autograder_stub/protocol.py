@@ -17,3 +17,12 @@ CALL_CPU_SECONDS = 2.0
 CALL_WALL_SECONDS = 60.0
 # Largest single message the kernel sends: anything bigger is replaced at the source by a short note.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def public_op_name(op: str) -> str:
+    """How a student spells a dispatcher operator ("aten::relu" -> "torch.relu"), so messages never show internal names."""
+    namespace, _, name = str(op).partition("::")
+    if not name:
+        return namespace
+    name = name.split(".")[0].removesuffix("_with_indices")
+    return f"torch.{name}" if namespace == "aten" else name

@@ -133,7 +133,7 @@ def test_kernel_as_nested_list_earns_values_but_not_form():
 
 def test_integer_kernel_fails_only_its_form():
     ints = torch.tensor([[1, 0, -1], [2, 0, -2], [1, 0, -1]])
-    assert evaluate(LESSON, "kernel_form", ints).mistake is Mistake.WRONG_DTYPE
+    assert evaluate(LESSON, "kernel_form", ints).mistake is LessonMistake.KERNEL_INTEGERS
     assert all(evaluate(LESSON, g, ints).passed for g in ("kernel_values", "kernel_lesson", "kernel_images"))
 
 

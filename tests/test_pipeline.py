@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from activation import PARTS
+from activation import LESSON, PARTS
 from autograder.cli import grade
 from autograder.engine.results import GradingResult
 from conftest import EXPECTED_SCORES, SAMPLES
+from test_typical_mistakes import unclean
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +39,8 @@ def test_blank_template_feedback_says_not_implemented(graded):
 
 def test_reference_op_feedback_explains_why(graded):
     outputs = {t.spec.grade_id: t.output for t in graded["calls_torch_relu"].tests}
-    assert "aten::relu" in outputs["relu_batch"] and "operaciones elementales" in outputs["relu_batch"]
+    assert "torch.relu" in outputs["relu_batch"] and "operaciones elementales" in outputs["relu_batch"]
+    assert "aten::" not in outputs["relu_batch"]
 
 
 def test_stride_none_feedback_has_the_hint(graded):
@@ -49,3 +51,16 @@ def test_stride_none_feedback_has_the_hint(graded):
 def test_results_name_tests_after_their_part(graded):
     for test in graded["solution"].tests:
         assert test.spec.name.split(":")[0] in {p.name for p in PARTS}
+
+
+@pytest.mark.parametrize("entry", LESSON.catalogue, ids=lambda entry: f"{entry.part}-{entry.name}")
+def test_each_catalogued_sample_is_graded_with_its_own_mistake_and_hint(graded, entry):
+    failed = [t for t in graded[entry.sample].tests if not t.passed]
+    assert failed and {(t.spec.part.name, t.mistake) for t in failed} == {(entry.part, entry.name)}
+    assert all(entry.hint in t.output for t in failed)
+
+
+def test_no_feedback_shows_internal_names_or_long_numbers(graded):
+    for name, result in graded.items():
+        for test in result.tests:
+            assert not unclean(test.output), f"{name} {test.spec.grade_id}: {unclean(test.output)}"

@@ -76,6 +76,17 @@ Family = Callable[[Any], Any]  # answer -> checks.core.Verdict
 
 
 @dataclass(frozen=True)
+class TypicalMistake:
+    """A mistake students of a lesson typically make, as the grader diagnoses it: one row of the lesson's catalogue."""
+
+    name: str  # the mistake name its verdicts carry (the engine's vocabulary or the lesson's own)
+    part: str  # the part's name
+    hint: str  # the Spanish hint the student gets with it
+    sample: str  # the sample submission that makes this mistake and no other (tests/samples/<sample>.ipynb)
+    description: str  # one English line for instructors' docs
+
+
+@dataclass(frozen=True)
 class Lesson:
     """A lesson package's contract with the engine: parts, tests, the families that decide them, and its words."""
 
@@ -89,6 +100,8 @@ class Lesson:
     mistakes: Mapping[str, str] = field(default_factory=dict)
     # Source left in an answer cell of the student's template instead of nbgrader's stub (a value must run).
     placeholders: Mapping[str, str] = field(default_factory=dict)
+    # The typical mistakes its families diagnose, each with the hint students get and a sample that makes it.
+    catalogue: tuple[TypicalMistake, ...] = ()
 
     def __post_init__(self) -> None:
         ids = [spec.grade_id for spec in self.tests]
@@ -99,6 +112,12 @@ class Lesson:
         unknown = {spec.part for spec in self.tests} - set(self.parts)
         if unknown:
             raise ValueError(f"lesson {self.name!r}: tests score parts it does not list: {sorted(map(str, unknown))}")
+        stray = {entry.part for entry in self.catalogue} - {part.name for part in self.parts}
+        if stray:
+            raise ValueError(f"lesson {self.name!r}: its catalogue names parts it does not list: {sorted(stray)}")
+        keys = [(entry.part, entry.name) for entry in self.catalogue]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"lesson {self.name!r}: a typical mistake is catalogued twice for the same part")
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the loaded families (a worker process imports them itself, by module name)."""

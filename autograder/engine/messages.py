@@ -14,31 +14,43 @@ NOT_DEFINED = "No encontré {what}: ¿ejecutaste la celda de tu respuesta sin er
 NOT_IMPLEMENTED = "Tu {what} todavía no está implementada (lanza NotImplementedError)."
 RAISED = "Tu {what} lanzó una excepción: {error}"
 RAISED_AT = "En tu código, línea {where}"
-NOT_CALLABLE = "Se esperaba que {what} fuera una función, pero es un objeto de tipo {kind}."
-NOT_TENSOR = "Se esperaba un torch.Tensor, pero se obtuvo un objeto de tipo {kind}."
+NOT_CALLABLE = "Se esperaba que {what} fuera una función, pero es {kind}."
+NOT_TENSOR = "Se esperaba un torch.Tensor, pero se obtuvo {kind}."
 WRONG_SHAPE = "La forma del resultado no es la esperada."
 WRONG_DTYPE = "El tipo de dato del resultado no es el esperado."
+WRONG_DTYPE_OF = "El tipo de dato del resultado es {got}, pero se esperaba {expected}."
 WRONG_DEVICE = "El resultado está en otro dispositivo que la entrada."
 WRONG_VALUES = "Los valores no coinciden en {count} de {total} posiciones."
 DIFFERENT_AT = "Posiciones distintas (índice: esperado → obtenido): {items}"
 DIFFERENT_ITEM = "{index}: {expected} → {got}"
+DIFFERENT_POSITIONS = "Posiciones distintas (índice): {items}"
 DIFFERENT_MORE = " … y {count} más."
 INPUT_MODIFIED = "Tu función modificó el tensor de entrada."
 SHARES_INPUT = "Tu función devolvió el mismo tensor de entrada (o una vista de él) en lugar de un tensor nuevo."
 REFERENCE_OP = (
-    "Tu {what} llama a la operación que este ejercicio pide construir ({ops}; "
-    "por ejemplo {spellings}). El objetivo es escribirla con operaciones elementales, "
+    "Tu {what} llama a {ops}, la operación que este ejercicio pide construir (ninguna de sus formas "
+    "sirve aquí: {spellings}). El objetivo es escribirla con operaciones elementales, "
     "así que esta parte no suma puntos mientras la uses."
 )
 
 # Hints tied to recognised mistakes.
-HINT_DTYPE = "conserva el tipo de dato de la entrada (no conviertas a float32 ni a otro tipo)."
+HINT_DTYPE = (
+    "el resultado debe tener el tipo de dato de la entrada. Un tensor creado sin indicar su tipo "
+    "(por ejemplo con torch.zeros o torch.tensor) es float32 aunque la entrada sea float64."
+)
+HINT_REFERENCE_OP = (
+    "la versión de PyTorch solo sirve para comprobar tu resultado fuera de la función; dentro, "
+    "constrúyela con aritmética, comparaciones e indexación de tensores."
+)
 HINT_SHAPE_FLAT = "el resultado tiene los mismos elementos pero otra forma: no aplanes ni cambies la forma."
 HINT_MODIFIED = "trabaja sobre una copia o crea un tensor nuevo (por ejemplo con torch.where); no asignes sobre la entrada."
 HINT_NONCONTIGUOUS = "la entrada puede no ser contigua en memoria (por ejemplo una traspuesta); evita .view() y usa .reshape() o indexación."
 
 # Describing tensors.
 TENSOR = "tensor de forma {shape}, {dtype}"
+KIND_TUPLE = "una tupla de {count} elementos"
+KIND_LIST = "una lista de {count} elementos"
+KIND_OBJECT = "un objeto de tipo {kind}"
 TENSOR_ON = "tensor de forma {shape}, {dtype}, en {device}"
 CALL = "{func}({args})"
 

@@ -45,6 +45,31 @@ MAXPOOL_FROM_ZERO = '''def maxpool2d(x, kernel_size, stride=None):
     return out
 '''
 
+# A loop version, right: the typical mistakes below are one-line changes of it, as students make them.
+MAXPOOL_LOOP = '''def maxpool2d(x, kernel_size, stride=None):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    if stride is None:
+        sh, sw = kh, kw
+    else:
+        sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    H, W = x.shape[-2], x.shape[-1]
+    oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
+    out = torch.zeros(*x.shape[:-2], oh, ow, dtype=x.dtype, device=x.device)
+    for i in range(oh):
+        for j in range(ow):
+            window = x[..., i * sh:i * sh + kh, j * sw:j * sw + kw]
+            out[..., i, j] = window.amax(dim=(-2, -1))
+    return out
+'''
+
+
+def loop_with(old: str, new: str) -> str:
+    """MAXPOOL_LOOP with one line changed (the change must apply)."""
+    if old not in MAXPOOL_LOOP:
+        raise ValueError(f"not in MAXPOOL_LOOP: {old!r}")
+    return MAXPOOL_LOOP.replace(old, new)
+
+
 SCENARIOS: dict[str, dict[str, str]] = {
     "solution": {},
     "wrong_kernel_sign": {"kernel_gx": "Gx = -torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])\n"},
@@ -59,6 +84,49 @@ SCENARIOS: dict[str, dict[str, str]] = {
     "max_started_at_zero": {"maxpool2d_impl": MAXPOOL_FROM_ZERO},
     "calls_nn_maxpool": {
         "maxpool2d_impl": "def maxpool2d(x, kernel_size, stride=None):\n    return nn.MaxPool2d(kernel_size, stride=stride)(x)\n"
+    },
+    # The typical mistakes of the lesson's catalogue (autograder/lessons/activation_maxpool/typical.py), one each.
+    "kernel_integers": {"kernel_gx": "Gx = torch.tensor([[1, 0, -1], [2, 0, -2], [1, 0, -1]])\n"},
+    "relu_torch_max": {"relu_impl": "def relu(z):\n    return torch.max(z, 0)\n"},
+    "relu_python_max": {"relu_impl": "def relu(z):\n    return max(z, 0)\n"},
+    "relu_float32_output": {
+        "relu_impl": (
+            "def relu(z):\n"
+            "    values = [max(v, 0.0) for v in z.flatten().tolist()]\n"
+            "    return torch.tensor(values).reshape(z.shape)\n"
+        )
+    },
+    "maxpool_off_by_one": {
+        "maxpool2d_impl": loop_with("oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1", "oh, ow = (H - kh) // sh, (W - kw) // sw")
+    },
+    "maxpool_stride_ignored": {
+        "maxpool2d_impl": MAXPOOL.replace(
+            "        sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)\n", "        sh, sw = kh, kw\n"
+        )
+    },
+    "maxpool_4d_only": {
+        "maxpool2d_impl": loop_with("    H, W = x.shape[-2], x.shape[-1]\n", "    N, C, H, W = x.shape\n")
+    },
+    "maxpool_int_kernel_only": {
+        "maxpool2d_impl": (
+            "def maxpool2d(x, kernel_size, stride=None):\n"
+            "    k = kernel_size\n"
+            "    s = k if stride is None else stride\n"
+            "    return x.unfold(-2, k, s).unfold(-2, k, s).amax(dim=(-2, -1))\n"
+        )
+    },
+    "maxpool_float32_output": {
+        "maxpool2d_impl": loop_with(", dtype=x.dtype, device=x.device)", ")")
+    },
+    "maxpool_max_with_dim": {
+        "maxpool2d_impl": MAXPOOL.replace(
+            "    return x.unfold(-2, kh, sh).unfold(-2, kw, sw).amax(dim=(-2, -1))\n",
+            "    windows = x.unfold(-2, kh, sh).unfold(-2, kw, sw)\n"
+            "    return windows.reshape(*windows.shape[:-2], kh * kw).max(dim=-1)\n",
+        )
+    },
+    "maxpool_max_over_batch": {
+        "maxpool2d_impl": loop_with("window.amax(dim=(-2, -1))", "window.max()")
     },
     "lesson_outputs_only": {
         "relu_impl": "def relu(z):\n    return torch.tensor([[[[0.0, 0.0, 4.0], [0.0, 0.0, 4.0], [0.0, 0.0, 4.0]]]])\n",

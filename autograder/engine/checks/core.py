@@ -23,9 +23,12 @@ from autograder.engine.lesson import Part, TestSpec
 from autograder.engine.mistakes import Mistake
 from autograder.engine.tracing import OpTrace, prime
 from autograder.engine.checks import probe
+from autograder_stub.protocol import public_op_name
 
 # Small tensors are printed in full in messages; larger ones only by shape.
 SMALL_NUMEL = 36
+# Significant digits of a number shown to a student: what a person reads, not float32's noise.
+SHOWN_DIGITS = 4
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class Case:
     label: str
     make: Callable[[], tuple[Any, ...]]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # False: evidence for a diagnosis only (a call that tells two mistakes apart); it never fails the test.
+    scored: bool = True
 
 
 def device() -> torch.device:
@@ -109,31 +114,58 @@ def generator(test_id: str, salt: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "big") & (2**63 - 1))
 
 
+def shown(value: Any) -> str:
+    """A number, or nested lists of numbers, as a person reads them: floats to SHOWN_DIGITS significant digits."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, float):
+        text = f"{value:.{SHOWN_DIGITS}g}"
+        return text if any(c in text for c in ".ein") else f"{text}.0"  # a float still reads as one: 1.0, not 1
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(shown(item) for item in value)
+        return f"({inner}{',' if len(value) == 1 else ''})" if isinstance(value, tuple) else f"[{inner}]"
+    return repr(value)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """A dtype as the student writes it after `torch.`: float32, int64."""
+    return str(dtype).replace("torch.", "")
+
+
+def kind_name(value: Any) -> str:
+    """The kind of a non-tensor value in the student's words: its own type's name, never the grader's stand-ins."""
+    if isinstance(value, tuple):
+        return msg.KIND_TUPLE.format(count=len(value))
+    if isinstance(value, list):
+        return msg.KIND_LIST.format(count=len(value))
+    return msg.KIND_OBJECT.format(kind=value.type_name if isinstance(value, probe.Opaque) else type(value).__name__)
+
+
 def describe(value: Any) -> str:
-    """A short Spanish description of a value; small tensors include their values."""
+    """A short Spanish description of a value; small tensors include their values (rounded)."""
+    if isinstance(value, tuple) and value and all(isinstance(item, torch.Tensor) for item in value):
+        return kind_name(value) + ": " + "; ".join(describe(item).splitlines()[0] for item in value)
     if not isinstance(value, torch.Tensor):
-        return f"{type(value).__name__} {value!r}"[:300]
-    text = msg.TENSOR.format(shape=tuple(value.shape), dtype=str(value.dtype).replace("torch.", ""))
+        text = shown(value) if isinstance(value, (int, float, list, tuple)) else repr(value)
+        return f"{kind_name(value)}: {text}"[:300]
+    text = msg.TENSOR.format(shape=tuple(value.shape), dtype=dtype_name(value.dtype))
     if value.device.type != "cpu":
-        text = msg.TENSOR_ON.format(
-            shape=tuple(value.shape), dtype=str(value.dtype).replace("torch.", ""), device=value.device
-        )
+        text = msg.TENSOR_ON.format(shape=tuple(value.shape), dtype=dtype_name(value.dtype), device=value.device)
     if value.numel() <= SMALL_NUMEL and value.device.type != "meta":
-        values = repr(value.detach().cpu().tolist())
-        text += f"\n    {values}"
+        text += f"\n    {shown(value.detach().cpu().tolist())}"
     return text
 
 
 def describe_call(func: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
-    """How the student's function was called, with tensors summarised."""
+    """How the student's function was called, with tensors summarised and numbers rounded."""
     parts = []
     for arg in args:
-        parts.append(f"<{describe(arg).splitlines()[0]}>" if isinstance(arg, torch.Tensor) else repr(arg))
-    parts.extend(f"{key}={value!r}" for key, value in kwargs.items())
+        parts.append(f"<{describe(arg).splitlines()[0]}>" if isinstance(arg, torch.Tensor) else shown(arg))
+    parts.extend(f"{key}={shown(value)}" for key, value in kwargs.items())
     text = msg.CALL.format(func=func, args=", ".join(parts))
     tensors = [a for a in args if isinstance(a, torch.Tensor) and a.numel() <= SMALL_NUMEL]
     for tensor in tensors:
-        text += f"\n    entrada = {tensor.detach().cpu().tolist()!r}"
+        text += f"\n    entrada = {shown(tensor.detach().cpu().tolist())}"
     return text
 
 
@@ -177,15 +209,15 @@ def call_student(part: Part, fn: Callable[..., Any], args: tuple[Any, ...], kwar
 
 
 def _allowed_names(part: Part, ops: Sequence[str]) -> list[str]:
-    """The operator names to show: those of this part, whatever else a record claims."""
-    named = [op for op in ops if op in part.forbidden_ops]
-    return named or [str(op)[:80] for op in ops[:3]]
+    """The operators to show, as students spell them: those of this part, whatever else a record claims."""
+    named = [op for op in ops if op in part.forbidden_ops] or [str(op)[:80] for op in ops[:3]]
+    return list(dict.fromkeys(public_op_name(op) for op in named))
 
 
 def check_callable(part: Part, what: str, fn: Any) -> Verdict | None:
     """A failing verdict when the answer is not a function at all."""
     if not callable(fn):
-        return Verdict.fail(Mistake.NOT_CALLABLE, msg.NOT_CALLABLE.format(what=what, kind=type(fn).__name__))
+        return Verdict.fail(Mistake.NOT_CALLABLE, msg.NOT_CALLABLE.format(what=what, kind=kind_name(fn)))
     return None
 
 
@@ -198,6 +230,7 @@ def outcome_failure(part: Part, what: str, call: str, outcome: CallOutcome) -> V
                 what=what, ops=", ".join(_allowed_names(part, outcome.forbidden_ops)), spellings=part.spellings
             ),
             msg.TRIED.format(what=call),
+            hint=msg.HINT_REFERENCE_OP,
         )
     if isinstance(outcome.error, NotImplementedError):
         return Verdict.fail(Mistake.NOT_IMPLEMENTED, msg.NOT_IMPLEMENTED.format(what=what), msg.TRIED.format(what=call))
@@ -230,18 +263,23 @@ def compare(
     exact: bool = True,
     hint_values: str = "",
     hint_shape: str = "",
+    reveal: bool = True,
 ) -> Verdict:
-    """Compare a result with the reference: type, then shape, dtype, device and values, in that order."""
+    """Compare a result with the reference: type, then shape, dtype, device and values, in that order.
+
+    reveal=False keeps the expected values out of the message (where they are the answer itself).
+    """
     tried = msg.TRIED.format(what=call)
-    want = msg.EXPECTED.format(what=describe(expected))
+    want = msg.EXPECTED.format(what=describe(expected) if reveal else describe(expected).splitlines()[0])
     if not isinstance(got, torch.Tensor):
-        return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=type(got).__name__), tried, want)
+        return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=kind_name(got)), tried, want, msg.GOT.format(what=describe(got)))
     have = msg.GOT.format(what=describe(got))
     if tuple(got.shape) != tuple(expected.shape):
         hint = msg.HINT_SHAPE_FLAT if got.numel() == expected.numel() else hint_shape
         return Verdict.fail(Mistake.WRONG_SHAPE, msg.WRONG_SHAPE, tried, want, have, hint=hint)
     if got.dtype != expected.dtype:
-        return Verdict.fail(Mistake.WRONG_DTYPE, msg.WRONG_DTYPE, tried, want, have, hint=msg.HINT_DTYPE)
+        wrong = msg.WRONG_DTYPE_OF.format(got=dtype_name(got.dtype), expected=dtype_name(expected.dtype))
+        return Verdict.fail(Mistake.WRONG_DTYPE, wrong, tried, want, have, hint=msg.HINT_DTYPE)
     if got.device != expected.device:
         return Verdict.fail(Mistake.WRONG_DEVICE, msg.WRONG_DEVICE, tried, want, have)
     same = _equal_mask(got.detach(), expected, exact)
@@ -253,7 +291,7 @@ def compare(
             tried,
             want,
             have,
-            _differences(got.detach(), expected, same),
+            _differences(got.detach(), expected, same) if reveal else _positions(same),
             hint=hint_values,
         )
     return Verdict.ok()
@@ -270,9 +308,15 @@ def _differences(got: torch.Tensor, expected: torch.Tensor, same: torch.Tensor, 
     return msg.DIFFERENT_AT.format(items="; ".join(items)) + more
 
 
+def _positions(same: torch.Tensor, limit: int = 6) -> str:
+    """The first positions where the values differ, without the expected values."""
+    wrong = (~same).nonzero().tolist()
+    more = msg.DIFFERENT_MORE.format(count=len(wrong) - limit) if len(wrong) > limit else ""
+    return msg.DIFFERENT_POSITIONS.format(items="; ".join(str(tuple(i)) for i in wrong[:limit])) + more
+
+
 def _number(value: torch.Tensor) -> str:
-    number = value.item()
-    return f"{number:g}" if isinstance(number, float) else str(number)
+    return shown(value.item())
 
 
 def _equal_mask(got: torch.Tensor, expected: torch.Tensor, exact: bool) -> torch.Tensor:
@@ -289,7 +333,65 @@ def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 
-Refine = Callable[[Case, tuple[Any, ...], Any, torch.Tensor, Verdict], Verdict]
+@dataclass(frozen=True)
+class Trial:
+    """One case as it ran: the inputs (as the call left them), what came back, the reference and the case's verdict."""
+
+    case: Case
+    args: tuple[Any, ...]
+    outcome: CallOutcome
+    expected: torch.Tensor
+    verdict: Verdict
+
+    @property
+    def result(self) -> Any:
+        return self.outcome.result
+
+
+def _never(trial: Trial) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A typical mistake a lesson recognises from everything its function did on a test's cases.
+
+    `explains(trial)`: this mistake gives what a failing case got. `would_fail(trial)`: this mistake
+    certainly fails a case (so a case that passed rules it out). A diagnosis is given only when it
+    explains every failing case and no passing one rules it out; otherwise the plain verdict stands.
+    """
+
+    mistake: enum.Enum
+    hint: str
+    explains: Callable[[Trial], bool]
+    would_fail: Callable[[Trial], bool] = _never
+
+
+# Failures after which the other cases say nothing more (or cannot run): reported as they are.
+_DECISIVE = frozenset(
+    {Mistake.REFERENCE_OP, Mistake.NOT_IMPLEMENTED, Mistake.TIMEOUT, Mistake.NOT_EVALUATED, Mistake.INPUT_MODIFIED, Mistake.SHARES_INPUT}
+)
+
+
+def diagnose(trials: Sequence[Trial], diagnoses: Sequence[Diagnosis]) -> Verdict:
+    """The first failing case's verdict, named after the first diagnosis consistent with every case."""
+    failing = [trial for trial in trials if not trial.verdict.passed]
+    first = next((trial for trial in failing if trial.case.scored), None)
+    if first is None:
+        return Verdict.ok()
+    passing = [trial for trial in trials if trial.verdict.passed]
+    for diagnosis in diagnoses:
+        if all(_safely(diagnosis.explains, t) for t in failing) and not any(_safely(diagnosis.would_fail, t) for t in passing):
+            return first.verdict.recognised(diagnosis.mistake, diagnosis.hint)
+    return first.verdict
+
+
+def _safely(test: Callable[[Trial], bool], trial: Trial) -> bool:
+    """A diagnosis's test on a student's odd result (a wrong dtype, a nested list): False rather than an error."""
+    try:
+        return bool(test(trial))
+    except (RuntimeError, TypeError, ValueError, IndexError, AttributeError):
+        return False
 
 
 def run_cases(
@@ -304,9 +406,13 @@ def run_cases(
     exact: bool = True,
     hint_values: str = "",
     hint_shape: str = "",
-    refine: Refine | None = None,
+    diagnoses: Sequence[Diagnosis] = (),
 ) -> Verdict:
-    """Call the student's function on every case and compare with the reference, stopping at the first failure."""
+    """Call the student's function on every case, compare with the reference, and explain the first failure.
+
+    A wrong result or an exception does not stop the run: every case is tried, so a diagnosis is
+    checked against all of them. A decisive failure (the taught operation, a timeout…) stops it.
+    """
     not_callable = check_callable(part, what, fn)
     if not_callable is not None:
         return not_callable
@@ -314,23 +420,24 @@ def run_cases(
         for case in cases:
             probe.note_planned(case.make(), case.kwargs)
         return Verdict.ok()
+    trials: list[Trial] = []
     for case in cases:
         expected = reference(*case.make(), **case.kwargs)
         args = case.make()
         before = case.make() if require_unmodified else ()
         call = describe_call(func_name, args, case.kwargs)
         outcome = call_student(part, fn, args, case.kwargs)
-        failure = outcome_failure(part, what, call, outcome)
-        if failure is not None:
-            return failure
-        verdict = compare(outcome.result, expected, call, exact=exact, hint_values=hint_values, hint_shape=hint_shape)
-        if not verdict.passed:
-            return refine(case, args, outcome.result, expected, verdict) if refine else verdict
-        if require_unmodified:
+        verdict = outcome_failure(part, what, call, outcome) or compare(
+            outcome.result, expected, call, exact=exact, hint_values=hint_values, hint_shape=hint_shape
+        )
+        if verdict.passed and require_unmodified:
             verdict = _unmodified(args, before, outcome, call)
-            if not verdict.passed:
+        if verdict.mistake in _DECISIVE:
+            if case.scored:
                 return verdict
-    return Verdict.ok()
+            break  # an evidence call cannot fail the test
+        trials.append(Trial(case, args, outcome, expected, verdict))
+    return diagnose(trials, diagnoses)
 
 
 def _unmodified(args: tuple[Any, ...], before: tuple[Any, ...], outcome: CallOutcome, call: str) -> Verdict:

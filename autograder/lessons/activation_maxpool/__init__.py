@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from autograder.engine.lesson import Lesson
-from autograder.lessons.activation_maxpool import catalog
+from autograder.lessons.activation_maxpool import catalog, typical
 from autograder.lessons.activation_maxpool.mistakes import LABELS
 
 LESSON = Lesson(
@@ -12,6 +12,7 @@ LESSON = Lesson(
     tests=catalog.TESTS,
     family_module="autograder.lessons.activation_maxpool.families",
     mistakes=LABELS,
+    catalogue=typical.CATALOGUE,
     # Gx is a value, not a function: its cell gets a placeholder that runs (a stub that raised would
     # stop a student's "Run All" at the first exercise); its tests report it as "sin implementar".
     placeholders={

@@ -9,7 +9,7 @@ import torch
 from autograder.engine import messages as msg
 from autograder.lessons.activation_maxpool import hints
 from autograder.lessons.activation_maxpool.mistakes import LessonMistake
-from autograder.engine.checks.core import Mistake, Verdict, compare, describe, device, generator
+from autograder.engine.checks.core import Mistake, Verdict, compare, describe, device, dtype_name, generator, kind_name
 from autograder.lessons.activation_maxpool.inputs import convolve, sobel_x, vertical_line_image
 
 WHAT = "el núcleo Gx"
@@ -24,12 +24,17 @@ def _as_kernel(answer: Any) -> torch.Tensor | Verdict:
     except (TypeError, ValueError, RuntimeError) as error:
         return Verdict.fail(
             Mistake.NOT_TENSOR,
-            msg.NOT_TENSOR.format(kind=type(answer).__name__),
+            msg.NOT_TENSOR.format(kind=kind_name(answer)),
             f"({type(error).__name__}: {error})"[:300],
             hint=hints.HINT_KERNEL_FORM,
         )
     if kernel.is_complex():
-        return Verdict.fail(Mistake.WRONG_DTYPE, msg.WRONG_DTYPE, msg.GOT.format(what=describe(kernel)), hint=hints.HINT_KERNEL_FORM)
+        return Verdict.fail(
+            Mistake.WRONG_DTYPE,
+            msg.WRONG_DTYPE_OF.format(got=dtype_name(kernel.dtype), expected="float32"),
+            msg.GOT.format(what=describe(kernel)),
+            hint=hints.HINT_KERNEL_FORM,
+        )
     if kernel.numel() != 9:
         return Verdict.fail(
             Mistake.WRONG_SHAPE,
@@ -38,12 +43,17 @@ def _as_kernel(answer: Any) -> torch.Tensor | Verdict:
             msg.GOT.format(what=describe(kernel)),
             hint=hints.HINT_KERNEL_FORM,
         )
-    return kernel.detach().reshape(3, 3).to(torch.float64)
+    return kernel.detach().reshape(3, 3)
+
+
+def _numeric(kernel: torch.Tensor) -> torch.Tensor:
+    """The kernel's values in float64, for recognising mistakes whatever its dtype."""
+    return kernel.to(torch.float64)
 
 
 def _refine(kernel: torch.Tensor, verdict: Verdict) -> Verdict:
     """Recognise the two classic slips: the sign flipped and the kernel transposed (Gy)."""
-    true = sobel_x(torch.float64)
+    true, kernel = sobel_x(torch.float64), _numeric(kernel)
     if torch.equal(kernel, -true):
         return verdict.recognised(LessonMistake.KERNEL_SIGN, hints.HINT_KERNEL_SIGN)
     if torch.equal(kernel, true.T) or torch.equal(kernel, -true.T):
@@ -61,11 +71,14 @@ def form(answer: Any) -> Verdict:
         return _not_answered()
     got = msg.GOT.format(what=describe(answer))
     if not isinstance(answer, torch.Tensor):
-        return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=type(answer).__name__), got, hint=hints.HINT_KERNEL_FORM)
+        return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=kind_name(answer)), got, hint=hints.HINT_KERNEL_FORM)
     if tuple(answer.shape) != (3, 3):
         return Verdict.fail(Mistake.WRONG_SHAPE, msg.WRONG_SHAPE, got, hint=hints.HINT_KERNEL_FORM)
     if not answer.is_floating_point():
-        return Verdict.fail(Mistake.WRONG_DTYPE, msg.WRONG_DTYPE, got, hint=hints.HINT_KERNEL_FORM)
+        wrong = msg.WRONG_DTYPE_OF.format(got=dtype_name(answer.dtype), expected="float32 (o float64)")
+        if answer.dtype != torch.bool and not answer.is_complex():
+            return Verdict.fail(LessonMistake.KERNEL_INTEGERS, wrong, got, hint=hints.HINT_KERNEL_INTEGERS)
+        return Verdict.fail(Mistake.WRONG_DTYPE, wrong, got, hint=hints.HINT_KERNEL_FORM)
     return Verdict.ok()
 
 
@@ -73,7 +86,9 @@ def values(answer: Any) -> Verdict:
     kernel = _as_kernel(answer)
     if isinstance(kernel, Verdict):
         return kernel
-    verdict = compare(kernel, sobel_x(torch.float64), "Gx", hint_values=hints.HINT_KERNEL_VALUES)
+    # Compared in the student's own dtype, so messages name it (an integer kernel with the right values passes here).
+    dtype = kernel.dtype if kernel.dtype != torch.bool else torch.float64
+    verdict = compare(kernel.to(dtype), sobel_x(torch.float64).to(dtype), "Gx", hint_values=hints.HINT_KERNEL_VALUES, reveal=False)
     return verdict if verdict.passed else _refine(kernel, verdict)
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from autograder.lessons.activation_maxpool import hints
 from autograder.lessons.activation_maxpool.mistakes import LessonMistake
 from autograder.lessons.activation_maxpool.catalog import MAXPOOL2D
-from autograder.engine.checks.core import Case, Mistake, Verdict, device, generator, run_cases
+from autograder.engine.checks.core import Case, Diagnosis, Trial, Verdict, device, generator, run_cases
 from autograder.lessons.activation_maxpool.inputs import pooling_image
 
 WHAT = "función maxpool2d"
@@ -34,35 +34,124 @@ def _rand(test_id: str, *shape: int, salt: int = 0, dtype: torch.dtype = torch.f
     return make
 
 
-def _case(make_x: Callable[[], torch.Tensor], kernel_size: Any, stride: Any = _OMITTED) -> Case:
+def _case(make_x: Callable[[], torch.Tensor], kernel_size: Any, stride: Any = _OMITTED, *, scored: bool = True) -> Case:
     kwargs = {} if stride is _OMITTED else {"stride": stride}
-    return Case(f"kernel_size={kernel_size!r}", lambda: (make_x(), kernel_size), kwargs)
+    return Case(f"kernel_size={kernel_size!r}", lambda: (make_x(), kernel_size), kwargs, scored=scored)
 
 
-def _refine(case: Case, args: tuple, got: Any, expected: torch.Tensor, verdict: Verdict) -> Verdict:
-    """Name the usual pooling mistakes: stride None ignored, stride ignored, a max started at 0, pairs."""
-    x, kernel_size = args[0].detach(), args[1]
-    stride = case.kwargs.get("stride")
-    if isinstance(got, torch.Tensor) and got.dtype == expected.dtype:
-        got = got.detach()
-        if stride is None and _same(got, reference(x, kernel_size, 1)):
-            return verdict.recognised(LessonMistake.STRIDE_NONE_IGNORED, hints.HINT_STRIDE_NONE)
-        if stride is not None and stride != kernel_size:
-            if _same(got, reference(x, kernel_size, 1)) or _same(got, reference(x, kernel_size)):
-                return verdict.recognised(LessonMistake.STRIDE_IGNORED, hints.HINT_STRIDE_IGNORED)
-        if bool((expected < 0).any()) and _same(got, expected.clamp(min=0)):
-            return verdict.recognised(LessonMistake.MAX_STARTED_AT_ZERO, hints.HINT_MAX_AT_ZERO)
-    if verdict.mistake is Mistake.WRONG_SHAPE and (isinstance(kernel_size, tuple) or isinstance(stride, tuple)):
-        return verdict.recognised(Mistake.WRONG_SHAPE, hints.HINT_PAIR)
-    if verdict.mistake is Mistake.WRONG_SHAPE and stride is None and isinstance(got, torch.Tensor):
-        k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
-        if k > 1 and tuple(got.shape) == tuple(reference(x, kernel_size, 1).shape):
-            return verdict.recognised(LessonMistake.STRIDE_NONE_IGNORED, hints.HINT_STRIDE_NONE)
-    return verdict
+# -- recognising the usual pooling mistakes from every case of a test -----------------------
 
 
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and bool((a == b).all())
+def _pair(value: Any) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _parts(trial: Trial) -> tuple[torch.Tensor, Any, Any]:
+    """The input, kernel_size and stride (None when left out) of a case."""
+    return trial.args[0].detach(), trial.args[1], trial.case.kwargs.get("stride")
+
+
+def _same(got: Any, expected: torch.Tensor) -> bool:
+    return (
+        isinstance(got, torch.Tensor)
+        and got.shape == expected.shape
+        and got.dtype == expected.dtype
+        and bool((got.detach() == expected).all())
+    )
+
+
+def _matches_any(trial: Trial, mimics: list[torch.Tensor]) -> bool:
+    return any(_same(trial.result, mimic) for mimic in mimics)
+
+
+def _all_differ(trial: Trial, mimics: list[torch.Tensor]) -> bool:
+    return bool(mimics) and not any(_same(mimic, trial.expected) for mimic in mimics)
+
+
+def _stride_none_mimics(trial: Trial) -> list[torch.Tensor]:
+    """Stride None taken as 1."""
+    x, k, stride = _parts(trial)
+    return [reference(x, k, 1)] if stride is None else []
+
+
+def _stride_ignored_mimics(trial: Trial) -> list[torch.Tensor]:
+    """A given stride replaced by kernel_size, or by 1."""
+    x, k, stride = _parts(trial)
+    if stride is None or _pair(stride) == _pair(k):
+        return []
+    return [reference(x, k), reference(x, k, 1)]
+
+
+def _off_by_one_mimics(trial: Trial) -> list[torch.Tensor]:
+    """The right windows, but one position short: (H - kh) // sh without the + 1, or range(0, H - kh, sh)."""
+    x, k, stride = _parts(trial)
+    (kh, kw), (sh, sw) = _pair(k), _pair(k if stride is None else stride)
+    (h, w), expected = x.shape[-2:], trial.expected
+    mimics = []
+    for rows, cols in (((h - kh) // sh, (w - kw) // sw), (-(-(h - kh) // sh), -(-(w - kw) // sw))):
+        if (rows, cols) != tuple(expected.shape[-2:]) and rows >= 0 and cols >= 0:
+            mimics.append(expected[..., :rows, :cols])
+    return mimics
+
+
+def _started_at_zero_mimics(trial: Trial) -> list[torch.Tensor]:
+    return [trial.expected.clamp(min=0)]
+
+
+def _over_batch_mimics(trial: Trial) -> list[torch.Tensor]:
+    """Each window's max taken over every image and channel too."""
+    expected = trial.expected
+    leading = tuple(range(expected.dim() - 2))
+    if not leading:
+        return []
+    return [expected.amax(dim=leading, keepdim=True).expand_as(expected)]
+
+
+def _by_mimics(make: Callable[[Trial], list[torch.Tensor]]) -> tuple[Callable[[Trial], bool], Callable[[Trial], bool]]:
+    """explains/would_fail for a mistake that gives a result we can compute: the case got it; it differs from the reference."""
+    return (lambda trial: _matches_any(trial, make(trial))), (lambda trial: _all_differ(trial, make(trial)))
+
+
+def _max_with_dim(trial: Trial) -> bool:
+    """x.max(dim) or torch.max(x, dim): a (values, indices) pair instead of a tensor."""
+    got = trial.result
+    return isinstance(got, tuple) and len(got) == 2 and all(isinstance(item, torch.Tensor) for item in got)
+
+
+def _three_d(trial: Trial) -> bool:
+    return trial.args[0].dim() == 3
+
+
+def _chw_unhandled(trial: Trial) -> bool:
+    """A (C, H, W) input that raised, or came back with an extra batch dimension."""
+    if not _three_d(trial):
+        return False
+    got = trial.result
+    return trial.outcome.error is not None or (
+        isinstance(got, torch.Tensor) and got.dim() == 4 and got.shape[0] == 1 and _same(got[0], trial.expected)
+    )
+
+
+def _pair_unhandled(trial: Trial) -> bool:
+    """A pair kernel_size or stride that raised, or of which only the first number was used."""
+    x, k, stride = _parts(trial)
+    if not isinstance(k, tuple) and not isinstance(stride, tuple):
+        return False
+    first_k = _pair(k)[0]
+    first_s = first_k if stride is None else _pair(stride)[0]
+    return trial.outcome.error is not None or _same(trial.result, reference(x, first_k, first_s))
+
+
+DIAGNOSES = (
+    Diagnosis(LessonMistake.MAX_WITH_DIM, hints.HINT_MAX_WITH_DIM, _max_with_dim),
+    Diagnosis(LessonMistake.CHW_INPUT_UNHANDLED, hints.HINT_CHW, _chw_unhandled, _three_d),
+    Diagnosis(LessonMistake.PAIR_UNHANDLED, hints.HINT_PAIR, _pair_unhandled),
+    Diagnosis(LessonMistake.OUTPUT_OFF_BY_ONE, hints.HINT_OFF_BY_ONE, *_by_mimics(_off_by_one_mimics)),
+    Diagnosis(LessonMistake.STRIDE_NONE_IGNORED, hints.HINT_STRIDE_NONE, *_by_mimics(_stride_none_mimics)),
+    Diagnosis(LessonMistake.STRIDE_IGNORED, hints.HINT_STRIDE_IGNORED, *_by_mimics(_stride_ignored_mimics)),
+    Diagnosis(LessonMistake.MAX_STARTED_AT_ZERO, hints.HINT_MAX_AT_ZERO, *_by_mimics(_started_at_zero_mimics)),
+    Diagnosis(LessonMistake.MAX_OVER_BATCH, hints.HINT_MAX_OVER_BATCH, *_by_mimics(_over_batch_mimics)),
+)
 
 
 def _run(answer: Any, cases: list[Case], *, require_unmodified: bool = False) -> Verdict:
@@ -76,13 +165,17 @@ def _run(answer: Any, cases: list[Case], *, require_unmodified: bool = False) ->
         require_unmodified=require_unmodified,
         hint_values=hints.HINT_POOL_VALUES,
         hint_shape=hints.HINT_SHAPE_POOL,
-        refine=_refine,
+        diagnoses=DIAGNOSES,
     )
 
 
 def example_stride1(answer: Any) -> Verdict:
-    """The visible test's case, and like it, the input must be left as it was."""
-    return _run(answer, [_case(pooling_image, 2, 1)], require_unmodified=True)
+    """The visible test's case, and like it, the input must be left as it was.
+
+    The stride-None call is evidence only (never scored): on this image a result one window short
+    and a result with the stride ignored look alike, and that call tells them apart.
+    """
+    return _run(answer, [_case(pooling_image, 2, 1), _case(pooling_image, 2, scored=False)], require_unmodified=True)
 
 
 def example_default(answer: Any) -> Verdict:

@@ -14,6 +14,13 @@ class LessonMistake(str, enum.Enum):
     LEAKY_RELU = "leaky_relu"
     KERNEL_SIGN = "kernel_sign"
     KERNEL_TRANSPOSED = "kernel_transposed"
+    KERNEL_INTEGERS = "kernel_integers"
+    OUTPUT_OFF_BY_ONE = "output_off_by_one"
+    MAX_WITH_DIM = "max_with_dim"
+    CHW_INPUT_UNHANDLED = "chw_input_unhandled"
+    PAIR_UNHANDLED = "pair_unhandled"
+    MAX_OVER_BATCH = "max_over_batch"
+    TENSOR_AS_BOOL = "tensor_as_bool"
 
 
 # Short English labels for instructors' reports.
@@ -24,4 +31,28 @@ LABELS: dict[str, str] = {
     LessonMistake.LEAKY_RELU.value: "leaky ReLU",
     LessonMistake.KERNEL_SIGN.value: "wrong kernel sign",
     LessonMistake.KERNEL_TRANSPOSED.value: "kernel transposed",
+    LessonMistake.KERNEL_INTEGERS.value: "kernel of integers",
+    LessonMistake.OUTPUT_OFF_BY_ONE.value: "output size off by one",
+    LessonMistake.MAX_WITH_DIM.value: "torch.max with a dim (values, indices)",
+    LessonMistake.CHW_INPUT_UNHANDLED.value: "(C, H, W) input not handled",
+    LessonMistake.PAIR_UNHANDLED.value: "pair kernel_size/stride not handled",
+    LessonMistake.MAX_OVER_BATCH.value: "max taken over images and channels",
+    LessonMistake.TENSOR_AS_BOOL.value: "tensor used as one truth value",
+}
+
+# The same labels in Spanish (same keys), for reports in the course's language.
+LABELS_ES: dict[str, str] = {
+    LessonMistake.STRIDE_NONE_IGNORED.value: "stride None no se trata como kernel_size",
+    LessonMistake.STRIDE_IGNORED.value: "paso (stride) ignorado",
+    LessonMistake.MAX_STARTED_AT_ZERO.value: "máximo empezado en 0",
+    LessonMistake.LEAKY_RELU.value: "ReLU con fugas (leaky)",
+    LessonMistake.KERNEL_SIGN.value: "núcleo con el signo cambiado",
+    LessonMistake.KERNEL_TRANSPOSED.value: "núcleo traspuesto",
+    LessonMistake.KERNEL_INTEGERS.value: "núcleo de números enteros",
+    LessonMistake.OUTPUT_OFF_BY_ONE.value: "tamaño de salida con uno de menos",
+    LessonMistake.MAX_WITH_DIM.value: "torch.max con dimensión (valores, índices)",
+    LessonMistake.CHW_INPUT_UNHANDLED.value: "entrada (C, H, W) sin tratar",
+    LessonMistake.PAIR_UNHANDLED.value: "kernel_size/stride en pareja sin tratar",
+    LessonMistake.MAX_OVER_BATCH.value: "máximo sobre imágenes y canales",
+    LessonMistake.TENSOR_AS_BOOL.value: "tensor usado como un solo valor de verdad",
 }

@@ -9,10 +9,12 @@ import torch
 from autograder.lessons.activation_maxpool import hints
 from autograder.lessons.activation_maxpool.mistakes import LessonMistake
 from autograder.lessons.activation_maxpool.catalog import RELU
-from autograder.engine.checks.core import Case, Mistake, Verdict, device, generator, run_cases
+from autograder.engine.checks.core import Case, Diagnosis, Trial, Verdict, device, generator, run_cases
 from autograder.lessons.activation_maxpool.inputs import activation_map
 
 WHAT = "función relu"
+# How torch words a tensor of many values used as one truth value (if z > 0, max(z, 0), z and w).
+BOOL_AMBIGUOUS = "Boolean value of Tensor with more than one value is ambiguous"
 
 
 def _randn(test_id: str, *shape: int, dtype: torch.dtype = torch.float32, salt: int = 0) -> Callable[[], tuple]:
@@ -27,14 +29,43 @@ def _literal(values: Any) -> Callable[[], tuple]:
     return lambda: (torch.tensor(values, device=device()),)
 
 
-def _refine(case: Case, args: tuple, got: Any, expected: torch.Tensor, verdict: Verdict) -> Verdict:
-    """Recognise a leaky ReLU: right on non-negatives, a negative fraction on negatives."""
-    if verdict.mistake is Mistake.WRONG_VALUES:
-        z = args[0].detach()
-        wrong = got.detach() != expected
-        if bool((z[wrong] < 0).all()) and bool((got.detach()[wrong] < 0).all()):
-            return verdict.recognised(LessonMistake.LEAKY_RELU, hints.HINT_LEAKY)
-    return verdict
+def _same_kind(got: Any, expected: torch.Tensor) -> bool:
+    return isinstance(got, torch.Tensor) and got.shape == expected.shape and got.dtype == expected.dtype
+
+
+def _leaky(trial: Trial) -> bool:
+    """Right on non-negatives, a negative fraction where the input is negative."""
+    if not _same_kind(trial.result, trial.expected):
+        return False
+    z, got = trial.args[0].detach(), trial.result.detach()
+    wrong = got != trial.expected
+    return bool(wrong.any()) and bool((z[wrong] < 0).all()) and bool((got[wrong] < 0).all())
+
+
+def _has_negatives(trial: Trial) -> bool:
+    return bool((trial.args[0].detach() < 0).any())
+
+
+def _tensor_as_bool(trial: Trial) -> bool:
+    """Python's if/max/and on a whole tensor: torch refuses to turn many values into one truth value."""
+    return trial.outcome.error is not None and BOOL_AMBIGUOUS in str(trial.outcome.error)
+
+
+def _several_values(trial: Trial) -> bool:
+    return trial.args[0].numel() > 1
+
+
+def _max_with_dim(trial: Trial) -> bool:
+    """torch.max(z, 0): a (values, indices) pair instead of a tensor."""
+    got = trial.result
+    return isinstance(got, tuple) and len(got) == 2 and all(isinstance(item, torch.Tensor) for item in got)
+
+
+DIAGNOSES = (
+    Diagnosis(LessonMistake.MAX_WITH_DIM, hints.HINT_MAX_WITH_DIM, _max_with_dim),
+    Diagnosis(LessonMistake.TENSOR_AS_BOOL, hints.HINT_TENSOR_AS_BOOL, _tensor_as_bool, _several_values),
+    Diagnosis(LessonMistake.LEAKY_RELU, hints.HINT_LEAKY, _leaky, _has_negatives),
+)
 
 
 def _run(test_id: str, answer: Any, cases: list[Case], *, require_unmodified: bool = False) -> Verdict:
@@ -48,7 +79,7 @@ def _run(test_id: str, answer: Any, cases: list[Case], *, require_unmodified: bo
         require_unmodified=require_unmodified,
         hint_values=hints.HINT_RELU_VALUES,
         hint_shape=hints.HINT_SHAPE_RELU,
-        refine=_refine,
+        diagnoses=DIAGNOSES,
     )
 
 
