@@ -272,7 +272,8 @@ def compare(
     tried = msg.TRIED.format(what=call)
     want = msg.EXPECTED.format(what=describe(expected) if reveal else describe(expected).splitlines()[0])
     if not isinstance(got, torch.Tensor):
-        return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=kind_name(got)), tried, want, msg.GOT.format(what=describe(got)))
+        have = msg.GOT.format(what=describe(got))
+        return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=kind_name(got)), tried, want, have)
     have = msg.GOT.format(what=describe(got))
     if tuple(got.shape) != tuple(expected.shape):
         hint = msg.HINT_SHAPE_FLAT if got.numel() == expected.numel() else hint_shape
@@ -369,7 +370,10 @@ class Diagnosis:
 
 # Failures after which the other cases say nothing more (or cannot run): reported as they are.
 _DECISIVE = frozenset(
-    {Mistake.REFERENCE_OP, Mistake.NOT_IMPLEMENTED, Mistake.TIMEOUT, Mistake.NOT_EVALUATED, Mistake.INPUT_MODIFIED, Mistake.SHARES_INPUT}
+    {
+        Mistake.REFERENCE_OP, Mistake.NOT_IMPLEMENTED, Mistake.TIMEOUT, Mistake.NOT_EVALUATED,
+        Mistake.INPUT_MODIFIED, Mistake.SHARES_INPUT,
+    }
 )
 
 
@@ -381,7 +385,8 @@ def diagnose(trials: Sequence[Trial], diagnoses: Sequence[Diagnosis]) -> Verdict
         return Verdict.ok()
     passing = [trial for trial in trials if trial.verdict.passed]
     for diagnosis in diagnoses:
-        if all(_safely(diagnosis.explains, t) for t in failing) and not any(_safely(diagnosis.would_fail, t) for t in passing):
+        explained = all(_safely(diagnosis.explains, trial) for trial in failing)
+        if explained and not any(_safely(diagnosis.would_fail, trial) for trial in passing):
             return first.verdict.recognised(diagnosis.mistake, diagnosis.hint)
     return first.verdict
 

@@ -88,7 +88,8 @@ def values(answer: Any) -> Verdict:
         return kernel
     # Compared in the student's own dtype, so messages name it (an integer kernel with the right values passes here).
     dtype = kernel.dtype if kernel.dtype != torch.bool else torch.float64
-    verdict = compare(kernel.to(dtype), sobel_x(torch.float64).to(dtype), "Gx", hint_values=hints.HINT_KERNEL_VALUES, reveal=False)
+    expected = sobel_x(torch.float64).to(dtype)
+    verdict = compare(kernel.to(dtype), expected, "Gx", hint_values=hints.HINT_KERNEL_VALUES, reveal=False)
     return verdict if verdict.passed else _refine(kernel, verdict)
 
 
