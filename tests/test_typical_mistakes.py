@@ -163,3 +163,41 @@ def test_kernel_hints_and_messages_do_not_give_gx_away():
 def test_the_taught_operation_is_named_as_students_spell_it():
     text = "\n".join(evaluate(LESSON, "relu_example", lambda z: torch.relu(z)).lines())
     assert "torch.relu" in text and "aten" not in text
+
+
+def relu_if(z):
+    if z > 0:
+        return z
+    return torch.zeros_like(z)
+
+
+def maxpool_stride_default_1(x, kernel_size, stride=1):
+    """No None handling: stride=1 as the signature's default."""
+    return x.unfold(-2, kernel_size, stride).unfold(-2, kernel_size, stride).amax(dim=(-2, -1))
+
+
+def maxpool_fixed_dims(x, kernel_size, stride=None):
+    """Dimensions 2 and 3 hard-coded: a (C, H, W) input pools the wrong dimensions, without raising."""
+    stride = kernel_size if stride is None else stride
+    return x.unfold(2, kernel_size, stride).unfold(3, kernel_size, stride).amax(dim=(-2, -1))
+
+
+@pytest.mark.parametrize(
+    "grade_id, answer, mistake",
+    [
+        ("relu_batch", lambda z: torch.max(z, 0)[0], LessonMistake.MAX_WITH_DIM),
+        ("relu_example", relu_if, LessonMistake.TENSOR_AS_BOOL),
+        ("maxpool2d_lesson", maxpool_stride_default_1, LessonMistake.STRIDE_NONE_IGNORED),
+        ("maxpool2d_stride_none", maxpool_stride_default_1, LessonMistake.STRIDE_NONE_IGNORED),
+        ("maxpool2d_batch", maxpool_fixed_dims, LessonMistake.CHW_INPUT_UNHANDLED),
+    ],
+    ids=["relu-max-values", "relu-if", "maxpool-stride-default-1-lesson", "maxpool-stride-default-1", "maxpool-fixed-dims"],
+)
+def test_other_spellings_of_catalogued_mistakes(grade_id, answer, mistake):
+    assert evaluate(LESSON, grade_id, answer).mistake is mistake
+
+
+def test_the_float32_default_hint_is_given_only_for_float32():
+    verdict = evaluate(LESSON, "relu_example", lambda z: z > 0)
+    assert name_of(verdict.mistake) == "wrong_dtype" and "bool" in verdict.lines()[0]
+    assert verdict.hint != next(e.hint for e in CATALOGUE if e.name == "wrong_dtype")

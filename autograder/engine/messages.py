@@ -34,6 +34,10 @@ REFERENCE_OP = (
 
 # Hints tied to recognised mistakes.
 HINT_DTYPE = (
+    "el resultado debe tener el tipo de dato de la entrada: revisa qué operación lo cambia "
+    "(una comparación da bool; .float() y .int() convierten)."
+)
+HINT_DTYPE_DEFAULT = (
     "el resultado debe tener el tipo de dato de la entrada. Un tensor creado sin indicar su tipo "
     "(por ejemplo con torch.zeros o torch.tensor) es float32 aunque la entrada sea float64."
 )

@@ -280,7 +280,10 @@ def compare(
         return Verdict.fail(Mistake.WRONG_SHAPE, msg.WRONG_SHAPE, tried, want, have, hint=hint)
     if got.dtype != expected.dtype:
         wrong = msg.WRONG_DTYPE_OF.format(got=dtype_name(got.dtype), expected=dtype_name(expected.dtype))
-        return Verdict.fail(Mistake.WRONG_DTYPE, wrong, tried, want, have, hint=msg.HINT_DTYPE)
+        # float32 for a float64 input: most often a new tensor made without a dtype (the default one).
+        default = got.dtype == torch.get_default_dtype() and expected.is_floating_point()
+        hint = msg.HINT_DTYPE_DEFAULT if default else msg.HINT_DTYPE
+        return Verdict.fail(Mistake.WRONG_DTYPE, wrong, tried, want, have, hint=hint)
     if got.device != expected.device:
         return Verdict.fail(Mistake.WRONG_DEVICE, msg.WRONG_DEVICE, tried, want, have)
     same = _equal_mask(got.detach(), expected, exact)

@@ -74,6 +74,13 @@ def _stride_none_mimics(trial: Trial) -> list[torch.Tensor]:
     return [reference(x, k, 1)] if stride is None else []
 
 
+def _stride_none_unhandled(trial: Trial) -> bool:
+    """Stride None taken as 1 (e.g. a default of stride=1), or an explicit None that raised."""
+    if "stride" in trial.case.kwargs and trial.case.kwargs["stride"] is None and trial.outcome.error is not None:
+        return True
+    return _matches_any(trial, _stride_none_mimics(trial))
+
+
 def _stride_ignored_mimics(trial: Trial) -> list[torch.Tensor]:
     """A given stride replaced by kernel_size, or by 1."""
     x, k, stride = _parts(trial)
@@ -123,13 +130,8 @@ def _three_d(trial: Trial) -> bool:
 
 
 def _chw_unhandled(trial: Trial) -> bool:
-    """A (C, H, W) input that raised, or came back with an extra batch dimension."""
-    if not _three_d(trial):
-        return False
-    got = trial.result
-    return trial.outcome.error is not None or (
-        isinstance(got, torch.Tensor) and got.dim() == 4 and got.shape[0] == 1 and _same(got[0], trial.expected)
-    )
+    """A (C, H, W) input that failed in any way (with every 4-D case passing: see would_fail)."""
+    return _three_d(trial)
 
 
 def _pair_unhandled(trial: Trial) -> bool:
@@ -147,7 +149,12 @@ DIAGNOSES = (
     Diagnosis(LessonMistake.CHW_INPUT_UNHANDLED, hints.HINT_CHW, _chw_unhandled, _three_d),
     Diagnosis(LessonMistake.PAIR_UNHANDLED, hints.HINT_PAIR, _pair_unhandled),
     Diagnosis(LessonMistake.OUTPUT_OFF_BY_ONE, hints.HINT_OFF_BY_ONE, *_by_mimics(_off_by_one_mimics)),
-    Diagnosis(LessonMistake.STRIDE_NONE_IGNORED, hints.HINT_STRIDE_NONE, *_by_mimics(_stride_none_mimics)),
+    Diagnosis(
+        LessonMistake.STRIDE_NONE_IGNORED,
+        hints.HINT_STRIDE_NONE,
+        _stride_none_unhandled,
+        _by_mimics(_stride_none_mimics)[1],
+    ),
     Diagnosis(LessonMistake.STRIDE_IGNORED, hints.HINT_STRIDE_IGNORED, *_by_mimics(_stride_ignored_mimics)),
     Diagnosis(LessonMistake.MAX_STARTED_AT_ZERO, hints.HINT_MAX_AT_ZERO, *_by_mimics(_started_at_zero_mimics)),
     Diagnosis(LessonMistake.MAX_OVER_BATCH, hints.HINT_MAX_OVER_BATCH, *_by_mimics(_over_batch_mimics)),

@@ -56,9 +56,15 @@ def _several_values(trial: Trial) -> bool:
 
 
 def _max_with_dim(trial: Trial) -> bool:
-    """torch.max(z, 0): a (values, indices) pair instead of a tensor."""
-    got = trial.result
-    return isinstance(got, tuple) and len(got) == 2 and all(isinstance(item, torch.Tensor) for item in got)
+    """torch.max(z, 0): a (values, indices) pair instead of a tensor, or its values (dimension 0 reduced)."""
+    got, z = trial.result, trial.args[0].detach()
+    if isinstance(got, tuple):
+        return len(got) == 2 and all(isinstance(item, torch.Tensor) for item in got)
+    reduced = z.amax(dim=0) if z.dim() > 0 and z.shape[0] > 0 else None
+    return (
+        isinstance(got, torch.Tensor) and reduced is not None and got.shape == reduced.shape
+        and got.shape != z.shape and bool((got.detach() == reduced).all())
+    )
 
 
 DIAGNOSES = (
