@@ -10,7 +10,6 @@ from autograder.engine.language import Language
 from autograder.outputs.cohort import Cohort, load_cohort, reports_folder
 from autograder.outputs.outfiles import write_bytes
 from autograder.outputs.report_model import (  # noqa: F401  (the report's data and text, re-exported)
-    COUNTED_ONCE,
     WIDTH,
     CohortReport,
     Distribution,

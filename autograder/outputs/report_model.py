@@ -14,9 +14,8 @@ from autograder.engine.mistakes import UNGRADABLE, UNNAMED, Mistake, labels
 from autograder.engine.teacher_text import TeacherText, teacher_text
 from autograder.outputs.cohort import Cohort, CohortEntry
 
-# Mistake labels come from the engine's vocabulary (autograder.engine.mistakes) and the lesson's own, in the
-# teacher's language (autograder.engine.language).
-COUNTED_ONCE = teacher_text(DEFAULT_LANGUAGE).counted_once
+# Mistake labels come from the engine's vocabulary (autograder.engine.mistakes) and the lesson's own, and every
+# phrase from autograder.engine.teacher_text, in the teacher's language (autograder.engine.language).
 WIDTH = 100
 
 
