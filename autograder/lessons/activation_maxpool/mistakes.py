@@ -23,7 +23,7 @@ class LessonMistake(str, enum.Enum):
     TENSOR_AS_BOOL = "tensor_as_bool"
 
 
-# Short English labels for instructors' reports.
+# Short labels for instructors' reports: English here, Spanish in LABELS_ES below (one entry per name in each).
 LABELS: dict[str, str] = {
     LessonMistake.STRIDE_NONE_IGNORED.value: "stride None not treated as kernel_size",
     LessonMistake.STRIDE_IGNORED.value: "stride ignored",
@@ -40,13 +40,12 @@ LABELS: dict[str, str] = {
     LessonMistake.TENSOR_AS_BOOL.value: "tensor used as one truth value",
 }
 
-# The same labels in Spanish (same keys), for reports in the course's language.
 LABELS_ES: dict[str, str] = {
-    LessonMistake.STRIDE_NONE_IGNORED.value: "stride None no se trata como kernel_size",
-    LessonMistake.STRIDE_IGNORED.value: "paso (stride) ignorado",
-    LessonMistake.MAX_STARTED_AT_ZERO.value: "máximo empezado en 0",
-    LessonMistake.LEAKY_RELU.value: "ReLU con fugas (leaky)",
-    LessonMistake.KERNEL_SIGN.value: "núcleo con el signo cambiado",
+    LessonMistake.STRIDE_NONE_IGNORED.value: "stride None no tomado como kernel_size",
+    LessonMistake.STRIDE_IGNORED.value: "ignoró el stride",
+    LessonMistake.MAX_STARTED_AT_ZERO.value: "el máximo empezó en 0",
+    LessonMistake.LEAKY_RELU.value: "ReLU con fuga (leaky ReLU)",
+    LessonMistake.KERNEL_SIGN.value: "signo del núcleo invertido",
     LessonMistake.KERNEL_TRANSPOSED.value: "núcleo traspuesto",
     LessonMistake.KERNEL_INTEGERS.value: "núcleo de números enteros",
     LessonMistake.OUTPUT_OFF_BY_ONE.value: "tamaño de salida con uno de menos",
