@@ -105,8 +105,9 @@ class Lesson:
     mistakes_es: Mapping[str, str] = field(default_factory=dict)
     # Source left in an answer cell of the student's template instead of nbgrader's stub (a value must run).
     placeholders: Mapping[str, str] = field(default_factory=dict)
-    # The typical mistakes its families diagnose, each with the hint students get and a sample that makes it.
-    catalogue: tuple[TypicalMistake, ...] = ()
+    # The module whose CATALOGUE lists the typical mistakes its families diagnose (TypicalMistake: the hint
+    # students get, a sample that makes it); imported on first use, as the hints are hidden-test logic.
+    catalogue_module: str = ""
 
     def __post_init__(self) -> None:
         ids = [spec.grade_id for spec in self.tests]
@@ -117,16 +118,24 @@ class Lesson:
         unknown = {spec.part for spec in self.tests} - set(self.parts)
         if unknown:
             raise ValueError(f"lesson {self.name!r}: tests score parts it does not list: {sorted(map(str, unknown))}")
-        stray = {entry.part for entry in self.catalogue} - {part.name for part in self.parts}
-        if stray:
-            raise ValueError(f"lesson {self.name!r}: its catalogue names parts it does not list: {sorted(stray)}")
-        keys = [(entry.part, entry.name) for entry in self.catalogue]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"lesson {self.name!r}: a typical mistake is catalogued twice for the same part")
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the loaded families (a worker process imports them itself, by module name)."""
-        return {k: v for k, v in self.__dict__.items() if k != "families"}
+        """Pickled without the loaded families and catalogue (a worker process imports them itself, by module name)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("families", "catalogue")}
+
+    @functools.cached_property
+    def catalogue(self) -> tuple[TypicalMistake, ...]:
+        """The lesson's typical mistakes, from its catalogue module (none when it names no module)."""
+        if not self.catalogue_module:
+            return ()
+        catalogue: tuple[TypicalMistake, ...] = tuple(importlib.import_module(self.catalogue_module).CATALOGUE)
+        stray = {entry.part for entry in catalogue} - {part.name for part in self.parts}
+        if stray:
+            raise ValueError(f"lesson {self.name!r}: its catalogue names parts it does not list: {sorted(stray)}")
+        keys = [(entry.part, entry.name) for entry in catalogue]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"lesson {self.name!r}: a typical mistake is catalogued twice for the same part")
+        return catalogue
 
     @functools.cached_property
     def families(self) -> Mapping[str, Family]:
