@@ -101,6 +101,10 @@ def load_samples_builder():
     return module
 
 
+# Labels of nbgrader's own (English) feedback template: the course's Spanish page has none of them.
+NBGRADER_FEEDBACK_LABELS = ("Test cell", "Student's answer", "Score:", "Top", "Comments", "Grade cell")
+
+
 def page_text(page: str) -> str:
     """What a reader of an HTML page sees: tags out (highlighting splits code into spans), entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", "", page))

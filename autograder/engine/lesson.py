@@ -89,6 +89,8 @@ class Lesson:
     mistakes: Mapping[str, str] = field(default_factory=dict)
     # Source left in an answer cell of the student's template instead of nbgrader's stub (a value must run).
     placeholders: Mapping[str, str] = field(default_factory=dict)
+    # grade_ids of locked cells the feedback page folds away (long code the student did not write, e.g. helpers).
+    folded_cells: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         ids = [spec.grade_id for spec in self.tests]
