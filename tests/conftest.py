@@ -92,6 +92,17 @@ def course() -> Course:
     return Course.at(ROOT)
 
 
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium binary for the browser tests (tests/browser.py); without one they cannot say anything, so they skip."""
+    from browser import chromium_binary
+
+    found = chromium_binary()
+    if found is None:
+        pytest.skip("no Chromium binary on PATH (install Debian's `chromium`; `make test` does it as root)")
+    return found
+
+
 def load_samples_builder():
     """tests/samples/build_samples.py as a module (it is a script, not part of the package)."""
     spec = importlib.util.spec_from_file_location("build_samples", SAMPLES / "build_samples.py")
