@@ -36,6 +36,7 @@ def test_page_is_spanish_with_the_parts_first_and_every_message_and_no_hidden_co
     nb, result = failed_everywhere(course)
     page = feedback_html(nb, result, course.config(), "entrega")
     text = page_text(page)
+    assert f"<title>{messages.FEEDBACK_TITLE.format(notebook='entrega')}</title>" in page
     assert "Corrección de tu cuaderno «entrega»" in text
     assert "Puntuación total: 0 / 22 puntos" in text
     for label in NBGRADER_FEEDBACK_LABELS:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 
 import pytest
+from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_code_cell, new_notebook, new_output
+from nbgrader.converters.generate_feedback import GenerateFeedback
 
 from activation import LESSON
 from autograder.adapter.preprocessors import FeedbackSummary
 from autograder.engine import messages
 from autograder.outputs.feedback_page import CellKind, build_page, points
+from conftest import page_text
 
 FIRST, SECOND = LESSON.tests[0], LESSON.tests[1]
 PART = FIRST.part
@@ -101,3 +104,15 @@ def test_without_a_lesson_tests_are_named_by_grade_id_and_a_warning_says_why(cou
     page = resources["autograder"]["feedback"]
     assert [t.title for t in page.parts[0].tests] == [FIRST.grade_id]
     assert any("feedback without the lesson's test names" in r.getMessage() for r in caplog.records)
+
+
+def test_the_course_template_says_the_late_penalty_above_the_parts(course):
+    converter = GenerateFeedback(config=course.config())
+    exporter = HTMLExporter(parent=converter, config=converter.config)  # as nbgrader's converter makes it
+    exporter.register_preprocessor(FeedbackSummary(config=course.config()), enabled=True)
+    nb = new_notebook(cells=[graded(FIRST.grade_id, 1.0)])
+    nbgrader = {"notebook": "ana", "assignment": "activation_maxpool", "score": 0.0, "max_score": 1.0, "late_penalty": 1.0}
+    body, _ = exporter.from_notebook_node(nb, resources={"nbgrader": nbgrader})
+    text = page_text(body)
+    assert "Puntuación total: 0 / 1 puntos" in text
+    assert text.index("Penalización por entrega tardía: −1 puntos") < text.index("Puntuación por parte")

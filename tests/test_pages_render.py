@@ -15,6 +15,7 @@ import pytest
 
 from activation import LESSON, PARTS
 from autograder.cli import main
+from autograder.engine import messages
 from browser import keep, launch, local_page, overflowing
 from cohorts import write_cohort
 from conftest import NBGRADER_FEEDBACK_LABELS, ROOT, SAMPLES
@@ -49,6 +50,7 @@ def test_feedback_page_renders_in_spanish_with_the_parts_first_and_nothing_cut(
         page = local_page(browser, *WIDE)
         page.goto(feedback_page.as_uri())
         page.screenshot(path=shots["top"])
+        title = page.title()
         text = page.inner_text("body")
         parts = page.locator("table.ag-parts tbody th").all_inner_texts()
         table_before_tests = page.evaluate(
@@ -79,6 +81,7 @@ def test_feedback_page_renders_in_spanish_with_the_parts_first_and_nothing_cut(
     with capsys.disabled():
         print(f"\nfeedback page: {feedback_page}; screenshots (copies: {keep(list(shots.values()))})")
 
+    assert title == messages.FEEDBACK_TITLE.format(notebook=FEEDBACK_SAMPLE)
     assert not [label for label in NBGRADER_FEEDBACK_LABELS if label in text]
     assert not [code for code in HIDDEN_CODE if code in text]
     assert all(heading in text for heading in HEADINGS), [h for h in HEADINGS if h not in text]

@@ -109,6 +109,10 @@ class FeedbackPage:
         return f"{points(self.score)} / {points(self.max_score)}"
 
     @property
+    def title(self) -> str:
+        return msg.FEEDBACK_TITLE.format(notebook=self.notebook)
+
+    @property
     def late_penalty_text(self) -> str:
         return points(self.late_penalty)
 

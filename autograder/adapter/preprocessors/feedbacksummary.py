@@ -23,8 +23,8 @@ class FeedbackSummary(FeedbackStep):
 
     Runs in GenerateFeedback's chain after GetGrades (the scores, manual grades included, are then in
     the cells' metadata) and HideHiddenTests. The lesson, found from the assignment name as in grading,
-    gives each test its Spanish title and part and names the locked cells to fold away; the notebook
-    itself is not changed.
+    gives each test its Spanish title and part and names the locked cells to fold away. Only the
+    notebook's title changes (the exporter works on a copy).
     """
 
     fold_cells = List(
@@ -37,6 +37,7 @@ class FeedbackSummary(FeedbackStep):
         fold = frozenset(self.fold_cells) | (lesson.folded_cells if lesson is not None else frozenset())
         page = build_page(nb, lesson, resources.get("nbgrader", {}), fold)
         resources.setdefault(RESOURCES_KEY, {})[FEEDBACK_KEY] = page
+        nb.metadata["title"] = page.title  # the page's <title> (the exporter renders a copy: the notebook keeps its own)
         return nb, resources
 
     def _lesson(self, resources: ResourcesDict) -> Lesson | None:
