@@ -164,6 +164,11 @@ c.GenerateFeedback.HTMLExporter.exclude_input_prompt = True  # no "In [3]:" besi
 c.GenerateFeedback.HTMLExporter.exclude_output_prompt = True
 c.GenerateFeedback.HTMLExporter.language_code = "es"
 
+# The language of the teacher's side: `autograder report`, and the summary and progress lines of
+# `autograder autograde`: "es" (default) or "en". `--language` overrides it for one run. Students
+# always read Spanish.
+c.Instructor.language = "es"
+
 # When students see each test's result (Gradescope's `visibility`, also in results.json and the JUnit
 # export): by default "visible" for the tests in their notebook and "after_published" for hidden ones.
 # Override per grade_id with "visible", "after_published" or "hidden", e.g.

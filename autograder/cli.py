@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from autograder.engine.course import Course
-from autograder.engine.errors import AutograderError, GradingError, NotebookError
+from autograder.engine.errors import AutograderError, CourseError, GradingError, NotebookError
+from autograder.engine.language import DEFAULT_LANGUAGE, Language
 from autograder.engine.progress import Progress
 from autograder.outputs.export import ExportFormat
 from autograder.commands.grade import grade
 from autograder.engine.lesson import Lesson
+from autograder.engine.teacher_text import TeacherText, teacher_text
 from autograder.isolation.zygote import Zygote
 
 if TYPE_CHECKING:
@@ -71,11 +73,15 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     failed = False
     try:
         course = Course.at(args.course) if args.course else Course.find()
+        words = teacher_text(_language(args, course))
         named = args.assignment_name or args.assignment
         assignments = [named] if named else submitted_assignments(course)
         lessons = {name: course.lesson(name) for name in assignments}  # every lesson resolved before any grading
+        chosen = _chosen_students(course, assignments, args.student) if args.student else None
+        if chosen is not None:
+            assignments = [name for name in assignments if chosen[name]]
         for index, assignment in enumerate(assignments):
-            progress = None if args.quiet else Progress.for_stream(sys.stderr)
+            progress = None if args.quiet else Progress.for_stream(sys.stderr, language=words.language)
             batch = autograde(
                 course,
                 assignment,
@@ -86,10 +92,11 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 # The warm process started early goes to the first batch, which owns it; later ones start their own.
                 zygote=zygote if index == 0 else None,
+                students=chosen[assignment] if chosen is not None else None,
             )
             if len(assignments) > 1:
                 print(f"== {assignment}")
-            _print_batch(batch, lessons[assignment], course)
+            _print_batch(batch, lessons[assignment], course, words)
             failed = failed or bool(batch.failures)
     finally:
         if zygote is not None:
@@ -97,26 +104,49 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     return EXIT_UNGRADABLE if failed else EXIT_OK
 
 
-def _print_batch(batch: "BatchResult", lesson: Lesson, course: Course) -> None:
+def _chosen_students(course: Course, assignments: list[str], students: list[str]) -> dict[str, list[str]]:
+    """Per assignment, the named students who submitted it; CourseError (before any grading) names any who submitted none of them."""
+    from autograder.commands.autograde import submitted_students
+
+    wanted = set(students)
+    found = {assignment: sorted(wanted & set(submitted_students(course, assignment))) for assignment in assignments}
+    unknown = sorted(wanted - {student for chosen in found.values() for student in chosen})
+    if unknown:
+        raise CourseError.unknown_students(course.root, assignments, unknown)
+    return found
+
+
+def _language(args: argparse.Namespace, course: Course) -> Language:
+    """--language when given, else the course's (c.Instructor.language, Spanish by default)."""
+    return Language(args.language) if args.language else course.language()
+
+
+def _print_batch(batch: "BatchResult", lesson: Lesson, course: Course, words: TeacherText = teacher_text(DEFAULT_LANGUAGE)) -> None:
     """The batch's table: per student, each part's score and the total; then who was not graded and who to review."""
     parts = [part.name for part in lesson.parts]
-    print(f"{'student':<24}" + "".join(f"{name:>12}" for name in parts) + f"{'total':>12}")
+    print(f"{words.student:<24}" + "".join(f"{name:>12}" for name in parts) + f"{'total':>12}")
     for row in batch.scores:
         cells = "".join(f"{row.parts.get(name, 0.0):>6g}/{row.max_parts.get(name, 0.0):<5g}" for name in parts)
         print(f"{row.student:<24}{cells}{row.score:>6g}/{row.max_score:<5g}")
     for student, reason in batch.failures.items():
-        print(f"{student:<24}not graded: {reason}")
-    for line in review_lines(batch.review):
+        print(f"{student:<24}{words.batch_not_graded.format(reason=reason)}")
+    for line in review_lines(batch.review, words):
         print(line)
+    if batch.only:
+        print(words.batch_only.format(students=", ".join(batch.only)))
     if batch.skipped:
-        print(f"resumed: {len(batch.skipped)} already graded and unchanged, not regraded (--force regrades them)")
-    flagged = f", {len(batch.review)} to review" if batch.review else ""
-    print(f"{len(batch.scores)} graded, {len(batch.failures)} not graded{flagged}, in {course.gradebook.name}")
+        print(words.batch_resumed.format(count=len(batch.skipped)))
+    flagged = words.batch_flagged.format(count=len(batch.review)) if batch.review else ""
+    print(words.batch_done.format(graded=len(batch.scores), failed=len(batch.failures), flagged=flagged, gradebook=course.gradebook.name))
 
 
-def review_lines(review: dict[str, list[str]]) -> list[str]:
+def review_lines(review: dict[str, list[str]], words: TeacherText = teacher_text(DEFAULT_LANGUAGE)) -> list[str]:
     """One line per student an instructor should look at (GradingResult.review), reasons joined by " | "."""
-    return [f"{student:<24}to review: {' | '.join(' '.join(r.split()) for r in reasons)}" for student, reasons in sorted(review.items()) if reasons]
+    return [
+        f"{student:<24}{words.batch_review.format(reasons=' | '.join(' '.join(r.split()) for r in reasons))}"
+        for student, reasons in sorted(review.items())
+        if reasons
+    ]
 
 
 def _warn_unsandboxed(args: argparse.Namespace) -> None:
@@ -163,7 +193,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from autograder.outputs.report import report_results, text_table
 
     course, assignment = _course_and_assignment(args)
-    written = report_results(course, assignment, args.output_dir, args.results_dir)
+    written = report_results(course, assignment, args.output_dir, args.results_dir, _language(args, course))
     _warn_cohort(written.cohort)
     print(text_table(written.report))
     print(f"\nwrote {written.files.html} and {written.files.png}")
@@ -251,9 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
         "assignment_name", nargs="?", metavar="ASSIGNMENT", help="the assignment to grade (default: every one with submissions)"
     )
     p.add_argument("--force", action="store_true", help="regrade every submission, even those already graded and unchanged")
+    p.add_argument(
+        "--student",
+        action="append",
+        metavar="NAME",
+        help="regrade only this student's submission, even if already graded (repeat for several); the others are left as they are",
+    )
     p.add_argument("--workers", type=_positive_int, help="grading processes at once (default: one per core)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
+    _language_option(p, "the summary and progress lines")
     p.set_defaults(run=_cmd_autograde)
 
     p = verbs.add_parser("classroom", help="show a results.json in a CI job: the student's summary and the points GitHub Classroom reads")
@@ -269,16 +306,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only check that the committed release is in sync")
     p.set_defaults(run=_cmd_release)
 
-    p = verbs.add_parser("export", parents=[common], help="export every student's results as CSV and/or JUnit XML")
+    p = verbs.add_parser(
+        "export", parents=[common], help="export every student's results as CSV, JUnit XML, or gradebook files for Moodle and Canvas"
+    )
     formats = [fmt.value for fmt in ExportFormat]
-    p.add_argument("--format", choices=formats, default=ExportFormat.BOTH.value, help="what to write (default: both)")
-    p.add_argument("--output", type=Path, help="the file for one format, the folder for both (default: reports/<assignment>/)")
+    p.add_argument(
+        "--format",
+        choices=formats,
+        default=ExportFormat.BOTH.value,
+        help="what to write: one format, both (csv and junit, the default) or all",
+    )
+    p.add_argument("--output", type=Path, help="the file for one format, the folder for several (default: reports/<assignment>/)")
     p.add_argument("--results-dir", type=Path, help="folder of <student>.json results files (default: results/<assignment>/)")
     p.set_defaults(run=_cmd_export)
 
-    p = verbs.add_parser("report", parents=[common], help="cohort report: score distributions and common mistakes per part")
+    p = verbs.add_parser(
+        "report", parents=[common], help="cohort report: score distributions, pass rates per test and who made which mistake"
+    )
     p.add_argument("--output-dir", type=Path, help="where report.html and report.png go (default: reports/<assignment>/)")
     p.add_argument("--results-dir", type=Path, help="folder of <student>.json results files (default: results/<assignment>/)")
+    _language_option(p, "the report")
     p.set_defaults(run=_cmd_report)
 
     p = verbs.add_parser("gradescope", parents=[common], help="build the autograder zip to upload on Gradescope")
@@ -290,6 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_cmd_gradescope)
     return parser
+
+
+def _language_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--language",
+        choices=[language.value for language in Language],
+        help=f"language of {what}: es (Spanish) or en (English); default: the course's c.Instructor.language, else es",
+    )
 
 
 def _terminated(signum: int, frame: object) -> None:

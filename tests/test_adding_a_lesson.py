@@ -160,5 +160,6 @@ def test_the_new_lessons_export_and_report_have_its_own_parts(followed):
     assert rows[0] == ["student", "score", "max_score", "media", "sigmoide", "error", "review"]
     assert rows[1][:5] == ["ana", "4", "4", "1", "3"] and rows[2][:5] == ["beto", "1", "4", "1", "0"]
     report = ran[f"autograder report --assignment {NEW}"].stdout
-    assert "sigmoide (max 3)" in report and "taught operation called (torch.sigmoid" in report
+    assert "sigmoide (máx. 3)" in report and "usó la operación enseñada (torch.sigmoid" in report
+    assert "    quiénes: beto" in report.splitlines()
     assert "relu" not in report and (course.root / "reports" / NEW / "report.html").is_file()

@@ -188,12 +188,12 @@ def test_killed_batch_resumes_without_regrading_or_losing_anyone(resumed):
     scratch, first, before, first_stamp, returncode, out, err, killed_after = resumed
     assert before and set(before) <= set(GRADED_SAMPLES), f"killed after {killed_after:.0f} s with {before}"
     assert returncode == 2, out + err  # the truncated submission is not graded: exit 2
-    assert f"resumed: {len(before)} already graded" in out
+    assert f"reanudado: {len(before)} ya calificados" in out
     for name in GRADED_SAMPLES:  # progress lines name exactly the students graded by this run
-        assert (f"student={name} " in err) == (name not in before), err
+        assert (f"estudiante={name} " in err) == (name not in before), err
     for name in GRADED_SAMPLES:
         line = next(line for line in out.splitlines() if line.startswith(name))
-        assert "not graded" not in line
+        assert "sin calificar" not in line
     assert f"{BROKEN}" in out and "truncado" in out
 
     journal = finished(scratch)
@@ -226,3 +226,46 @@ def test_changed_submission_is_regraded_on_the_next_run(resumed):
     assert {row.student: row.parts for row in batch.scores}["blank"] == EXPECTED_SCORES["solution"]
     assert stamp(autograded_notebook(scratch, "leaky_relu")) == unchanged
     assert gradebook_rows(scratch) == {name: 1 for name in [*GRADED_SAMPLES, BROKEN]}
+
+
+@pytest.mark.e2e
+def test_student_regrades_only_that_student_and_leaves_the_others_alone(resumed):
+    scratch = resumed[0]
+    before = load_journal(journal_path(scratch, ASSIGNMENT))
+    stamps = {name: stamp(autograded_notebook(scratch, name)) for name in GRADED_SAMPLES}
+    batch = autograde(scratch, ASSIGNMENT, LESSON, students=["leaky_relu"])  # unchanged and graded: regraded all the same
+    assert [row.student for row in batch.scores] == ["leaky_relu"] and batch.only == ["leaky_relu"]
+    assert batch.scores[0].parts == EXPECTED_SCORES["leaky_relu"]
+    assert batch.failures == {} and batch.skipped == []  # the failed submission was not tried again
+    assert stamp(autograded_notebook(scratch, "leaky_relu")) != stamps["leaky_relu"]
+    assert {name: stamp(autograded_notebook(scratch, name)) for name in ("blank", "solution")} == {n: stamps[n] for n in ("blank", "solution")}
+    after = load_journal(journal_path(scratch, ASSIGNMENT))
+    assert {s: e for s, e in after.items() if s != "leaky_relu"} == {s: e for s, e in before.items() if s != "leaky_relu"}
+    assert after["leaky_relu"].status == GRADED and after["leaky_relu"].at != before["leaky_relu"].at
+    assert gradebook_rows(scratch) == {name: 1 for name in [*GRADED_SAMPLES, BROKEN]}
+
+
+@pytest.mark.e2e
+def test_an_unknown_student_is_one_line_and_nothing_is_touched(resumed):
+    scratch = resumed[0]
+    journal = journal_path(scratch, ASSIGNMENT).read_bytes()
+    with pytest.raises(CourseError, match="no submission from 'nadie'"):
+        autograde(scratch, ASSIGNMENT, LESSON, students=["solution", "nadie"])
+    cli = run_cli(scratch, ASSIGNMENT, "--student", "solution", "--student", "nadie")
+    out, err = cli.communicate()
+    assert cli.returncode == 1 and err.count("\n") == 1 and "'nadie'" in err and "Traceback" not in err, err
+    assert out == "" and journal_path(scratch, ASSIGNMENT).read_bytes() == journal
+
+
+@pytest.mark.e2e
+def test_cli_student_summary_speaks_of_that_student_in_the_chosen_language(resumed):
+    scratch = resumed[0]
+    cli = run_cli(scratch, "--student", "solution", "--language", "en")
+    out, err = cli.communicate()
+    assert cli.returncode == 0, out + err
+    lines = out.splitlines()
+    assert lines[0].split() == ["student", "kernel", "relu", "maxpool2d", "total"]
+    assert [line.split()[0] for line in lines[1:-2]] == ["solution"]
+    assert lines[-2] == "only solution (--student): every other submission was left as it was"
+    assert lines[-1] == "1 graded, 0 not graded, in gradebook.db"
+    assert "graded 1/1 student=solution score=22/22" in err

@@ -135,7 +135,10 @@ def test_the_batch_summary_has_one_review_line_per_flagged_student():
     from autograder.cli import review_lines
 
     lines = review_lines({"bruno": ["Primera\nrazón.", "Segunda razón."], "ana": [], ".alice": ["Otra razón."]})
-    assert lines == [f"{'.alice':<24}to review: Otra razón.", f"{'bruno':<24}to review: Primera razón. | Segunda razón."]
+    assert lines == [f"{'.alice':<24}para revisar: Otra razón.", f"{'bruno':<24}para revisar: Primera razón. | Segunda razón."]
+    from autograder.engine.teacher_text import EN
+
+    assert review_lines({"ana": ["Razón."]}, EN) == [f"{'ana':<24}to review: Razón."]
 
 
 def test_review_marks_stay_out_of_what_the_student_reads():

@@ -12,7 +12,7 @@ from autograder.cli import main
 from autograder.outputs.cohort import Cohort, CohortEntry, load_cohort
 from autograder.outputs.export import CSV_NAME, JUNIT_NAME, ExportFormat, csv_rows, export, junit_bytes, junit_tree
 from autograder.engine.results import GradingResult, TestResult
-from cohorts import CORRUPT_STUDENT, EMPTY_REASON, EXPECTED_CSV, FAILURES, empty_course, output_for, write_cohort
+from cohorts import CORRUPT_STUDENT, EMPTY_REASON, EXPECTED_CSV, FAILURES, empty_course, graded, output_for, ungradable, write_cohort
 from conftest import ROOT
 
 
@@ -168,3 +168,79 @@ def test_review_marks_are_a_csv_column_and_a_junit_property(course, tmp_path):
     properties = {s.get("name"): {p.get("name"): p.get("value") for p in s.find("properties")} for s in root.findall("testsuite")}
     assert properties["bruno"]["review"] == properties["elena"]["review"] == joined
     assert "review" not in properties["ana"]
+
+
+# --- gradebook files for Moodle and Canvas, read back as their importers read them ---------------------------
+
+# Students whose ids a naive CSV writer breaks: a comma and quotes, non-ASCII letters, a leading dot, dots inside.
+AWKWARD = {'pérez, "ñandú"': {"relu_example": "leaky_relu"}, ".alice": {}, "josé.maría": {"maxpool2d_stride": "stride_ignored"}, "Ángela": {}}
+
+
+@pytest.fixture
+def awkward(course, tmp_path) -> Cohort:
+    """The constructed cohort plus students with awkward ids, one of them ungradable, and the corrupt file."""
+    folder = write_cohort(tmp_path / "results")
+    for student, failures in AWKWARD.items():
+        graded(failures).write(folder / f"{student}.json")
+    ungradable("el cuaderno está truncado, \"no es JSON\"").write(folder / "ñoño.json")
+    return load_cohort(course, ASSIGNMENT, LESSON, results_dir=folder)
+
+
+def read_csv(path) -> list[list[str]]:
+    """The file as an importer reads it: UTF-8, comma-separated, RFC 4180 quoting."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def expected_totals(cohort: Cohort) -> dict[str, float]:
+    """Every student whose grade is known (the unreadable file is left out), with their total."""
+    return {e.student: e.result.score for e in cohort.entries if not e.unreadable}
+
+
+def test_moodle_file_reads_as_moodles_csv_import_does(awkward, tmp_path):
+    [path] = export(awkward, ExportFormat.MOODLE, tmp_path / "moodle.csv").paths
+    header, *rows = read_csv(path)
+    # Moodle's import form: a header of distinct, non-empty column names; one mapped to a user field, one per grade item
+    assert header == ["Username", ASSIGNMENT, f"{ASSIGNMENT} (feedback)"]
+    assert len(set(header)) == len(header) and all(name.strip() for name in header)
+    assert all(len(row) == len(header) for row in rows)  # Moodle skips lines of one field or fewer
+    grades = {row[0]: float(row[1]) for row in rows}  # the grade column is numeric
+    assert grades == expected_totals(awkward)
+    assert grades['pérez, "ñandú"'] == 21 and grades[".alice"] == 22 and grades["josé.maría"] == 21 and grades["ñoño"] == 0
+    assert CORRUPT_STUDENT not in grades
+    feedback = {row[0]: row[2] for row in rows}
+    assert feedback["bruno"] == "Calificación automática: 16 de 22 puntos (kernel: 1 de 4; relu: 6 de 6; maxpool2d: 9 de 12)."
+    assert feedback["ñoño"] == 'Calificación automática: no se pudo calificar tu entrega (el cuaderno está truncado, "no es JSON").'
+    raw = path.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf") and '"pérez, ""ñandú"""'.encode("utf-8") in raw  # UTF-8, quoted as RFC 4180 says
+
+
+def test_canvas_file_reads_as_canvas_gradebook_import_does(awkward, tmp_path):
+    [path] = export(awkward, ExportFormat.CANVAS, tmp_path / "canvas.csv").paths
+    header, points, *rows = read_csv(path)
+    # Canvas's importer: Student and ID first, the SIS columns, Section last before the assignments
+    assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", ASSIGNMENT]
+    assert "Student" in header[0] and "ID" in header[1] and "Section" in header[4]
+    assert points[0] == "Points Possible" and float(points[5]) == 22  # the row it reads the maxima from, not a student
+    assert all(len(row) == len(header) for row in rows)
+    login = header.index("SIS Login ID")
+    grades = {row[login]: float(row[5]) for row in rows}
+    assert grades == expected_totals(awkward)
+    assert all(row[0] == row[login] and row[1] == row[2] == row[4] == "" for row in rows)
+    assert {row[0] for row in rows} >= {'pérez, "ñandú"', ".alice", "josé.maría", "Ángela", "ñoño"}
+
+
+def test_all_writes_every_format_into_one_folder(cohort, tmp_path):
+    exported = export(cohort, ExportFormat.ALL, tmp_path / "out")
+    assert [p.name for p in exported.paths] == [CSV_NAME, JUNIT_NAME, "moodle.csv", "canvas.csv"]
+    assert all(p.is_file() for p in exported.paths)
+
+
+def test_cli_export_offers_every_format(tmp_path, capsys):
+    course = empty_course(tmp_path / "course")
+    write_cohort(course.root / "results" / "activation_maxpool", corrupt=False)
+    assert main(["export", "--course", str(course.root), "--format", "canvas"]) == 0
+    rows = read_csv(course.root / "reports" / "activation_maxpool" / "canvas.csv")
+    assert rows[1][0] == "Points Possible" and rows[2][3] == "ana" and rows[2][5] == "22"
+    assert main(["export", "--course", str(course.root), "--format", "moodle", "--output", str(tmp_path / "m.csv")]) == 0
+    assert read_csv(tmp_path / "m.csv")[1][:2] == ["ana", "22"]

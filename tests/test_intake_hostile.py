@@ -155,7 +155,7 @@ def test_export_and_report_list_every_student_dotted_and_refused_ones_too(hostil
     assert all(reason in rows[student]["error"] for student, reason in REFUSED.items())
     assert main(["report", "--course", str(scratch.root)]) == 0
     out = capsys.readouterr().out
-    assert "6 students: 2 graded, 4 ungradable" in out
+    assert "6 estudiantes: 2 calificados, 4 sin calificar" in out
     assert all(f"  {student}: " in out for student in REFUSED)
 
 
@@ -170,9 +170,9 @@ def test_a_resumed_batch_shows_review_marks_in_its_summary_export_and_report(hos
     capsys.readouterr()
     assert main(argv) == 2  # resumes: the graded two are not regraded, the four refusals are refused again
     out = capsys.readouterr().out
-    [line] = [line for line in out.splitlines() if "to review" in line and line.startswith("ellen")]
+    [line] = [line for line in out.splitlines() if "para revisar" in line and line.startswith("ellen")]
     assert mark in line and " | Durante la calificación" in line
-    assert "resumed: 2 already graded" in out and "1 to review" in out
+    assert "reanudado: 2 ya calificados" in out and "1 para revisar" in out
     assert main(["export", "--course", str(scratch.root), "--format", "csv"]) == 0
     with open(scratch.root / "reports" / ASSIGNMENT / "grades.csv", encoding="utf-8", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}

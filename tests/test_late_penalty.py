@@ -17,7 +17,7 @@ import pytest
 
 from activation import ASSIGNMENT, LESSON
 from autograder.adapter.nbgrader_cli import open_gradebook, run_nbgrader
-from autograder.engine.mistakes import LABELS, LATE_SUBMISSION as LATE
+from autograder.engine.mistakes import LABELS_ES, LATE_SUBMISSION as LATE
 from autograder.commands.autograde import (
     FiledResult,
     LateSubmission,
@@ -147,11 +147,11 @@ def test_export_report_results_and_nbgrader_export_agree(late_course, tmp_path):
     # autograder report (its text table): per part, one full mark and one zero
     reported = cli("report", "--course", str(scratch.root), "--assignment", ASSIGNMENT, "--output-dir", str(tmp_path / "report"))
     assert reported.returncode == 0, reported.stderr
-    assert "2 students: 2 graded, 0 ungradable" in reported.stdout
+    assert "2 estudiantes: 2 calificados, 0 sin calificar" in reported.stdout
     for part, maximum in MAXIMA.items():
-        block = reported.stdout.split(f"{part} (max {maximum}): scores of 2 graded students\n", 1)[1]
-        assert re.match(rf"  mean {maximum / 2:g}\s+median {maximum / 2:g}\s+full marks 1\s+zero 1", block), (part, block[:200])
-    assert re.search(rf"\n  {LABELS[LATE]}\s+1\n", reported.stdout)
+        block = reported.stdout.split(f"{part} (máx. {maximum}): notas de 2 calificados\n", 1)[1]
+        assert re.match(rf"  media {maximum / 2:g}\s+mediana {maximum / 2:g}\s+nota máxima 1 \(50 %\)\s+cero 1", block), (part, block[:200])
+    assert re.search(rf"\n  {LABELS_ES[LATE]}\s+1\n    quiénes: {LATE_STUDENT}\n", reported.stdout)
 
     # the batch's own table (from gradebook.db)
     assert re.search(rf"{ON_TIME}\s+4/4\s+6/6\s+12/12\s+22/22", table), table
@@ -182,7 +182,7 @@ def test_a_second_run_resumes_and_leaves_the_penalized_results_alone(late_course
     before = {s: results_path(scratch, ASSIGNMENT, s).read_bytes() for s in TIMESTAMPS}
     again = cli("autograde", ASSIGNMENT, "--course", str(scratch.root), "--quiet")
     assert again.returncode == 0, again.stderr
-    assert "resumed: 2 already graded and unchanged" in again.stdout
+    assert "reanudado: 2 ya calificados y sin cambios" in again.stdout
     assert re.search(rf"{LATE_STUDENT}\s+0/4\s+0/6\s+0/12\s+0/22", again.stdout), again.stdout
     assert {s: results_path(scratch, ASSIGNMENT, s).read_bytes() for s in TIMESTAMPS} == before
     assert {s: e.status for s, e in load_journal(journal_path(scratch, ASSIGNMENT)).items()} == dict.fromkeys(TIMESTAMPS, "graded")

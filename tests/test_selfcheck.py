@@ -97,3 +97,100 @@ def test_not_a_notebook_is_one_line_and_exit_2(tmp_path: Path):
     completed = run("check", str(path))
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr
+
+
+# --- the rule the grader applies is the rule the student sees ---------------------------------------------
+
+# A sitecustomize that makes some modules unimportable in every process started with it on PYTHONPATH.
+BLOCKER = '''
+import importlib.abc, sys
+BLOCKED = {blocked!r}
+class _Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+            raise ImportError("blocked for this test: " + name)
+        return None
+sys.meta_path.insert(0, _Refuse())
+'''
+# What only grading needs: the engine's checks and the lesson's test families, references and hints.
+HIDDEN_TEST_LOGIC = ["autograder.engine.checks"] + [
+    f"autograder.lessons.activation_maxpool.{name}" for name in ("families", "kernel", "relu", "maxpool", "inputs", "hints")
+]
+
+
+def blocking(tmp_path: Path, blocked: list[str]) -> dict[str, str]:
+    """An environment whose Python processes (kernels included) cannot import `blocked`."""
+    import os
+
+    folder = tmp_path / "blocker"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(BLOCKER.format(blocked=blocked), encoding="utf-8")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}
+
+
+def summary_lines(text: str) -> list[str]:
+    """The per-part lines of a summary (two spaces, the part's name, its status)."""
+    names = tuple(f"  {part.name} " for part in PARTS)
+    return [line.rstrip() for line in text.splitlines() if line.startswith(names)]
+
+
+def execute(path: Path, env: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """Run a student's notebook top to bottom, errors and all, as Jupyter or Colab would."""
+    import os
+
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute(env={**(env or os.environ), "AUTOGRADER_FIGURES": "0"})
+    return notebook
+
+
+def outputs_text(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            parts.append(output["text"])
+        elif output.get("output_type") == "error":
+            parts.append(output["evalue"])
+    return "".join(parts)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sample, part", [("calls_torch_relu", RELU), ("calls_nn_maxpool", MAXPOOL2D)])
+def test_the_visible_tests_flag_the_taught_operation_without_the_grader_package(tmp_path: Path, sample: str, part):
+    env = blocking(tmp_path, ["autograder", "autograder_stub", "nbgrader"])
+    notebook = execute(SAMPLES / f"{sample}.ipynb", env)
+    cells = {cell.get("id"): cell for cell in notebook.cells}
+    visible = [spec for spec in BY_GRADE_ID.values() if spec.in_release and spec.part == part]
+    texts = [outputs_text(cell) for cell in notebook.cells
+             if cell.metadata.get("nbgrader", {}).get("grade_id") in {spec.grade_id for spec in visible}]
+    assert texts and all("es justo la operación que este ejercicio te pide escribir" in text for text in texts), texts
+    assert not any("✔" in text for text in texts)
+    summary = outputs_text(cells["progreso"])
+    assert f"  {part.name:<11}{msg.CHECK_STATUS['failed']}" in summary.splitlines(), summary
+    assert "autograder" not in "".join(outputs_text(cell) for cell in notebook.cells)  # nothing tried to import it
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sample", ["calls_torch_relu", "kernel_transposed", "blank", "solution"])
+def test_check_gives_the_summary_of_the_notebooks_last_cell(sample: str):
+    notebook = execute(SAMPLES / f"{sample}.ipynb")
+    in_notebook = summary_lines(outputs_text({c.get("id"): c for c in notebook.cells}["progreso"]))
+    from_check = summary_lines(check_notebook(SAMPLES / f"{sample}.ipynb").render())
+    assert len(in_notebook) == len(PARTS) and in_notebook == from_check
+
+
+@pytest.mark.e2e
+def test_check_needs_no_hidden_test_logic_and_speaks_no_english(tmp_path: Path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "check", str(SAMPLES / "kernel_transposed.ipynb"), "--course", str(ROOT)],
+        cwd=tmp_path, capture_output=True, text=True, env=blocking(tmp_path, HIDDEN_TEST_LOGIC), timeout=300,
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert completed.stderr == ""  # no kernel warning, no traceback: nothing in English
+    lines = summary_lines(completed.stdout)
+    assert lines == [f"  kernel     {msg.CHECK_STATUS['failed']}", f"  relu       {msg.CHECK_STATUS['passed']}",
+                     f"  maxpool2d  {msg.CHECK_STATUS['passed']}"], completed.stdout
+    assert "traspuesto" in completed.stdout and "[[1.0, 0.0, -1.0]" not in completed.stdout

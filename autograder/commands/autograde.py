@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
 from nbgrader.api import MissingEntry, SubmittedAssignment
 
@@ -130,6 +130,7 @@ class BatchResult:
     skipped: list[str] = field(default_factory=list)  # graded by an earlier run, unchanged since: not regraded
     # Why an instructor should look at a student's submission (GradingResult.review, from their results file).
     review: dict[str, list[str]] = field(default_factory=dict)
+    only: list[str] = field(default_factory=list)  # the students named (--student): the batch speaks of them alone
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,13 @@ def autograde(
     sandbox: bool = True,
     workers: int | None = None,
     zygote: "Zygote | None" = None,
+    students: Sequence[str] | None = None,
 ) -> BatchResult:
     """Grade each submission in submitted/ that is new or changed (all with `force`), in parallel, into gradebook.db.
+
+    With `students`, only theirs are graded, whether or not they changed (nbgrader's `--student` with `--force`),
+    and the result speaks of them only; every other submission, its grades and its journal entry stay as they
+    were. A named student without a submission is a CourseError before anything is touched.
 
     Worker processes run the steps that decide a grade (kernel, Verify) for several students at once and
     save no score; this process then files every executed notebook with nbgrader's own Autograde converter
@@ -172,15 +178,25 @@ def autograde(
     one scoring, writes the student's results file from gradebook.db (late penalty included), and
     journals the student. Every submission ends graded or with a reason; none is dropped.
     """
+    chosen = None if students is None else sorted(set(students))
+    if chosen is not None:
+        unknown = sorted(set(chosen) - set(submitted_students(course, assignment)))
+        if unknown:
+            raise CourseError.unknown_students(course.root, [assignment], unknown)
     if sandbox:
         check_available()  # one clear line before any student is touched, never a silent unsafe batch
     with _batch_lock(course, assignment):
         ensure_registered(course, assignment)
         path = journal_path(course, assignment)
         folders = dict(_submissions(course, assignment))
-        submissions = {student: fingerprint(folder) for student, folder in folders.items()}
-        journal = {s: e for s, e in load_journal(path).items() if s in submissions}
-        todo = pending(submissions, journal, _graded_students(course, assignment, lesson), force)
+        # The journal keeps every current submission's entry; only the students in scope are fingerprinted and graded.
+        journal = {s: e for s, e in load_journal(path).items() if s in folders}
+        scope = chosen if chosen is not None else sorted(folders)
+        submissions = {student: fingerprint(folders[student]) for student in scope}
+        if chosen is not None:
+            todo = list(chosen)
+        else:
+            todo = pending(submissions, journal, _graded_students(course, assignment, lesson), force)
         notebooks = {student: folders[student] / f"{assignment}.ipynb" for student in todo}
         # Intake: a submission with a link or a special file anywhere in it is refused here, never graded.
         refused = {student: error for student in todo if (error := intake(course, student, assignment)) is not None}
@@ -198,10 +214,10 @@ def autograde(
                 save_journal(path, assignment, journal)
                 if progress is not None:
                     progress(index, len(todo), filed.outcome(outcome))
-        failures = {s: journal[s].reason for s in sorted(submissions) if journal[s].status == FAILED}
-        rows = [row for row in scores(course, assignment, lesson) if row.graded and row.student not in failures]
-        review = reviews(course, assignment, lesson, sorted(submissions))
-    return BatchResult(rows, failures, sorted(set(submissions) - set(todo)), review)
+        failures = {s: journal[s].reason for s in scope if s in journal and journal[s].status == FAILED}
+        rows = [row for row in scores(course, assignment, lesson) if row.graded and row.student in submissions and row.student not in failures]
+        review = reviews(course, assignment, lesson, scope)
+    return BatchResult(rows, failures, sorted(set(submissions) - set(todo)), review, only=chosen or [])
 
 
 def intake(course: Course, student: str, assignment: str) -> NotebookError | None:
@@ -525,7 +541,12 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _submissions(course: Course, assignment: str) -> list[tuple[str, Path]]:
     """Every (student, folder) under submitted/<student>/<assignment>."""
-    return sorted((folder.parent.name, folder) for folder in course.submitted.glob(f"*/{assignment}"))
+    return sorted((folder.parent.name, folder) for folder in course.submitted.glob(f"*/{glob.escape(assignment)}"))
+
+
+def submitted_students(course: Course, assignment: str) -> list[str]:
+    """The students with a submission of `assignment` (submitted/<student>/<assignment>/), sorted."""
+    return [student for student, _ in _submissions(course, assignment)]
 
 
 def _graded_students(course: Course, assignment: str, lesson: Lesson) -> set[str]:

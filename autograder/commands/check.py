@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import enum
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
@@ -141,20 +143,29 @@ def _grade_ids(path: Path) -> set[str]:
 
 
 def _run(notebook: NotebookNode, path: Path, timeout: int) -> None:
-    """Execute every cell, errors and all (a failing visible test must not hide the next ones)."""
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        extra_arguments=["--InlineBackend.figure_formats=set()"],
-        resources={"metadata": {"path": str(path.resolve().parent)}},
-    )
-    try:
-        client.execute(env={**os.environ, "AUTOGRADER_FIGURES": "0"})
-    except (CellTimeoutError, DeadKernelError) as error:
-        raise GradingError.from_exception(path, error) from error
+    """Execute every cell, errors and all (a failing visible test must not hide the next ones).
+
+    The kernel talks over local IPC sockets in a private folder, not TCP: nothing listens on the
+    network, and ipykernel has no reason for its English warning about unencrypted TCP.
+    """
+    with tempfile.TemporaryDirectory(prefix="autograder-check-") as folder:
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(folder) / "kernel"))
+        client = NotebookClient(
+            notebook,
+            km=manager,
+            timeout=timeout,
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            extra_arguments=["--InlineBackend.figure_formats=set()"],
+            resources={"metadata": {"path": str(path.resolve().parent)}},
+        )
+        try:
+            client.execute(env={**os.environ, "AUTOGRADER_FIGURES": "0"})
+        except (CellTimeoutError, DeadKernelError) as error:
+            raise GradingError.from_exception(path, error) from error
+        finally:  # nbclient leaves a kernel it did not create running: stop it before its folder goes
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)
 
 
 def _outcome(spec: TestSpec, cell: NotebookNode | None) -> VisibleTest:

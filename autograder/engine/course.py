@@ -7,12 +7,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from traitlets import Dict, Unicode
+from traitlets import Dict, TraitError, Unicode
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import PyFileConfigLoader
 
 from autograder.engine.assignments import Lessons, load_lesson
 from autograder.engine.errors import CourseError
+from autograder.engine.language import Language, course_language
 from autograder.engine.lesson import Lesson, Visibility
 
 CONFIG_FILE = "nbgrader_config.py"
@@ -123,6 +124,14 @@ class Course:
         """The lesson that grades `assignment` (c.Lessons.assignments, or the shipped lesson of that name)."""
         self.source_notebook(assignment)  # an assignment the course does not have is named as such
         return load_lesson(self.root, assignment, config if config is not None else self.config())
+
+    def language(self, config: Config | None = None) -> Language:
+        """The language of the teacher's side for this course (c.Instructor.language); CourseError names a bad value."""
+        try:
+            return course_language(config if config is not None else self.config())
+        except TraitError as error:
+            choices = ", ".join(language.value for language in Language)
+            raise CourseError(self.root, f"Instructor.language must be one of: {choices}") from error
 
     def visibility(self, lesson: Lesson, config: Config | None = None) -> dict[str, Visibility]:
         """The course's visibility overrides per grade_id (c.TestVisibility.overrides); CourseError names a bad entry.

@@ -144,6 +144,11 @@ class CourseError(AutograderError):
         )
 
     @classmethod
+    def unknown_students(cls, root: Path, assignments: list[str], students: list[str]) -> "CourseError":
+        where = " or ".join(f"submitted/<student>/{name}/" for name in assignments)
+        return cls(root, f"no submission from {', '.join(map(repr, students))} (looked for {where})")
+
+    @classmethod
     def bad_lesson(cls, root: Path, assignment: str, module: str, problem: str) -> "CourseError":
         return cls(root, f"lesson {module!r} for assignment {assignment!r} cannot be loaded: {problem}")
 

@@ -6,7 +6,10 @@ import enum
 import functools
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:
+    from autograder.engine.language import Language
 
 
 class Visibility(str, enum.Enum):
@@ -85,8 +88,10 @@ class Lesson:
     # The module whose FAMILIES maps each grade_id to its family; imported on first use, because
     # families need torch and reports, exports and the CLI read a lesson without it.
     family_module: str
-    # Mistake names the lesson's families recognise, with the label a teacher's report shows.
+    # Mistake names the lesson's families recognise, with the label a teacher's report shows (English),
+    # and the same names' Spanish labels (the report's default language; a name missing here shows its English label).
     mistakes: Mapping[str, str] = field(default_factory=dict)
+    mistakes_es: Mapping[str, str] = field(default_factory=dict)
     # Source left in an answer cell of the student's template instead of nbgrader's stub (a value must run).
     placeholders: Mapping[str, str] = field(default_factory=dict)
     # grade_ids of locked cells the feedback page folds away (long code the student did not write, e.g. helpers).
@@ -117,10 +122,19 @@ class Lesson:
 
     @property
     def mistake_labels(self) -> dict[str, str]:
-        """Every mistake name a result of this lesson may carry, with its report label."""
+        """Every mistake name a result of this lesson may carry, with its English report label."""
         from autograder.engine.mistakes import LABELS
 
         return {**LABELS, **self.mistakes}
+
+    def labels(self, language: "Language") -> dict[str, str]:
+        """Every mistake name a result of this lesson may carry, with its report label in `language`."""
+        from autograder.engine.language import Language
+        from autograder.engine.mistakes import labels
+
+        if language is Language.EN:
+            return self.mistake_labels
+        return {**labels(language), **self.mistakes, **self.mistakes_es}
 
     @functools.cached_property
     def by_grade_id(self) -> dict[str, TestSpec]:

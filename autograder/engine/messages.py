@@ -126,6 +126,11 @@ REVIEW_DUPLICATE_RECORD = "La prueba «{grade_id}» recibió más de una respues
 REVIEW_KERNEL_SAW = "Durante la calificación, el cuaderno {what}."
 
 # The instructor's cohort report (`autograder report`): submissions to look at (GradingResult.review), never shown to students.
+# The feedback column of a gradebook file for an LMS (autograder export --format moodle): what the student reads there.
+LMS_FEEDBACK = "Calificación automática: {score} de {max_score} puntos ({parts})."
+LMS_FEEDBACK_PART = "{part}: {score} de {max_score}"
+LMS_FEEDBACK_NOT_GRADED = "Calificación automática: no se pudo calificar tu entrega ({reason})."
+
 REPORT_REVIEW_TITLE = "Para revisar"
 REPORT_REVIEW_INTRO = "Entregas que un profesor debería mirar ({count}), con el motivo:"
 REPORT_REVIEW_STUDENT = "estudiante"

@@ -1,11 +1,14 @@
 """The engine's mistake vocabulary, without torch: what a failing test got wrong, named for feedback and reports.
 
-A lesson adds its own recognised causes (its `mistakes`); reports read both by name.
+A lesson adds its own recognised causes (its `mistakes`, with `mistakes_es`); reports read both by name, with the
+labels of the teacher's language (autograder.engine.language).
 """
 
 from __future__ import annotations
 
 import enum
+
+from autograder.engine.language import Language
 
 
 class Mistake(str, enum.Enum):
@@ -35,7 +38,7 @@ UNNAMED = "unnamed"
 # A test whose points went to nbgrader's late-submission penalty (it had passed).
 LATE_SUBMISSION = "late_submission"
 
-# Short English labels for instructors' reports.
+# Short labels for instructors' reports: English here, Spanish in LABELS_ES (one entry per name in each).
 LABELS: dict[str, str] = {
     Mistake.NOT_DEFINED: "not defined",
     Mistake.NOT_IMPLEMENTED: "not implemented",
@@ -57,3 +60,29 @@ LABELS: dict[str, str] = {
     LATE_SUBMISSION: "points lost to the late penalty",
 }
 LABELS = {str(getattr(key, "value", key)): label for key, label in LABELS.items()}
+
+LABELS_ES: dict[str, str] = {
+    Mistake.NOT_DEFINED.value: "sin definir",
+    Mistake.NOT_IMPLEMENTED.value: "sin implementar",
+    Mistake.NOT_CALLABLE.value: "no es una función",
+    Mistake.RAISED.value: "lanzó una excepción",
+    Mistake.REFERENCE_OP.value: "usó la operación enseñada",
+    Mistake.NOT_TENSOR.value: "no devolvió un tensor",
+    Mistake.WRONG_SHAPE.value: "forma incorrecta",
+    Mistake.WRONG_DTYPE.value: "tipo de dato incorrecto",
+    Mistake.WRONG_DEVICE.value: "dispositivo incorrecto",
+    Mistake.WRONG_VALUES.value: "valores incorrectos",
+    Mistake.INPUT_MODIFIED.value: "modificó la entrada",
+    Mistake.SHARES_INPUT.value: "el resultado comparte memoria con la entrada",
+    Mistake.TIMEOUT.value: "la llamada excedió el tiempo",
+    Mistake.NOT_EVALUATED.value: "no evaluada",
+    FAULT: "fallo del núcleo (caída o tiempo excedido)",
+    UNGRADABLE: "sin calificar",
+    UNNAMED: "no superada (sin error identificado)",
+    LATE_SUBMISSION: "puntos perdidos por entrega tardía",
+}
+
+
+def labels(language: Language) -> dict[str, str]:
+    """The engine's labels in `language` (a name without a label there keeps its English one)."""
+    return LABELS if language is Language.EN else {**LABELS, **LABELS_ES}

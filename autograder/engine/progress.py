@@ -8,6 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, TextIO
 
+from autograder.engine.language import DEFAULT_LANGUAGE, Language
+from autograder.engine.teacher_text import TeacherText, teacher_text
+
 if TYPE_CHECKING:
     from autograder.engine.parallel import Outcome
 
@@ -27,16 +30,19 @@ class Progress:
     stream: TextIO
     live: bool
     clock: Callable[[], float] = time.monotonic  # seconds, for elapsed time and ETA
+    text: TeacherText = teacher_text(DEFAULT_LANGUAGE)  # the instructor's language
     started: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.started = self.clock()
 
     @classmethod
-    def for_stream(cls, stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic) -> "Progress":
+    def for_stream(
+        cls, stream: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic, language: Language = DEFAULT_LANGUAGE
+    ) -> "Progress":
         """A live bar on a terminal; plain lines when output goes to a file or CI (CI set)."""
         live = bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("CI")
-        return cls(stream, live, clock)
+        return cls(stream, live, clock, teacher_text(language))
 
     def eta(self, done: int, total: int) -> float:
         """Seconds left at the average pace so far."""
@@ -48,12 +54,14 @@ class Progress:
         if self.live:
             filled = BAR_WIDTH * done // max(total, 1)
             bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-            line = f"\r[{bar}] {done}/{total} {100 * done // max(total, 1):3d}%  {_clock(elapsed)} elapsed, ETA {_clock(self.eta(done, total))}"
+            when = self.text.progress_bar.format(elapsed=_clock(elapsed), eta=_clock(self.eta(done, total)))
+            line = f"\r[{bar}] {done}/{total} {100 * done // max(total, 1):3d}%  {when}"
             self.stream.write(line + ("\n" if done == total else ""))
         else:
             result = outcome.result
             status = f"error: {outcome.error}" if outcome.error else f"{result.score:g}/{result.max_score:g}"
-            self.stream.write(
-                f"graded {done}/{total} student={outcome.student} score={status} seconds={outcome.seconds:.1f} eta={self.eta(done, total):.0f}s\n"
+            line = self.text.progress_line.format(
+                done=done, total=total, student=outcome.student, status=status, seconds=outcome.seconds, eta=self.eta(done, total)
             )
+            self.stream.write(line + "\n")
         self.stream.flush()

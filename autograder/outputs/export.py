@@ -9,6 +9,15 @@ is a `<failure>` whose message and text are the feedback the student got and who
 every test of a submission that could not be graded is an `<error>` carrying the reason. A submission an
 instructor should look at (GradingResult.review) has a `review` property on its suite, as the CSV has a `review`
 column: the reasons joined by " | ".
+
+Gradebook files for learning platforms, in the layouts their CSV importers read (docs/instructors.md):
+- Moodle ("Import grades → CSV file"): a header row, then a row per student: `Username` (nbgrader's student id,
+  mapped in Moodle's import form to username, ID number or email), the assignment's total (a column named after
+  the assignment) and a Spanish feedback sentence (`<assignment> (feedback)`).
+- Canvas ("Import gradebook CSV"): `Student,ID,SIS User ID,SIS Login ID,Section,<assignment>`, then the
+  `Points Possible` row, then a row per student with nbgrader's student id as `SIS Login ID` and the total.
+A student whose results file could not be read is left out of both (their grade is unknown, and an importer
+would overwrite what the gradebook holds); export warns about them on stderr.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from autograder.engine import messages
 from autograder.outputs.cohort import Cohort, CohortEntry, load_cohort, reports_folder
 from autograder.engine.course import Course
 from autograder.outputs.outfiles import write_bytes
@@ -29,6 +39,15 @@ from autograder.engine.results import UNGRADABLE
 
 CSV_NAME = "grades.csv"
 JUNIT_NAME = "junit.xml"
+MOODLE_NAME = "moodle.csv"
+CANVAS_NAME = "canvas.csv"
+# Moodle's import form maps this column to a user field (username, ID number or email address).
+MOODLE_ID = "Username"
+MOODLE_FEEDBACK = "{assignment} (feedback)"
+# Canvas's gradebook importer: the student columns, in the order it reads them, and the row of maxima.
+CANVAS_STUDENT_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+CANVAS_LOGIN = CANVAS_STUDENT_COLUMNS.index("SIS Login ID")
+CANVAS_POINTS_POSSIBLE = "Points Possible"
 # The CSV's columns: these, with one column per part of the lesson after max_score.
 CSV_LEADING = ("student", "score", "max_score")
 CSV_TRAILING = ("error", "review")
@@ -39,11 +58,14 @@ _NOT_XML = re.compile(r"[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 
 class ExportFormat(str, enum.Enum):
-    """Which files `export` writes."""
+    """Which files `export` writes: one format, `both` (CSV and JUnit, the default) or `all`."""
 
     CSV = "csv"
     JUNIT = "junit"
+    MOODLE = "moodle"
+    CANVAS = "canvas"
     BOTH = "both"
+    ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -89,9 +111,49 @@ def review_text(entry: CohortEntry) -> str:
 
 
 def csv_text(cohort: Cohort) -> str:
+    return _csv(csv_rows(cohort))
+
+
+def _csv(rows: list[list[str]]) -> str:
+    """Rows as RFC 4180 CSV: comma-separated, quoted where a field holds a comma, a quote or a line break."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(csv_rows(cohort))
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+def _known(cohort: Cohort) -> list[CohortEntry]:
+    """The students whose grade is known (graded, or not gradable: 0); an unreadable results file is left out."""
+    return [entry for entry in cohort.entries if not entry.unreadable]
+
+
+def moodle_rows(cohort: Cohort) -> list[list[str]]:
+    """Moodle's CSV grade import: the header, then per student the id, the total and the Spanish feedback."""
+    rows = [[MOODLE_ID, cohort.assignment, MOODLE_FEEDBACK.format(assignment=cohort.assignment)]]
+    rows += [[entry.student, number(entry.result.score), lms_feedback(entry)] for entry in _known(cohort)]
+    return rows
+
+
+def lms_feedback(entry: CohortEntry) -> str:
+    """The sentence a student reads beside the grade in their LMS: the total and each part's score, or why there is none."""
+    result = entry.result
+    if entry.ungradable:
+        return messages.LMS_FEEDBACK_NOT_GRADED.format(reason=" ".join((entry.reason or "").split()))
+    parts = "; ".join(
+        messages.LMS_FEEDBACK_PART.format(part=p.part.name, score=number(p.score), max_score=number(p.max_score)) for p in result.parts()
+    )
+    return messages.LMS_FEEDBACK.format(score=number(result.score), max_score=number(result.max_score), parts=parts)
+
+
+def canvas_rows(cohort: Cohort) -> list[list[str]]:
+    """Canvas's gradebook import: the header, the Points Possible row, then per student the login id and the total."""
+    blank = [""] * len(CANVAS_STUDENT_COLUMNS)
+    maximum = max((entry.result.max_score for entry in cohort.entries), default=0.0)
+    rows = [[*CANVAS_STUDENT_COLUMNS, cohort.assignment], [CANVAS_POINTS_POSSIBLE, *blank[1:], number(maximum)]]
+    for entry in _known(cohort):
+        row = [entry.student, *blank[1:], number(entry.result.score)]
+        row[CANVAS_LOGIN] = entry.student
+        rows.append(row)
+    return rows
 
 
 def junit_tree(cohort: Cohort) -> ET.ElementTree:
@@ -167,17 +229,23 @@ def junit_bytes(cohort: Cohort) -> bytes:
 
 
 # Every format: its default file name and how it renders a cohort. A new format is one ExportFormat
-# member and one entry here; BOTH writes them all.
+# member and one entry here; ALL writes them all, BOTH the CSV and the JUnit XML.
 WRITERS: dict[ExportFormat, tuple[str, Callable[[Cohort], bytes]]] = {
     ExportFormat.CSV: (CSV_NAME, lambda cohort: csv_text(cohort).encode("utf-8")),
     ExportFormat.JUNIT: (JUNIT_NAME, junit_bytes),
+    ExportFormat.MOODLE: (MOODLE_NAME, lambda cohort: _csv(moodle_rows(cohort)).encode("utf-8")),
+    ExportFormat.CANVAS: (CANVAS_NAME, lambda cohort: _csv(canvas_rows(cohort)).encode("utf-8")),
+}
+GROUPS: dict[ExportFormat, tuple[ExportFormat, ...]] = {
+    ExportFormat.BOTH: (ExportFormat.CSV, ExportFormat.JUNIT),
+    ExportFormat.ALL: tuple(WRITERS),
 }
 
 
 def export(cohort: Cohort, fmt: ExportFormat, output: Path) -> Exported:
-    """Write the chosen format(s): to `output` as a file for one format, into `output` as a folder for both."""
-    if fmt is ExportFormat.BOTH:
-        targets = [(output / name, kind) for kind, (name, _) in WRITERS.items()]
+    """Write the chosen format(s): to `output` as a file for one format, into `output` as a folder for several."""
+    if fmt in GROUPS:
+        targets = [(output / WRITERS[kind][0], kind) for kind in GROUPS[fmt]]
     else:
         targets = [(output, fmt)]
     for path, kind in targets:
@@ -186,6 +254,6 @@ def export(cohort: Cohort, fmt: ExportFormat, output: Path) -> Exported:
 
 
 def default_output(folder: Path, fmt: ExportFormat) -> Path:
-    """The file (one format) or folder (both) written when no --output is given."""
-    return folder if fmt is ExportFormat.BOTH else folder / WRITERS[fmt][0]
+    """The file (one format) or folder (several) written when no --output is given."""
+    return folder if fmt in GROUPS else folder / WRITERS[fmt][0]
 

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.engine.course import Course
+from autograder.engine.language import Language
 from autograder.outputs.cohort import Cohort, load_cohort, reports_folder
 from autograder.outputs.outfiles import write_bytes
 from autograder.outputs.report_model import (  # noqa: F401  (the report's data and text, re-exported)
-    COUNTED_ONCE,
     WIDTH,
     CohortReport,
+    Distribution,
     MistakeCount,
     PartSummary,
+    TestPassRate,
     build_report,
     mistake_label,
     review_lines,
@@ -55,9 +57,13 @@ def report_results(
     assignment: str,
     output_dir: Path | None = None,
     results_dir: Path | None = None,
+    language: Language | None = None,
 ) -> WrittenReport:
-    """Report on the course's results (or those in `results_dir`), written to reports/<assignment>/ by default."""
+    """Report on the course's results (or those in `results_dir`), written to reports/<assignment>/ by default.
+
+    In `language`, else the course's (c.Instructor.language, Spanish by default).
+    """
     cohort = load_cohort(course, assignment, course.lesson(assignment), results_dir)
-    report = build_report(cohort)
+    report = build_report(cohort, language if language is not None else course.language())
     files = write_report(report, output_dir if output_dir is not None else reports_folder(course, assignment))
     return WrittenReport(cohort, report, files)

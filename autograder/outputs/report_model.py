@@ -1,4 +1,5 @@
-"""The cohort report as data and plain text: per part, how scores are spread and which mistakes students made most."""
+"""The cohort report as data and plain text: the spread of total scores and, per part, scores, each test's pass rate
+and which students made which mistakes."""
 
 from __future__ import annotations
 
@@ -7,48 +8,42 @@ import textwrap
 from collections import Counter
 from dataclasses import dataclass
 
-from autograder.engine import messages
+from autograder.engine.language import DEFAULT_LANGUAGE, Language
+from autograder.engine.lesson import Lesson, Part, TestSpec
+from autograder.engine.mistakes import UNGRADABLE, UNNAMED, Mistake, labels
+from autograder.engine.teacher_text import TeacherText, teacher_text
 from autograder.outputs.cohort import Cohort, CohortEntry
-from autograder.engine.lesson import Lesson, Part
-from autograder.engine.mistakes import LABELS, UNGRADABLE, UNNAMED, Mistake
 
-# Mistake labels come from the engine's vocabulary (autograder.engine.mistakes) and the lesson's own.
-COUNTED_ONCE = "each student counted once per part"
+# Mistake labels come from the engine's vocabulary (autograder.engine.mistakes) and the lesson's own, and every
+# phrase from autograder.engine.teacher_text, in the teacher's language (autograder.engine.language).
 WIDTH = 100
 
 
-def mistake_label(name: str, part: Part, lesson: Lesson | None = None) -> str:
-    """The short English label of a mistake name (the lesson's own first); an unknown name is shown as it is."""
-    labels = lesson.mistake_labels if lesson is not None else LABELS
+def mistake_label(name: str, part: Part, lesson: Lesson | None = None, language: Language = DEFAULT_LANGUAGE) -> str:
+    """The short label of a mistake name in `language` (the lesson's own first); an unknown name is shown as it is."""
+    known = lesson.labels(language) if lesson is not None else labels(language)
     if name == Mistake.REFERENCE_OP.value and part.spellings:
-        return f"{labels[name]} ({', '.join(part.spellings.split(', ')[:3])}...)"
-    return labels.get(name, name)
+        return f"{known[name]} ({', '.join(part.spellings.split(', ')[:3])}...)"
+    return known.get(name, name)
+
+
+def histogram(scores: tuple[float, ...], max_score: float) -> tuple[tuple[float, int], ...]:
+    """Students per score: every whole score from 0 to the maximum, and any other score someone got."""
+    counts = Counter(scores)
+    values = sorted(set(float(v) for v in range(int(max_score) + 1)) | set(counts))
+    return tuple((value, counts.get(value, 0)) for value in values)
 
 
 @dataclass(frozen=True)
-class MistakeCount:
-    """How many students made one mistake in one part."""
+class Distribution:
+    """Graded students' scores out of a maximum: a part's, or the assignment's total."""
 
-    name: str
-    label: str
-    students: int
-
-
-@dataclass(frozen=True)
-class PartSummary:
-    """One part across the cohort: graded students' scores, and the mistakes made (ungradable submissions included)."""
-
-    part: Part
     max_score: float
     scores: tuple[float, ...]  # one per graded student; ungradable submissions are not in the distribution
-    mistakes: tuple[MistakeCount, ...]  # most common first
 
     @property
     def histogram(self) -> tuple[tuple[float, int], ...]:
-        """Students per score: every whole score from 0 to the maximum, and any other score someone got."""
-        counts = Counter(self.scores)
-        values = sorted(set(float(v) for v in range(int(self.max_score) + 1)) | set(counts))
-        return tuple((value, counts.get(value, 0)) for value in values)
+        return histogram(self.scores, self.max_score)
 
     @property
     def mean(self) -> float | None:
@@ -68,8 +63,50 @@ class PartSummary:
 
 
 @dataclass(frozen=True)
+class MistakeCount:
+    """One mistake in one part: who made it (each student once)."""
+
+    name: str
+    label: str
+    names: tuple[str, ...]  # the students, sorted
+
+    @property
+    def students(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class TestPassRate:
+    """How many graded students passed one test."""
+
+    __test__ = False  # not a pytest test class
+
+    spec: TestSpec
+    passed: int
+    graded: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.passed / self.graded if self.graded else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartSummary(Distribution):
+    """One part across the cohort: graded students' scores and pass rates, and the mistakes made (ungradable included)."""
+
+    part: Part
+    mistakes: tuple[MistakeCount, ...] = ()  # most common first
+    tests: tuple[TestPassRate, ...] = ()  # in the lesson's order
+
+    @property
+    def pass_rate(self) -> float | None:
+        """The share of graded students with every test of the part passed (full marks)."""
+        return self.full_marks / len(self.scores) if self.scores else None
+
+
+@dataclass(frozen=True)
 class CohortReport:
-    """The whole report: who is in it and one summary per part, in the catalogue's order."""
+    """The whole report: who is in it, the total scores, and one summary per part in the catalogue's order."""
 
     assignment: str
     students: int
@@ -78,19 +115,27 @@ class CohortReport:
     parts: tuple[PartSummary, ...]
     not_graded: tuple[tuple[str, str], ...] = ()  # (student, reason) of every ungradable submission
     review: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (student, reasons) of every submission to look at (Spanish)
+    total: Distribution = Distribution(0.0, ())
+    language: Language = DEFAULT_LANGUAGE
 
     @property
     def graded(self) -> int:
         return self.students - self.ungradable
 
+    @property
+    def text(self) -> TeacherText:
+        return teacher_text(self.language)
 
-def build_report(cohort: Cohort) -> CohortReport:
-    """Summarise a cohort: score distributions of graded students, and each mistake counted once per student and part."""
-    parts = tuple(_summarise(cohort, part) for part in _parts(cohort))
+
+def build_report(cohort: Cohort, language: Language = DEFAULT_LANGUAGE) -> CohortReport:
+    """Summarise a cohort: score distributions of graded students, pass rates, and each mistake once per student and part."""
+    parts = tuple(_summarise(cohort, part, language) for part in _parts(cohort))
     not_graded = tuple((e.student, e.reason or "") for e in cohort.entries if e.ungradable)
     review = tuple((e.student, e.review) for e in cohort.flagged)
     students, unreadable = len(cohort.entries), len(cohort.unreadable)
-    return CohortReport(cohort.assignment, students, len(not_graded), unreadable, parts, not_graded, review)
+    maximum = max((e.result.max_score for e in cohort.entries), default=0.0)
+    total = Distribution(maximum, tuple(e.result.score for e in cohort.graded))
+    return CohortReport(cohort.assignment, students, len(not_graded), unreadable, parts, not_graded, review, total, language)
 
 
 def _parts(cohort: Cohort) -> list[Part]:
@@ -100,15 +145,31 @@ def _parts(cohort: Cohort) -> list[Part]:
     return list(dict.fromkeys(p.part for e in cohort.entries for p in e.result.parts()))
 
 
-def _summarise(cohort: Cohort, part: Part) -> PartSummary:
+def _summarise(cohort: Cohort, part: Part, language: Language) -> PartSummary:
     max_score = max((p.max_score for e in cohort.entries for p in e.result.parts() if p.part == part), default=0.0)
     scores = tuple(p.score for e in cohort.graded for p in e.result.parts() if p.part == part)
-    counts: Counter[str] = Counter()
+    who: dict[str, list[str]] = {}
     for entry in cohort.entries:
-        counts.update(student_mistakes(entry, part))
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], mistake_label(item[0], part, cohort.lesson)))
-    mistakes = tuple(MistakeCount(name, mistake_label(name, part, cohort.lesson), n) for name, n in ranked)
-    return PartSummary(part, max_score, scores, mistakes)
+        for name in student_mistakes(entry, part):
+            who.setdefault(name, []).append(entry.student)
+    named = {name: mistake_label(name, part, cohort.lesson, language) for name in who}
+    ranked = sorted(who, key=lambda name: (-len(who[name]), named[name]))
+    mistakes = tuple(MistakeCount(name, named[name], tuple(sorted(who[name]))) for name in ranked)
+    return PartSummary(max_score, scores, part=part, mistakes=mistakes, tests=_pass_rates(cohort, part))
+
+
+def _pass_rates(cohort: Cohort, part: Part) -> tuple[TestPassRate, ...]:
+    """Per test of the part (the lesson's order, else the results'), how many graded students passed it."""
+    specs = [spec for spec in cohort.lesson.tests if spec.part == part] if cohort.lesson is not None else list(
+        dict.fromkeys(t.spec for e in cohort.entries for t in e.result.tests if t.spec.part == part)
+    )
+    passed: Counter[str] = Counter()
+    graded: Counter[str] = Counter()
+    for entry in cohort.graded:
+        for test in entry.result.tests:
+            graded[test.spec.grade_id] += 1
+            passed[test.spec.grade_id] += test.passed
+    return tuple(TestPassRate(spec, passed[spec.grade_id], graded[spec.grade_id]) for spec in specs)
 
 
 def student_mistakes(entry: CohortEntry, part: Part) -> set[str]:
@@ -123,39 +184,60 @@ def score_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}" if value != int(value) else f"{value:g}"
 
 
+def percent_text(rate: float | None, words: TeacherText) -> str:
+    """A share as people write it in the teacher's language ("60 %", "60%"); "-" when there is none."""
+    return "-" if rate is None else words.percent.format(value=100 * rate)
+
+
 def text_table(report: CohortReport, width: int = WIDTH) -> str:
-    """The report as aligned plain text for a terminal, no line longer than `width`."""
+    """The report as aligned plain text for a terminal, no line longer than `width` (lists of names wrap)."""
+    words = report.text
     lines = [
-        f"Cohort report: {report.assignment}",
-        f"{report.students} students: {report.graded} graded, {report.ungradable} ungradable "
-        f"({report.unreadable} of them unreadable results files)",
+        words.report_title.format(assignment=report.assignment),
+        words.cohort_line.format(students=report.students, graded=report.graded, ungradable=report.ungradable, unreadable=report.unreadable),
+        "",
+        words.total_heading.format(maximum=score_text(report.total.max_score), graded=len(report.total.scores)),
+        _stats_line(report.total, words),
+        *_histogram_lines(report.total, words, width),
     ]
+    label_width = min(60, width - 20)
     for summary in report.parts:
         maximum, graded = score_text(summary.max_score), len(summary.scores)
-        lines += ["", f"{summary.part.name} (max {maximum}): scores of {graded} graded students"]
-        lines.append(
-            f"  mean {score_text(summary.mean)}   median {score_text(summary.median)}   "
-            f"full marks {summary.full_marks}   zero {summary.zero}"
-        )
-        lines += _histogram_lines(summary, width)
-        label_width = min(60, width - 12)
-        lines.append(f"  {'mistake (' + COUNTED_ONCE + ')':<{label_width}}{'students':>10}")
+        lines += ["", words.part_heading.format(part=summary.part.name, maximum=maximum, graded=graded)]
+        lines.append(_stats_line(summary, words))
+        lines += _histogram_lines(summary, words, width)
+        lines.append(f"  {words.tests_heading:<{label_width}}{words.passed:>12}{'%':>8}")
+        for rate in summary.tests:
+            lines.append(f"  {rate.spec.title[:label_width]:<{label_width}}{f'{rate.passed}/{rate.graded}':>12}{percent_text(rate.rate, words):>8}")
+        lines.append(f"  {words.mistake + ' (' + words.counted_once + ')':<{label_width}}{words.students:>12}")
         for mistake in summary.mistakes:
-            lines.append(f"  {mistake.label[:label_width]:<{label_width}}{mistake.students:>10}")
+            lines.append(f"  {mistake.label[:label_width]:<{label_width}}{mistake.students:>12}")
+            lines += textwrap.wrap(
+                ", ".join(mistake.names), width, initial_indent=f"    {words.who}: ", subsequent_indent="      ", break_on_hyphens=False
+            )
         if not summary.mistakes:
-            lines.append("  (no mistakes)")
+            lines.append(f"  {words.no_mistakes}")
     if report.not_graded:
-        lines += ["", "not graded:"]
+        lines += ["", f"{words.not_graded}:"]
         lines += [f"  {student}: {' '.join(reason.split())}" for student, reason in report.not_graded]
     lines += review_lines(report, width)
     return "\n".join(line[:width] for line in lines)
+
+
+def _stats_line(distribution: Distribution, words: TeacherText) -> str:
+    full = f"{distribution.full_marks} ({percent_text(distribution.full_marks / len(distribution.scores), words)})" if distribution.scores else "0"
+    return (
+        f"  {words.mean} {score_text(distribution.mean)}   {words.median} {score_text(distribution.median)}   "
+        f"{words.full_marks} {full}   {words.zero} {distribution.zero}"
+    )
 
 
 def review_lines(report: CohortReport, width: int = WIDTH) -> list[str]:
     """The "Para revisar" section: each flagged student, then each reason, wrapped to the width (none when nobody is flagged)."""
     if not report.review:
         return []
-    lines = ["", f"{messages.REPORT_REVIEW_TITLE}:", f"  {messages.REPORT_REVIEW_INTRO.format(count=len(report.review))}"]
+    words = report.text
+    lines = ["", f"{words.review_title}:", f"  {words.review_intro.format(count=len(report.review))}"]
     for student, reasons in report.review:
         lines.append(f"  {student}:")
         for reason in reasons:
@@ -163,14 +245,14 @@ def review_lines(report: CohortReport, width: int = WIDTH) -> list[str]:
     return lines
 
 
-def _histogram_lines(summary: PartSummary, width: int) -> list[str]:
+def _histogram_lines(distribution: Distribution, words: TeacherText, width: int) -> list[str]:
     """Two aligned rows, score over students, wrapped to the width."""
     cell = 6
-    per_row = max(1, (width - 12) // cell)
-    pairs = summary.histogram
+    per_row = max(1, (width - 14) // cell)
+    pairs = distribution.histogram
     out = []
     for start in range(0, len(pairs), per_row):
         chunk = pairs[start : start + per_row]
-        out.append(f"  {'score':<10}" + "".join(f"{score_text(v):>{cell}}" for v, _ in chunk))
-        out.append(f"  {'students':<10}" + "".join(f"{n:>{cell}}" for _, n in chunk))
+        out.append(f"  {words.score:<12}" + "".join(f"{score_text(v):>{cell}}" for v, _ in chunk))
+        out.append(f"  {words.students:<12}" + "".join(f"{n:>{cell}}" for _, n in chunk))
     return out

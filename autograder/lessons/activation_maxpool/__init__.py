@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from autograder.engine.lesson import Lesson
 from autograder.lessons.activation_maxpool import catalog
-from autograder.lessons.activation_maxpool.mistakes import LABELS
+from autograder.lessons.activation_maxpool.mistakes import LABELS, LABELS_ES
 
 LESSON = Lesson(
     name="activation_maxpool",
@@ -12,6 +12,7 @@ LESSON = Lesson(
     tests=catalog.TESTS,
     family_module="autograder.lessons.activation_maxpool.families",
     mistakes=LABELS,
+    mistakes_es=LABELS_ES,
     # Gx is a value, not a function: its cell gets a placeholder that runs (a stub that raised would
     # stop a student's "Run All" at the first exercise); its tests report it as "sin implementar".
     placeholders={

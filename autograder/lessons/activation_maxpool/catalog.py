@@ -73,7 +73,7 @@ _K, _R, _M = KERNEL, RELU, MAXPOOL2D
 
 TESTS: tuple[TestSpec, ...] = (
     visible("kernel_form", _K, "forma (3, 3) y tipo de dato de coma flotante"),
-    hidden("kernel_values", _K, "valores del núcleo de Sobel horizontal"),
+    visible("kernel_values", _K, "valores del núcleo de Sobel horizontal"),
     hidden("kernel_lesson", _K, "mapa de activación de la lección (línea vertical)"),
     hidden("kernel_images", _K, "efecto sobre imágenes aleatorias"),
     visible("relu_example", _R, "ejemplo pequeño y mapa de activación de la lección"),

@@ -16,7 +16,7 @@ class LessonMistake(str, enum.Enum):
     KERNEL_TRANSPOSED = "kernel_transposed"
 
 
-# Short English labels for instructors' reports.
+# Short labels for instructors' reports: English here, Spanish in LABELS_ES below (one entry per name in each).
 LABELS: dict[str, str] = {
     LessonMistake.STRIDE_NONE_IGNORED.value: "stride None not treated as kernel_size",
     LessonMistake.STRIDE_IGNORED.value: "stride ignored",
@@ -24,4 +24,13 @@ LABELS: dict[str, str] = {
     LessonMistake.LEAKY_RELU.value: "leaky ReLU",
     LessonMistake.KERNEL_SIGN.value: "wrong kernel sign",
     LessonMistake.KERNEL_TRANSPOSED.value: "kernel transposed",
+}
+
+LABELS_ES: dict[str, str] = {
+    LessonMistake.STRIDE_NONE_IGNORED.value: "stride None no tomado como kernel_size",
+    LessonMistake.STRIDE_IGNORED.value: "ignoró el stride",
+    LessonMistake.MAX_STARTED_AT_ZERO.value: "el máximo empezó en 0",
+    LessonMistake.LEAKY_RELU.value: "ReLU con fuga (leaky ReLU)",
+    LessonMistake.KERNEL_SIGN.value: "signo del núcleo invertido",
+    LessonMistake.KERNEL_TRANSPOSED.value: "núcleo traspuesto",
 }
