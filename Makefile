@@ -27,14 +27,17 @@ sandbox:
 	    echo "bubblewrap is missing: sudo apt-get install bubblewrap (see README, Sandbox)" >&2; exit 1; \
 	  fi; }
 
-# tests/test_render.py opens the release in headless Chromium (Debian package `chromium`); root installs it.
-# Anyone else gets a note and that one test is skipped. Only the tests need it, so only `make test` installs it.
+# The browser tests (tests/browser.py: Playwright driving Debian's `chromium`, no browser download) open the
+# release, a feedback page and the cohort report in headless Chromium; root installs it, with
+# `fonts-noto-color-emoji` so the screenshots show the ✔ ✘ ⏳ marks.
+# Anyone else gets a note and those tests are skipped. Only the tests need it, so only `make test` installs it.
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	@{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } \
+	  && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || { \
 	  if [ "$$(id -u)" -eq 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji) >/dev/null; \
 	  else \
-	    echo "chromium is missing: sudo apt-get install chromium (tests/test_render.py is skipped without it)" >&2; \
+	    echo "chromium is missing: sudo apt-get install chromium fonts-noto-color-emoji (the browser tests are skipped without it)" >&2; \
 	  fi; }
 
 # pytest exits 5 when it collects nothing: that is reported, not treated as a crash.

@@ -134,20 +134,35 @@ c.Autograde.sanitize_preprocessors = [
     CheckCellMetadata,
 ]
 
-# Student feedback: nbgrader's generate_feedback chain with HideHiddenTests before the HTML export.
+# Student feedback: nbgrader's generate_feedback chain with our steps before the HTML export.
 # Autograde restores the hidden tests from solutions/, so the autograded notebook holds their code;
 # in the feedback each hidden region becomes a one-line comment, and the cells' outputs (the Spanish
-# message of a failed test) stay. `autograder grade --feedback` renders with the same chain.
+# message of a failed test) stay. FeedbackSummary hands the page template the score per part and each
+# test's Spanish name from the lesson. `autograder grade --feedback` renders with the same chain.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from autograder.adapter.preprocessors import HideHiddenTests  # noqa: E402
+from autograder.adapter.preprocessors import FeedbackSummary, HideHiddenTests  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [
     GetGrades,
     HideHiddenTests,  # hidden tests' code out, their failure messages kept
+    FeedbackSummary,  # the total, the score per part and every test by its name, for the template
     CSSHTMLHeaderPreprocessor,
 ]
+
+# The feedback page is the course's own Spanish template, templates/feedback/ beside this file (an
+# nbconvert template extending JupyterLab's), instead of nbgrader's English one. Set for the exporter
+# of GenerateFeedback only, so formgrader's grading pages keep nbgrader's templates. To change the
+# page, edit templates/feedback/index.html.j2, or point these at a template of your own.
+# c.FeedbackSummary.fold_cells = ["..."] folds more locked cells than the lesson names (Lesson.folded_cells).
+import os  # noqa: E402
+
+c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")]
+c.GenerateFeedback.HTMLExporter.template_name = "feedback"
+c.GenerateFeedback.HTMLExporter.exclude_input_prompt = True  # no "In [3]:" beside the cells
+c.GenerateFeedback.HTMLExporter.exclude_output_prompt = True
+c.GenerateFeedback.HTMLExporter.language_code = "es"
 
 # The language of the teacher's side: `autograder report`, and the summary and progress lines of
 # `autograder autograde`: "es" (default) or "en". `--language` overrides it for one run. Students

@@ -103,6 +103,17 @@ def course() -> Course:
     return Course.at(ROOT)
 
 
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium binary for the browser tests (tests/browser.py); without one they cannot say anything, so they skip."""
+    from browser import chromium_binary
+
+    found = chromium_binary()
+    if found is None:
+        pytest.skip("no Chromium binary on PATH (install Debian's `chromium`; `make test` does it as root)")
+    return found
+
+
 def load_samples_builder():
     """tests/samples/build_samples.py as a module (it is a script, not part of the package)."""
     spec = importlib.util.spec_from_file_location("build_samples", SAMPLES / "build_samples.py")
@@ -110,6 +121,10 @@ def load_samples_builder():
     assert spec.loader is not None
     spec.loader.exec_module(module)
     return module
+
+
+# Labels of nbgrader's own (English) feedback template: the course's Spanish page has none of them.
+NBGRADER_FEEDBACK_LABELS = ("Test cell", "Student's answer", "Score:", "Top", "Comments", "Grade cell")
 
 
 def page_text(page: str) -> str:

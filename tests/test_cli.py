@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from autograder.engine import messages
-from conftest import ROOT, SAMPLES, page_text
+from autograder.outputs.feedback_page import points
+from conftest import NBGRADER_FEEDBACK_LABELS, ROOT, SAMPLES, page_text
 
 
 def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess[str]:
@@ -99,7 +100,8 @@ def test_grade_writes_the_student_feedback_page_without_hidden_code(tmp_path):
     assert completed.returncode == 0, completed.stderr
     data = json.loads(results.read_text(encoding="utf-8"))
     text = page_text(page.read_text(encoding="utf-8"))
-    assert f"(Score: {float(data['score'])} / {float(data['max_score'])})" in text
+    assert f"Puntuación total: {points(data['score'])} / {points(data['max_score'])} puntos" in text
+    assert not [label for label in NBGRADER_FEEDBACK_LABELS if label in text]
     failed = [test for test in data["tests"] if test["status"] == "failed"]
     assert len(failed) >= 5  # leaky_relu fails every relu test
     for test in failed:

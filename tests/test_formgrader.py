@@ -43,7 +43,7 @@ import psutil
 import pytest
 
 from activation import ASSIGNMENT
-from conftest import SAMPLES, page_text
+from conftest import NBGRADER_FEEDBACK_LABELS, SAMPLES, page_text
 from local_processes import LOCAL, PORT_TAKEN, PORT_TRIES, STOP_S, free_port, kill, log_tail, wait_gone
 from staging import stage_course, submit
 
@@ -329,6 +329,10 @@ def test_two_assignments_graded_through_formgrader(formgrader: FormgraderServer,
         assert text.count(messages.HIDDEN_TEST_CODE) >= MAX_SCORE, f"HideHiddenTests' placeholder missing from {path}"
         assert (FAILED in text) == (expected == 0), f"Spanish failure messages in {path}: {text.count(FAILED)}"
         assert (MANUAL_COMMENT in text) == ((assignment, student) == MANUAL), f"manual comment in {path}"
+        # The course's Spanish template (nbgrader_config.py), with the gradebook's scores, the manual grade included.
+        assert "Puntuación por parte" in text and not [label for label in NBGRADER_FEEDBACK_LABELS if label in text], path
+        if (assignment, student) == MANUAL:
+            assert "0,5 / 1" in text, f"the manual grade is not on {path}"
 
     log = server.log.read_text(encoding="utf-8", errors="replace")
     for noise in NOISE:

@@ -15,7 +15,7 @@ from activation import ASSIGNMENT, BY_GRADE_ID, LESSON
 from staging import stage_course
 from autograder.adapter.nbgrader_cli import run_nbgrader
 from autograder.adapter.preprocessors import HideHiddenTests
-from conftest import SAMPLES, page_text
+from conftest import NBGRADER_FEEDBACK_LABELS, SAMPLES, page_text
 
 HIDDEN = 'from autograder.hidden import check\ncheck("relu_lesson", relu)'
 MESSAGE = "relu: ReLU(Z) de la lección comparada con torch.relu: no superada.\nSe esperaba: 0.0"
@@ -67,7 +67,7 @@ def test_cells_that_are_not_graded_are_untouched():
 
 def test_wired_into_the_course_feedback_chain(course):
     names = [cls.__name__ for cls in GenerateFeedback(config=course.config()).preprocessors]
-    assert names == ["GetGrades", "HideHiddenTests", "CSSHTMLHeaderPreprocessor"]
+    assert names == ["GetGrades", "HideHiddenTests", "FeedbackSummary", "CSSHTMLHeaderPreprocessor"]
 
 
 @pytest.mark.e2e
@@ -92,3 +92,7 @@ def test_nbgrader_generate_feedback_shows_messages_but_no_hidden_code(course, tm
     assert "BEGIN HIDDEN TESTS" not in text and "END HIDDEN TESTS" not in text
     assert "autograder.hidden" not in text
     assert not any(f'check("{grade_id}"' in text for grade_id in BY_GRADE_ID)
+    # Plain nbgrader renders the course's Spanish template too (nbgrader_config.py), with the gradebook's scores.
+    assert f"Puntuación total: {results['score']:g} / {results['max_score']:g} puntos" in text
+    assert "Puntuación por parte" in text and '<details class="ag-folded"' in page
+    assert not [label for label in NBGRADER_FEEDBACK_LABELS if label in text]

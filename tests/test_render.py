@@ -1,13 +1,13 @@
 """The student release as a student first sees it: executed, saved, and opened in a real JupyterLab in headless Chromium.
 
 The other tests read notebooks as JSON; only a browser shows that JupyterLab actually renders the Spanish lesson
-and its figures. Everything here is real (kernel, server, browser); the test is skipped only where no Chromium
-binary is installed (Debian package `chromium`; `make test` installs it when run as root).
+and its figures. Everything here is real (kernel, server, browser: Debian's Chromium driven by Playwright, see
+tests/browser.py); the test is skipped only where no Chromium binary is installed (Debian package `chromium`;
+`make test` installs it when run as root).
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -25,18 +25,19 @@ from typing import Any
 
 import nbformat
 import pytest
-import websocket
 from nbclient import NotebookClient
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
 
 from activation import ASSIGNMENT
 from autograder.engine.course import Course
+from browser import keep, launch, local_page
 from local_processes import LOCAL, PORT_TAKEN, PORT_TRIES, STOP_S, descendants, free_port, kill, log_tail, stop_tree, wait_gone
 
 pytestmark = pytest.mark.e2e
 
 TITLE = "Función de activación y agrupación máxima"  # the release's first heading
 FIGURES = 3  # the untouched release: ReLU of the lesson's map, pooling with stride 1 and None (the rest need the answers)
-SCREENSHOTS = Path("/tmp/autograder-render")  # stable copies for a person to look at
 WINDOW = (1400, 1800)
 # Bounds of waits for events (each takes seconds on an idle machine; these leave room for a loaded one).
 SERVER_START_S = 180.0
@@ -183,101 +184,6 @@ class LabServer:
         return problems + stop_tree(self.process)
 
 
-class DevTools:
-    """The Chrome DevTools protocol over one page's websocket: one command at a time, events ignored."""
-
-    def __init__(self, url: str) -> None:
-        # DevTools refuses websocket clients that send an Origin it was not told to allow; we send none.
-        self.socket = websocket.create_connection(url, timeout=30, suppress_origin=True)
-        self.last_id = 0
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.last_id += 1
-        self.socket.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == self.last_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def screenshot(self, path: Path) -> None:
-        data = self.call("Page.captureScreenshot", format="png")["data"]
-        path.write_bytes(base64.b64decode(data))
-
-    def close(self) -> None:
-        self.socket.close()
-
-
-@dataclass
-class Browser:
-    """Headless Chromium with a throw-away profile, reachable only through DevTools on 127.0.0.1."""
-
-    binary: str
-    profile: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log(self) -> Path:
-        return self.profile.parent / "chromium.log"
-
-    def start(self) -> None:
-        self.profile.mkdir(parents=True, exist_ok=True)
-        command = [
-            self.binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update", "--no-proxy-server",
-            # Nothing but 127.0.0.1 resolves: the page cannot reach the network even by accident.
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-            "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "about:blank",
-        ]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-
-    def page(self) -> DevTools:
-        """Connects to the blank page Chromium opened, once it has written the port DevTools listens on."""
-        assert self.process is not None
-        port_file = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + SERVER_START_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"chromium exited with {self.process.returncode}:\n{log_tail(self.log)}")
-            lines = port_file.read_text().split() if port_file.exists() else []
-            if lines:
-                try:
-                    with LOCAL.open(f"http://127.0.0.1:{lines[0]}/json/list", timeout=5) as response:
-                        targets = json.load(response)
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    targets = []
-                pages = [target for target in targets if target.get("type") == "page"]
-                if pages:
-                    return DevTools(pages[0]["webSocketDebuggerUrl"])
-            time.sleep(0.2)
-        pytest.fail(f"chromium's DevTools did not come up within {SERVER_START_S:.0f} s:\n{log_tail(self.log)}")
-
-    def stop(self) -> list[str]:
-        return stop_tree(self.process) if self.process is not None else []
-
-
-@pytest.fixture
-def chromium() -> str:
-    """The Chromium binary; without one the test cannot say anything, so it is skipped (the only skip)."""
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("no Chromium binary on PATH (install Debian's `chromium`; `make test` does it as root)")
-
-
 @pytest.fixture
 def lab(chromium: str, tmp_path: Path) -> Iterator[LabServer]:
     """A started JupyterLab server on tmp_path/lab; shut down, with its kernels, at teardown (requested after the skip check)."""
@@ -290,15 +196,6 @@ def lab(chromium: str, tmp_path: Path) -> Iterator[LabServer]:
     yield server
     leftovers = server.stop()
     assert not leftovers, f"jupyter lab did not shut down cleanly: {leftovers}"
-
-
-@pytest.fixture
-def browser(chromium: str, tmp_path: Path) -> Iterator[Browser]:
-    chrome = Browser(chromium, tmp_path / "chromium-profile")
-    chrome.start()
-    yield chrome
-    leftovers = chrome.stop()
-    assert not leftovers, f"chromium did not stop cleanly: {leftovers}"
 
 
 def execute(path: Path) -> nbformat.NotebookNode:
@@ -325,14 +222,14 @@ def png_outputs(notebook: nbformat.NotebookNode) -> int:
     return sum("image/png" in output.get("data", {}) for cell in notebook.cells for output in cell.get("outputs", []))
 
 
-def wait_for_notebook(page: DevTools, cells: int, figures: int) -> dict[str, Any]:
+def wait_for_notebook(page: Page, cells: int, figures: int) -> dict[str, Any]:
     """Polls the DOM until the panel shows every cell, the title and every figure, or the time is up; returns the last view."""
     deadline = time.monotonic() + PAGE_LOAD_S
     view: dict[str, Any] = {}
     while time.monotonic() < deadline:
         try:
             view = page.evaluate(PROBE)
-        except RuntimeError:  # the page is still navigating: no document to read yet
+        except PlaywrightError:  # the page is still navigating: no document to read yet
             time.sleep(0.5)
             continue
         titled = any(TITLE in heading for heading in view["headings"])
@@ -344,7 +241,7 @@ def wait_for_notebook(page: DevTools, cells: int, figures: int) -> dict[str, Any
 
 
 def test_release_renders_in_jupyterlab_with_its_figures(
-    course: Course, chromium: str, lab: LabServer, browser: Browser, tmp_path: Path,
+    course: Course, chromium: str, lab: LabServer, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ):
     release = course.release_notebook(ASSIGNMENT)
@@ -363,25 +260,18 @@ def test_release_renders_in_jupyterlab_with_its_figures(
     assert figures >= FIGURES, f"the executed release drew {figures} figures, expected at least {FIGURES}"
 
     lab.wait_ready()
-    page = browser.page()
-    try:
-        page.call("Page.navigate", url=lab.url(f"/lab/tree/{release.name}?token={lab.token}"))
+    # The top of the notebook (its title), then the first figure: the helpers cell between them is long.
+    shots = [tmp_path / "release.png", tmp_path / "release-figure.png"]
+    with launch(chromium) as browser:
+        page = local_page(browser, *WINDOW)
+        page.goto(lab.url(f"/lab/tree/{release.name}?token={lab.token}"), wait_until="commit", timeout=PAGE_LOAD_S * 1000)
         view = wait_for_notebook(page, len(executed.cells), figures)
-        # The top of the notebook (its title), then the first figure: the helpers cell between them is long.
-        shots = [tmp_path / "release.png", tmp_path / "release-figure.png"]
-        page.screenshot(shots[0])
+        page.screenshot(path=shots[0])
         page.evaluate(SHOW_FIRST_FIGURE)
         time.sleep(0.5)
-        page.screenshot(shots[1])
-    finally:
-        page.close()
-    try:  # the stable copies are for a person to look at, never a reason to fail
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        copies = ", ".join(str(shutil.copy(shot, SCREENSHOTS / shot.name)) for shot in shots)
-    except OSError as error:
-        copies = f"none: {error}"
+        page.screenshot(path=shots[1])
     with capsys.disabled():
-        print(f"render: screenshots {', '.join(map(str, shots))} (copies: {copies})")
+        print(f"render: screenshots {', '.join(map(str, shots))} (copies: {keep(shots)})")
 
     assert view.get("panel"), f"no JupyterLab notebook panel in the page: {view}\n{log_tail(lab.log)}"
     assert view["cells"] == len(executed.cells), f"cells rendered: {view['cells']} of {len(executed.cells)}"

@@ -25,7 +25,7 @@ def grade(
     The assignment defaults to the one the notebook is named after, else the course's only one; its
     lesson is resolved here, once, and handed down.
 
-    With `feedback`, the student's feedback page (nbgrader's, hidden tests' code left out) is written
+    With `feedback`, the student's feedback page (the course's template, hidden tests' code left out) is written
     there after results.json; OutputError when it cannot be.
     """
     where = Course.at(course) if course else Course.find()
@@ -63,7 +63,7 @@ def grade(
     if feedback is not None:
         from autograder.outputs.feedback_html import write_feedback
 
-        write_feedback(feedback, graded.notebook, result, where.config(), Path(notebook).stem)
+        write_feedback(feedback, graded.notebook, result, where.config(), Path(notebook).stem, lesson)
     return result
 
 

@@ -59,10 +59,11 @@ class Course:
         return cls(root)
 
     def copy_to(self, target: Path) -> "Course":
-        """A scratch course at `target` (replaced if there): the configuration, the sources and the course's own lesson packages.
+        """A scratch course at `target` (replaced if there): the configuration, the sources, the course's own lesson packages and templates.
 
         Submissions, the gradebook and every output stay behind; a lesson module configured from a package
-        that lives in the course root (lessons/, say) travels with it, so the copy grades what the original does.
+        that lives in the course root (lessons/, say) travels with it, so the copy grades what the original does,
+        and so do the template folders the configuration names inside the root (templates/, the feedback page).
         """
         target = Path(target)
         if target.exists():
@@ -70,7 +71,10 @@ class Course:
         target.mkdir(parents=True)
         shutil.copy(self.root / CONFIG_FILE, target / CONFIG_FILE)
         shutil.copytree(self.root / "solutions", target / "solutions", symlinks=True)
-        for top in sorted({name.split(".")[0] for name in Lessons(config=self.config()).assignments.values()}):
+        config = self.config()
+        for folder in self.template_folders(config):
+            shutil.copytree(folder, target / folder.relative_to(self.root), symlinks=True, dirs_exist_ok=True)
+        for top in sorted({name.split(".")[0] for name in Lessons(config=config).assignments.values()}):
             if (self.root / top).is_dir():
                 shutil.copytree(self.root / top, target / top, symlinks=True,
                                 ignore=shutil.ignore_patterns("__pycache__"))
@@ -85,6 +89,20 @@ class Course:
         # steps that read course files (RestoreCells reads solutions/) must find this course.
         config.CourseDirectory.root = str(self.root)
         return config
+
+    def template_folders(self, config: Config | None = None) -> list[Path]:
+        """The nbconvert template folders the configuration names inside the course root (the feedback page's), that exist."""
+        config = config if config is not None else self.config()
+        named = [
+            *config.HTMLExporter.get("extra_template_basedirs", []),
+            *config.GenerateFeedback.HTMLExporter.get("extra_template_basedirs", []),
+        ]
+        found = []
+        for name in named:
+            folder = (self.root / name).resolve()
+            if folder.is_dir() and folder.is_relative_to(self.root) and folder != self.root and folder not in found:
+                found.append(folder)
+        return found
 
     def assignments(self) -> list[str]:
         """Every assignment the course has a source for (solutions/NAME/NAME.ipynb), sorted."""

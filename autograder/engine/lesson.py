@@ -105,6 +105,8 @@ class Lesson:
     mistakes_es: Mapping[str, str] = field(default_factory=dict)
     # Source left in an answer cell of the student's template instead of nbgrader's stub (a value must run).
     placeholders: Mapping[str, str] = field(default_factory=dict)
+    # grade_ids of locked cells the feedback page folds away (long code the student did not write, e.g. helpers).
+    folded_cells: frozenset[str] = frozenset()
     # The module whose CATALOGUE lists the typical mistakes its families diagnose (TypicalMistake: the hint
     # students get, a sample that makes it); imported on first use, as the hints are hidden-test logic.
     catalogue_module: str = ""

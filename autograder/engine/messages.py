@@ -127,6 +127,12 @@ CHECK_TIME = "({seconds:.1f} s)"
 
 # Student feedback (nbgrader generate_feedback, `autograder grade --feedback`): what replaces a hidden test's code.
 HIDDEN_TEST_CODE = "# (código de la prueba oculta: no se muestra)"
+# The feedback page's title (the browser tab's and its first heading).
+FEEDBACK_TITLE = "Corrección de tu cuaderno «{notebook}»"
+# A feedback page's failed test whose cell holds no error (its score was set by hand, in formgrader).
+FEEDBACK_MANUAL_SCORE = "La puntuación de esta prueba la fijó el profesor al revisarla."
+# The part heading for graded cells no lesson test describes (a course's own manually graded cells).
+FEEDBACK_OTHER_PART = "otras"
 
 # Reasons for an instructor to review a submission (results.json, export, report; never the student's feedback).
 REVIEW_STRAY_RECORD = "Una celda {where} emitió un registro de prueba que el calificador no pidió (posible falsificación)."

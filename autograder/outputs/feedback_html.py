@@ -11,20 +11,31 @@ from nbgrader.converters.generate_feedback import GenerateFeedback
 from nbgrader.preprocessors import GetGrades
 from traitlets.config import Config
 
-from autograder.outputs.outfiles import write_bytes
+from autograder.adapter.lesson_of import hand_down
+from autograder.engine.lesson import Lesson
 from autograder.engine.results import GradingResult
+from autograder.outputs.outfiles import write_bytes
 
 
-def feedback_html(notebook: NotebookNode, result: GradingResult, config: Config, name: str) -> str:
-    """The feedback page of a graded notebook: nbgrader's feedback chain and template from the course config.
+def feedback_html(notebook: NotebookNode, result: GradingResult, config: Config, name: str, lesson: Lesson | None = None) -> str:
+    """The feedback page of a graded notebook: the course's feedback chain and template (GenerateFeedback's config).
 
     The chain is the course's GenerateFeedback.preprocessors (so HideHiddenTests keeps the hidden
-    tests' code out) except GetGrades: the scores come from `result`, as there is no gradebook.
+    tests' code out, and FeedbackSummary names each test) except GetGrades: the scores come from
+    `result`, as there is no gradebook. The lesson, when not given, is found from result.assignment.
     """
     nb = _with_scores(notebook, result)
-    resources = {"nbgrader": {"notebook": name, "score": result.score, "max_score": result.max_score, "late_penalty": 0}}
-    converter = GenerateFeedback(config=config)  # its config: nbgrader's feedback template, the course's settings
-    exporter = HTMLExporter(config=converter.config)
+    resources = {
+        "nbgrader": {
+            "notebook": name, "assignment": result.assignment,
+            "score": result.score, "max_score": result.max_score, "late_penalty": 0,
+        }
+    }
+    if lesson is not None:
+        hand_down(resources, lesson)
+    converter = GenerateFeedback(config=config)  # its config: the feedback template, the course's settings
+    # The converter as parent: settings the course scopes to it (c.GenerateFeedback.HTMLExporter.*) apply.
+    exporter = HTMLExporter(parent=converter, config=converter.config)
     for preprocessor in converter.preprocessors:
         if not (isinstance(preprocessor, type) and issubclass(preprocessor, GetGrades)):
             exporter.register_preprocessor(preprocessor)
@@ -32,9 +43,11 @@ def feedback_html(notebook: NotebookNode, result: GradingResult, config: Config,
     return body
 
 
-def write_feedback(path: Path, notebook: NotebookNode, result: GradingResult, config: Config, name: str) -> None:
+def write_feedback(
+    path: Path, notebook: NotebookNode, result: GradingResult, config: Config, name: str, lesson: Lesson | None = None
+) -> None:
     """Write the feedback page to `path`; OutputError (one clear line) when it cannot be written."""
-    write_bytes(Path(path), feedback_html(notebook, result, config, name).encode("utf-8"))
+    write_bytes(Path(path), feedback_html(notebook, result, config, name, lesson).encode("utf-8"))
 
 
 def _with_scores(notebook: NotebookNode, result: GradingResult) -> NotebookNode:

@@ -25,8 +25,8 @@ REGULAR = 0o644
 # What grading needs from the course, copied under course/ in the zip: required, then optional.
 COURSE_FILES = ("pyproject.toml", "constraints.txt", "nbgrader_config.py")
 COURSE_FOLDERS = ("autograder", "autograder_stub", "solutions")
-OPTIONAL_ITEMS = ("README.md", "assignments", "lessons")  # README.md: pyproject.toml names it as the package's readme;
-# lessons/: the course's own lesson packages (docs/adding-a-lesson.md)
+OPTIONAL_ITEMS = ("README.md", "assignments", "lessons", "templates")  # README.md: pyproject.toml names it as the
+# package's readme; lessons/: the course's own lesson packages (docs/adding-a-lesson.md); templates/: the feedback page
 # Never shipped, wherever they appear inside the copied items (tests/, submitted/, autograded/ are never copied at all).
 EXCLUDED_NAMES = frozenset(
     {".git", ".venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", "gradebook.db", "gradebook.db-journal"}

@@ -2,6 +2,7 @@
 
 from autograder.adapter.preprocessors.clearsolutions import ClearSolutionsWithPlaceholders
 from autograder.adapter.preprocessors.deduplicatecells import DeduplicateCells
+from autograder.adapter.preprocessors.feedbacksummary import FeedbackSummary
 from autograder.adapter.preprocessors.guardedexecute import GuardedExecute
 from autograder.adapter.preprocessors.hidetests import HideHiddenTests
 from autograder.adapter.preprocessors.requireexecution import RequireExecution
@@ -9,4 +10,4 @@ from autograder.adapter.preprocessors.restorecells import RestoreCells
 from autograder.adapter.preprocessors.useexecuted import UseExecuted
 from autograder.adapter.preprocessors.verify import Verify
 
-__all__ = ["ClearSolutionsWithPlaceholders", "DeduplicateCells", "GuardedExecute", "HideHiddenTests", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]
+__all__ = ["ClearSolutionsWithPlaceholders", "DeduplicateCells", "FeedbackSummary", "GuardedExecute", "HideHiddenTests", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]

@@ -6,16 +6,15 @@ from typing import Tuple
 
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade
-from traitlets import Bool, List, Unicode
+from traitlets import Bool, Unicode
 
+from autograder.adapter.preprocessors.feedbackstep import FeedbackStep
 from autograder.engine import messages as msg
 from autograder.outputs.feedback import ANSI
 
 
-
-class HideHiddenTests(NbGraderPreprocessor):
+class HideHiddenTests(FeedbackStep):
     """Replace each hidden-tests region of a graded cell with a one-line comment, for feedback.
 
     Autograding restores the hidden tests from the source (OverwriteCells), so the autograded
@@ -32,14 +31,6 @@ class HideHiddenTests(NbGraderPreprocessor):
     ).tag(config=True)
     hide_in_tracebacks = Bool(
         True, help="Also replace traceback entries of the cell's errors that quote a line of hidden test code."
-    ).tag(config=True)
-    # Unused here. nbconvert's exporters hand every preprocessor their NbConvertBase.display_data_priority
-    # (HTMLExporter's default_config sets it); NbGraderPreprocessor redeclares the trait without config=True,
-    # so traitlets would warn "Config option `display_data_priority` not recognized" on every feedback run.
-    # Declared configurable, as nbgrader's own GetGrades does, with NbGraderPreprocessor's default.
-    display_data_priority = List(
-        ["text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png", "image/jpeg", "text/plain"],
-        help="Output MIME types by priority; accepted from the exporter's config and not used by this step.",
     ).tag(config=True)
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, cell_index: int) -> Tuple[NotebookNode, ResourcesDict]:

@@ -21,4 +21,6 @@ LESSON = Lesson(
             "# TU CÓDIGO AQUÍ: sustituye None por el núcleo Gx, un tensor de 3×3 con números decimales.\nGx = None"
         ),
     },
+    # The locked cell of figure and check helpers (over 300 lines): folded in the feedback page.
+    folded_cells=frozenset({"helpers"}),
 )
