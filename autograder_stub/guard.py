@@ -163,6 +163,7 @@ def _block_dispatch(packets: list[str]) -> None:
 
 def _refuser(op: str) -> Callable[..., object]:
     def refuse(*args: object, **kwargs: object) -> object:
+        __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback: the call was theirs
         OBSERVED.blocked(op)
         raise BlockedOperator(op)
 

@@ -171,3 +171,22 @@ def test_an_unanswered_kernel_is_not_implemented_not_a_wrong_tensor():
     for grade_id in ("kernel_form", "kernel_values"):
         verdict = evaluate(LESSON, grade_id, None)
         assert verdict.mistake == Mistake.NOT_IMPLEMENTED and "None" in "\n".join(verdict.lines())
+
+
+@pytest.mark.parametrize(
+    "rows, hint",
+    [
+        ([[1.0, 0.0, -1.0]] * 3, "la fila central pesa el doble"),  # Prewitt
+        ([[0.25, 0.0, -0.25], [0.5, 0.0, -0.5], [0.25, 0.0, -0.25]], "revisa la escala"),
+        ([[1.0, 1.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], "la columna central no cuenta"),
+        ([[1.0, 0.0, -2.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]], "la columna de la derecha"),
+    ],
+)
+def test_a_wrong_kernel_gets_the_hint_of_the_property_it_lacks_without_the_values(rows, hint):
+    import torch
+
+    from autograder.lessons.activation_maxpool import kernel
+
+    verdict = kernel.values(torch.tensor(rows))
+    assert not verdict.passed and verdict.hint.startswith(hint)
+    assert "[[1.0, 0.0, -1.0], [2.0" not in "\n".join(verdict.lines())

@@ -150,7 +150,7 @@ def test_export_report_results_and_nbgrader_export_agree(late_course, tmp_path):
     assert "2 estudiantes: 2 calificados, 0 sin calificar" in reported.stdout
     for part, maximum in MAXIMA.items():
         block = reported.stdout.split(f"{part} (máx. {maximum}): notas de 2 calificados\n", 1)[1]
-        assert re.match(rf"  media {maximum / 2:g}\s+mediana {maximum / 2:g}\s+nota máxima 1 \(50 %\)\s+cero 1", block), (part, block[:200])
+        assert re.match(rf"  media {maximum / 2:g}\s+mediana {maximum / 2:g}\s+con la nota máxima: 1 \(50 %\)\s+con cero: 1", block), (part, block[:200])
     assert re.search(rf"\n  {LABELS_ES[LATE]}\s+1\n    quiénes: {LATE_STUDENT}\n", reported.stdout)
 
     # the batch's own table (from gradebook.db)

@@ -33,6 +33,19 @@ def test_a_pending_marker_means_unwritten_even_without_an_error():
     assert _outcome(SPEC, cell([pending])).status == Status.PENDING
 
 
+def test_a_printed_explanation_is_the_message():
+    printed = {"output_type": "stream", "name": "stderr", "text": "✘ Prueba visible no superada\nPrueba fallida: relu(z)\n"}
+    outcome = _outcome(SPEC, cell([printed]))
+    assert outcome.status == Status.FAILED and outcome.message == "Prueba fallida: relu(z)"
+
+
+def test_an_answer_that_is_undefined_or_not_a_tensor_fails_instead_of_pending():
+    marker = {"output_type": "display_data", "metadata": {},
+              "data": {PENDING_MIME: {"answer": "Gx", "estado": "fallida"}, "text/plain": "✘ Gx no es un tensor de PyTorch"}}
+    outcome = _outcome(SPEC, cell([marker]))
+    assert outcome.status == Status.FAILED and "no es un tensor" in outcome.message
+
+
 def test_an_assertion_from_the_helpers_is_the_message():
     error = {"output_type": "error", "ename": "AssertionError", "evalue": "Prueba fallida: relu(z)", "traceback": []}
     outcome = _outcome(SPEC, cell([error]))
@@ -134,14 +147,18 @@ def summary_lines(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines() if line.startswith(names)]
 
 
-def execute(path: Path, env: dict[str, str] | None = None) -> nbformat.NotebookNode:
-    """Run a student's notebook top to bottom, errors and all, as Jupyter or Colab would."""
+def execute(path: Path, env: dict[str, str] | None = None, *, extra: list[str] = (), allow_errors: bool = True) -> nbformat.NotebookNode:
+    """Run a student's notebook top to bottom as Jupyter or Colab would, then any `extra` cells in the same kernel.
+
+    With allow_errors=False it stops at the first error, as "Run All" does.
+    """
     import os
 
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
+    notebook.cells += [nbformat.v4.new_code_cell(source) for source in extra]
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute(env={**(env or os.environ), "AUTOGRADER_FIGURES": "0"})
     return notebook
@@ -194,3 +211,27 @@ def test_check_needs_no_hidden_test_logic_and_speaks_no_english(tmp_path: Path):
     assert lines == [f"  kernel     {msg.CHECK_STATUS['failed']}", f"  relu       {msg.CHECK_STATUS['passed']}",
                      f"  maxpool2d  {msg.CHECK_STATUS['passed']}"], completed.stdout
     assert "traspuesto" in completed.stdout and "[[1.0, 0.0, -1.0]" not in completed.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sample", ["calls_torch_relu", "kernel_transposed", "inplace_relu", "relu_torch_max"])
+def test_run_all_reaches_the_summary_past_a_failing_visible_test(sample: str):
+    notebook = execute(SAMPLES / f"{sample}.ipynb", allow_errors=False)  # raises if any cell stops "Run All"
+    summary = outputs_text({c.get("id"): c for c in notebook.cells}["progreso"])
+    assert msg.CHECK_STATUS["failed"] in summary, summary
+
+
+@pytest.mark.e2e
+def test_the_summary_reruns_the_visible_tests_with_the_answers_of_now():
+    changed = [
+        "def relu(z):\n    return torch.relu(z)",  # the taught operation, after the tests passed
+        "Gx = None",  # back to unwritten
+        "del maxpool2d",  # gone (a cell that failed to run, say)
+        "resumen_pruebas_visibles()",
+    ]
+    notebook = execute(SAMPLES / "solution.ipynb", extra=changed)
+    before = summary_lines(outputs_text({c.get("id"): c for c in notebook.cells}["progreso"]))
+    after = summary_lines(outputs_text(notebook.cells[-1]))
+    assert before == [f"  {p.name:<11}{msg.CHECK_STATUS['passed']}" for p in PARTS]
+    assert after == [f"  kernel     {msg.CHECK_STATUS['pending']}", f"  relu       {msg.CHECK_STATUS['failed']}",
+                     f"  maxpool2d  {msg.CHECK_STATUS['failed']}"], after

@@ -176,3 +176,10 @@ def test_a_record_in_a_cell_that_is_not_a_test_is_flagged():
     [done], resources = verify_with_resources(stray)
     assert not [o for o in done.outputs if PROBE_MIME in o.get("data", {})]
     assert resources[RESOURCES_KEY]["review"]
+
+
+def test_a_syntax_error_names_the_students_cell_line_not_the_kernels_file():
+    from autograder.adapter.preprocessors.verify import _describe_error
+
+    text = _describe_error("SyntaxError", "expected ':' (4249518050.py, line 1)")
+    assert text == "SyntaxError: expected ':' (línea 1 de tu celda)"

@@ -28,8 +28,12 @@ from autograder.engine.lesson import Lesson, Part, TestSpec
 from autograder.outputs.feedback import ANSI
 from autograder.engine.submission import read_submission
 
-# What the lesson's `falta(...)` helper displays for an answer still unwritten (see the notebook's helpers).
+# What the lesson's helpers show in a visible test's cell (see the notebook's helper cell): an answer not ready
+# (`falta(...)`: its "estado" is "pendiente" while unwritten, "fallida" when undefined or of the wrong kind),
+# and the heading of a visible test not passed (printed to stderr, so that "Run All" goes on).
 PENDING_MIME = "application/vnd.leccion.pendiente+json"
+PENDING_STATE = "pendiente"
+NOT_PASSED = "✘ Prueba visible no superada"
 CELL_TIMEOUT = 60  # s per cell: a student's slow loop gets a message, not a hang
 MAX_MESSAGE = 2000
 
@@ -172,11 +176,19 @@ def _outcome(spec: TestSpec, cell: NotebookNode | None) -> VisibleTest:
     if cell is None:
         return VisibleTest(spec, Status.MISSING, msg.CHECK_MISSING)
     outputs = cell.get("outputs", [])
-    if any(PENDING_MIME in output.get("data", {}) for output in outputs):
-        return VisibleTest(spec, Status.PENDING, msg.CHECK_PENDING)
+    for output in outputs:  # an answer not ready: unwritten (pending), or undefined / of the wrong kind (failed)
+        marker = output.get("data", {}).get(PENDING_MIME)
+        if marker is not None:
+            if isinstance(marker, dict) and marker.get("estado", PENDING_STATE) != PENDING_STATE:
+                return VisibleTest(spec, Status.FAILED, str(output["data"].get("text/plain", ""))[:MAX_MESSAGE])
+            return VisibleTest(spec, Status.PENDING, msg.CHECK_PENDING)
     for output in outputs:
         if output.get("output_type") == "error":
             return VisibleTest(spec, Status.FAILED, _error_text(output))
+        if output.get("output_type") == "stream" and NOT_PASSED in str(output.get("text", "")):
+            # The helpers' explanation, printed (not raised, so "Run All" goes on): the lines after the heading.
+            text = ANSI.sub("", str(output["text"])).split(NOT_PASSED, 1)[1].partition("\n")[2].strip()
+            return VisibleTest(spec, Status.FAILED, text[:MAX_MESSAGE])
     if cell.get("execution_count") is None:
         return VisibleTest(spec, Status.FAILED, msg.CHECK_NOT_RUN)
     return VisibleTest(spec, Status.PASSED)

@@ -14,6 +14,7 @@ NOT_DEFINED = "No encontré {what}: ¿ejecutaste la celda de tu respuesta sin er
 NOT_IMPLEMENTED = "Tu {what} todavía no está implementada (lanza NotImplementedError)."
 RAISED = "Tu {what} lanzó una excepción: {error}"
 RAISED_AT = "En tu código, línea {where}"
+CELL_LINE = "(línea {line} de tu celda)"
 NOT_CALLABLE = "Se esperaba que {what} fuera una función, pero es {kind}."
 NOT_TENSOR = "Se esperaba un torch.Tensor, pero se obtuvo {kind}."
 WRONG_SHAPE = "La forma del resultado no es la esperada."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Tuple
 
 from nbconvert.exporters.exporter import ResourcesDict
@@ -161,9 +162,15 @@ def _answer_problems(nb: NotebookNode, lesson: Lesson) -> dict[Part, str]:
     return problems
 
 
+# Where Python places a syntax error in a cell: "(<ipykernel's file for the cell>.py, line N)", a temporary name.
+_CELL_FILE = re.compile(r"\s*\([^()]*\.py, line (\d+)\)$")
+
+
 def _describe_error(ename: str, evalue: str) -> str:
     if ename == "MemoryError" or any(sign in evalue for sign in msg.MEMORY_SIGNS):
         return msg.FAULT_MEMORY_ERROR
+    # A syntax error names the kernel's temporary file for the cell: the student knows it as their cell's line.
+    evalue = _CELL_FILE.sub(lambda m: " " + msg.CELL_LINE.format(line=m.group(1)), evalue)
     return f"{ename}: {evalue[:300]}"
 
 

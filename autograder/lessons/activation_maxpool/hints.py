@@ -56,3 +56,13 @@ HINT_KERNEL_INTEGERS = (
     "tu núcleo tiene números enteros: torch.tensor deduce el tipo de dato de los números que escribes, "
     "y una convolución trabaja con números de coma flotante."
 )
+# What else is wrong with a kernel that is neither flipped nor transposed (the notebook's visible test says the same).
+HINT_KERNEL_MIDDLE = "la columna central no cuenta: Gx compara solo la columna de la izquierda con la de la derecha."
+HINT_KERNEL_MIRROR = "la columna de la derecha lleva los mismos pesos que la de la izquierda, con el signo cambiado."
+HINT_KERNEL_ROWS = (
+    "la fila central pesa el doble que la superior y la inferior, que pesan lo mismo "
+    "(el suavizado vertical del filtro de Sobel)."
+)
+HINT_KERNEL_SCALE = (
+    "revisa la escala: la forma es la buena, pero los pesos no son los enteros más pequeños que cumplen el enunciado."
+)

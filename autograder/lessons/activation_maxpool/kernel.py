@@ -21,13 +21,8 @@ def _as_kernel(answer: Any) -> torch.Tensor | Verdict:
         return _not_answered()
     try:
         kernel = torch.as_tensor(answer, device=device())
-    except (TypeError, ValueError, RuntimeError) as error:
-        return Verdict.fail(
-            Mistake.NOT_TENSOR,
-            msg.NOT_TENSOR.format(kind=kind_name(answer)),
-            f"({type(error).__name__}: {error})"[:300],
-            hint=hints.HINT_KERNEL_FORM,
-        )
+    except (TypeError, ValueError, RuntimeError):  # torch's reason names its own internals: the kind says enough
+        return Verdict.fail(Mistake.NOT_TENSOR, msg.NOT_TENSOR.format(kind=kind_name(answer)), hint=hints.HINT_KERNEL_FORM)
     if kernel.is_complex():
         return Verdict.fail(
             Mistake.WRONG_DTYPE,
@@ -58,7 +53,18 @@ def _refine(kernel: torch.Tensor, verdict: Verdict) -> Verdict:
         return verdict.recognised(LessonMistake.KERNEL_SIGN, hints.HINT_KERNEL_SIGN)
     if torch.equal(kernel, true.T) or torch.equal(kernel, -true.T):
         return verdict.recognised(LessonMistake.KERNEL_TRANSPOSED, hints.HINT_KERNEL_TRANSPOSED)
-    return verdict
+    return verdict.recognised(verdict.mistake, _structure_hint(kernel)) if verdict.mistake is Mistake.WRONG_VALUES else verdict
+
+
+def _structure_hint(kernel: torch.Tensor) -> str:
+    """Which property of a horizontal Sobel kernel this one lacks, in the order the statement builds it."""
+    if bool((kernel[:, 1] != 0).any()):
+        return hints.HINT_KERNEL_MIDDLE
+    if not torch.equal(kernel[:, 0], -kernel[:, 2]):
+        return hints.HINT_KERNEL_MIRROR
+    if not (kernel[0, 0] == kernel[2, 0] and kernel[1, 0] == 2 * kernel[0, 0]):
+        return hints.HINT_KERNEL_ROWS
+    return hints.HINT_KERNEL_SCALE
 
 
 def _not_answered() -> Verdict:
