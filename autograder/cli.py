@@ -125,9 +125,9 @@ def _print_batch(batch: "BatchResult", lesson: Lesson, course: Course, words: Te
     """The batch's table: per student, each part's score and the total; then who was not graded and who to review."""
     parts = [part.name for part in lesson.parts]
     print(f"{words.student:<24}" + "".join(f"{name:>12}" for name in parts) + f"{'total':>12}")
-    for row in batch.scores:
-        cells = "".join(f"{row.parts.get(name, 0.0):>6g}/{row.max_parts.get(name, 0.0):<5g}" for name in parts)
-        print(f"{row.student:<24}{cells}{row.score:>6g}/{row.max_score:<5g}")
+    for row in batch.scores:  # each "points/maximum" right-aligned under its heading
+        cells = "".join(f"{_fraction(row.parts.get(name, 0.0), row.max_parts.get(name, 0.0)):>12}" for name in parts)
+        print(f"{row.student:<24}{cells}{_fraction(row.score, row.max_score):>12}")
     for student, reason in batch.failures.items():
         print(f"{student:<24}{words.batch_not_graded.format(reason=reason)}")
     for line in review_lines(batch.review, words):
@@ -138,6 +138,10 @@ def _print_batch(batch: "BatchResult", lesson: Lesson, course: Course, words: Te
         print(words.batch_resumed.format(count=len(batch.skipped)))
     flagged = words.batch_flagged.format(count=len(batch.review)) if batch.review else ""
     print(words.batch_done.format(graded=len(batch.scores), failed=len(batch.failures), flagged=flagged, gradebook=course.gradebook.name))
+
+
+def _fraction(points: float, maximum: float) -> str:
+    return f"{points:g}/{maximum:g}"
 
 
 def review_lines(review: dict[str, list[str]], words: TeacherText = teacher_text(DEFAULT_LANGUAGE)) -> list[str]:
