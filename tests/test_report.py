@@ -202,3 +202,13 @@ def test_no_para_revisar_section_when_nobody_is_flagged(cohort, tmp_path):
     report = build_report(cohort)
     assert report.review == () and "Para revisar" not in text_table(report)
     assert "Para revisar" not in write_report(report, tmp_path / "out").html.read_text(encoding="utf-8")
+
+
+def test_a_mean_is_written_with_the_teachers_decimal_separator():
+    from autograder.engine.language import Language
+    from autograder.engine.teacher_text import teacher_text
+    from autograder.outputs.report_model import score_text
+
+    assert score_text(17.6, teacher_text(Language.ES)) == "17,6"
+    assert score_text(17.6, teacher_text(Language.EN)) == "17.6"
+    assert score_text(22.0, teacher_text(Language.ES)) == "22" and score_text(None, teacher_text(Language.ES)) == "-"

@@ -31,6 +31,7 @@ class TeacherText:
     student: str
     students: str
     percent: str  # a share of students, e.g. "60 %"
+    decimal: str  # the decimal separator people of this language write: "17,6" in Spanish, "17.6" in English
     tests_heading: str
     test: str
     passed: str
@@ -77,6 +78,7 @@ ES = TeacherText(
     student=messages.REPORT_REVIEW_STUDENT,
     students="estudiantes",
     percent="{value:.0f} %",
+    decimal=",",
     tests_heading="pruebas superadas (de los calificados)",
     test="prueba",
     passed="superan",
@@ -121,6 +123,7 @@ EN = TeacherText(
     student="student",
     students="students",
     percent="{value:.0f}%",
+    decimal=".",
     tests_heading="tests passed (of graded students)",
     test="test",
     passed="passed",

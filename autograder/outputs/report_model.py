@@ -179,9 +179,10 @@ def student_mistakes(entry: CohortEntry, part: Part) -> set[str]:
     return {t.mistake or UNNAMED for t in entry.result.tests if t.spec.part == part and not t.passed}
 
 
-def score_text(value: float | None) -> str:
-    """A score or statistic for people: 4, 1.5, 2.67; "-" when there is none."""
-    return "-" if value is None else f"{value:.3g}" if value != int(value) else f"{value:g}"
+def score_text(value: float | None, words: TeacherText | None = None) -> str:
+    """A score or statistic for people: 4, 1.5, 2.67 (1,5 and 2,67 in Spanish, given the words); "-" when there is none."""
+    text = "-" if value is None else f"{value:.3g}" if value != int(value) else f"{value:g}"
+    return text.replace(".", words.decimal) if words is not None else text
 
 
 def percent_text(rate: float | None, words: TeacherText) -> str:
@@ -196,13 +197,13 @@ def text_table(report: CohortReport, width: int = WIDTH) -> str:
         words.report_title.format(assignment=report.assignment),
         words.cohort_line.format(students=report.students, graded=report.graded, ungradable=report.ungradable, unreadable=report.unreadable),
         "",
-        words.total_heading.format(maximum=score_text(report.total.max_score), graded=len(report.total.scores)),
+        words.total_heading.format(maximum=score_text(report.total.max_score, words), graded=len(report.total.scores)),
         _stats_line(report.total, words),
         *_histogram_lines(report.total, words, width),
     ]
     label_width = min(60, width - 20)
     for summary in report.parts:
-        maximum, graded = score_text(summary.max_score), len(summary.scores)
+        maximum, graded = score_text(summary.max_score, words), len(summary.scores)
         lines += ["", words.part_heading.format(part=summary.part.name, maximum=maximum, graded=graded)]
         lines.append(_stats_line(summary, words))
         lines += _histogram_lines(summary, words, width)
@@ -227,7 +228,7 @@ def text_table(report: CohortReport, width: int = WIDTH) -> str:
 def _stats_line(distribution: Distribution, words: TeacherText) -> str:
     full = f"{distribution.full_marks} ({percent_text(distribution.full_marks / len(distribution.scores), words)})" if distribution.scores else "0"
     return (
-        f"  {words.mean} {score_text(distribution.mean)}   {words.median} {score_text(distribution.median)}   "
+        f"  {words.mean} {score_text(distribution.mean, words)}   {words.median} {score_text(distribution.median, words)}   "
         f"{words.full_marks} {full}   {words.zero} {distribution.zero}"
     )
 
@@ -253,6 +254,6 @@ def _histogram_lines(distribution: Distribution, words: TeacherText, width: int)
     out = []
     for start in range(0, len(pairs), per_row):
         chunk = pairs[start : start + per_row]
-        out.append(f"  {words.score:<12}" + "".join(f"{score_text(v):>{cell}}" for v, _ in chunk))
+        out.append(f"  {words.score:<12}" + "".join(f"{score_text(v, words):>{cell}}" for v, _ in chunk))
         out.append(f"  {words.students:<12}" + "".join(f"{n:>{cell}}" for _, n in chunk))
     return out

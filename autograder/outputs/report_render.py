@@ -64,7 +64,7 @@ def _histogram(ax, distribution: Distribution, title: str, report: CohortReport)
     gap = min((b - a for a, b in zip(values, values[1:])), default=1.0)
     ax.bar(values, counts, width=0.8 * gap, color=BAR_COLOR)
     ax.set_title(title)
-    ax.set_xlabel(words.chart_out_of.format(maximum=score_text(distribution.max_score)))
+    ax.set_xlabel(words.chart_out_of.format(maximum=score_text(distribution.max_score, words)))
     ax.set_ylabel(words.students)
     if distribution.max_score <= MAX_TICKS:  # whole scores only, so half points never crowd the axis
         ticks = list(range(int(distribution.max_score) + 1))
@@ -135,14 +135,14 @@ def _stats_html(distribution: Distribution, report: CohortReport) -> str:
     full = percent_text(distribution.full_marks / len(distribution.scores), words) if distribution.scores else "-"
     return (
         '<p class="stats">'
-        f"<span>{words.mean} {score_text(distribution.mean)}</span><span>{words.median} {score_text(distribution.median)}</span>"
+        f"<span>{words.mean} {score_text(distribution.mean, words)}</span><span>{words.median} {score_text(distribution.median, words)}</span>"
         f"<span>{words.full_marks} {distribution.full_marks} ({full})</span><span>{words.zero} {distribution.zero}</span></p>"
     )
 
 
 def _histogram_html(distribution: Distribution, report: CohortReport) -> str:
     words = report.text
-    scores = "".join(f"<th>{score_text(v)}</th>" for v, _ in distribution.histogram)
+    scores = "".join(f"<th>{score_text(v, words)}</th>" for v, _ in distribution.histogram)
     counts = "".join(f"<td>{n}</td>" for _, n in distribution.histogram)
     return f"<table><tr><th>{words.score}</th>{scores}</tr><tr><th>{words.students}</th>{counts}</tr></table>"
 
@@ -150,7 +150,7 @@ def _histogram_html(distribution: Distribution, report: CohortReport) -> str:
 def _part_html(summary: PartSummary, report: CohortReport) -> list[str]:
     e = html.escape
     words = report.text
-    heading = words.part_heading.format(part=summary.part.name, maximum=score_text(summary.max_score), graded=len(summary.scores))
+    heading = words.part_heading.format(part=summary.part.name, maximum=score_text(summary.max_score, words), graded=len(summary.scores))
     tests = "".join(
         f'<tr><td class="label">{e(rate.spec.title)}</td><td>{rate.passed}/{rate.graded}</td><td>{percent_text(rate.rate, words)}</td></tr>'
         for rate in summary.tests
@@ -176,7 +176,7 @@ def render_html(report: CohortReport, png: bytes) -> str:
     words = report.text
     title = e(words.report_title.format(assignment=report.assignment))
     cohort = words.cohort_line.format(students=report.students, graded=report.graded, ungradable=report.ungradable, unreadable=report.unreadable)
-    total = words.total_heading.format(maximum=score_text(report.total.max_score), graded=len(report.total.scores))
+    total = words.total_heading.format(maximum=score_text(report.total.max_score, words), graded=len(report.total.scores))
     body = [
         f"<h1>{title}</h1>",
         f"<p>{e(cohort)}. {e(words.graded_only)}</p>",
