@@ -59,7 +59,7 @@ SUBMISSIONS = [
     for student, sample, score in (("ana", "solution", MAX_SCORE), ("beto", "blank", 0.0))
 ]
 MANUAL = (RENAMED, "beto")  # the submission given a manual grade and comment
-FAILED = "no superada"  # in every Spanish failure message (autograder.engine.messages.FAILED)
+FAILED = messages.FAILED.format(name="").strip()  # ": no superada." ends the first line of every Spanish failure message
 HIDDEN_CODE = "check("  # every hidden-tests region of the lesson calls check(...)
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 # Config warnings nbgrader or traitlets printed on every call before issue 12; none may come back.
