@@ -29,12 +29,13 @@ class LocalDaskCluster:
     address: str = ""
     _seen: list[psutil.Process] = field(default_factory=list)
 
-    def start_scheduler(self) -> str:
+    def start_scheduler(self, env: dict[str, str] | None = None) -> str:
         """`dask scheduler --host 127.0.0.1 --port 0 --scheduler-file F`; its address is read from the file."""
         scheduler_file = self.folder / "scheduler.json"
         self.scheduler = self._spawn(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
             "scheduler.log",
+            env={**os.environ, **(env or {})},
         )
         deadline = time.monotonic() + START_S
         while time.monotonic() < deadline:
@@ -49,11 +50,11 @@ class LocalDaskCluster:
             time.sleep(0.2)
         raise RuntimeError(f"the Dask scheduler did not start:\n{log_tail(self.folder / 'scheduler.log')}")
 
-    def start_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start_worker(self, env: dict[str, str] | None = None, threads: int = 1) -> subprocess.Popen:
         """`dask worker ADDRESS --nworkers 1 --nthreads 1`, with `env` added to this process's environment."""
         name = f"worker{len(self.workers)}"
         process = self._spawn(
-            [DASK, "worker", self.address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--name", name],
+            [DASK, "worker", self.address, "--nworkers", "1", "--nthreads", str(threads), "--no-dashboard", "--name", name],
             f"{name}.log",
             env={**os.environ, **(env or {})},
         )

@@ -28,13 +28,13 @@ NAMES = ("solution", "leaky_relu", "stride1_when_none", "blank")
 
 
 @pytest.fixture
-def cluster(tmp_path: Path):
-    """A scheduler on 127.0.0.1 (no workers yet); stops it and every worker started on it."""
+def cluster(tmp_path: Path, request: pytest.FixtureRequest):
+    """A scheduler on 127.0.0.1 (no workers yet; its environment from an indirect parameter); stops it and every worker started on it."""
     folder = tmp_path / "dask"
     folder.mkdir()
     started = LocalDaskCluster(folder)
     try:
-        started.start_scheduler()
+        started.start_scheduler(getattr(request, "param", None))
         yield started
     finally:
         assert started.stop() == []
@@ -99,6 +99,33 @@ def test_a_worker_killed_mid_batch_loses_nobody(course, tmp_path, cluster):
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("cluster", [{"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}], indirect=True)
+def test_a_task_whose_worker_keeps_dying_is_that_students_reason(course, tmp_path, cluster):
+    # Dask gives a task whose worker died `allowed-failures` more tries (3 by default); none here, so one death ends it.
+    students = {f"s{index}": SAMPLES / "solution.ipynb" for index in range(6)}
+    scratch = stage_course(course, tmp_path / "course", [])
+    for student, sample in students.items():
+        submit(scratch.root, student, ASSIGNMENT, sample)
+    victim = cluster.start_worker()
+    cluster.start_worker()
+    cluster.wait_for_workers(2)
+    busy_when_killed = []
+
+    def kill_after_first(index: int, total: int, _outcome) -> None:
+        if index == 1:
+            busy_when_killed.append(cluster.busy("worker0"))
+            cluster.kill_worker(victim)
+
+    batch = autograde(scratch, ASSIGNMENT, LESSON, scheduler=cluster.address, progress=kill_after_first)
+    assert busy_when_killed[0] > 0
+    assert set(batch.failures.values()) == {"the grading worker process died on every try (Dask KilledWorker)"}
+    assert 1 <= len(batch.failures) <= busy_when_killed[0]  # one it held may have finished between the look and the kill
+    assert set(part_scores(scratch)) | set(batch.failures) == set(students)  # every student graded or with the reason
+    journal = load_journal(journal_path(scratch, ASSIGNMENT))
+    assert {student for student, entry in journal.items() if entry.status == FAILED} == set(batch.failures)
+
+
+@pytest.mark.e2e
 def test_a_worker_of_another_environment_refuses(course, tmp_path, cluster):
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / "solution.ipynb", SAMPLES / "leaky_relu.ipynb"])
     shim = shim_nbgrader(tmp_path / "shim")
@@ -121,6 +148,23 @@ def test_a_worker_of_another_environment_refuses(course, tmp_path, cluster):
     assert "no Dask worker accepted it" in reason and "nbgrader 0.0.1 on this worker, " in reason
     assert load_journal(journal_path(scratch, ASSIGNMENT))["solution"].status == FAILED
     assert GradingResult.read(results_path(scratch, ASSIGNMENT, "solution")).score == 0
+
+
+@pytest.mark.e2e
+def test_workers_without_the_sandbox_or_with_threads_refuse(course, tmp_path, cluster):
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / "solution.ipynb"])
+    no_tools = tmp_path / "empty-path"  # no bwrap to be found: the sandbox cannot start
+    no_tools.mkdir()
+    cluster.start_worker(env={"PATH": str(no_tools)})
+    cluster.start_worker(threads=2)
+    cluster.wait_for_workers(2)
+
+    batch = autograde(scratch, ASSIGNMENT, LESSON, scheduler=cluster.address)
+    reason = batch.failures["solution"]
+    assert reason.startswith("no Dask worker accepted it: ")
+    assert "refused, it cannot start the sandbox: " in reason and "bwrap" in reason
+    assert "refused, it runs 2 threads; start grading workers with --nthreads 1" in reason
+    assert part_scores(scratch) == {}
 
 
 def test_an_unreachable_scheduler_is_one_line(course, tmp_path):

@@ -103,6 +103,11 @@ def grade_on_worker(job: RemoteJob) -> Graded | Refusal:
     """The task: refuse unless this worker grades as the client would, else grade the student's folder with grade_one."""
     worker = get_worker()
     reason = refusal_reason(job.expected, job.sandbox)
+    threads = getattr(getattr(worker, "state", None), "nthreads", 1)
+    if not reason and threads != 1:
+        # A worker grades one submission at a time, as a process of the local pool does (kernels, the warm process
+        # and Verify's torch are per process); more processes: --nworkers.
+        reason = f"it runs {threads} threads; start grading workers with --nthreads 1 (and --nworkers N for N at once)"
     plugin = worker.plugins.get(job.plugin)
     if not reason and (plugin is None or plugin.root is None):
         reason = getattr(plugin, "error", "") or "the course's files have not reached this worker"
