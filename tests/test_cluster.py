@@ -7,6 +7,7 @@ separate processes, and every process is stopped after each test.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,40 @@ def test_a_task_whose_worker_keeps_dying_is_that_students_reason(course, tmp_pat
     assert set(part_scores(scratch)) | set(batch.failures) == set(students)  # every student graded or with the reason
     journal = load_journal(journal_path(scratch, ASSIGNMENT))
     assert {student for student, entry in journal.items() if entry.status == FAILED} == set(batch.failures)
+
+
+@pytest.mark.e2e
+def test_a_client_killed_mid_batch_resumes_from_the_journal(course, tmp_path, cluster):
+    students = {f"s{index}": SAMPLES / f"{NAMES[index % len(NAMES)]}.ipynb" for index in range(6)}
+    scratch = stage_course(course, tmp_path / "course", [])
+    for student, sample in students.items():
+        submit(scratch.root, student, ASSIGNMENT, sample)
+    cluster.start_worker()
+    cluster.start_worker()
+    cluster.wait_for_workers(2)
+    command = [sys.executable, "-m", "autograder.cli", "autograde", "--course", str(scratch.root), "--scheduler", cluster.address]
+
+    client = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        filed = 0
+        for line in client.stderr:  # one line per filed submission (not a terminal)
+            filed += line.startswith("calificado ")
+            if filed == 2:
+                os.killpg(client.pid, signal.SIGKILL)
+                break
+        client.wait(timeout=300)
+    finally:
+        if client.poll() is None:
+            os.killpg(client.pid, signal.SIGKILL)
+            client.wait()
+    assert filed == 2
+    done_before = {s for s, entry in load_journal(journal_path(scratch, ASSIGNMENT)).items() if entry.status != FAILED}
+    assert 2 <= len(done_before) < len(students)
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr
+    assert f"reanudado: {len(done_before)} ya calificados" in again.stdout
+    assert part_scores(scratch) == {student: EXPECTED_SCORES[sample.stem] for student, sample in students.items()}
 
 
 @pytest.mark.e2e
