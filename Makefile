@@ -54,6 +54,7 @@ flaky: install browser
 bench: install
 	$(PY) benchmarks/throughput.py $(BENCH_ARGS)
 	$(PY) benchmarks/sandbox_cost.py
+	$(PY) benchmarks/cluster.py
 
 release: install
 	$(AUTOGRADER) release

@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="grade on the Dask cluster of this scheduler (tcp://HOST:PORT; default: c.Cluster.scheduler, else this machine)",
+        help="grade on the Dask cluster of this scheduler (tcp://HOST:PORT; default: c.Cluster.scheduler; '': this machine)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
