@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,14 +78,25 @@ class FilingClock:
         batch._Filer.file_safely = self._original
 
 
-def timed_batch(course: Course, **options) -> tuple[float, float, int]:
-    """(wall seconds, filing seconds, failures) of one `autograde` batch."""
+@dataclass(frozen=True)
+class Timing:
+    """One batch: wall seconds, the client's filing seconds, the workers' grading seconds (summed), failures."""
+
+    wall: float
+    filing: float
+    grading: float
+    failures: int
+
+
+def timed_batch(course: Course, **options) -> Timing:
+    """Time one `autograde` batch; each outcome's own seconds (the worker's execute-and-decide) are summed."""
     lesson = course.lesson(ASSIGNMENT)
+    graded: list[float] = []
     with FilingClock() as clock:
         started = time.perf_counter()
-        result = batch.autograde(course, ASSIGNMENT, lesson, **options)
+        result = batch.autograde(course, ASSIGNMENT, lesson, progress=lambda i, n, outcome: graded.append(outcome.seconds), **options)
         wall = time.perf_counter() - started
-    return wall, clock.seconds, len(result.failures)
+    return Timing(wall, clock.seconds, sum(graded), len(result.failures))
 
 
 def start_cluster(folder: Path, workers: int) -> tuple[str, list[subprocess.Popen]]:
@@ -138,29 +150,31 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as scratch:
         scratch_path = Path(scratch)
-        local_wall, local_filing, local_failed = timed_batch(staged(scratch_path / "local", args.batch), workers=args.workers)
+        local = timed_batch(staged(scratch_path / "local", args.batch), workers=args.workers)
         started = time.perf_counter()
         address, processes = start_cluster(scratch_path, args.workers)
         cluster_start = time.perf_counter() - started
         try:
-            cold_wall, cold_filing, cold_failed = timed_batch(staged(scratch_path / "cold", args.batch), scheduler=address)
-            warm_wall, warm_filing, warm_failed = timed_batch(staged(scratch_path / "warm", args.batch), scheduler=address)
+            cold = timed_batch(staged(scratch_path / "cold", args.batch), scheduler=address)
+            warm = timed_batch(staged(scratch_path / "warm", args.batch), scheduler=address)
         finally:
             stop(processes)
 
     n, w = args.batch, args.workers
     print(f"{n} submissions, {w} worker processes ({os.cpu_count()} cores here)")
-    print(f"  local pool            {local_wall:7.1f} s  ({local_wall / n:.2f} s each; filing {local_filing / n:.2f} s each)  failures {local_failed}")
-    print(f"  cluster start-up      {cluster_start:7.1f} s  (scheduler and workers; paid once per cluster, not per batch)")
-    print(f"  cluster, cold workers {cold_wall:7.1f} s  ({cold_wall / n:.2f} s each; filing {cold_filing / n:.2f} s each)  failures {cold_failed}")
-    print(f"  cluster, warm workers {warm_wall:7.1f} s  ({warm_wall / n:.2f} s each; filing {warm_filing / n:.2f} s each)  failures {warm_failed}")
-    overhead = (warm_wall - local_wall) / n
-    print(f"  overhead per submission (warm cluster - local): {overhead:+.2f} s ({100 * (warm_wall / local_wall - 1):+.0f}%)")
+    for name, run in (("local pool", local), ("cluster, cold workers", cold), ("cluster, warm workers", warm)):
+        print(
+            f"  {name:22s}{run.wall:7.1f} s  ({run.wall / n:.2f} s each; a worker's grading {run.grading / n:.2f} s, "
+            f"the client's filing {run.filing / n:.2f} s each)  failures {run.failures}"
+        )
+    print(f"  cluster start-up      {cluster_start:7.1f} s  (scheduler and workers: once per cluster, not per batch)")
+    for name, run in (("cold", cold), ("warm", warm)):
+        print(f"  overhead per submission ({name} cluster - local pool): {(run.wall - local.wall) / n:+.2f} s ({100 * (run.wall / local.wall - 1):+.0f}%)")
 
-    grading = local_wall * w / n  # one worker process's seconds per submission, start-up included
-    filing = statistics.mean([local_filing / n, warm_filing / n])
-    startup = max(0.0, warm_wall - n * max(grading / w, filing))
-    print(f"\ncost model for {args.cohort:,} submissions: start-up {startup:.1f} s + max(cohort x {grading:.2f} s / workers, cohort x {filing:.2f} s filing)")
+    grading = statistics.mean([local.grading / n, warm.grading / n])  # one worker process's seconds per submission
+    filing = statistics.mean([local.filing / n, warm.filing / n])  # the client's, one at a time
+    startup = cluster_start + max(0.0, cold.wall - warm.wall)  # the cluster, then each worker's zygote warm-up
+    print(f"\ncost model for {args.cohort:,} submissions: start-up {startup:.0f} s + max(cohort x {grading:.2f} s / workers, cohort x {filing:.2f} s filing)")
     for workers in [int(x) for x in args.nodes.split(",") if x.strip()]:
         compute = args.cohort * grading / workers
         serial = args.cohort * filing

@@ -159,6 +159,11 @@ def test_a_client_killed_mid_batch_resumes_from_the_journal(course, tmp_path, cl
     assert f"reanudado: {len(done_before)} ya calificados" in again.stdout
     assert part_scores(scratch) == {student: EXPECTED_SCORES[sample.stem] for student, sample in students.items()}
 
+    # Everyone done: a rerun needs no cluster at all (nobody listens on this address).
+    idle = [*command[:-1], f"tcp://127.0.0.1:{free_port()}"]
+    done = subprocess.run(idle, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and f"reanudado: {len(students)} ya calificados" in done.stdout, done.stderr
+
 
 @pytest.mark.e2e
 def test_a_worker_of_another_environment_refuses(course, tmp_path, cluster):

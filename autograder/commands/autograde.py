@@ -243,7 +243,7 @@ def _pool(
         from autograder.engine.cluster import DaskGradingPool
     except ImportError as error:
         raise CourseError(course.root, f"grading on a Dask scheduler needs the cluster extra: pip install -c constraints.txt '.[cluster]' ({error})") from error
-    return DaskGradingPool(course, assignment, lesson, address, sandbox, settings.connect_timeout, settings.worker_wait)
+    return DaskGradingPool(course, assignment, lesson, address, sandbox, settings.connect_timeout, settings.worker_wait, jobs=jobs)
 
 
 def intake(course: Course, student: str, assignment: str) -> NotebookError | None:
