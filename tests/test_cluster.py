@@ -10,12 +10,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from activation import ASSIGNMENT, LESSON
-from autograder.commands.autograde import FAILED, autograde, journal_path, load_journal, results_path, scores
+from autograder.commands.autograde import FAILED, autograde, ensure_registered, journal_path, load_journal, results_path, scores
 from autograder.engine.bundle import Bundle
 from autograder.engine.fingerprint import EnvironmentFingerprint, current
 from autograder.engine.results import GradingResult
@@ -188,6 +189,21 @@ def test_a_worker_of_another_environment_refuses(course, tmp_path, cluster):
     assert "no Dask worker accepted it" in reason and "nbgrader 0.0.1 on this worker, " in reason
     assert load_journal(journal_path(scratch, ASSIGNMENT))["solution"].status == FAILED
     assert GradingResult.read(results_path(scratch, ASSIGNMENT, "solution")).score == 0
+
+
+@pytest.mark.e2e
+def test_a_worker_that_joins_after_the_batch_started_gets_the_course(course, tmp_path, cluster):
+    # The batch waits for a first worker (c.Cluster.worker_wait), which joins after the course's plugin was registered.
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / "stride1_when_none.ipynb"])
+    ensure_registered(scratch, ASSIGNMENT)  # done now, so the batch reaches the cluster well before the worker starts
+    late = threading.Timer(3.0, cluster.start_worker)
+    late.start()
+    try:
+        batch = autograde(scratch, ASSIGNMENT, LESSON, scheduler=cluster.address)
+    finally:
+        late.join()
+    assert batch.failures == {} and len(cluster.workers) == 1
+    assert part_scores(scratch) == {"stride1_when_none": EXPECTED_SCORES["stride1_when_none"]}
 
 
 @pytest.mark.e2e
