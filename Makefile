@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	@# A registry hiccup makes pip report a dependency conflict: try up to three times.
 	for attempt in 1 2 3; do \
-	  $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]' && break; \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,cluster]' && break; \
 	  [ $$attempt -lt 3 ] || exit 1; echo "pip install failed (attempt $$attempt), retrying" >&2; sleep 10; \
 	done
 	touch $@
@@ -54,6 +54,7 @@ flaky: install browser
 bench: install
 	$(PY) benchmarks/throughput.py $(BENCH_ARGS)
 	$(PY) benchmarks/sandbox_cost.py
+	$(PY) benchmarks/cluster.py
 
 release: install
 	$(AUTOGRADER) release

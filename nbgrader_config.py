@@ -74,6 +74,11 @@ c.GuardedExecute.figures = False
 # "unconfined" (trusted notebooks only). --no-sandbox (sandbox = False) always means unconfined.
 c.GuardedExecute.isolation = ""
 
+# Grade batches on a Dask cluster instead of this machine's process pool: the scheduler's address
+# (tcp://HOST:PORT, or tls://... across machines); `autograder autograde --scheduler` overrides it.
+# Empty: this machine. Needs the `cluster` extra; see docs/cluster.md.
+c.Cluster.scheduler = ""
+
 # nbgrader's autograde chain with our steps inserted where they belong; the same list
 # serves `nbgrader autograde` from this directory and `autograder grade`.
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402

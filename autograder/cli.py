@@ -64,10 +64,13 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     _warn_unsandboxed(args)
     # The warm process and the workers' fork server import torch and nbgrader on the other core while
     # nbgrader loads here (the batch owns both from then on).
-    zygote = Zygote().start() if not args.no_sandbox and Zygote.available() else None
+    # Not with --scheduler: a Dask cluster's workers warm their own.
+    local = not args.scheduler
+    zygote = Zygote().start() if local and not args.no_sandbox and Zygote.available() else None
     from autograder.engine.parallel import start_forkserver
 
-    start_forkserver()
+    if local:
+        start_forkserver()
     from autograder.commands.autograde import autograde, submitted_assignments
 
     failed = False
@@ -93,6 +96,7 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
                 # The warm process started early goes to the first batch, which owns it; later ones start their own.
                 zygote=zygote if index == 0 else None,
                 students=chosen[assignment] if chosen is not None else None,
+                scheduler=args.scheduler,
             )
             if len(assignments) > 1:
                 print(f"== {assignment}")
@@ -292,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="regrade only this student's submission, even if already graded (repeat for several); the others are left as they are",
     )
     p.add_argument("--workers", type=_positive_int, help="grading processes at once (default: one per core)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on the Dask cluster of this scheduler (tcp://HOST:PORT; default: c.Cluster.scheduler; '': this machine)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
     _language_option(p, "the summary and progress lines")

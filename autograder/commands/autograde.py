@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 from nbgrader.api import MissingEntry, SubmittedAssignment
 
@@ -43,6 +43,9 @@ from autograder.commands.release import generate
 from autograder.isolation.bwrap import check_available
 from autograder.engine.results import GradingResult, TestResult
 from autograder.engine.submission import file_kind, read_submission
+
+if TYPE_CHECKING:  # dask is imported only when a batch names a scheduler
+    from autograder.engine.cluster import DaskGradingPool
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +168,7 @@ def autograde(
     workers: int | None = None,
     zygote: "Zygote | None" = None,
     students: Sequence[str] | None = None,
+    scheduler: str | None = None,
 ) -> BatchResult:
     """Grade each submission in submitted/ that is new or changed (all with `force`), in parallel, into gradebook.db.
 
@@ -177,6 +181,9 @@ def autograde(
     (UseExecuted in place of the steps already run), so gradebook.db has one writer and each submission
     one scoring, writes the student's results file from gradebook.db (late penalty included), and
     journals the student. Every submission ends graded or with a reason; none is dropped.
+
+    With `scheduler` (a Dask scheduler's address; None reads the course's c.Cluster.scheduler, "" forces
+    the local pool) the workers are a Dask cluster's (autograder.engine.cluster); the filing is the same.
     """
     chosen = None if students is None else sorted(set(students))
     if chosen is not None:
@@ -201,8 +208,8 @@ def autograde(
         # Intake: a submission with a link or a special file anywhere in it is refused here, never graded.
         refused = {student: error for student in todo if (error := intake(course, student, assignment)) is not None}
         to_grade = {student: notebook for student, notebook in notebooks.items() if student not in refused}
-        with tempfile.TemporaryDirectory(prefix="autograder-executed-") as staging, GradingPool(
-            course, assignment, lesson, workers, sandbox, jobs=len(to_grade), zygote=zygote
+        with tempfile.TemporaryDirectory(prefix="autograder-executed-") as staging, _pool(
+            course, assignment, lesson, workers, sandbox, len(to_grade), zygote, scheduler
         ) as pool:
             filer = _Filer(course, assignment, lesson, Path(staging))
             outcomes = itertools.chain(
@@ -218,6 +225,25 @@ def autograde(
         rows = [row for row in scores(course, assignment, lesson) if row.graded and row.student in submissions and row.student not in failures]
         review = reviews(course, assignment, lesson, scope)
     return BatchResult(rows, failures, sorted(set(submissions) - set(todo)), review, only=chosen or [])
+
+
+def _pool(
+    course: Course, assignment: str, lesson: Lesson, workers: int | None, sandbox: bool, jobs: int, zygote: "Zygote | None", scheduler: str | None
+) -> "GradingPool | DaskGradingPool":
+    """This machine's process pool, or a Dask cluster's workers when a scheduler is named (here or in c.Cluster)."""
+    from autograder.engine.cluster_settings import Cluster
+
+    settings = Cluster(config=course.config())
+    address = settings.scheduler if scheduler is None else scheduler
+    if not address:
+        return GradingPool(course, assignment, lesson, workers, sandbox, jobs=jobs, zygote=zygote)
+    if zygote is not None:
+        zygote.close()  # the workers warm their own
+    try:
+        from autograder.engine.cluster import DaskGradingPool
+    except ImportError as error:
+        raise CourseError(course.root, f"grading on a Dask scheduler needs the cluster extra: pip install -c constraints.txt '.[cluster]' ({error})") from error
+    return DaskGradingPool(course, assignment, lesson, address, sandbox, settings.connect_timeout, settings.worker_wait, jobs=jobs)
 
 
 def intake(course: Course, student: str, assignment: str) -> NotebookError | None:
@@ -266,7 +292,7 @@ def _refusals(course: Course, assignment: str, lesson: Lesson, refused: dict[str
         yield Outcome(student, _ungradable_result(course, assignment, lesson, notebooks[student], str(error)), None, error.reason)
 
 
-def _outcomes(pool: GradingPool, notebooks: dict[str, Path], course: Course, assignment: str, lesson: Lesson) -> Iterator[Outcome]:
+def _outcomes(pool: "GradingPool | DaskGradingPool", notebooks: dict[str, Path], course: Course, assignment: str, lesson: Lesson) -> Iterator[Outcome]:
     """Every submission's outcome from the pool; whatever the pool raises becomes a student's reason, never the batch's end.
 
     After an unexpected error the rest are graded one at a time, so the next one is pinned on its student.
