@@ -67,13 +67,14 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     # Not with --scheduler: a Dask cluster's workers warm their own.
     local = not args.scheduler
     zygote = Zygote().start() if local and not args.no_sandbox and Zygote.available() else None
-    from autograder.engine.parallel import start_forkserver
+    from autograder.engine.parallel import default_workers, start_forkserver
 
     if local:
         start_forkserver()
     from autograder.commands.autograde import autograde, submitted_assignments
 
     failed = False
+    timed: list[tuple[str, "BatchResult", int]] = []
     try:
         course = Course.at(args.course) if args.course else Course.find()
         words = teacher_text(_language(args, course))
@@ -102,9 +103,14 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
                 print(f"== {assignment}")
             _print_batch(batch, lessons[assignment], course, words)
             failed = failed or bool(batch.failures)
+            timed.append((assignment, batch, args.workers or default_workers()))
     finally:
         if zygote is not None:
             zygote.close()
+        if args.timings is not None:
+            from autograder.outputs.timings import write_timings
+
+            write_timings(args.timings, timed)
     return EXIT_UNGRADABLE if failed else EXIT_OK
 
 
@@ -303,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
     p.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (prints a warning; trusted notebooks only)")
+    p.add_argument(
+        "--timings",
+        type=Path,
+        metavar="FILE",
+        help="write where the time went as JSON: seconds per stage of each submission (kernel start, cells, filing, ...)",
+    )
     _language_option(p, "the summary and progress lines")
     p.set_defaults(run=_cmd_autograde)
 

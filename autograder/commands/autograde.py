@@ -21,6 +21,7 @@ import logging
 import os
 import stat
 import tempfile
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -42,6 +43,7 @@ from autograder.adapter.preprocessors import UseExecuted
 from autograder.commands.release import generate
 from autograder.isolation.bwrap import check_available
 from autograder.engine.results import GradingResult, TestResult
+from autograder.engine.stages import FILING
 from autograder.engine.submission import file_kind, read_submission
 
 if TYPE_CHECKING:  # dask is imported only when a batch names a scheduler
@@ -134,6 +136,11 @@ class BatchResult:
     # Why an instructor should look at a student's submission (GradingResult.review, from their results file).
     review: dict[str, list[str]] = field(default_factory=dict)
     only: list[str] = field(default_factory=list)  # the students named (--student): the batch speaks of them alone
+    # Where the time went: seconds per stage of each submission graded (autograder.engine.stages), and the batch's
+    # wall time and the time to its first filed result, from the call.
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    first_result: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,7 @@ def autograde(
     With `scheduler` (a Dask scheduler's address; None reads the course's c.Cluster.scheduler, "" forces
     the local pool) the workers are a Dask cluster's (autograder.engine.cluster); the filing is the same.
     """
+    began = time.monotonic()
     chosen = None if students is None else sorted(set(students))
     if chosen is not None:
         unknown = sorted(set(chosen) - set(submitted_students(course, assignment)))
@@ -215,16 +223,22 @@ def autograde(
             outcomes = itertools.chain(
                 _refusals(course, assignment, lesson, refused, notebooks), _outcomes(pool, to_grade, course, assignment, lesson)
             )
+            stages: dict[str, dict[str, float]] = {}
+            first_result = 0.0
             for index, outcome in enumerate(outcomes, start=1):
+                filing = time.monotonic()
                 filed = filer.file_safely(outcome, submissions[outcome.student], notebooks[outcome.student])
                 journal[outcome.student] = filed.entry
                 save_journal(path, assignment, journal)
+                stages[outcome.student] = {**outcome.stages, FILING: time.monotonic() - filing}
+                first_result = first_result or time.monotonic() - began
                 if progress is not None:
                     progress(index, len(todo), filed.outcome(outcome))
         failures = {s: journal[s].reason for s in scope if s in journal and journal[s].status == FAILED}
         rows = [row for row in scores(course, assignment, lesson) if row.graded and row.student in submissions and row.student not in failures]
         review = reviews(course, assignment, lesson, scope)
-    return BatchResult(rows, failures, sorted(set(submissions) - set(todo)), review, only=chosen or [])
+    skipped = sorted(set(submissions) - set(todo))
+    return BatchResult(rows, failures, skipped, review, chosen or [], stages, time.monotonic() - began, first_result)
 
 
 def _pool(

@@ -20,6 +20,7 @@ from autograder.engine.lesson import Lesson
 from autograder.engine.course import Course
 from autograder.engine.errors import NotebookError
 from autograder.engine.results import GradingResult
+from autograder.engine.stages import QUEUE, RETURN
 from autograder.isolation.sandboxkernel import WarmKernelManager
 from autograder.isolation.zygote import SOCKET_ENV, Zygote
 
@@ -49,6 +50,8 @@ class Outcome:
     seconds: float = 0.0
     feedback: dict[str, CellFeedback] = field(default_factory=dict)  # by grade_id: each test cell's message, passed or failed
     mistakes: dict[str, str | None] = field(default_factory=dict)  # by grade_id: Verify's named mistake of a failing test
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (autograder.engine.stages)
+    span: tuple[float, float] = (0.0, 0.0)  # when the worker started and finished it (time.monotonic, this machine's clock)
 
 
 def default_workers() -> int:
@@ -108,6 +111,7 @@ class GradingPool:
         retried: set[str] = set()
         while todo:
             running = {self._submit(path): (student, self._generation()) for student, path in sorted(todo.items())}
+            submitted = time.monotonic()
             broken = False
             while running:
                 finished, _ = wait(running, timeout=ZYGOTE_WATCH_S, return_when=FIRST_COMPLETED)
@@ -127,7 +131,7 @@ class GradingPool:
                         running[self._submit(todo[student])] = (student, self._generation())
                         continue
                     del todo[student]
-                    yield replace(outcome, student=student)
+                    yield replace(outcome, student=student, stages=_waits(outcome, submitted))
             if broken:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 restarts += 1
@@ -153,6 +157,14 @@ class GradingPool:
     def _submit(self, notebook: Path) -> Future:
         assert self._executor is not None
         return self._executor.submit(grade_one, self.course.root, self.assignment, self.lesson, str(notebook), self.sandbox)
+
+
+def _waits(outcome: Outcome, submitted: float) -> dict[str, float]:
+    """The outcome's stages, plus how long it waited for a worker and how long it took to come back (same machine's clock)."""
+    started, finished = outcome.span
+    if not started:
+        return outcome.stages
+    return {QUEUE: max(0.0, started - submitted), **outcome.stages, RETURN: max(0.0, time.monotonic() - finished)}
 
 
 def _warm_enabled(course: Course) -> bool:
@@ -203,12 +215,13 @@ def grade_one(root: Path, assignment: str, lesson: Lesson, notebook: str, sandbo
         executed = execute_notebook(Path(notebook), course, assignment, lesson, sandbox=sandbox, with_folder=True)
     except NotebookError as error:
         result = ungradable(notebook, str(error), course, assignment, lesson)
-        return Outcome("", result, None, error.reason, time.monotonic() - started)
+        return Outcome("", result, None, error.reason, time.monotonic() - started, span=(started, time.monotonic()))
     except Exception as error:  # noqa: BLE001 - this submission fails with the reason; the batch goes on
         failure = GradingError.from_exception(Path(notebook), error)
         result = ungradable(notebook, str(failure), course, assignment, lesson)
-        return Outcome("", result, None, str(failure), time.monotonic() - started)
+        return Outcome("", result, None, str(failure), time.monotonic() - started, span=(started, time.monotonic()))
     pending = GradingResult(notebook=notebook, execution_time=executed.seconds, review=executed.review, assignment=assignment)
+    text = nbformat.writes(executed.notebook)
     return Outcome(
-        "", pending, nbformat.writes(executed.notebook), None, time.monotonic() - started, executed.feedback, executed.mistakes
+        "", pending, text, None, time.monotonic() - started, executed.feedback, executed.mistakes, executed.stages, (started, time.monotonic())
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import functools
 import json
 import os
@@ -160,15 +159,6 @@ class Zygote:
 
 _SHARED: Zygote | None = None
 _LOCK = threading.Lock()
-
-
-def settle(timeout: float = START_TIMEOUT) -> None:
-    """Return once this process's zygote, if it started one, is warm or gone: never starts one, never raises."""
-    zygote = _SHARED
-    if zygote is None or zygote._ready is None:
-        return
-    with contextlib.suppress(ZygoteError):
-        zygote.wait_ready(timeout)
 
 
 def close_shared() -> None:

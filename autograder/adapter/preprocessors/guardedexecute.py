@@ -23,6 +23,7 @@ from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
 from autograder.adapter.lesson_of import lesson_of
 from autograder.engine.issuer import RequestIssuer
 from autograder.engine.seeding import exec_lines_option, seed_line
+from autograder.engine.stages import CELLS, KERNEL_STAGES_KEY, KERNEL_START, KERNEL_STOP
 from autograder.isolation.backend import BACKENDS, choose
 from autograder.isolation.sandboxkernel import PlainKernelManager
 
@@ -125,7 +126,22 @@ class GuardedExecute(Execute):
         resources = resources if resources is not None else ResourcesDict()
         self._lesson = lesson_of(resources, self.config)
         self._issuer = RequestIssuer(resources, self._lesson)
-        return super().preprocess(nb, resources, km)
+        self._first_cell: float | None = None
+        self._last_cell = self._started
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._record_stages(resources)
+
+    def _record_stages(self, resources: ResourcesDict) -> None:
+        """Leave the kernel's start, the cells and the kernel's stop in resources, for the stage breakdown."""
+        ended = time.monotonic()
+        first = self._first_cell if self._first_cell is not None else ended
+        resources.setdefault("autograder", {})[KERNEL_STAGES_KEY] = {
+            KERNEL_START: first - self._started,
+            CELLS: max(self._last_cell, first) - first,  # cells, the client's work between them, replays after faults
+            KERNEL_STOP: ended - max(self._last_cell, first),
+        }
 
     def create_kernel_manager(self) -> KernelManager:
         self.kernel_manager_class = self._kernel_manager_class()
@@ -181,7 +197,9 @@ class GuardedExecute(Execute):
             self._mark(cell, self._stopped)
             return cell, resources
         self._timed_out = False
-        self._ran_at[index] = time.monotonic()
+        self._ran_at[index] = started = time.monotonic()
+        if self._first_cell is None:
+            self._first_cell = started
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -193,6 +211,8 @@ class GuardedExecute(Execute):
             self.log.warning("Kernel misbehaved in cell %s: %s: %s", index, type(error).__name__, error)
             self._fault_and_recover(cell, Fault.DEAD)
             return cell, self.resources
+        finally:
+            self._last_cell = time.monotonic()
         if self._timed_out:
             self._fault_and_recover(cell, Fault.TIMEOUT)
         elif not _is_test(cell):
