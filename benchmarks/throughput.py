@@ -1,14 +1,17 @@
 """Grading speed against stock nbgrader, in the same run, on the same course and submissions.
 
-Usage: .venv/bin/python benchmarks/throughput.py [--batch N] [--single K] [--curve 1,10,100] [--workers W]
+Usage: .venv/bin/python benchmarks/throughput.py [--batch N] [--single K] [--check K] [--curve 1,10,100] [--workers W]
 
 Builds two scratch copies of the course: one with stock nbgrader's configuration (its default
 preprocessors, no sandbox, no Verify: what a course gets without this package) and one with ours.
 Both get the same N submissions (the sample notebooks, cycled). Then it times:
   - a batch: `nbgrader autograde A` (stock) vs `autograder autograde` (ours, sandboxed);
   - one notebook, K times each: `nbgrader autograde A --student S` vs `autograder grade NB`;
+  - `autograder check` on the solution against `python -c "import torch, matplotlib.pyplot, numpy"`, K times each;
+  - the floor (benchmarks/floor.py: the notebook's code and every check, forked from a warm process, nothing else);
+  - where one submission's time goes in our batch (`autograde --timings`: mean seconds per stage);
   - ours on growing batches (the cost curve), with peak memory of the whole process tree.
-It prints medians, ratios and peak memory (sum of RSS, which counts pages shared by forked processes
+It ends with the table of the goals (issue 15). It prints medians, ratios and peak memory (sum of RSS, which counts pages shared by forked processes
 once per process, and sum of PSS, sampled less often, which counts them once: the true memory use).
 Figures, not assertions: run it on an otherwise idle machine.
 """
@@ -16,6 +19,7 @@ Figures, not assertions: run it on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -28,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import floor  # noqa: E402  (benchmarks/floor.py, beside this file)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "tests" / "samples").glob("*.ipynb"))
@@ -159,26 +166,45 @@ def stock_batch(course: Path) -> list[str]:
     return [str(BIN / "nbgrader"), "autograde", ASSIGNMENT, "--force", "--log-level=ERROR"]
 
 
-def ours_batch(course: Path, workers: int | None) -> list[str]:
+def ours_batch(course: Path, workers: int | None, timings: Path | None = None) -> list[str]:
     command = [str(BIN / "autograder"), "autograde", "--course", str(course), "--force", "--quiet"]
-    return command + ([f"--workers={workers}"] if workers else [])
+    return command + ([f"--workers={workers}"] if workers else []) + ([f"--timings={timings}"] if timings else [])
 
 
 def mib(value: int) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
 
-def side_by_side_batch(args: argparse.Namespace, stock: Path, ours: Path) -> None:
+def side_by_side_batch(args: argparse.Namespace, stock: Path, ours: Path, timings: Path) -> tuple[Run, Run]:
     print(f"\n== batch of {args.batch} submissions")
     stock_run = timed(stock_batch(stock), stock)
-    ours_run = timed(ours_batch(ours, args.workers), ours)
+    ours_run = timed(ours_batch(ours, args.workers, timings), ours)
     for label, run in (("stock nbgrader autograde", stock_run), ("autograder autograde", ours_run)):
         per = run.seconds / args.batch
         print(f"{label:<28}{run.seconds:>9.1f} s  {per:>6.2f} s/submission  peak RSS {mib(run.peak_rss):>10}  PSS {mib(run.peak_pss):>10}")
     print(f"throughput ratio (stock time / ours): {stock_run.seconds / ours_run.seconds:.1f}x")
+    return stock_run, ours_run
 
 
-def side_by_side_single(args: argparse.Namespace, stock: Path, ours: Path) -> None:
+def stage_breakdown(timings: Path, floor_s: float, batch: Run, size: int) -> None:
+    """Where one submission's time goes in our batch: mean seconds per stage, from `autograde --timings`."""
+    data = json.loads(timings.read_text(encoding="utf-8"))["batches"][0]
+    workers = data["workers"]
+    print(f"\n== where one submission's time goes (our batch of {size}, {workers} workers; mean s per submission)")
+    busy = 0.0
+    for row in data["summary"]:
+        waiting = row["stage"] == "queue"
+        busy += 0.0 if waiting else row["mean"]
+        note = "  (waiting for a worker: not work)" if waiting else ""
+        print(f"  {row['stage']:<26}{row['mean']:>8.3f}{row['median']:>8.3f} median{note}")
+    start = data["first_result_seconds"]
+    print(f"  {'busy, one submission':<26}{busy:>8.3f}   (one worker's time on it; the batch runs {workers} at once)")
+    print(f"  {'floor (benchmarks/floor.py)':<26}{floor_s:>8.3f}   busy / floor: {busy / floor_s:.0f}x")
+    print(f"  batch start-up (command start to the first filed result): {start:.2f} s")
+    print(f"  batch: {batch.seconds / size:.3f} s per submission = {batch.seconds / size / floor_s:.0f}x the floor")
+
+
+def side_by_side_single(args: argparse.Namespace, stock: Path, ours: Path) -> tuple[float, float]:
     print(f"\n== one notebook, median of {args.single} (no memory sampling)")
     notebook = ours / "submitted" / "s0000" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     stock_single = [
@@ -191,6 +217,22 @@ def side_by_side_single(args: argparse.Namespace, stock: Path, ours: Path) -> No
     print(f"{'nbgrader autograde --student':<28}{s:>9.2f} s")
     print(f"{'autograder grade':<28}{o:>9.2f} s")
     print(f"speed-up: {s / o:.1f}x")
+    return s, o
+
+
+def check_against_import(args: argparse.Namespace) -> tuple[float, float]:
+    """`autograder check` on the solution against importing what the notebook imports, alternated, medians."""
+    print(f"\n== autograder check on the solution, median of {args.check} (alternated with the import)")
+    solution = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    checks, imports = [], []
+    for _ in range(args.check):
+        imports.append(timed([sys.executable, "-c", "import torch, matplotlib.pyplot, numpy"], ROOT, sample=False).seconds)
+        checks.append(timed([str(BIN / "autograder"), "check", str(solution)], ROOT, sample=False).seconds)
+    c, i = statistics.median(checks), statistics.median(imports)
+    print(f"{'autograder check':<28}{c:>9.2f} s")
+    print(f"{'import torch, matplotlib':<28}{i:>9.2f} s")
+    print(f"check / import: {c / i:.2f}x (goal: at most 1.4x)")
+    return c, i
 
 
 def curve(args: argparse.Namespace, ours: Path) -> None:
@@ -202,10 +244,24 @@ def curve(args: argparse.Namespace, ours: Path) -> None:
         print(f"{size:>12}{run.seconds:>10.1f}{run.seconds / size:>14.2f}{mib(run.peak_rss):>12}{mib(run.peak_pss):>12}{'' if run.ok else '  (failed)'}")
 
 
+def print_goals(goals: list[tuple[str, float | None, object, str]], floor_s: float) -> None:
+    """The issue's table: stock (or the import, for check) and ours from this run, the ratio, the goal."""
+    print(f"\n== goals (same run; floor {floor_s:.3f} s)")
+    print(f"{'':<32}{'stock':>10}{'ours':>22}{'ratio':>9}  goal")
+    for label, stock_value, ours_value, goal in goals:
+        if isinstance(ours_value, float) and stock_value is not None:
+            ratio = ours_value / stock_value if "check" in label else stock_value / ours_value
+            print(f"{label:<32}{stock_value:>10.2f}{ours_value:>22.2f}{ratio:>8.2f}x  {goal}")
+        else:
+            print(f"{label:<32}{'':>10}{str(ours_value):>22}{'':>9}  {goal}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=20, help="submissions in the side-by-side batch (0: skip)")
     parser.add_argument("--single", type=int, default=3, help="one-notebook gradings per side (0: skip)")
+    parser.add_argument("--check", type=int, default=3, help="`autograder check` runs (alternated with the import; 0: skip)")
+    parser.add_argument("--floor", type=int, default=7, help="repeats of the floor measurement")
     parser.add_argument("--curve", default="1,10,100", help="batch sizes for our cost curve (e.g. 1,10,100,500)")
     parser.add_argument("--workers", type=int, default=None, help="our worker processes (default: one per core)")
     args = parser.parse_args()
@@ -215,11 +271,22 @@ def main() -> None:
         stock = build_course(work / "stock", True, max(args.batch, 1))
         ours = build_course(work / "ours", False, max(args.batch, 1))
 
+        floor_s = statistics.median(floor.measure(repeats=args.floor))
+        print(f"floor: {floor_s:.3f} s per submission (benchmarks/floor.py, median of {args.floor})")
+        goals = []
         if args.batch:
-            side_by_side_batch(args, stock, ours)
+            stock_run, ours_run = side_by_side_batch(args, stock, ours, work / "timings.json")
+            stage_breakdown(work / "timings.json", floor_s, ours_run, args.batch)
+            goals.append((f"batch of {args.batch}, s each", stock_run.seconds / args.batch, ours_run.seconds / args.batch, ">= 20x"))
+            goals.append(("batch peak memory, RSS / PSS", None, f"{mib(ours_run.peak_rss)} / {mib(ours_run.peak_pss)}", "< 1.5 GiB / 1 GiB"))
         if args.single:
-            side_by_side_single(args, stock, ours)
+            s, o = side_by_side_single(args, stock, ours)
+            goals.append(("one notebook, s", s, o, ">= 3x"))
+        if args.check:
+            c, i = check_against_import(args)
+            goals.append(("check vs import torch, s", i, c, "<= 1.4x the import"))
         curve(args, ours)
+        print_goals(goals, floor_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

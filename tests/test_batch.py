@@ -13,6 +13,7 @@ from activation import ASSIGNMENT, LESSON
 from staging import stage_course
 from autograder.engine.parallel import Outcome
 from autograder.engine.results import GradingResult
+from autograder.engine.stages import CELLS, EXECUTE_STEP, FILING, KERNEL_START, KERNEL_STOP, QUEUE, RETURN, SANITIZE, SETUP
 from conftest import EXPECTED_SCORES, SAMPLES
 
 pytestmark = pytest.mark.e2e
@@ -25,11 +26,11 @@ def scores(course, tmp_path_factory):
     broken.write_text((SAMPLES / "solution.ipynb").read_text(encoding="utf-8")[:500], encoding="utf-8")
     scratch = stage_course(course, tmp_path_factory.mktemp("course") / "course", [*samples, broken])
     batch = autograde(scratch, ASSIGNMENT, LESSON)
-    return scratch, {row.student: row for row in batch.scores}, batch.failures
+    return scratch, {row.student: row for row in batch.scores}, batch.failures, batch
 
 
 def test_every_submission_is_graded_or_has_a_reason(scores):
-    _, rows, failures = scores
+    _, rows, failures, _ = scores
     assert set(rows) == set(EXPECTED_SCORES)
     assert all(row.graded for row in rows.values())
     assert set(failures) == {"truncated"} and "truncado" in failures["truncated"]
@@ -37,12 +38,12 @@ def test_every_submission_is_graded_or_has_a_reason(scores):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SCORES))
 def test_nbgrader_scores_match_autograder_grade(scores, name):
-    _, rows, _ = scores
+    _, rows, _, _ = scores
     assert rows[name].parts == EXPECTED_SCORES[name]
 
 
 def test_gradebook_is_a_real_nbgrader_database(scores):
-    scratch, _, _ = scores
+    scratch, _, _, _ = scores
     with sqlite3.connect(scratch.gradebook) as db:
         (count,) = db.execute("select count(*) from submitted_assignment").fetchone()
     assert count >= len(EXPECTED_SCORES)
@@ -52,6 +53,21 @@ def test_gradebook_is_a_real_nbgrader_database(scores):
 # --- intake and one student's failure: never the batch's -----------------------------------------------------
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+
+
+def test_the_batch_says_where_each_submissions_time_went(scores):
+    _, rows, failures, batch = scores
+    assert set(batch.stages) == set(rows) | set(failures)
+    for student in rows:
+        stages = batch.stages[student]
+        for stage in (QUEUE, SETUP, SANITIZE, KERNEL_START, CELLS, KERNEL_STOP, "Verify", RETURN, FILING):
+            assert stages[stage] >= 0.0, (student, stage)
+        assert stages[CELLS] > 0.0 and stages[KERNEL_START] > 0.0
+        assert EXECUTE_STEP not in stages or stages[EXECUTE_STEP] < stages[CELLS]  # the rest of Execute: replays, bookkeeping
+    assert FILING in batch.stages["truncated"] and KERNEL_START not in batch.stages["truncated"]  # never reached a kernel
+    assert 0.0 < batch.first_result <= batch.seconds
+    busy = max(sum(seconds for stage, seconds in stages.items() if stage != QUEUE) for stages in batch.stages.values())
+    assert busy < batch.seconds
 
 
 def test_intake_refuses_links_and_special_files_anywhere_in_the_submission(course, tmp_path):
