@@ -36,7 +36,7 @@ from autograder.engine.course import Course
 from autograder.engine.mistakes import LATE_SUBMISSION
 from autograder.engine.errors import CourseError, GradingError, NotebookError
 from autograder.engine.lesson import Lesson
-from autograder.adapter.nbgrader_cli import ensure_tools_on_path, open_gradebook
+from autograder.adapter.nbgrader_cli import ensure_tools_on_path, one_engine_per_database, open_gradebook
 from autograder.engine.parallel import GradingPool, Outcome
 from autograder.isolation.zygote import Zygote
 from autograder.adapter.preprocessors import UseExecuted
@@ -216,7 +216,7 @@ def autograde(
         # Intake: a submission with a link or a special file anywhere in it is refused here, never graded.
         refused = {student: error for student in todo if (error := intake(course, student, assignment)) is not None}
         to_grade = {student: notebook for student, notebook in notebooks.items() if student not in refused}
-        with tempfile.TemporaryDirectory(prefix="autograder-executed-") as staging, _pool(
+        with tempfile.TemporaryDirectory(prefix="autograder-executed-") as staging, one_engine_per_database(), _pool(
             course, assignment, lesson, workers, sandbox, len(to_grade), zygote, scheduler
         ) as pool:
             filer = _Filer(course, assignment, lesson, Path(staging))
