@@ -12,7 +12,7 @@ import time
 
 from conftest import ROOT
 
-from autograder.adapter.nbgrader_cli import alembic_head, ensure_tools_on_path, new_gradebook, open_gradebook
+from autograder.adapter.nbgrader_cli import alembic_head, ensure_tools_on_path, new_gradebook, one_engine_per_database, open_gradebook
 
 
 def test_a_child_dies_when_its_parent_is_killed():
@@ -60,3 +60,21 @@ def test_new_gradebook_is_one_nbgrader_accepts_and_can_fill(tmp_path):
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(alembic_head(),)]
     with open_gradebook(f"sqlite:///{path}") as gradebook:  # reopened as nbgrader would: same rows, no re-stamp
         assert [s.id for s in gradebook.students] == ["s"]
+
+
+def test_gradebooks_opened_while_filing_share_one_engine_per_database_and_see_each_others_writes(tmp_path):
+    first_db, second_db = tmp_path / "a.db", tmp_path / "b.db"
+    new_gradebook(first_db).close()
+    new_gradebook(second_db).close()
+    with one_engine_per_database():
+        with open_gradebook(f"sqlite:///{first_db}") as one:
+            one.update_or_create_student("ana")
+            engine = one.engine
+        with open_gradebook(f"sqlite:///{first_db}") as again, open_gradebook(f"sqlite:///{second_db}") as other:
+            assert again.engine is engine  # closed once, still the same engine: its statement cache survives
+            assert other.engine is not engine  # one per database
+            assert [student.id for student in again.students] == ["ana"]
+            assert other.students == []
+    with open_gradebook(f"sqlite:///{first_db}") as after, open_gradebook(f"sqlite:///{first_db}") as other_after:
+        assert after.engine is not engine and after.engine is not other_after.engine  # nbgrader's own behaviour is back
+        assert [student.id for student in after.students] == ["ana"]
