@@ -84,13 +84,12 @@ c.Cluster.scheduler = ""
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
-    CheckCellMetadata,
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
 )
 
-from autograder.adapter.preprocessors import GuardedExecute, RequireExecution, Verify  # noqa: E402
+from autograder.adapter.preprocessors import CachedCheckCellMetadata, GuardedExecute, RequireExecution, Verify  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     GuardedExecute,  # nbgrader's Execute in a sandboxed kernel, restarted after a fault
@@ -101,7 +100,7 @@ c.Autograde.autograde_preprocessors = [
     LimitOutput,
     SaveAutoGrades,
     AssignLatePenalties,
-    CheckCellMetadata,
+    CachedCheckCellMetadata,  # nbgrader's CheckCellMetadata; metadata that passed the schema is not checked again
 ]
 
 # Students appear in gradebook.db as their submissions arrive.
@@ -122,7 +121,6 @@ c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelA
 # replaces nbgrader's DeduplicateIds: of the copies of a pasted cell (same grade_id) the last one
 # keeps the nbgrader metadata and the earlier ones run as ordinary cells, valid for CheckCellMetadata.
 from nbgrader.preprocessors import (  # noqa: E402
-    CheckCellMetadata,
     ClearOutput,
     OverwriteCells,
     OverwriteKernelspec,
@@ -136,7 +134,7 @@ c.Autograde.sanitize_preprocessors = [
     OverwriteKernelspec,
     OverwriteCells,
     RestoreCells,  # a graded or locked cell the student deleted is re-inserted from the source
-    CheckCellMetadata,
+    CachedCheckCellMetadata,
 ]
 
 # Student feedback: nbgrader's generate_feedback chain with our steps before the HTML export.

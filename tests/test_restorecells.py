@@ -161,7 +161,7 @@ def test_source_is_found_from_any_working_directory(course, release, restore, tm
 
 def test_wired_into_the_course_sanitize_chain(course):
     names = [cls.__name__ for cls in Autograde(config=course.config()).sanitize_preprocessors]
-    assert names == ["ClearOutput", "DeduplicateCells", "OverwriteKernelspec", "OverwriteCells", "RestoreCells", "CheckCellMetadata"]
+    assert names == ["ClearOutput", "DeduplicateCells", "OverwriteKernelspec", "OverwriteCells", "RestoreCells", "CachedCheckCellMetadata"]
 
 
 # --- nbgrader's real sanitize chain (scratch gradebook, no kernel) -------------------------------

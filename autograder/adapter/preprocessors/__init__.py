@@ -1,5 +1,6 @@
 """Our grading steps, as nbgrader preprocessors wired in through nbgrader_config.py."""
 
+from autograder.adapter.preprocessors.checkmetadata import CachedCheckCellMetadata
 from autograder.adapter.preprocessors.clearsolutions import ClearSolutionsWithPlaceholders
 from autograder.adapter.preprocessors.deduplicatecells import DeduplicateCells
 from autograder.adapter.preprocessors.feedbacksummary import FeedbackSummary
@@ -10,4 +11,4 @@ from autograder.adapter.preprocessors.restorecells import RestoreCells
 from autograder.adapter.preprocessors.useexecuted import UseExecuted
 from autograder.adapter.preprocessors.verify import Verify
 
-__all__ = ["ClearSolutionsWithPlaceholders", "DeduplicateCells", "FeedbackSummary", "GuardedExecute", "HideHiddenTests", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]
+__all__ = ["CachedCheckCellMetadata", "ClearSolutionsWithPlaceholders", "DeduplicateCells", "FeedbackSummary", "GuardedExecute", "HideHiddenTests", "RequireExecution", "RestoreCells", "UseExecuted", "Verify"]
