@@ -484,13 +484,12 @@ class _Filer:
             gradebook.update_or_create_submission(self.assignment, student)
 
     def _convert(self, student: str) -> None:
-        from nbgrader.converters import Autograde
-
+        from autograder.adapter.fileexecuted import FileExecuted
         from autograder.adapter.pipeline import LOG
 
         ensure_tools_on_path()
         self.coursedir.student_id = glob.escape(student)
-        Autograde(coursedir=self.coursedir, config=self.config, log=LOG).start()
+        FileExecuted(coursedir=self.coursedir, config=self.config, log=LOG).start()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,37 @@
+"""nbgrader's Autograde for notebooks a worker already executed: the autograde pass alone, when there is nothing to sanitize."""
+
+from __future__ import annotations
+
+from nbgrader import utils
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import BaseConverter
+
+
+class FileExecuted(Autograde):
+    """Autograde with no sanitize steps configured: one pass over the submission instead of two.
+
+    nbgrader's Autograde reads the submission, runs the sanitize steps and writes it to autograded/, then
+    reads that copy back for the autograde steps. A batch's filer has no sanitize steps (its workers ran
+    them) and its first autograde step, UseExecuted, replaces the notebook anyway: the first pass only
+    copied a file that the second then overwrote. Here the autograde pass reads the submission where it
+    is; everything else (init_assignment, timestamps, files copied, the chain, the notebook written to
+    autograded/) is Autograde's own. With sanitize steps configured, it is Autograde unchanged.
+    """
+
+    @property
+    def _input_directory(self) -> str:
+        if self.sanitize_preprocessors:
+            return super()._input_directory
+        return self.coursedir.submitted_directory  # the one pass reads the submission where it is
+
+    def convert_single_notebook(self, notebook_filename: str) -> None:
+        if self.sanitize_preprocessors:
+            super().convert_single_notebook(notebook_filename)
+            return
+        self._sanitizing = False
+        self._init_preprocessors()
+        try:
+            with utils.setenv(NBGRADER_EXECUTION="autograde"):
+                BaseConverter.convert_single_notebook(self, notebook_filename)
+        finally:
+            self._sanitizing = True

@@ -1,0 +1,76 @@
+"""FileExecuted files an executed notebook exactly as nbgrader's two-pass Autograde does, in one pass."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import nbformat
+import pytest
+from nbgrader.converters import Autograde
+from nbgrader.coursedir import CourseDirectory
+
+from activation import ASSIGNMENT, LESSON
+from autograder.adapter.fileexecuted import FileExecuted
+from autograder.commands.autograde import _Filer, ensure_registered
+from conftest import SAMPLES
+from staging import stage_course
+
+pytestmark = pytest.mark.e2e
+STUDENTS = ("solution", "leaky_relu")
+
+
+def filed_with(converter: type, course, target, staging):  # type: ignore[no-untyped-def]
+    """Stage a course, file each student's executed notebook (here: the sample itself) with `converter`; what it left."""
+    scratch = stage_course(course, target, [SAMPLES / f"{name}.ipynb" for name in STUDENTS])
+    ensure_registered(scratch, ASSIGNMENT)
+    (scratch.submitted / "leaky_relu" / ASSIGNMENT / "timestamp.txt").write_text("2030-01-01 10:00:00 UTC")
+    (scratch.submitted / "solution" / ASSIGNMENT / "datos_del_alumno.txt").write_text("mío")
+    staging.mkdir()
+    filer = _Filer(scratch, ASSIGNMENT, LESSON, staging)
+    notebooks, files = {}, {}
+    for student in STUDENTS:
+        shutil.copy(SAMPLES / f"{student}.ipynb", staging / f"{student}.ipynb")
+        filer.coursedir.student_id = student
+        converter(coursedir=filer.coursedir, config=filer.config).start()
+        folder = scratch.root / "autograded" / student / ASSIGNMENT
+        notebooks[student] = json.loads((folder / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
+        files[student] = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*"))
+    with sqlite3.connect(scratch.gradebook) as db:
+        grades = db.execute(
+            "select s.student_id, c.name, g.auto_score from grade g join base_cell c on g.cell_id = c.id"
+            " join submitted_notebook n on g.notebook_id = n.id join submitted_assignment s on n.assignment_id = s.id"
+            " order by 1, 2"
+        ).fetchall()
+        timestamps = db.execute("select student_id, timestamp from submitted_assignment order by 1").fetchall()
+    return notebooks, files, grades, timestamps
+
+
+def test_one_pass_files_what_nbgraders_two_passes_file(course, tmp_path):
+    ours = filed_with(FileExecuted, course, tmp_path / "ours", tmp_path / "ours-staging")
+    stock = filed_with(Autograde, course, tmp_path / "stock", tmp_path / "stock-staging")
+    notebooks, files, grades, timestamps = ours
+    assert notebooks == stock[0]
+    assert files == stock[1] and "datos_del_alumno.txt" in files["solution"]
+    assert grades == stock[2] and len(grades) == 2 * len(LESSON.tests)
+    assert timestamps == stock[3] and any(str(stamp).startswith("2030-01-01 10:00:00") for _, stamp in timestamps)
+
+
+def test_with_sanitize_steps_configured_it_is_autograde_unchanged(course, tmp_path):
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / "solution.ipynb"])
+    ensure_registered(scratch, ASSIGNMENT)
+    submitted = scratch.submitted / "solution" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    nb = nbformat.read(submitted, as_version=4)
+    first = next(index for index, cell in enumerate(nb.cells) if cell.cell_type == "code")
+    nb.cells[first].outputs = [nbformat.v4.new_output("stream", name="stdout", text="de la alumna\n")]
+    nbformat.write(nb, submitted)
+    config = scratch.config()
+    config.Autograde.autograde_preprocessors = []  # nothing executed: what reaches autograded/ is the sanitize pass's work
+    coursedir = CourseDirectory(config=config)
+    coursedir.root = str(scratch.root)
+    coursedir.assignment_id = ASSIGNMENT
+    coursedir.student_id = "solution"
+    FileExecuted(coursedir=coursedir, config=config).start()
+    written = nbformat.read(scratch.root / "autograded" / "solution" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    assert written.cells[first].outputs == []  # ClearOutput ran: both of Autograde's passes, not the one-pass path
