@@ -16,9 +16,10 @@ from autograder_stub.protocol import BLOCKED_ENV, OUTPUT_ENV
 from autograder_stub.protocol import MAX_MESSAGE_BYTES as KERNEL_MESSAGE_CAP
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, List, Unicode
+from traitlets import Integer, List, Type, Unicode
 
 from autograder.isolation.bwrap import DEFAULT_LIMITS, Limits, Sandbox
+from autograder.isolation.readyclient import ReadyClient
 from autograder.isolation.zygote import Zygote
 
 # The grader's own package: never visible inside a sandbox (its checks, references and seeds).
@@ -34,6 +35,8 @@ MAX_MESSAGE_BYTES = 2 * KERNEL_MESSAGE_CAP
 EXECUTION_ENV = "NBGRADER_EXECUTION"
 # How a grading kernel starts: the stub's guard first, then ipykernel.
 LAUNCHER = ["-m", "autograder_stub.launch"]
+# How often a stopping kernel's process is polled (jupyter_client: every 0.1 s, most of a shutdown's time).
+WAIT_POLL_S = 0.005
 
 
 class PlainKernelManager(AsyncKernelManager):
@@ -45,6 +48,8 @@ class PlainKernelManager(AsyncKernelManager):
     output_budget = Integer(256 * 1024, help="Stream output per cell the kernel sends at most (cut at the source)").tag(
         config=True
     )
+    # Ready when the kernel_info round trip is back on IOPub, not after 0.2 s of IOPub silence (readyclient.py).
+    client_factory = Type(ReadyClient, klass=ReadyClient, config=True)
 
     def kernel_env(self) -> dict[str, str]:
         """What a grading kernel is told: where the stub is, what to refuse, how much to print."""
@@ -71,6 +76,10 @@ class PlainKernelManager(AsyncKernelManager):
         argv, kw = await super()._async_pre_start_kernel(**kw)
         kw["env"] = {**kw.get("env", {}), **self.kernel_env()}
         return argv, kw
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        """Until the kernel's process has exited, polled often: it is killed, not waited for, and ends at once."""
+        await super()._async_wait(pollinterval=min(pollinterval, WAIT_POLL_S))
 
     def client(self, **kwargs: Any) -> Any:
         client = super().client(**kwargs)
