@@ -82,3 +82,18 @@ def test_nothing_the_kernel_said_at_start_is_left_for_the_first_request():
             await _stop(manager, client)
 
     assert asyncio.run(leftovers()) == []
+
+
+def test_the_managers_ready_future_resolves_after_start_and_after_shutdown_without_jupyter_clients_sleep():
+    """PlainKernelManager keeps jupyter_client's `ready` future: resolved once a start or a stop is over."""
+
+    async def states() -> list[bool]:
+        manager = PlainKernelManager(kernel_name="python3")
+        await manager.start_kernel()
+        seen = [await manager.is_alive(), manager.ready.done() and manager.ready.exception() is None]
+        await manager.shutdown_kernel(now=True)
+        seen.append(manager.ready.done() and manager.ready.exception() is None)
+        seen.append(await manager.is_alive())
+        return seen
+
+    assert asyncio.run(states()) == [True, True, True, False]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import autograder
 import autograder_stub
@@ -15,7 +16,7 @@ import zmq
 from autograder_stub.protocol import BLOCKED_ENV, OUTPUT_ENV
 from autograder_stub.protocol import MAX_MESSAGE_BYTES as KERNEL_MESSAGE_CAP
 from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.manager import AsyncKernelManager, KernelManager, _get_future
 from traitlets import Integer, List, Type, Unicode
 
 from autograder.isolation.bwrap import DEFAULT_LIMITS, Limits, Sandbox
@@ -37,6 +38,32 @@ EXECUTION_ENV = "NBGRADER_EXECUTION"
 LAUNCHER = ["-m", "autograder_stub.launch"]
 # How often a stopping kernel's process is polled (jupyter_client: every 0.1 s, most of a shutdown's time).
 WAIT_POLL_S = 0.005
+# How soon a client's channel retries to connect to a kernel that has not bound its socket yet (ZMQ: 100 ms).
+RECONNECT_MS = 5
+
+
+def _settled_at_once(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """jupyter_client's `in_pending_state` without its 10 ms sleep "so tests can capture the state", paid per start and stop.
+
+    Same future handling: `ready` is pending while the method runs, then resolved with its outcome.
+    """
+    inner = method.__wrapped__  # type: ignore[attr-defined]
+
+    @functools.wraps(inner)
+    async def wrapper(self: KernelManager, *args: Any, **kwargs: Any) -> Any:
+        if self._attempted_start or not self._ready:
+            self._ready = _get_future()
+        try:
+            out = await inner(self, *args, **kwargs)
+        except Exception as error:
+            self._ready.set_exception(error)
+            self.log.exception(self._ready.exception())
+            raise
+        if self.owns_kernel:
+            self._ready.set_result(None)
+        return out
+
+    return wrapper
 
 
 class PlainKernelManager(AsyncKernelManager):
@@ -77,6 +104,12 @@ class PlainKernelManager(AsyncKernelManager):
         kw["env"] = {**kw.get("env", {}), **self.kernel_env()}
         return argv, kw
 
+    _async_start_kernel = _settled_at_once(KernelManager._async_start_kernel)
+    _async_shutdown_kernel = _settled_at_once(KernelManager._async_shutdown_kernel)
+    # jupyter_client binds the public names to its own functions, not to overrides.
+    start_kernel = _async_start_kernel
+    shutdown_kernel = _async_shutdown_kernel
+
     async def _async_wait(self, pollinterval: float = 0.1) -> None:
         """Until the kernel's process has exited, polled often: it is killed, not waited for, and ends at once."""
         await super()._async_wait(pollinterval=min(pollinterval, WAIT_POLL_S))
@@ -84,6 +117,8 @@ class PlainKernelManager(AsyncKernelManager):
     def client(self, **kwargs: Any) -> Any:
         client = super().client(**kwargs)
         client.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # sockets made from here on inherit it
+        # The channels connect before the kernel has bound its sockets; ZMQ retries every 100 ms by default.
+        client.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         return client
 
 
