@@ -254,6 +254,7 @@ def warm_up() -> None:
     from matplotlib.figure import Figure
 
     import autograder_stub.launch  # noqa: F401  (guard, runner, codec, limits: what every kernel runs first)
+    import autograder_stub.guard
     import autograder_stub.runner
     import autograder_stub.seeding  # noqa: F401  (the kernel's exec_lines seed with it)
 
@@ -276,6 +277,9 @@ def warm_up() -> None:
     record = autograder_stub.runner.answer(request, {"f": lambda z: torch.where(z > 0, z, torch.zeros_like(z))})
     if not record["calls"] or record["calls"][0]["error"] is not None:
         raise RuntimeError(f"warm-up call failed: {record}")
+    # Last, once everything above is imported: the guard's indexes of torch's operators, so each kernel's
+    # install only looks its lesson's operators up (its forks check each index still matches what it indexed).
+    autograder_stub.guard.prime()
 
 
 # What every kernel imported on its own before its first cell, about 25 ms of each start (ipykernel's
