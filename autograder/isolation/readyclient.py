@@ -36,14 +36,11 @@ class ReadyClient(AsyncKernelClient):
         while True:
             sent.append(self.kernel_info())
             reply = await self._reply(sent[-1], min(deadline, time.monotonic() + REPLY_S))
-            if reply is not None:
-                heard = await self._iopub(sent, min(deadline, time.monotonic() + IOPUB_S))
-                if heard == READY:
-                    self._handle_kernel_info_reply(reply)
-                    return
-                if heard == SUBSCRIBED:
-                    continue
-            if not await self._async_is_alive():
+            heard = SILENT if reply is None else await self._iopub(sent, min(deadline, time.monotonic() + IOPUB_S))
+            if heard == READY and reply is not None:
+                self._handle_kernel_info_reply(reply)
+                return
+            if heard == SILENT and not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
