@@ -127,9 +127,40 @@ def _active_lines(overload: str, keys: Iterable[str]) -> dict[str, str]:
     return {m.group(1): m.group(0) for m in _ACTIVE_LINE.finditer(torch._C._dispatch_dump(overload)) if m.group(1) in wanted}
 
 
+def prime() -> None:
+    """Index torch's operators and Python references once (a warm process before it forks): `install` then only looks up."""
+    _overloads_by_packet()
+    for module in _reference_modules():
+        _attributes_by_short_name(module)
+    _decompositions_by_packet()
+
+
+_index: dict[str, tuple[int, dict[str, list]]] = {}  # what -> (the size it was built from, packet or name -> entries)
+
+
+def _indexed(what: str, size: int, build: Callable[[], dict[str, list]]) -> dict[str, list]:
+    """An index built once, and rebuilt if what it indexes has grown or shrunk since (anything registered or imported)."""
+    cached = _index.get(what)
+    if cached is None or cached[0] != size:
+        cached = _index[what] = (size, build())
+    return cached[1]
+
+
+def _overloads_by_packet() -> dict[str, list]:
+    names = torch._C._dispatch_get_all_op_names()
+
+    def build() -> dict[str, list]:
+        found: dict[str, list] = {}
+        for position, name in enumerate(names):
+            found.setdefault(name.split(".")[0], []).append((position, name))
+        return found
+
+    return _indexed("dispatcher", len(names), build)
+
+
 def _block_dispatch(packets: list[str]) -> None:
-    wanted = set(packets)
-    overloads = [name for name in torch._C._dispatch_get_all_op_names() if name.split(".")[0] in wanted]
+    index = _overloads_by_packet()
+    overloads = [name for _, name in sorted(entry for packet in set(packets) for entry in index.get(packet, []))]
     libraries: dict[str, object] = {}
     refusers: list[Callable[..., object]] = []
     registered: dict[str, tuple[str, set[str]]] = {}  # namespace -> (its first overload, the keys registered on it)
@@ -173,19 +204,51 @@ def _refuser(op: str) -> Callable[..., object]:
 def _block_python_references(packets: list[str]) -> None:
     """torch's own Python versions of the blocked operators (used by its compilers) refuse as well."""
     short = {name.split("::")[1] for name in packets if name.startswith("aten::")}
-    modules = [sys.modules.get(name) for name in ("torch._refs", "torch._refs.nn.functional", "torch._decomp.decompositions")]
-    for module in modules:
-        if module is None:
-            continue
-        for attribute in list(vars(module)):
-            if attribute in short or attribute.lstrip("_") in short:
-                setattr(module, attribute, _refuser(f"aten::{attribute.lstrip('_')}"))
+    for module in _reference_modules():
+        index = _attributes_by_short_name(module)
+        for attribute in [attribute for name in sorted(short) for attribute in index.get(name, [])]:
+            setattr(module, attribute, _refuser(f"aten::{attribute.lstrip('_')}"))
     table = getattr(sys.modules.get("torch._decomp"), "decomposition_table", None)
     if isinstance(table, dict):
+        index = _decompositions_by_packet()
+        for name in sorted(set(packets)):
+            for overload in index.get(name, []):
+                table[overload] = _refuser(name)
+
+
+def _reference_modules() -> list:
+    found = [sys.modules.get(name) for name in ("torch._refs", "torch._refs.nn.functional", "torch._decomp.decompositions")]
+    return [module for module in found if module is not None]
+
+
+def _attributes_by_short_name(module: object) -> dict[str, list]:
+    """A module's attributes by the operator name they stand for (`_relu` and `relu` both for relu)."""
+    attributes = vars(module)
+
+    def build() -> dict[str, list]:
+        found: dict[str, list] = {}
+        for attribute in list(attributes):
+            for name in dict.fromkeys((attribute, attribute.lstrip("_"))):
+                found.setdefault(name, []).append(attribute)
+        return found
+
+    return _indexed(f"module {module.__name__}", len(attributes), build)  # type: ignore[attr-defined]
+
+
+def _decompositions_by_packet() -> dict[str, list]:
+    """torch._decomp's decomposition table, its overloads by qualified packet name ("aten::relu")."""
+    table = getattr(sys.modules.get("torch._decomp"), "decomposition_table", None)
+    if not isinstance(table, dict):
+        return {}
+
+    def build() -> dict[str, list]:
+        found: dict[str, list] = {}
         for overload in list(table):
             name = getattr(getattr(overload, "overloadpacket", None), "_qualified_op_name", "")
-            if name in packets:
-                table[overload] = _refuser(name)
+            found.setdefault(name, []).append(overload)
+        return found
+
+    return _indexed("decompositions", len(table), build)
 
 
 def _watch_registrations(namespaces: set[str]) -> None:

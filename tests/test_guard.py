@@ -119,3 +119,39 @@ def test_a_registration_that_no_longer_refuses_is_seen_for_any_lessons_operators
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", OVERRIDDEN], capture_output=True, text=True, env=env, timeout=300)
     assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]
+
+
+BLOCKED_STATE = """
+import hashlib, json, sys
+import torch, torch._decomp, torch._refs.nn.functional, torch._decomp.decompositions
+from autograder_stub import guard
+from autograder.lessons.activation_maxpool import LESSON
+ops = LESSON.blocked_operators()
+if sys.argv[1] == "primed":
+    guard.prime()  # as the warm process does before it forks
+guard.install(ops, seccomp=False)
+refusing = lambda value: getattr(value, "__name__", "") == "refuse"
+state = {
+    "sentinels": guard._sentinels,
+    "references": {name: sorted(a for a, v in vars(sys.modules[name]).items() if refusing(v))
+                   for name in ("torch._refs.nn.functional", "torch._decomp.decompositions")},
+    "decompositions": sorted(str(k) for k, v in torch._decomp.decomposition_table.items() if refusing(v)),
+    "dispatcher": {name: torch._C._dispatch_dump(name) for name in torch._C._dispatch_get_all_op_names()
+                   if name.split(".")[0] in set(ops)},
+}
+print(json.dumps({"digest": hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest(),
+                  "refusing": sum(map(len, state["references"].values())) + len(state["decompositions"]),
+                  "overloads": len(state["dispatcher"])}))
+"""
+
+
+def test_a_guard_primed_before_the_fork_blocks_exactly_what_an_unprimed_one_does():
+    """prime() (the warm process) only indexes: the registrations, references and decompositions refused are the same."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    states = []
+    for mode in ("primed", "cold"):
+        done = subprocess.run([sys.executable, "-c", BLOCKED_STATE, mode], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        states.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert states[0] == states[1]
+    assert states[0]["refusing"] > 0 and states[0]["overloads"] > 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -189,3 +190,39 @@ def test_a_replay_is_watched_as_long_as_the_shortest_delay_any_death_allows():
     assert step._watch_end({1: 100.0}, deaths) == pytest.approx(100.0 + 2 * (1 + WATCH_SLACK_RATIO) + WATCH_SLACK_S)
     assert step._watch_end({1: 100.0, 2: 101.0}, deaths) == pytest.approx(101.0 + 5)
     assert step._watch_end({7: 100.0}, deaths) == 0.0  # no death says anything about a cell cleared before it
+
+
+def test_the_kernel_is_killed_after_the_last_cell_with_its_output_in_and_nothing_left(tmp_path: Path):
+    """Killed at once, not asked to shut down: the last cell's output is kept, and a daemon it left dies with the sandbox."""
+    daemon = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        while True:\n"
+        "            time.sleep(1)\n"
+        "    os._exit(0)\n"
+        "os.wait()\n"
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "print(os.getuid(), IPKernelApp.instance().connection_file)"
+    )
+    assert GuardedExecute().shutdown_kernel == "immediate"
+    nb = run(daemon, "print('fin')", tmp_path=tmp_path)
+    uid, connection_file = text(nb.cells[0]).split()
+    assert text(nb.cells[1]) == "fin\n"
+    assert not Path(connection_file).parent.parent.exists()  # the sandbox's scratch dir: run/ holds the connection file
+    deadline = time.monotonic() + 30  # bounds the wait on a loaded machine; on an idle one nothing is left at once
+    while _tasks_of(int(uid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _tasks_of(int(uid))
+
+
+def _tasks_of(uid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and proc.stat().st_uid == uid:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found

@@ -33,6 +33,10 @@ PASSTHROUGH_ENV = ("AUTOGRADER_DEVICE", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETY
 USERNS_SYSCTL = "kernel.apparmor_restrict_unprivileged_userns"
 # Run before bwrap, by argv: joins the cgroup and makes root's staged bind mounts, then execs the rest.
 PREBWRAP = Path(__file__).resolve().parent / "prebwrap.py"
+# How often a cgroup being emptied is looked at (its processes die within milliseconds of the kill), and
+# how long its folder may stay busy after that before it is left behind (swept by the next Cgroup.create).
+CGROUP_POLL_S = 0.002
+CGROUP_RMDIR_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ class Cgroup:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.02)
+            time.sleep(CGROUP_POLL_S)
 
     @property
     def oom_killed(self) -> bool:
@@ -200,14 +204,17 @@ class Cgroup:
     def remove(self) -> None:
         self.kill_all()
         for folder in self.dirs:
-            for _ in range(50):
+            deadline = time.monotonic() + CGROUP_RMDIR_S
+            while True:
                 try:
                     folder.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:  # busy until the last killed process is reaped
-                    time.sleep(0.02)
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(CGROUP_POLL_S)
 
 
 class Sandbox:

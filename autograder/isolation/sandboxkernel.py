@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import autograder
 import autograder_stub
@@ -15,10 +16,11 @@ import zmq
 from autograder_stub.protocol import BLOCKED_ENV, OUTPUT_ENV
 from autograder_stub.protocol import MAX_MESSAGE_BYTES as KERNEL_MESSAGE_CAP
 from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, List, Unicode
+from jupyter_client.manager import AsyncKernelManager, KernelManager, _get_future
+from traitlets import Integer, List, Type, Unicode
 
 from autograder.isolation.bwrap import DEFAULT_LIMITS, Limits, Sandbox
+from autograder.isolation.readyclient import ReadyClient
 from autograder.isolation.zygote import Zygote
 
 # The grader's own package: never visible inside a sandbox (its checks, references and seeds).
@@ -34,6 +36,34 @@ MAX_MESSAGE_BYTES = 2 * KERNEL_MESSAGE_CAP
 EXECUTION_ENV = "NBGRADER_EXECUTION"
 # How a grading kernel starts: the stub's guard first, then ipykernel.
 LAUNCHER = ["-m", "autograder_stub.launch"]
+# How often a stopping kernel's process is polled (jupyter_client: every 0.1 s, most of a shutdown's time).
+WAIT_POLL_S = 0.005
+# How soon a client's channel retries to connect to a kernel that has not bound its socket yet (ZMQ: 100 ms).
+RECONNECT_MS = 5
+
+
+def _settled_at_once(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """jupyter_client's `in_pending_state` without its 10 ms sleep "so tests can capture the state", paid per start and stop.
+
+    Same future handling: `ready` is pending while the method runs, then resolved with its outcome.
+    """
+    inner = method.__wrapped__  # type: ignore[attr-defined]
+
+    @functools.wraps(inner)
+    async def wrapper(self: KernelManager, *args: Any, **kwargs: Any) -> Any:
+        if self._attempted_start or not self._ready:
+            self._ready = _get_future()
+        try:
+            out = await inner(self, *args, **kwargs)
+        except Exception as error:
+            self._ready.set_exception(error)
+            self.log.exception(self._ready.exception())
+            raise
+        if self.owns_kernel:
+            self._ready.set_result(None)
+        return out
+
+    return wrapper
 
 
 class PlainKernelManager(AsyncKernelManager):
@@ -45,6 +75,8 @@ class PlainKernelManager(AsyncKernelManager):
     output_budget = Integer(256 * 1024, help="Stream output per cell the kernel sends at most (cut at the source)").tag(
         config=True
     )
+    # Ready when the kernel_info round trip is back on IOPub, not after 0.2 s of IOPub silence (readyclient.py).
+    client_factory = Type(ReadyClient, klass=ReadyClient, config=True)
 
     def kernel_env(self) -> dict[str, str]:
         """What a grading kernel is told: where the stub is, what to refuse, how much to print."""
@@ -72,9 +104,21 @@ class PlainKernelManager(AsyncKernelManager):
         kw["env"] = {**kw.get("env", {}), **self.kernel_env()}
         return argv, kw
 
+    _async_start_kernel = _settled_at_once(KernelManager._async_start_kernel)
+    _async_shutdown_kernel = _settled_at_once(KernelManager._async_shutdown_kernel)
+    # jupyter_client binds the public names to its own functions, not to overrides.
+    start_kernel = _async_start_kernel
+    shutdown_kernel = _async_shutdown_kernel
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        """Until the kernel's process has exited, polled often: it is killed, not waited for, and ends at once."""
+        await super()._async_wait(pollinterval=min(pollinterval, WAIT_POLL_S))
+
     def client(self, **kwargs: Any) -> Any:
         client = super().client(**kwargs)
         client.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # sockets made from here on inherit it
+        # The channels connect before the kernel has bound its sockets; ZMQ retries every 100 ms by default.
+        client.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         return client
 
 

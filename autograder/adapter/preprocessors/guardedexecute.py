@@ -16,7 +16,7 @@ from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from autograder.engine import messages as msg
 from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
@@ -108,6 +108,13 @@ class GuardedExecute(Execute):
         20.0,
         help="Longest delay (s) between a cell and a kernel death it causes later (a timer, a thread) that is traced "
         "back to it: after a death the replayed kernel is watched at most this long per replayed cell.",
+    ).tag(config=True)
+
+    shutdown_kernel = Enum(
+        ["graceful", "immediate"],
+        default_value="immediate",
+        help="How the kernel stops after the last cell: killed at once (its output is all in by then, and the sandbox's "
+        "cleanup kills and removes whatever it left), or asked to shut down first ('graceful', nbclient's default).",
     ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict | None = None, km: KernelManager | None = None):
