@@ -8,25 +8,23 @@ more cases, and the report says so.
 
 from __future__ import annotations
 
+import asyncio
 import enum
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 
 from autograder.engine import messages as msg
 from autograder.engine.assignments import shipped_lessons
 from autograder.engine.course import Course
-from autograder.engine.errors import CourseError, GradingError, NotebookError
+from autograder.commands.localkernel import LocalKernel
+from autograder.engine.errors import CourseError, NotebookError
 from autograder.engine.lesson import Lesson, Part, TestSpec
 from autograder.outputs.feedback import ANSI
-from autograder.engine.submission import read_submission
+from autograder.engine.submission import read_notebook, require_assignment
 
 # What the lesson's helpers show in a visible test's cell (see the notebook's helper cell): an answer not ready
 # (`falta(...)`: its "estado" is "pendiente" while unwritten, "fallida" when undefined or of the wrong kind),
@@ -95,18 +93,50 @@ def check_notebook(
 ) -> CheckReport:
     """Run `path` top to bottom in a fresh local kernel and read its visible tests' outcomes.
 
-    Figures are skipped (AUTOGRADER_FIGURES=0, the lesson helpers' convention) to keep it fast.
+    The kernel starts first and boots (Python, IPython) while this process resolves the lesson, which
+    may load the course's configuration and nbgrader with it. Figures are skipped (AUTOGRADER_FIGURES=0, the lesson helpers' convention) to keep it fast.
     Raises NotebookError for a file that is not this assignment's notebook, GradingError if the
     kernel cannot run it at all.
     """
     started = time.monotonic()
-    assignment, lesson = resolve(Path(path), assignment, course)
-    notebook = read_submission(path, assignment, lesson=lesson)
-    _run(notebook, Path(path), timeout)
+    notebook, lesson = run_sync(_run_while_resolving)(Path(path), assignment, course, timeout)
     by_id = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in notebook.cells}
     visible = [spec for spec in lesson.tests if spec.in_release]
     tests = tuple(_outcome(spec, by_id.get(spec.grade_id)) for spec in visible)
     return CheckReport(str(path), tests, time.monotonic() - started, lesson.parts)
+
+
+async def _run_while_resolving(
+    path: Path, assignment: str | None, course: Path | None, timeout: int
+) -> tuple[NotebookNode, Lesson]:
+    """The executed notebook and its lesson, the kernel started first and the lesson resolved in another thread.
+
+    Resolving may load the course's configuration (and nbgrader with it): it takes as long as the kernel's
+    own start-up, and the notebook's first cells (importing torch) run meanwhile. Errors say the same as
+    resolving and then reading would: the lesson's first, then the file's, then a notebook of another assignment.
+    """
+    kernel = LocalKernel(path.resolve().parent)
+    try:
+        if kernel.folder.is_dir():  # else the notebook cannot be read either, and that error says why
+            await kernel.start()
+        resolving = asyncio.ensure_future(asyncio.to_thread(resolve, path, assignment, course))
+        try:
+            notebook = read_notebook(path)
+        except NotebookError:
+            await resolving
+            raise
+        running = asyncio.ensure_future(kernel.run(notebook, path, timeout))
+        try:
+            name, lesson = await resolving
+            require_assignment(notebook, path, name, lesson)
+        except BaseException:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            raise
+        await running
+        return notebook, lesson
+    finally:
+        await kernel.close()
 
 
 def resolve(path: Path, assignment: str | None, course: Path | None) -> tuple[str, Lesson]:
@@ -144,32 +174,6 @@ def _grade_ids(path: Path) -> set[str]:
         return {str(c.get("metadata", {}).get("nbgrader", {}).get("grade_id")) for c in cells if isinstance(c, dict)}
     except (OSError, ValueError, AttributeError, RecursionError):
         return set()
-
-
-def _run(notebook: NotebookNode, path: Path, timeout: int) -> None:
-    """Execute every cell, errors and all (a failing visible test must not hide the next ones).
-
-    The kernel talks over local IPC sockets in a private folder, not TCP: nothing listens on the
-    network, and ipykernel has no reason for its English warning about unencrypted TCP.
-    """
-    with tempfile.TemporaryDirectory(prefix="autograder-check-") as folder:
-        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(folder) / "kernel"))
-        client = NotebookClient(
-            notebook,
-            km=manager,
-            timeout=timeout,
-            allow_errors=True,
-            interrupt_on_timeout=True,
-            extra_arguments=["--InlineBackend.figure_formats=set()"],
-            resources={"metadata": {"path": str(path.resolve().parent)}},
-        )
-        try:
-            client.execute(env={**os.environ, "AUTOGRADER_FIGURES": "0"})
-        except (CellTimeoutError, DeadKernelError) as error:
-            raise GradingError.from_exception(path, error) from error
-        finally:  # nbclient leaves a kernel it did not create running: stop it before its folder goes
-            if manager.has_kernel:
-                manager.shutdown_kernel(now=True)
 
 
 def _outcome(spec: TestSpec, cell: NotebookNode | None) -> VisibleTest:
