@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ from autograder.engine.submission import read_notebook, require_assignment
 PENDING_MIME = "application/vnd.leccion.pendiente+json"
 PENDING_STATE = "pendiente"
 NOT_PASSED = "✘ Prueba visible no superada"
+# A hidden-tests region of a test cell (nbgrader's delimiters, the lines that hold them included).
+_HIDDEN_REGION = re.compile(r"^[^\n]*BEGIN HIDDEN TESTS[^\n]*\n.*?^[^\n]*END HIDDEN TESTS[^\n]*(\n|\Z)", re.M | re.S)
 CELL_TIMEOUT = 60  # s per cell: a student's slow loop gets a message, not a hang
 MAX_MESSAGE = 2000
 
@@ -94,7 +97,9 @@ def check_notebook(
     """Run `path` top to bottom in a fresh local kernel and read its visible tests' outcomes.
 
     The kernel starts first and boots (Python, IPython) while this process resolves the lesson, which
-    may load the course's configuration and nbgrader with it. Figures are skipped (AUTOGRADER_FIGURES=0, the lesson helpers' convention) to keep it fast.
+    may load the course's configuration and nbgrader with it. Only what the student's notebook holds
+    runs: a graded test cell's hidden-tests region (present in solutions/) is left out, as in the
+    release. Figures are skipped (AUTOGRADER_FIGURES=0, the lesson helpers' convention) to keep it fast.
     Raises NotebookError for a file that is not this assignment's notebook, GradingError if the
     kernel cannot run it at all.
     """
@@ -125,7 +130,7 @@ async def _run_while_resolving(
         except NotebookError:
             await resolving
             raise
-        running = asyncio.ensure_future(kernel.run(notebook, path, timeout))
+        running = asyncio.ensure_future(kernel.run(without_hidden_tests(notebook), path, timeout))
         try:
             name, lesson = await resolving
             require_assignment(notebook, path, name, lesson)
@@ -174,6 +179,19 @@ def _grade_ids(path: Path) -> set[str]:
         return {str(c.get("metadata", {}).get("nbgrader", {}).get("grade_id")) for c in cells if isinstance(c, dict)}
     except (OSError, ValueError, AttributeError, RecursionError):
         return set()
+
+
+def without_hidden_tests(notebook: NotebookNode) -> NotebookNode:
+    """The notebook with each graded test cell's hidden-tests regions removed, as the release removes them.
+
+    A student's notebook has none; solutions/ has them, and they would run hidden tests (importing
+    the grader's checks, which a student's installation may lack) inside cells that check reports as visible.
+    """
+    for cell in notebook.cells:
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") == "code" and nbgrader.get("grade") and not nbgrader.get("solution"):
+            cell.source = _HIDDEN_REGION.sub("", cell.source)
+    return notebook
 
 
 def _outcome(spec: TestSpec, cell: NotebookNode | None) -> VisibleTest:
