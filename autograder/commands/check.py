@@ -92,19 +92,25 @@ class CheckReport:
 
 
 def check_notebook(
-    path: Path, assignment: str | None = None, course: Path | None = None, timeout: int = CELL_TIMEOUT
+    path: Path,
+    assignment: str | None = None,
+    course: Path | None = None,
+    timeout: int = CELL_TIMEOUT,
+    kernel: LocalKernel | None = None,
 ) -> CheckReport:
     """Run `path` top to bottom in a fresh local kernel and read its visible tests' outcomes.
 
-    The kernel starts first and boots (Python, IPython) while this process resolves the lesson, which
-    may load the course's configuration and nbgrader with it. Only what the student's notebook holds
-    runs: a graded test cell's hidden-tests region (present in solutions/) is left out, as in the
-    release. Figures are skipped (AUTOGRADER_FIGURES=0, the lesson helpers' convention) to keep it fast.
+    The kernel starts first (or is `kernel`, from LocalKernel.started_for(path), which this closes) and
+    boots (Python, IPython) while this process resolves the lesson, which may load the course's
+    configuration and nbgrader with it. Only what the student's notebook holds runs: a graded test
+    cell's hidden-tests region (present in solutions/) is left out, as in the release. Figures are
+    skipped (AUTOGRADER_FIGURES=0, the lesson helpers' convention) to keep it fast.
     Raises NotebookError for a file that is not this assignment's notebook, GradingError if the
     kernel cannot run it at all.
     """
-    started = time.monotonic()
-    notebook, lesson = run_sync(_run_while_resolving)(Path(path), assignment, course, timeout)
+    kernel = kernel or LocalKernel.started_for(Path(path))
+    started = kernel.created
+    notebook, lesson = run_sync(_run_while_resolving)(kernel, Path(path), assignment, course, timeout)
     by_id = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in notebook.cells}
     visible = [spec for spec in lesson.tests if spec.in_release]
     tests = tuple(_outcome(spec, by_id.get(spec.grade_id)) for spec in visible)
@@ -112,18 +118,16 @@ def check_notebook(
 
 
 async def _run_while_resolving(
-    path: Path, assignment: str | None, course: Path | None, timeout: int
+    kernel: LocalKernel, path: Path, assignment: str | None, course: Path | None, timeout: int
 ) -> tuple[NotebookNode, Lesson]:
-    """The executed notebook and its lesson, the kernel started first and the lesson resolved in another thread.
+    """The executed notebook and its lesson, the notebook run in `kernel` while another thread resolves the lesson.
 
     Resolving may load the course's configuration (and nbgrader with it): it takes as long as the kernel's
     own start-up, and the notebook's first cells (importing torch) run meanwhile. Errors say the same as
     resolving and then reading would: the lesson's first, then the file's, then a notebook of another assignment.
+    The kernel is closed in the end, whatever happened.
     """
-    kernel = LocalKernel(path.resolve().parent)
     try:
-        if kernel.folder.is_dir():  # else the notebook cannot be read either, and that error says why
-            await kernel.start()
         resolving = asyncio.ensure_future(asyncio.to_thread(resolve, path, assignment, course))
         try:
             notebook = read_notebook(path)

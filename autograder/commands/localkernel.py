@@ -1,7 +1,9 @@
 """The plain local kernel `autograder check` runs a student's notebook in: started first, killed at the end.
 
 No sandbox: it is the student's own code on their own machine. It is asynchronous so that the check can
-start it, and run the notebook in it, while the lesson is still being resolved in another thread.
+start it, and run the notebook in it, while the lesson is still being resolved in another thread. This
+module imports little (nbclient and nbformat only when the notebook runs): the command line starts the
+kernel before it imports the rest of the check.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat import NotebookNode
+from jupyter_core.utils import run_sync
 
 from autograder.engine.errors import GradingError
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
 
 # No figure is drawn (the inline backend renders nothing), and IPython keeps no history file.
 KERNEL_ARGUMENTS = ("--InlineBackend.figure_formats=set()", "--HistoryManager.hist_file=:memory:")
@@ -36,10 +41,26 @@ class LocalKernel:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self.created = time.monotonic()  # when the check began, for the time it reports
         self._sockets = tempfile.TemporaryDirectory(prefix="autograder-check-")
         self.manager = AsyncKernelManager(
             kernel_name="python3", transport="ipc", ip=str(Path(self._sockets.name) / "kernel")
         )
+
+    @classmethod
+    def started_for(cls, notebook: Path) -> "LocalKernel":
+        """A kernel for `notebook`, launched now (from synchronous code): it boots while the caller goes on.
+
+        Nothing is launched where the notebook's folder does not exist (reading the notebook says why).
+        """
+        kernel = cls(Path(notebook).resolve().parent)
+        if kernel.folder.is_dir():
+            try:
+                run_sync(kernel.start)()
+            except BaseException:
+                run_sync(kernel.close)()
+                raise
+        return kernel
 
     async def start(self) -> None:
         """Launch the kernel process and return at once: it boots while the caller goes on."""
@@ -49,6 +70,9 @@ class LocalKernel:
 
     async def run(self, notebook: NotebookNode, path: Path, timeout: int) -> None:
         """Execute every cell, errors and all (a failing visible test must not hide the next ones)."""
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
         if not self.manager.has_kernel:
             await self.start()
         client = NotebookClient(
