@@ -81,6 +81,7 @@ class LocalKernel:
             timeout=timeout,
             allow_errors=True,
             interrupt_on_timeout=True,
+            shutdown_kernel="immediate",  # on Ctrl-C nbclient kills it: no goodbye exchange for the kernel to complain about
             resources={"metadata": {"path": str(self.folder)}},
         )
         # The client, made here rather than by nbclient, has no heartbeat: whether the kernel lives is asked
@@ -94,7 +95,8 @@ class LocalKernel:
         except (CellTimeoutError, DeadKernelError) as error:
             raise GradingError.from_exception(path, error) from error
         finally:
-            client.kc.stop_channels()
+            if client.kc is not None:  # nbclient drops it when a signal (Ctrl-C) made it clean up
+                client.kc.stop_channels()
 
     async def close(self) -> None:
         """Kill the kernel now and reap it (nothing of it is kept), then remove its sockets' folder.
