@@ -49,10 +49,14 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    # The kernel first: it boots (and starts running the notebook) while the check's code and lesson load.
+    from autograder.commands.localkernel import LocalKernel
+
+    kernel = LocalKernel.started_for(args.notebook)
     from autograder.commands.check import check_notebook
 
     try:
-        report = check_notebook(args.notebook, args.assignment, args.course)
+        report = check_notebook(args.notebook, args.assignment, args.course, kernel=kernel)
     except (NotebookError, GradingError) as error:
         print(f"autograder: cannot check {error}", file=sys.stderr)
         return EXIT_UNGRADABLE

@@ -11,7 +11,8 @@ import pytest
 
 from autograder.engine import messages as msg
 from activation import BY_GRADE_ID, KERNEL, MAXPOOL2D, PARTS, RELU
-from autograder.commands.check import PENDING_MIME, Status, _outcome, check_notebook
+from autograder.commands.check import PENDING_MIME, Status, _outcome, check_notebook, without_hidden_tests
+from autograder.engine.errors import NotebookError
 from conftest import ROOT, SAMPLES
 
 
@@ -64,6 +65,53 @@ def test_a_missing_or_unrun_cell_never_passes():
     assert _outcome(SPEC, None).status == Status.MISSING
     assert _outcome(SPEC, cell([], executed=False)).status == Status.FAILED
     assert _outcome(SPEC, cell([])).status == Status.PASSED
+
+
+def test_hidden_regions_leave_test_cells_as_the_release_does_and_answers_untouched():
+    hidden = "# Prueba visible\n### BEGIN HIDDEN TESTS\nfrom autograder.hidden import check\ncheck('x', Gx)\n### END HIDDEN TESTS\nassert Gx\n"
+    test = nbformat.v4.new_code_cell(hidden, metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "t"}})
+    answer = nbformat.v4.new_code_cell(hidden, metadata={"nbgrader": {"grade": False, "solution": True, "grade_id": "a"}})
+    plain = nbformat.v4.new_code_cell(hidden)
+    notebook = without_hidden_tests(nbformat.v4.new_notebook(cells=[test, answer, plain]))
+    assert [c.source for c in notebook.cells] == ["# Prueba visible\nassert Gx\n", hidden, hidden]
+
+
+def _children() -> set[int]:
+    """This process's live child processes (a kernel left running would be one)."""
+    import os
+
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.e2e
+def test_another_assignments_notebook_is_refused_and_its_kernel_stopped(tmp_path: Path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import time\ntime.sleep(30)", metadata={"nbgrader": {"grade": False, "solution": True, "grade_id": "otra"}})])
+    path = tmp_path / "activation_maxpool.ipynb"
+    nbformat.write(notebook, path)
+    before = _children()
+    with pytest.raises(NotebookError, match="no contiene las celdas de la tarea activation_maxpool"):
+        check_notebook(path, course=ROOT)  # the kernel was started before the lesson said the notebook is not its
+    assert _children() <= before
+
+
+@pytest.mark.e2e
+def test_checking_the_solutions_notebook_runs_no_hidden_test(tmp_path: Path):
+    """solutions/ holds hidden tests inside visible test cells: check leaves them out, as the release does."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "check", str(ROOT / "solutions" / "activation_maxpool" / "activation_maxpool.ipynb")],
+        cwd=ROOT, capture_output=True, text=True, env=blocking(tmp_path, HIDDEN_TEST_LOGIC), timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert summary_lines(completed.stdout) == [f"  {p.name:<11}{msg.CHECK_STATUS['passed']}" for p in PARTS]
 
 
 @pytest.mark.e2e

@@ -8,25 +8,24 @@ more cases, and the report says so.
 
 from __future__ import annotations
 
+import asyncio
 import enum
-import os
-import tempfile
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 
 from autograder.engine import messages as msg
 from autograder.engine.assignments import shipped_lessons
 from autograder.engine.course import Course
-from autograder.engine.errors import CourseError, GradingError, NotebookError
+from autograder.commands.localkernel import LocalKernel
+from autograder.engine.errors import CourseError, NotebookError
 from autograder.engine.lesson import Lesson, Part, TestSpec
 from autograder.outputs.feedback import ANSI
-from autograder.engine.submission import read_submission
+from autograder.engine.submission import read_notebook, require_assignment
 
 # What the lesson's helpers show in a visible test's cell (see the notebook's helper cell): an answer not ready
 # (`falta(...)`: its "estado" is "pendiente" while unwritten, "fallida" when undefined or of the wrong kind),
@@ -34,6 +33,8 @@ from autograder.engine.submission import read_submission
 PENDING_MIME = "application/vnd.leccion.pendiente+json"
 PENDING_STATE = "pendiente"
 NOT_PASSED = "✘ Prueba visible no superada"
+# A hidden-tests region of a test cell (nbgrader's delimiters, the lines that hold them included).
+_HIDDEN_REGION = re.compile(r"^[^\n]*BEGIN HIDDEN TESTS[^\n]*\n.*?^[^\n]*END HIDDEN TESTS[^\n]*(\n|\Z)", re.M | re.S)
 CELL_TIMEOUT = 60  # s per cell: a student's slow loop gets a message, not a hang
 MAX_MESSAGE = 2000
 
@@ -91,22 +92,60 @@ class CheckReport:
 
 
 def check_notebook(
-    path: Path, assignment: str | None = None, course: Path | None = None, timeout: int = CELL_TIMEOUT
+    path: Path,
+    assignment: str | None = None,
+    course: Path | None = None,
+    timeout: int = CELL_TIMEOUT,
+    kernel: LocalKernel | None = None,
 ) -> CheckReport:
     """Run `path` top to bottom in a fresh local kernel and read its visible tests' outcomes.
 
-    Figures are skipped (AUTOGRADER_FIGURES=0, the lesson helpers' convention) to keep it fast.
+    The kernel starts first (or is `kernel`, from LocalKernel.started_for(path), which this closes) and
+    boots (Python, IPython) while this process resolves the lesson, which may load the course's
+    configuration and nbgrader with it. Only what the student's notebook holds runs: a graded test
+    cell's hidden-tests region (present in solutions/) is left out, as in the release. Figures are
+    skipped (AUTOGRADER_FIGURES=0, the lesson helpers' convention) to keep it fast.
     Raises NotebookError for a file that is not this assignment's notebook, GradingError if the
     kernel cannot run it at all.
     """
-    started = time.monotonic()
-    assignment, lesson = resolve(Path(path), assignment, course)
-    notebook = read_submission(path, assignment, lesson=lesson)
-    _run(notebook, Path(path), timeout)
+    kernel = kernel or LocalKernel.started_for(Path(path))
+    started = kernel.created
+    notebook, lesson = run_sync(_run_while_resolving)(kernel, Path(path), assignment, course, timeout)
     by_id = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell for cell in notebook.cells}
     visible = [spec for spec in lesson.tests if spec.in_release]
     tests = tuple(_outcome(spec, by_id.get(spec.grade_id)) for spec in visible)
     return CheckReport(str(path), tests, time.monotonic() - started, lesson.parts)
+
+
+async def _run_while_resolving(
+    kernel: LocalKernel, path: Path, assignment: str | None, course: Path | None, timeout: int
+) -> tuple[NotebookNode, Lesson]:
+    """The executed notebook and its lesson, the notebook run in `kernel` while another thread resolves the lesson.
+
+    Resolving may load the course's configuration (and nbgrader with it): it takes as long as the kernel's
+    own start-up, and the notebook's first cells (importing torch) run meanwhile. Errors say the same as
+    resolving and then reading would: the lesson's first, then the file's, then a notebook of another assignment.
+    The kernel is closed in the end, whatever happened.
+    """
+    try:
+        resolving = asyncio.ensure_future(asyncio.to_thread(resolve, path, assignment, course))
+        try:
+            notebook = read_notebook(path)
+        except NotebookError:
+            await resolving
+            raise
+        running = asyncio.ensure_future(kernel.run(without_hidden_tests(notebook), path, timeout))
+        try:
+            name, lesson = await resolving
+            require_assignment(notebook, path, name, lesson)
+        except BaseException:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            raise
+        await running
+        return notebook, lesson
+    finally:
+        await kernel.close()
 
 
 def resolve(path: Path, assignment: str | None, course: Path | None) -> tuple[str, Lesson]:
@@ -146,30 +185,17 @@ def _grade_ids(path: Path) -> set[str]:
         return set()
 
 
-def _run(notebook: NotebookNode, path: Path, timeout: int) -> None:
-    """Execute every cell, errors and all (a failing visible test must not hide the next ones).
+def without_hidden_tests(notebook: NotebookNode) -> NotebookNode:
+    """The notebook with each graded test cell's hidden-tests regions removed, as the release removes them.
 
-    The kernel talks over local IPC sockets in a private folder, not TCP: nothing listens on the
-    network, and ipykernel has no reason for its English warning about unencrypted TCP.
+    A student's notebook has none; solutions/ has them, and they would run hidden tests (importing
+    the grader's checks, which a student's installation may lack) inside cells that check reports as visible.
     """
-    with tempfile.TemporaryDirectory(prefix="autograder-check-") as folder:
-        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(folder) / "kernel"))
-        client = NotebookClient(
-            notebook,
-            km=manager,
-            timeout=timeout,
-            allow_errors=True,
-            interrupt_on_timeout=True,
-            extra_arguments=["--InlineBackend.figure_formats=set()"],
-            resources={"metadata": {"path": str(path.resolve().parent)}},
-        )
-        try:
-            client.execute(env={**os.environ, "AUTOGRADER_FIGURES": "0"})
-        except (CellTimeoutError, DeadKernelError) as error:
-            raise GradingError.from_exception(path, error) from error
-        finally:  # nbclient leaves a kernel it did not create running: stop it before its folder goes
-            if manager.has_kernel:
-                manager.shutdown_kernel(now=True)
+    for cell in notebook.cells:
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") == "code" and nbgrader.get("grade") and not nbgrader.get("solution"):
+            cell.source = _HIDDEN_REGION.sub("", cell.source)
+    return notebook
 
 
 def _outcome(spec: TestSpec, cell: NotebookNode | None) -> VisibleTest:

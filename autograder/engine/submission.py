@@ -110,17 +110,30 @@ def read_submission(path: Path, assignment: str, *, lesson: Lesson, within: Path
     Only a regular file is read (never through a link, never a FIFO or a device: see read_regular);
     a notebook too deeply nested or too large to parse is a NotebookError too, not a crash.
     """
+    notebook = read_notebook(path, within)
+    require_assignment(notebook, Path(path), assignment, lesson)
+    return notebook
+
+
+def read_notebook(path: Path, within: Path | None = None) -> NotebookNode:
+    """The file as a valid nbformat-4 notebook of any assignment (read_submission, before its lesson is known)."""
     path = Path(path)
     raw = read_regular(path, within)
     try:
-        return _parse(path, raw, assignment, lesson.known_grade_ids)
+        return _parse(path, raw)
     except RecursionError as error:
         raise NotebookError.too_deep(path) from error
     except MemoryError as error:
         raise NotebookError.too_large(path) from error
 
 
-def _parse(path: Path, raw: bytes, assignment: str, known: frozenset[str]) -> NotebookNode:
+def require_assignment(notebook: NotebookNode, path: Path, assignment: str, lesson: Lesson) -> None:
+    """A NotebookError unless the notebook still carries at least one of the lesson's nbgrader cells."""
+    if not _grade_ids(notebook) & lesson.known_grade_ids:
+        raise NotebookError.wrong_assignment(path, assignment)
+
+
+def _parse(path: Path, raw: bytes) -> NotebookNode:
     if not raw.strip():
         raise NotebookError.empty(path)
     try:
@@ -143,8 +156,6 @@ def _parse(path: Path, raw: bytes, assignment: str, known: frozenset[str]) -> No
         nbformat.validate(notebook)
     except nbformat.ValidationError as error:
         raise NotebookError.not_notebook(path, str(error).splitlines()[0][:200]) from error
-    if not _grade_ids(notebook) & known:
-        raise NotebookError.wrong_assignment(path, assignment)
     return notebook
 
 
