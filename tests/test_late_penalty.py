@@ -101,9 +101,22 @@ def late_course(course, tmp_path_factory):
         config.write('\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
     ensure_registered(scratch, ASSIGNMENT)
     run_nbgrader(scratch.root, "db", "assignment", "add", ASSIGNMENT, f"--duedate={DUEDATE}")
-    graded = cli("autograde", ASSIGNMENT, "--course", str(scratch.root), "--quiet")
+    timings = scratch.root / "timings" / "batch.json"  # a folder that does not exist yet
+    graded = cli("autograde", ASSIGNMENT, "--course", str(scratch.root), "--quiet", "--timings", str(timings))
     assert graded.returncode == 0, graded.stderr + graded.stdout
     return scratch, graded.stdout
+
+
+@pytest.mark.e2e
+def test_the_timings_file_says_where_each_submissions_time_went(late_course):
+    scratch, _ = late_course
+    (batch,) = json.loads((scratch.root / "timings" / "batch.json").read_text(encoding="utf-8"))["batches"]
+    assert batch["assignment"] == ASSIGNMENT and batch["graded"] == len(TIMESTAMPS)
+    assert set(batch["submissions"]) == set(TIMESTAMPS)
+    for stages in batch["submissions"].values():
+        assert {"kernel_start", "cells", "kernel_stop", "Verify", "filing"} <= set(stages)
+    assert [row["stage"] for row in batch["summary"]][:2] == ["queue", "setup"]
+    assert 0 < batch["first_result_seconds"] <= batch["seconds"]
 
 
 @pytest.mark.e2e
