@@ -117,6 +117,10 @@ def test_the_timings_file_says_where_each_submissions_time_went(late_course):
         assert {"kernel_start", "cells", "kernel_stop", "Verify", "filing"} <= set(stages)
     assert [row["stage"] for row in batch["summary"]][:2] == ["queue", "setup"]
     assert 0 < batch["first_result_seconds"] <= batch["seconds"]
+    # A timings path that cannot be written is one line after the batch's own outcome, never a traceback.
+    again = cli("autograde", ASSIGNMENT, "--course", str(scratch.root), "--quiet", "--timings", str(scratch.root / "timings"))
+    assert again.returncode == 0, again.stderr
+    assert "could not write the timings" in again.stderr and "Traceback" not in again.stderr
 
 
 @pytest.mark.e2e

@@ -78,3 +78,19 @@ def test_gradebooks_opened_while_filing_share_one_engine_per_database_and_see_ea
     with open_gradebook(f"sqlite:///{first_db}") as after, open_gradebook(f"sqlite:///{first_db}") as other_after:
         assert after.engine is not engine and after.engine is not other_after.engine  # nbgrader's own behaviour is back
         assert [student.id for student in after.students] == ["ana"]
+
+
+def test_nested_filing_keeps_sharing_until_the_outermost_ends(tmp_path):
+    import nbgrader.api as nbgrader_api
+
+    original = nbgrader_api.create_engine
+    db = tmp_path / "a.db"
+    new_gradebook(db).close()
+    with one_engine_per_database():
+        with one_engine_per_database():
+            with open_gradebook(f"sqlite:///{db}") as inner:
+                engine = inner.engine
+        assert nbgrader_api.create_engine is not original  # the outer batch still files
+        with open_gradebook(f"sqlite:///{db}") as outer:
+            assert outer.engine is engine
+    assert nbgrader_api.create_engine is original

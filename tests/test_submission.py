@@ -81,6 +81,16 @@ def test_answer_cells_without_metadata_are_rejected(tmp_path, course):
         read_submission(path, ASSIGNMENT, lesson=LESSON)
 
 
+@pytest.mark.parametrize("damaged", ["x", 3, ["grade_id", "relu_impl"], None])
+def test_nbgrader_metadata_that_is_not_a_mapping_is_a_reason_naming_the_cell(tmp_path, course, damaged):
+    data = json.loads(course.release_notebook(ASSIGNMENT).read_text(encoding="utf-8"))
+    first_code = next(index for index, cell in enumerate(data["cells"]) if cell["cell_type"] == "code")
+    data["cells"][first_code]["metadata"]["nbgrader"] = damaged
+    path = write(tmp_path, "metadatos_rotos.ipynb", json.dumps(data).encode())
+    with pytest.raises(NotebookError, match=f"metadatos 'nbgrader' de la celda {first_code + 1} están dañados"):
+        read_submission(path, ASSIGNMENT, lesson=LESSON)
+
+
 # --- only regular files, opened without following links ------------------------------------------------------
 
 

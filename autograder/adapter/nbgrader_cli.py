@@ -10,9 +10,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from nbgrader import api as nbgrader_api
 from nbgrader.api import Gradebook
@@ -92,29 +93,49 @@ def run_nbgrader(root: Path, *args: str, quiet: bool = True) -> subprocess.Compl
     return completed
 
 
+class _SharedEngines:
+    """The engines of the batches filing in this process, and how many of them are filing (the swap is process-wide)."""
+
+    lock = threading.Lock()
+    users = 0
+    engines: dict[str, Engine] = {}
+    original: Callable[..., Engine] | None = None
+
+    @classmethod
+    def shared(cls, url: str, **options: object) -> Engine:
+        """nbgrader's create_engine, once per (database, options) while any batch files."""
+        key = f"{url}\0{sorted(options.items())!r}"
+        with cls.lock:
+            if key not in cls.engines:
+                assert cls.original is not None
+                cls.engines[key] = cls.original(url, **options)
+            return cls.engines[key]
+
+
 @contextmanager
 def one_engine_per_database() -> Iterator[None]:
     """While inside, every nbgrader Gradebook this process opens on a database reuses one SQLAlchemy engine.
 
     nbgrader opens a new Gradebook, so a new engine, for each step of filing one student (eight of them):
     each new engine compiles every statement again and starts without its statement cache, which was
-    about a third of a batch's filing time. Nothing else changes: the same sessions, queries and commits;
+    about a fifth of a batch's filing time. Nothing else changes: the same sessions, queries and commits;
     a Gradebook's close() still disposes the engine's pool (its connections), and the cache outlives that.
-    One batch's filer (a single thread) holds it; the engines are disposed on the way out.
+    nbgrader has no way to hand it an engine, so its module's create_engine is swapped while any batch of
+    this process files (nested and concurrent batches share the swap); the last one out puts nbgrader's
+    back and disposes the engines.
     """
-    engines: dict[str, Engine] = {}
-    original = nbgrader_api.create_engine
-
-    def shared(url: str, **options: object) -> Engine:
-        key = f"{url}\0{sorted(options.items())!r}"
-        if key not in engines:
-            engines[key] = original(url, **options)
-        return engines[key]
-
-    nbgrader_api.create_engine = shared
+    with _SharedEngines.lock:
+        if _SharedEngines.users == 0:
+            _SharedEngines.original = nbgrader_api.create_engine
+            nbgrader_api.create_engine = _SharedEngines.shared
+        _SharedEngines.users += 1
     try:
         yield
     finally:
-        nbgrader_api.create_engine = original
-        for engine in engines.values():
-            engine.dispose()
+        with _SharedEngines.lock:
+            _SharedEngines.users -= 1
+            if _SharedEngines.users == 0:
+                nbgrader_api.create_engine = _SharedEngines.original
+                engines, _SharedEngines.engines = _SharedEngines.engines, {}
+                for engine in engines.values():
+                    engine.dispose()

@@ -32,6 +32,7 @@ from autograder.engine.errors import CourseError
 from autograder.engine.lesson import Lesson, Visibility
 from autograder.outputs.feedback import cell_output
 from autograder.adapter.nbgrader_cli import new_gradebook, open_gradebook
+from autograder.engine.issuer import RESOURCES_KEY
 from autograder.engine.results import GradingResult, TestResult
 from autograder.engine.stages import EXECUTE_STEP, KERNEL_STAGES_KEY, SANITIZE, SETUP, Stopwatch
 from autograder.engine.submission import read_submission
@@ -190,7 +191,7 @@ def _run(
             executed = run_chain(chain, executed, resources, config, clock)
         if whole_chain:
             scores = read_scores(resources["nbgrader"]["db_url"], assignment, STUDENT)
-    ours = resources.get("autograder", {})
+    ours = resources.get(RESOURCES_KEY, {})
     clock.split(EXECUTE_STEP, ours.get(KERNEL_STAGES_KEY, {}))
     mistakes = dict(ours.get("mistakes", {}))
     review = list(ours.get("review", []))

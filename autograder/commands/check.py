@@ -193,6 +193,8 @@ def without_hidden_tests(notebook: NotebookNode) -> NotebookNode:
     """
     for cell in notebook.cells:
         nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        if not isinstance(nbgrader, dict):  # not nbgrader's: an ordinary cell (reading the results says no more)
+            continue
         if cell.get("cell_type") == "code" and nbgrader.get("grade") and not nbgrader.get("solution"):
             cell.source = _HIDDEN_REGION.sub("", cell.source)
     return notebook

@@ -20,6 +20,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from autograder.engine.errors import GradingError
+from autograder.isolation.readyclient import ReadyClient
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -43,8 +44,9 @@ class LocalKernel:
         self.folder = Path(folder)
         self.created = time.monotonic()  # when the check began, for the time it reports
         self._sockets = tempfile.TemporaryDirectory(prefix="autograder-check-")
+        # Ready when its kernel_info comes back on IOPub, not after 0.2 s of silence there (readyclient.py).
         self.manager = AsyncKernelManager(
-            kernel_name="python3", transport="ipc", ip=str(Path(self._sockets.name) / "kernel")
+            kernel_name="python3", transport="ipc", ip=str(Path(self._sockets.name) / "kernel"), client_factory=ReadyClient
         )
 
     @classmethod

@@ -156,13 +156,19 @@ def _parse(path: Path, raw: bytes) -> NotebookNode:
         nbformat.validate(notebook)
     except nbformat.ValidationError as error:
         raise NotebookError.not_notebook(path, str(error).splitlines()[0][:200]) from error
+    for number, cell in enumerate(notebook.cells, start=1):
+        # nbformat lets any metadata through; nbgrader, and every step after it, needs this one to be a mapping.
+        if not isinstance(cell.get("metadata", {}).get("nbgrader", {}), dict):
+            raise NotebookError.not_notebook(path, f"los metadatos 'nbgrader' de la celda {number} están dañados")
     return notebook
 
 
 def _grade_ids(notebook: NotebookNode) -> set[str]:
+    """The grade_ids the notebook's cells carry; nbgrader metadata that is not a mapping carries none."""
     ids = set()
     for cell in notebook.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
         if isinstance(grade_id, str):
             ids.add(grade_id)
     return ids

@@ -21,7 +21,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 from autograder.engine import messages as msg
 from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
 from autograder.adapter.lesson_of import lesson_of
-from autograder.engine.issuer import RequestIssuer
+from autograder.engine.issuer import RESOURCES_KEY, RequestIssuer
 from autograder.engine.seeding import exec_lines_option, seed_line
 from autograder.engine.stages import CELLS, KERNEL_STAGES_KEY, KERNEL_START, KERNEL_STOP
 from autograder.isolation.backend import BACKENDS, choose
@@ -144,7 +144,7 @@ class GuardedExecute(Execute):
         """Leave the kernel's start, the cells and the kernel's stop in resources, for the stage breakdown."""
         ended = time.monotonic()
         first = self._first_cell if self._first_cell is not None else ended
-        resources.setdefault("autograder", {})[KERNEL_STAGES_KEY] = {
+        resources.setdefault(RESOURCES_KEY, {})[KERNEL_STAGES_KEY] = {
             KERNEL_START: first - self._started,
             CELLS: max(self._last_cell, first) - first,  # cells, the client's work between them, replays after faults
             KERNEL_STOP: ended - max(self._last_cell, first),
