@@ -78,7 +78,7 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     from autograder.commands.autograde import autograde, submitted_assignments
 
     failed = False
-    timed: list[tuple[str, "BatchResult", int]] = []
+    timed: list[tuple[str, "BatchResult", int | None]] = []
     try:
         course = Course.at(args.course) if args.course else Course.find()
         words = teacher_text(_language(args, course))
@@ -107,7 +107,7 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
                 print(f"== {assignment}")
             _print_batch(batch, lessons[assignment], course, words)
             failed = failed or bool(batch.failures)
-            timed.append((assignment, batch, args.workers or default_workers()))
+            timed.append((assignment, batch, (args.workers or default_workers()) if local else None))  # a cluster's: its own count
     finally:
         if zygote is not None:
             zygote.close()

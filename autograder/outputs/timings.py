@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 TIMINGS_VERSION = 1
 
 
-def write_timings(path: Path, batches: Sequence[tuple[str, "BatchResult", int]]) -> None:
-    """Write every batch's stage seconds per submission, and their mean and median, for (assignment, batch, workers)."""
+def write_timings(path: Path, batches: Sequence[tuple[str, "BatchResult", int | None]]) -> None:
+    """Write every batch's stage seconds per submission, and their mean and median, for (assignment, batch, workers).
+
+    `workers` is None for a batch graded on a Dask cluster (its workers are the cluster's; "queue" and
+    "return" are then not measured, the machines' clocks being different).
+    """
     data = {
         "version": TIMINGS_VERSION,
         "stage_order": list(ORDER),

@@ -1,0 +1,33 @@
+"""The third-party internals some speed-ups lean on are those of the pinned versions: an upgrade fails here, loudly.
+
+sandboxkernel.py re-creates jupyter_client's `in_pending_state` without its sleep (`_get_future`, `_ready`,
+`__wrapped__`); readyclient.py calls `_handle_kernel_info_reply` and `_async_is_alive`; fileexecuted.py
+drives Autograde's `_sanitizing` and `_init_preprocessors`; checkmetadata.py repeats CheckCellMetadata's
+`preprocess`. Upgrading jupyter_client or nbgrader in constraints.txt means re-reading those against the
+new version, then updating the versions here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib import metadata
+
+from jupyter_client import manager
+from jupyter_client.asynchronous import AsyncKernelClient
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import CheckCellMetadata
+
+CHECKED_AGAINST = {"jupyter_client": "8.10.0", "nbgrader": "0.9.6"}
+
+
+def test_the_versions_are_those_the_internals_were_read_against():
+    assert {name: metadata.version(name) for name in CHECKED_AGAINST} == CHECKED_AGAINST
+
+
+def test_the_internals_are_where_the_speed_ups_expect_them():
+    assert callable(manager._get_future)
+    assert hasattr(manager.KernelManager._async_start_kernel, "__wrapped__")
+    assert hasattr(manager.KernelManager._async_shutdown_kernel, "__wrapped__")
+    assert callable(AsyncKernelClient._handle_kernel_info_reply) and callable(AsyncKernelClient._async_is_alive)
+    assert callable(Autograde._init_preprocessors) and Autograde._sanitizing is True
+    assert "MetadataValidator().validate_nb(nb)" in inspect.getsource(CheckCellMetadata.preprocess)
