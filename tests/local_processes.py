@@ -1,4 +1,4 @@
-"""Servers and browsers that tests start on 127.0.0.1: free ports, their logs, and stopping them with everything they started."""
+"""Processes that tests start or look for: servers and browsers on 127.0.0.1 (free ports, logs, stopping them), and a uid's tasks."""
 
 from __future__ import annotations
 
@@ -83,3 +83,15 @@ def stop_tree(process: subprocess.Popen[bytes]) -> list[str]:
     outlived = wait_gone(children, STOP_S)
     kill(outlived)
     return problems + [f"pid {child.pid} outlived its parent" for child in outlived]
+
+
+def tasks_of(uid: int) -> list[int]:
+    """The pids of every live task of `uid` (a sandbox's own uid: anything left of its kernel)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and proc.stat().st_uid == uid:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found

@@ -10,6 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from local_processes import tasks_of
+
 from autograder.engine import messages as msg
 from autograder.adapter.preprocessors import GuardedExecute, guardedexecute
 from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY, WATCH_SLACK_RATIO, WATCH_SLACK_S, Fault, Lethal
@@ -212,17 +214,7 @@ def test_the_kernel_is_killed_after_the_last_cell_with_its_output_in_and_nothing
     assert text(nb.cells[1]) == "fin\n"
     assert not Path(connection_file).parent.parent.exists()  # the sandbox's scratch dir: run/ holds the connection file
     deadline = time.monotonic() + 30  # bounds the wait on a loaded machine; on an idle one nothing is left at once
-    while _tasks_of(int(uid)) and time.monotonic() < deadline:
+    while tasks_of(int(uid)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _tasks_of(int(uid))
+    assert not tasks_of(int(uid))
 
-
-def _tasks_of(uid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and proc.stat().st_uid == uid:
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found

@@ -17,6 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import connections_waiting
+from local_processes import tasks_of
 
 from autograder.isolation.bwrap import Layout, Mount, Sandbox
 from autograder.isolation.sandboxkernel import WarmKernelManager
@@ -124,15 +125,15 @@ def test_killing_the_client_kills_the_kernels_whole_namespace():
         command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], cgroups, root)
         client = subprocess.Popen(command, start_new_session=True)
         deadline = time.monotonic() + START_S
-        while not _tasks_of(box.uid) and time.monotonic() < deadline:
+        while not tasks_of(box.uid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _tasks_of(box.uid), "the forked kernel never started"
+        assert tasks_of(box.uid), "the forked kernel never started"
         os.killpg(client.pid, signal.SIGKILL)
         client.wait()
         deadline = time.monotonic() + GONE_S
-        while _tasks_of(box.uid) and time.monotonic() < deadline:
+        while tasks_of(box.uid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _tasks_of(box.uid)
+        assert not tasks_of(box.uid)
 
 
 def test_a_layout_that_cannot_be_built_never_runs_the_kernel(tmp_path: Path):
@@ -142,7 +143,7 @@ def test_a_layout_that_cannot_be_built_never_runs_the_kernel(tmp_path: Path):
         command = Zygote.shared().command(broken, ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-broken")
         done = subprocess.run(command, capture_output=True, timeout=60)
         assert done.returncode == EXIT_CONFINE_FAILED
-        assert not _tasks_of(box.uid)
+        assert not tasks_of(box.uid)
 
 
 def test_a_malformed_request_is_refused_and_the_zygote_keeps_serving():
@@ -161,30 +162,20 @@ def test_kernels_die_when_the_zygote_dies():
             command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-orphan")
             client = subprocess.Popen(command)
             deadline = time.monotonic() + START_S
-            while not _tasks_of(box.uid) and time.monotonic() < deadline:
+            while not tasks_of(box.uid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert _tasks_of(box.uid)
+            assert tasks_of(box.uid)
             assert zygote.process is not None
             zygote.process.kill()
             zygote.process.wait()
             deadline = time.monotonic() + GONE_S
-            while _tasks_of(box.uid) and time.monotonic() < deadline:
+            while tasks_of(box.uid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert not _tasks_of(box.uid), "a kernel outlived its zygote"
+            assert not tasks_of(box.uid), "a kernel outlived its zygote"
             client.wait(timeout=GONE_S)
     finally:
         zygote.close()
 
-
-def _tasks_of(uid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and proc.stat().st_uid == uid:
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
 
 
 def test_nothing_of_the_grader_or_the_zygote_is_readable_from_inside(monkeypatch: pytest.MonkeyPatch):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 # The stages of one submission, in the order they happen. A worker times the steps that decide the grade
 # (SETUP to the autograde steps, each by its class name, GuardedExecute split into the three KERNEL ones);
@@ -56,7 +57,7 @@ class Stopwatch:
 ORDER = (QUEUE, SETUP, SANITIZE, KERNEL_START, CELLS, KERNEL_STOP, RETURN, FILING)
 
 
-def ordered(names: Iterator[str] | set[str] | list[str]) -> list[str]:
+def ordered(names: Iterable[str]) -> list[str]:
     """Stage names in the order they happen; steps of a course's own chain (class names) after the kernel's, by name."""
     names = set(names)
     known = [name for name in ORDER if name in names]
@@ -81,8 +82,6 @@ def summarize(per_submission: Mapping[str, Mapping[str, float]]) -> list[StageSu
         return []
     out = []
     for stage in ordered({name for row in rows for name in row}):
-        values = sorted(row.get(stage, 0.0) for row in rows)
-        middle = len(values) // 2
-        median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-        out.append(StageSummary(stage, sum(values) / len(values), median))
+        values = [row.get(stage, 0.0) for row in rows]
+        out.append(StageSummary(stage, statistics.fmean(values), statistics.median(values)))
     return out
