@@ -162,6 +162,16 @@ def test_figures_are_not_drawn_and_lesson_helpers_are_told_unless_asked(tmp_path
     assert text(drawn).split()[1] == text(skipped).split()[1]
 
 
+def test_no_kernel_writes_the_students_code_into_an_ipython_history_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Unconfined too (--no-sandbox), where IPython's history would be the instructor's ~/.ipython: `In` still works."""
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    code = "secret = 41\nh = get_ipython().history_manager\nprint(h.hist_file, 'secret = 41' in In[-1])"
+    for options in ({}, {"sandbox": False}):
+        [cell] = run(code, tmp_path=tmp_path, **options).cells
+        assert text(cell) == ":memory: True\n", options
+    assert not list((tmp_path / "ipython").rglob("history.sqlite"))
+
+
 def test_a_timer_that_kills_the_kernel_later_is_blamed_not_the_cell_it_hits(tmp_path: Path):
     timer = "import os, threading\nthreading.Timer(1.0, os._exit, [0]).start()"
     nb = run("x = 1", "y = 2", timer, "z = 3", "import time\ntime.sleep(3)\nprint(x + y + z)", "print('after')", tmp_path=tmp_path)

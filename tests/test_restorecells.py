@@ -260,3 +260,24 @@ def test_plain_nbgrader_autograde_restores_deleted_tests(course, tmp_path):
     assert batch.failures == {}
     [row] = batch.scores
     assert row.parts == EXPECTED_SCORES["solution"] and row.max_score == 22
+
+
+def test_the_source_is_read_again_when_it_changes_and_a_restore_never_alters_it(course, release, tmp_path):
+    """The parsed source is kept per process by content: an edited source counts at once, and restored cells are copies."""
+    scratch = course.copy_to(tmp_path / "course")
+    gid = next(grade_id(cell) for cell in release.cells if is_graded(cell) and not cell.metadata["nbgrader"].get("solution"))
+    deleted = without(release, lambda cell: grade_id(cell) == gid)
+
+    def restored_source() -> str:
+        nb, _ = RestoreCells(config=scratch.config(), log=LOG)(copy.deepcopy(deleted), resources())
+        cell = next(cell for cell in nb.cells if grade_id(cell) == gid)
+        cell.source += "\n# changed by a later step"  # what a later step may do to the restored cell
+        return cell.source
+
+    first, again = restored_source(), restored_source()
+    assert first == again  # the first restore's copy was changed, not the source kept for the next one
+    path = scratch.source_notebook(ASSIGNMENT)
+    edited = nbformat.read(path, as_version=4)
+    source_cell(edited, gid).source += "\nassert True  # edited by the instructor"
+    nbformat.write(edited, path)
+    assert "edited by the instructor" in restored_source()

@@ -31,7 +31,7 @@ from autograder.engine.course import CONFIG_FILE, Course
 from autograder.engine.errors import CourseError
 from autograder.engine.lesson import Lesson, Visibility
 from autograder.outputs.feedback import cell_output
-from autograder.adapter.nbgrader_cli import new_gradebook, open_gradebook
+from autograder.adapter.nbgrader_cli import new_gradebook, one_engine_per_database, open_gradebook
 from autograder.engine.issuer import RESOURCES_KEY
 from autograder.engine.results import GradingResult, TestResult
 from autograder.engine.stages import EXECUTE_STEP, KERNEL_STAGES_KEY, SANITIZE, SETUP, Stopwatch
@@ -168,7 +168,7 @@ def _run(
     config.GuardedExecute.sandbox = sandbox
     config.SandboxedKernelManager.hidden_paths = [str(course.root)]
     scores: dict[str, tuple[float, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch, one_engine_per_database():
         workdir = Path(scratch) / "work"
         workdir.mkdir()
         resources = {

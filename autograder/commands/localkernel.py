@@ -20,15 +20,16 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from autograder.engine.errors import GradingError
+from autograder.isolation.kernel_options import FIGURES_ENV, MEMORY_HISTORY, NO_FIGURES
 from autograder.isolation.readyclient import ReadyClient
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 # No figure is drawn (the inline backend renders nothing), and IPython keeps no history file.
-KERNEL_ARGUMENTS = ("--InlineBackend.figure_formats=set()", "--HistoryManager.hist_file=:memory:")
+KERNEL_ARGUMENTS = (NO_FIGURES, MEMORY_HISTORY)
 # The lesson helpers' convention (`al_calificar()`): skip figures and the comparisons with PyTorch.
-KERNEL_ENV = {"AUTOGRADER_FIGURES": "0"}
+KERNEL_ENV = {FIGURES_ENV: "0"}
 REAP_TIMEOUT = 5.0  # s to wait for a killed kernel to be gone
 
 

@@ -25,6 +25,7 @@ from autograder.engine.issuer import RESOURCES_KEY, RequestIssuer
 from autograder.engine.seeding import exec_lines_option, seed_line
 from autograder.engine.stages import CELLS, KERNEL_STAGES_KEY, KERNEL_START, KERNEL_STOP
 from autograder.isolation.backend import BACKENDS, choose
+from autograder.isolation.kernel_options import MEMORY_HISTORY, NO_FIGURES, NO_FIGURES_LINE
 from autograder.isolation.sandboxkernel import PlainKernelManager
 
 # Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
@@ -32,11 +33,6 @@ FAULT_KEY = "autograder"
 # Probe records a test cell may emit outside the output budget (a test emits one), and their size.
 MAX_PROBES_PER_CELL = 4
 MAX_PROBE_BYTES = 4 * 1024 * 1024
-# The kernel option that stops IPython's inline backend from drawing figures.
-NO_FIGURES = "--InlineBackend.figure_formats=set()"
-# What tells the lesson's own figure helpers that nobody will look (they return at once), as a
-# line run at kernel start: the convention a course's figure code follows to cost nothing in grading.
-NO_FIGURES_LINE = "__import__('os').environ['AUTOGRADER_FIGURES'] = '0'"
 # A replay watched for a delayed death gets this much longer than the run that died had (load varies). The watched
 # kernel must answer a request every WATCH_POLL_S, within ANSWER_S: a kernel whose event loop was stopped from
 # another thread (a timer calling do_shutdown) only exits once something wakes it.
@@ -178,7 +174,7 @@ class GuardedExecute(Execute):
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         """Start the kernel with our options (set here: nbconvert reloads every trait from config in preprocess)."""
         lines = ([NO_FIGURES_LINE] if not self.figures else []) + ([seed_line(self.seed)] if self.seed >= 0 else [])
-        options = ([NO_FIGURES] if not self.figures else []) + ([exec_lines_option(lines)] if lines else [])
+        options = [MEMORY_HISTORY] + ([NO_FIGURES] if not self.figures else []) + ([exec_lines_option(lines)] if lines else [])
         self.extra_arguments = [*self.extra_arguments, *(o for o in options if o not in self.extra_arguments)]
         await super().async_start_new_kernel(**kwargs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
@@ -18,6 +19,11 @@ from traitlets import Bool
 from traitlets.config import Config
 
 from autograder.engine.errors import CourseError
+
+
+# Source notebooks already parsed in this process, by the sha256 of their bytes; emptied when full.
+MAX_CACHED_SOURCES = 16
+_SOURCES: dict[str, NotebookNode] = {}
 
 
 class RestoreCells(NbGraderPreprocessor):
@@ -61,9 +67,19 @@ class RestoreCells(NbGraderPreprocessor):
 
     @staticmethod
     def _read_source(path: Path) -> NotebookNode:
+        """The source notebook, parsed once per process and content (a batch worker reads it for every submission).
+
+        The notebook returned is shared: it is only read here, and a restored cell is a deep copy.
+        """
         if not path.is_file():
             raise CourseError(path.parent, f"RestoreCells needs the source notebook {path.name} to restore deleted cells, and it does not exist")
-        return nbformat.read(path, as_version=4)
+        raw = path.read_bytes()
+        key = hashlib.sha256(raw).hexdigest()
+        if key not in _SOURCES:
+            if len(_SOURCES) >= MAX_CACHED_SOURCES:
+                _SOURCES.clear()
+            _SOURCES[key] = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        return _SOURCES[key]
 
     def _restorable(self, cell: NotebookNode) -> bool:
         if _grade_id(cell) is None or is_solution(cell):
