@@ -18,6 +18,7 @@ from autograder.outputs.export import ExportFormat
 from autograder.commands.grade import grade
 from autograder.engine.lesson import Lesson
 from autograder.engine.teacher_text import TeacherText, teacher_text
+from autograder.isolation.warmsession import DEFAULT_IDLE_S
 from autograder.isolation.zygote import Zygote
 
 if TYPE_CHECKING:
@@ -48,6 +49,22 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_warm(args: argparse.Namespace) -> int:
+    from autograder.commands.warm import keep_warm, stop_warm
+
+    if args.stop:
+        pids = stop_warm()
+        print(f"stopped the warm processes (pids {', '.join(map(str, pids))})" if pids else "no warm process was running")
+        return EXIT_OK
+    warm = keep_warm(args.idle)
+    how = f"started in {warm.seconds:.1f} s, stopping after {args.idle:g} s unused" if warm.started else "already running"
+    print(
+        f"warm processes {how} (pids {warm.kernels.pid}, {warm.commands.pid}): `autograder grade` on this machine runs in them, "
+        "and autograde forks its kernels from them; `autograder warm --stop` ends them"
+    )
+    return EXIT_OK
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     # The kernel first: it boots (and starts running the notebook) while the check's code and lesson load.
     from autograder.commands.localkernel import LocalKernel
@@ -70,7 +87,7 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     # nbgrader loads here (the batch owns both from then on).
     # Not with --scheduler: a Dask cluster's workers warm their own.
     local = not args.scheduler
-    zygote = Zygote().start() if local and not args.no_sandbox and Zygote.available() else None
+    zygote = Zygote.warm_or_start() if local and not args.no_sandbox and Zygote.available() else None
     from autograder.engine.parallel import default_workers, start_forkserver
 
     if local:
@@ -292,6 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_grade)
 
     p = verbs.add_parser(
+        "warm", help="keep a warm process (torch imported) between commands: later grade and autograde runs start faster"
+    )
+    p.add_argument(
+        "--idle", type=float, default=DEFAULT_IDLE_S, metavar="SECONDS", help=f"stop after this long unused (default {DEFAULT_IDLE_S:g})"
+    )
+    p.add_argument("--stop", action="store_true", help="stop the warm process (and any kernel it runs) now")
+    p.set_defaults(run=_cmd_warm)
+
+    p = verbs.add_parser(
         "check", parents=[common], help="a student's self-check: run the notebook's visible tests, per part passed or not yet (exit 1)"
     )
     p.add_argument("notebook", type=Path)
@@ -399,7 +425,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The `autograder` command: main(), then exit at once (a torch-laden interpreter's teardown takes a second)."""
+    """The `autograder` command: main() (in the kept-warm command server when one runs), then exit at once.
+
+    Exit at once: a torch-laden interpreter's teardown takes a second.
+    """
+    from autograder.commands.warmclient import forward
+
+    forwarded = forward(sys.argv[1:])
+    if forwarded is not None:
+        sys.stdout.flush()
+        os._exit(forwarded)
     code = main()
     from autograder.isolation.zygote import close_shared
 

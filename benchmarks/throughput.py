@@ -7,6 +7,7 @@ preprocessors, no sandbox, no Verify: what a course gets without this package) a
 Both get the same N submissions (the sample notebooks, cycled). Then it times:
   - a batch: `nbgrader autograde A` (stock) vs `autograder autograde` (ours, sandboxed);
   - one notebook, K times each: `nbgrader autograde A --student S` vs `autograder grade NB`;
+  - ours again in a warm session (`autograder warm` first, stopped after): K gradings and the batch;
   - `autograder check` on the solution against `python -c "import torch, matplotlib.pyplot, numpy"`, K times each;
   - the floor (benchmarks/floor.py: the notebook's code and every check, forked from a warm process, nothing else);
   - where one submission's time goes in our batch (`autograde --timings`: mean seconds per stage);
@@ -35,6 +36,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import floor  # noqa: E402  (benchmarks/floor.py, beside this file)
+from autograder.isolation.warmsession import ROOT_ENV as WARM_ROOT_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "tests" / "samples").glob("*.ipynb"))
@@ -220,6 +222,25 @@ def side_by_side_single(args: argparse.Namespace, stock: Path, ours: Path) -> tu
     return s, o
 
 
+def warm_session(args: argparse.Namespace, ours: Path) -> tuple[float, float]:
+    """`autograder grade` and our batch again with `autograder warm` running (started, and its start timed, first)."""
+    print(f"\n== in a warm session (`autograder warm` first), median of {args.single}")
+    notebook = ours / "submitted" / "s0000" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    start = timed([str(BIN / "autograder"), "warm", "--idle", "300"], ours, sample=False)
+    try:
+        gradings = [timed([str(BIN / "autograder"), "grade", str(notebook), "--course", str(ours)], ours, sample=False) for _ in range(args.single)]
+        batch = timed(ours_batch(ours, args.workers), ours) if args.batch else None
+    finally:
+        subprocess.run([str(BIN / "autograder"), "warm", "--stop"], cwd=ours, capture_output=True)
+    o = statistics.median(r.seconds for r in gradings)
+    print(f"{'autograder warm (once)':<28}{start.seconds:>9.2f} s")
+    print(f"{'autograder grade':<28}{o:>9.2f} s")
+    batch_each = batch.seconds / args.batch if batch is not None else 0.0
+    if batch is not None:
+        print(f"{'autograder autograde':<28}{batch.seconds:>9.2f} s   {batch_each:.2f} s/submission")
+    return o, batch_each
+
+
 def check_against_import(args: argparse.Namespace) -> tuple[float, float]:
     """`autograder check` on the solution against importing what the notebook imports, alternated, medians."""
     print(f"\n== autograder check on the solution, median of {args.check} (alternated with the import)")
@@ -266,6 +287,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="our worker processes (default: one per core)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
+    # Warm processes kept between commands: only the ones this run starts (in its warm session) are ever used.
+    os.environ[WARM_ROOT_ENV] = str(work / "warm")
     try:
         print(f"machine: {os.cpu_count()} cores; stock = nbgrader's default preprocessors, no sandbox; ours = sandboxed")
         stock = build_course(work / "stock", True, max(args.batch, 1))
@@ -282,6 +305,10 @@ def main() -> None:
         if args.single:
             s, o = side_by_side_single(args, stock, ours)
             goals.append(("one notebook, s", s, o, ">= 3x"))
+            warm_one, warm_batch = warm_session(args, ours)
+            goals.append(("one notebook, warm session, s", s, warm_one, ">= 3x"))
+            if args.batch:
+                goals.append((f"batch of {args.batch}, warm session, s each", stock_run.seconds / args.batch, warm_batch, ">= 20x"))
         if args.check:
             c, i = check_against_import(args)
             goals.append(("check vs import torch, s", i, c, "<= 1.4x the import"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from autograder.engine.course import Course
+from autograder.isolation.warmsession import ROOT_ENV as WARM_ROOT_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "samples"
@@ -68,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[TEMP_ROOT] = root
     os.environ["TMPDIR"] = str(root)
     tempfile.tempdir = str(root)
+    # Warm processes kept between commands (`autograder warm`) live here too: no test uses one it did not start.
+    os.environ[WARM_ROOT_ENV] = str(root / "warm")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

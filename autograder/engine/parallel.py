@@ -87,7 +87,7 @@ class GradingPool:
             self._zygote.close()
             self._zygote = None
         elif wanted and self._zygote is None:
-            self._zygote = Zygote().start()  # warms up while the workers import nbgrader
+            self._zygote = Zygote.warm_or_start()  # warms up while the workers import nbgrader (or is kept warm)
         self._executor = self._new_executor()
         return self
 
@@ -174,7 +174,9 @@ def _warm_enabled(course: Course) -> bool:
 
 # What the forkserver loads for every worker: first its lifeline (it dies with the grader), then nbgrader,
 # nbconvert and our preprocessors, and torch and the checks for Verify.
-PRELOAD = ("autograder.isolation.lifeline", "autograder.adapter.pipeline", "autograder.engine.checks")
+# What a grading imports (nbgrader's pipeline, the checks and torch), loaded once by whatever forks gradings.
+GRADING_MODULES = ("autograder.adapter.pipeline", "autograder.engine.checks")
+PRELOAD = ("autograder.isolation.lifeline", *GRADING_MODULES)
 
 
 def start_forkserver() -> multiprocessing.context.BaseContext:

@@ -61,8 +61,9 @@ class ZygoteError(AutograderError):
 class Zygote:
     """The grader's handle on its warm process: start it, build kernel commands for it, stop it."""
 
-    def __init__(self, socket_path: Path | None = None) -> None:
+    def __init__(self, socket_path: Path | None = None, kept_warm: bool = False) -> None:
         self._owned = socket_path is None
+        self.kept_warm = kept_warm  # a warm process kept between commands (`autograder warm`): not ours to stop
         self.folder = Path(tempfile.mkdtemp(prefix="autograder-zygote-")) if self._owned else None
         self.socket_path = socket_path or self.folder / "zygote.sock"
         self.log = (self.folder or Path(tempfile.gettempdir())) / "zygote.log"
@@ -84,12 +85,27 @@ class Zygote:
                 _SHARED.restart()  # killed (the OOM killer, a signal): a new one takes its place
             if _SHARED is None:
                 named = os.environ.get(SOCKET_ENV)
-                _SHARED = cls(Path(named)) if named else cls().start()
+                _SHARED = cls(Path(named)) if named else cls.warm_or_start()
                 atexit.register(_SHARED.close)
             return _SHARED
 
+    @classmethod
+    def warm_or_start(cls) -> "Zygote":
+        """The warm process kept between commands (`autograder warm`) if one runs for this code here, else a new one of ours."""
+        from autograder.isolation import warmsession
+
+        try:
+            running = warmsession.find(kept_warm_place()[0])
+        except OSError:  # an unreadable source file or folder: no kept process, nothing lost
+            running = None
+        return cls(running.socket_path, kept_warm=True) if running is not None else cls().start()
+
     def died(self) -> bool:
-        """Whether a zygote this process started has exited (a parent's is the parent's to watch)."""
+        """Whether our zygote has exited, or the kept-warm one stopped answering (a parent's is the parent's to watch)."""
+        if self.kept_warm and self.process is None:
+            from autograder.isolation.warmsession import answers
+
+            return not answers(self.socket_path)
         return self.process is not None and self.process.poll() is not None
 
     def start(self) -> "Zygote":
@@ -110,10 +126,18 @@ class Zygote:
         return self
 
     def restart(self) -> "Zygote":
-        """Replace a dead zygote with a new one on the same socket (workers that know the path keep working)."""
+        """Replace a dead zygote with a new one of ours on the same socket (workers that know the path keep working).
+
+        A kept-warm one that stopped answering (stopped, killed, idled out) is replaced the same way, by a
+        process that lives as long as this command.
+        """
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.folder is None:  # taking over a kept-warm process's socket: our own folder for the log and HOME
+            self.folder = Path(tempfile.mkdtemp(prefix="autograder-zygote-"))
+            self.log = self.folder / "zygote.log"
+            self._owned = True
         self.socket_path.unlink(missing_ok=True)  # workers wait for the new one to listen, not the dead one's file
         self._ready = threading.Event()
         self.generation += 1
@@ -177,6 +201,14 @@ def _can_confine() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+def kept_warm_place() -> tuple[Path, dict[str, str]]:
+    """Where a kept-warm process for this code lives, and the environment it imports under (its HOME is that folder)."""
+    from autograder.isolation.warmsession import session_folder
+
+    folder = session_folder(_warm_environment(Path("/")))  # keyed by everything but the folder itself
+    return folder, _warm_environment(folder)
 
 
 def _warm_environment(folder: Path) -> dict[str, str]:
@@ -298,8 +330,12 @@ def _import_what_each_kernel_imports() -> None:
         importlib.import_module(name)
 
 
-def serve(socket_path: Path) -> None:
-    """Answer kernel requests until the grader goes away (stdin closes or we are killed)."""
+def serve(socket_path: Path, idle: float | None = None) -> None:
+    """Answer kernel requests until the grader goes away (we are killed), or, kept warm, until `idle` s pass unused.
+
+    Unused: no kernel of ours alive and no connection made. A warm process kept between commands
+    (autograder.isolation.warmsession) then removes its socket and pid file and exits.
+    """
     warm_up()
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         raise RuntimeError("the warm process must be single-threaded to fork safely")
@@ -318,19 +354,47 @@ def serve(socket_path: Path) -> None:
     selector.register(wake_read, selectors.EVENT_READ, "wake")
     kernels: dict[int, _Kernel] = {}
     print(READY, flush=True)
+    if idle is not None:  # nobody reads our output any more: the command that started us has gone
+        detach_stdout()
+    used = time.monotonic()
     while True:
-        for key, _ in selector.select():
+        wait = None if idle is None or kernels else max(0.0, used + idle - time.monotonic())
+        events = selector.select(wait)
+        if not events and wait is not None and not kernels and time.monotonic() >= used + idle:
+            _leave(socket_path)
+            events = selector.select(0)  # a client that connected just before the socket went is still served
+            if not events:
+                return
+        for key, _ in events:
             if key.data == "accept":
                 connection, _ = listener.accept()
                 selector.register(connection, selectors.EVENT_READ, "request")
+                used = time.monotonic()
             elif key.data == "wake":
-                _drain(wake_read)
+                drain(wake_read)
             else:
                 _on_client(key.fileobj, selector, kernels)
+                used = time.monotonic()
         _reap(kernels, selector)
+        if kernels:
+            used = time.monotonic()
 
 
-def _drain(sock: socket.socket) -> None:
+def detach_stdout() -> None:
+    """Point standard output at /dev/null: whoever read our "ready" has gone."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _leave(socket_path: Path) -> None:
+    """A warm process's idle exit: its socket and pid file go first, so no command finds a process that is leaving."""
+    socket_path.unlink(missing_ok=True)
+    socket_path.with_suffix(".pid").unlink(missing_ok=True)
+
+
+def drain(sock: socket.socket) -> None:
+    """Empty a non-blocking wake-up socket (signals write a byte to it)."""
     try:
         while sock.recv(4096):
             pass
@@ -470,10 +534,11 @@ def _run_kernel(argv: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Fork confined Jupyter kernels from a warm process (root only).")
     parser.add_argument("--socket", type=Path, required=True)
+    parser.add_argument("--idle", type=float, default=None, help="kept warm between commands: exit after this many seconds unused")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("autograder.isolation.zygote: must run as root (it confines each kernel itself)")
-    serve(args.socket)
+    serve(args.socket, args.idle)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""`autograder warm`: keep warm processes between commands, so each `grade` skips the imports and torch's; or stop them."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from autograder.commands.warmserver import server_name
+from autograder.isolation import warmsession
+from autograder.isolation.warmsession import DEFAULT_IDLE_S, ZYGOTE, WarmProcess, WarmSessionError
+from autograder.isolation.zygote import START_TIMEOUT, Zygote, kept_warm_place
+
+COMMAND_SERVER = "autograder.commands.warmserver"
+KERNEL_SERVER = "autograder.isolation.zygote"
+
+
+@dataclass(frozen=True)
+class WarmStarted:
+    """The kept-warm kernel process and command server, whether this call started either, and how long that took."""
+
+    kernels: WarmProcess
+    commands: WarmProcess
+    started: bool
+    seconds: float
+
+
+def keep_warm(idle: float = DEFAULT_IDLE_S) -> WarmStarted:
+    """Start the kept-warm processes for this code, machine and environment, unless they run; they exit after `idle` s unused."""
+    if not idle > 0:
+        raise WarmSessionError(f"warm: --idle must be a positive number of seconds, not {idle:g}")
+    if not Zygote.available():
+        raise WarmSessionError.cannot_confine()
+    began = time.monotonic()
+    folder, kernel_environment = kept_warm_place()
+    warmsession.prepare_folder(folder)
+    warmsession.sweep(folder.parent, keep=folder)
+    caller = dict(os.environ)
+    kernels = warmsession.find(folder, ZYGOTE)
+    commands = warmsession.find(folder, server_name(caller))
+    started = kernels is None or commands is None
+    if kernels is None:
+        kernels = warmsession.launch(folder, ZYGOTE, KERNEL_SERVER, kernel_environment, idle, START_TIMEOUT)
+    if commands is None:  # it imports what `grade` does, under the caller's environment (what a later caller must share)
+        commands = warmsession.launch(folder, server_name(caller), COMMAND_SERVER, caller, idle, START_TIMEOUT)
+    return WarmStarted(kernels, commands, started, time.monotonic() - began if started else 0.0)
+
+
+def stop_warm() -> list[int]:
+    """Stop the kept-warm processes for this code and machine (every environment's command server); their pids."""
+    return warmsession.stop(kept_warm_place()[0])

@@ -1,0 +1,89 @@
+"""The caller's side of the kept-warm command server: hand `autograder grade` over, relay signals, return its status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from autograder.commands.warmserver import FORWARDED_VERBS, STREAMS, server_name
+
+# What the caller prints when the server went away before the command ended.
+SERVER_GONE = "autograder: the warm process stopped before the command ended; run it again"
+RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def server_socket(environment: dict[str, str]) -> Path | None:
+    """The command server kept warm for this code, machine and environment, if one listens; found without starting anything."""
+    from autograder.isolation import warmsession
+    from autograder.isolation.zygote import kept_warm_place
+
+    try:
+        folder = kept_warm_place()[0]
+    except OSError:
+        return None
+    path = folder / f"{server_name(environment)}.sock"
+    return path if warmsession.private(folder) and warmsession.private(path) else None
+
+
+def forward(argv: list[str]) -> int | None:
+    """Run the command in the kept-warm server, if it handles it and one runs; its exit status, or None to run it here."""
+    if argv[:1] == [] or argv[0] not in FORWARDED_VERBS or os.geteuid() != 0:
+        return None
+    path = server_socket(dict(os.environ))
+    if path is None:
+        return None
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(str(path))
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": _umask()}
+        payload = json.dumps(request).encode() + b"\n"
+        socket.send_fds(connection, [payload[:65536]], [0, 1, 2][:STREAMS])
+        if len(payload) > 65536:
+            connection.sendall(payload[65536:])
+    except OSError:  # gone between the look and the call: run it here
+        connection.close()
+        return None
+    return _wait(connection)
+
+
+def _wait(connection: socket.socket) -> int:
+    """Relay the signals this process gets until the server says how the command ended."""
+    previous = {number: signal.signal(number, lambda number, _frame: _relay(connection, number)) for number in RELAYED_SIGNALS}
+    try:
+        data = b""
+        while not data.endswith(b"\n"):
+            try:
+                chunk = connection.recv(4096)
+            except InterruptedError:
+                continue
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        connection.close()
+    try:
+        reply = json.loads(data)
+        code = int(reply["exit"])
+    except (ValueError, KeyError, TypeError):
+        print(SERVER_GONE, file=sys.stderr)
+        return 1
+    return code if code >= 0 else 128 - code
+
+
+def _relay(connection: socket.socket, number: int) -> None:
+    try:
+        connection.send(bytes([number]))
+    except OSError:
+        pass
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

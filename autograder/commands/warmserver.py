@@ -1,0 +1,345 @@
+"""The kept-warm command server: `autograder grade` run in a fork of a process that has imported everything already.
+
+With a warm kernel process kept (`autograder warm`), a one-notebook grading still spends most of its time
+in its own process: importing nbgrader (0.6 s) and torch (1.1 s, for the checks), which then compete with
+the kernel's client for the interpreter lock. This server, started by `autograder warm` beside the kept
+kernel process, has imported all of it once, and forks one child per command. The child takes the
+caller's standard streams (passed over the socket), working folder, umask and environment, and runs the
+command line exactly as `autograder` would; the caller gets the exit status back (warmclient.py). A
+signal the caller gets (Ctrl-C) is passed on to the child; a caller that vanishes has its child stopped.
+
+Only root can reach the socket (a private folder); it is found by the session's key (warmsession.py) and
+by the environment it imported under (`import_environment_key`): a caller whose environment differs in
+what imports read runs the command itself instead.
+
+Run as `python -m autograder.commands.warmserver --socket PATH --idle SECONDS`; it prints "ready" once warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.isolation.zygote import READY, detach_stdout, drain
+
+# The standard streams a request carries, and the most bytes of its JSON part.
+STREAMS = 3
+MAX_REQUEST_BYTES = 1 << 20
+# How long a child stopped because its caller vanished gets before it is killed.
+STOP_GRACE_S = 5.0
+# Environment variables read when modules are imported (threads, devices, paths, locale): a caller must share them.
+IMPORT_TIME_PREFIXES = (
+    "AUTOGRADER_",
+    "CUDA",
+    "HOME",
+    "IPYTHON",
+    "JUPYTER",
+    "LANG",
+    "LC_",
+    "LD_",
+    "MKL_",
+    "MPL",
+    "NUMEXPR",
+    "OMP_",
+    "OPENBLAS_",
+    "PYTHON",
+    "TORCH",
+    "TZ",
+    "XDG_",
+)
+# The commands a caller hands over (the others gain nothing from a warm process).
+FORWARDED_VERBS = ("grade",)
+
+
+def import_environment_key(environment: dict[str, str]) -> str:
+    """A short digest of the variables imports read: the server's socket name carries it."""
+    import hashlib
+
+    relevant = sorted((k, v) for k, v in environment.items() if k.startswith(IMPORT_TIME_PREFIXES))
+    return hashlib.sha256(json.dumps(relevant).encode()).hexdigest()[:16]
+
+
+def server_name(environment: dict[str, str]) -> str:
+    """The server's name in the session folder (its socket, pid file and log are named after it)."""
+    return f"commands-{import_environment_key(environment)}"
+
+
+@dataclass
+class _Running:
+    """One command: the child running it and the caller's connection."""
+
+    pid: int
+    connection: socket.socket
+    stopping_since: float | None = None
+    signals: list[int] = field(default_factory=list)
+
+
+def warm_up() -> None:
+    """Import what a grading imports, and check once that kernels can be confined (children inherit the answer)."""
+    import importlib
+    import pkgutil
+
+    import autograder.cli  # noqa: F401  (the command line, its verbs, the course and results code)
+    import autograder.lessons
+    from autograder.engine.parallel import GRADING_MODULES
+    from autograder.isolation.zygote import Zygote
+
+    for module in GRADING_MODULES:  # not the batch's lifeline: this server outlives the command that started it
+        importlib.import_module(module)
+    for info in pkgutil.walk_packages(autograder.lessons.__path__, "autograder.lessons."):  # the lessons shipped here
+        importlib.import_module(info.name)
+    Zygote.available()
+
+
+def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
+    """Answer commands until `idle` seconds pass with none running and no caller."""
+    warm_up()
+    # No Python thread may run at a fork. torch's native pool is as in the batch's fork server, which also forks
+    # after importing torch: torch resets it in each child.
+    if threading.active_count() != 1:
+        raise RuntimeError("the command server must have no Python thread running to fork safely")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    socket_path.unlink(missing_ok=True)
+    listener.bind(str(socket_path))
+    os.chmod(socket_path, 0o600)
+    listener.listen(16)
+    wake_read, wake_write = socket.socketpair()
+    wake_read.setblocking(False)
+    wake_write.setblocking(False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_write.fileno())
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(wake_read, selectors.EVENT_READ, "wake")
+    running: dict[int, _Running] = {}
+    print(READY, flush=True)
+    detach_stdout()
+    used = time.monotonic()
+    while True:
+        wait = 0.5 if running else max(0.0, used + idle - time.monotonic())
+        events = selector.select(wait)
+        if not events and not running and time.monotonic() >= used + idle:
+            socket_path.unlink(missing_ok=True)
+            socket_path.with_suffix(".pid").unlink(missing_ok=True)
+            if not selector.select(0):
+                log.write("idle: stopped")
+                return
+            continue
+        for key, _ in events:
+            if key.data == "accept":
+                connection, _ = listener.accept()
+                selector.register(connection, selectors.EVENT_READ, "request")
+            elif key.data == "wake":
+                drain(wake_read)
+            else:
+                _on_connection(key.fileobj, selector, running, listener, log)
+            used = time.monotonic()
+        _reap(running, selector, log)
+        _enforce_stops(running)
+        if running:
+            used = time.monotonic()
+
+
+def _on_connection(
+    connection: socket.socket, selector: selectors.BaseSelector, running: dict[int, _Running], listener: socket.socket, log: "TextLog"
+) -> None:
+    """A new caller's request, a signal from a caller (one byte, its number), or a caller gone."""
+    owner = next((r for r in running.values() if r.connection is connection), None)
+    if owner is not None:
+        try:
+            data = connection.recv(64)
+        except OSError:
+            data = b""
+        if not data:  # the caller vanished: its command is stopped, then killed
+            selector.unregister(connection)
+            _signal(owner.pid, signal.SIGTERM)
+            owner.stopping_since = time.monotonic()
+            return
+        for number in data:
+            _signal(owner.pid, number)
+        return
+    try:
+        request, streams = _receive(connection)
+    except (EOFError, OSError, ValueError) as error:  # a probe, or nonsense: nothing runs
+        if not isinstance(error, EOFError):
+            log.write(f"refused a request: {type(error).__name__}: {error}")
+        selector.unregister(connection)
+        connection.close()
+        return
+    try:
+        pid = os.fork()
+    except OSError as error:
+        _reply(connection, {"error": f"cannot fork: {error}"})
+        selector.unregister(connection)
+        connection.close()
+        for fd in streams:
+            os.close(fd)
+        return
+    if pid == 0:
+        _child(request, streams, listener, selector)  # never returns
+    for fd in streams:
+        os.close(fd)
+    running[pid] = _Running(pid, connection)
+    log.write(f"started {' '.join(request['argv'][:1])} (pid {pid}) in {request['cwd']}")
+
+
+def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+    """The request: JSON (argv, cwd, env, umask) ending in a newline, the standard streams alongside it.
+
+    Raises EOFError for a connection closed at once (a probe), ValueError for anything else unusable;
+    no stream received is left open then.
+    """
+    streams: list[int] = []
+    try:
+        return _parse(connection, streams), streams
+    except BaseException:
+        for fd in streams:
+            os.close(fd)
+        raise
+
+
+def _parse(connection: socket.socket, streams: list[int]) -> dict:
+    connection.settimeout(5.0)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk, fds, _flags, _addr = socket.recv_fds(connection, 65536, STREAMS)
+        streams += fds
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_REQUEST_BYTES:
+            raise ValueError("request too large")
+    connection.settimeout(None)
+    if not data:
+        raise EOFError("connection closed at once (a probe)")
+    if len(streams) != STREAMS:
+        raise ValueError(f"expected {STREAMS} streams, got {len(streams)}")
+    request = json.loads(data)
+    if not (
+        isinstance(request, dict)
+        and isinstance(request.get("argv"), list)
+        and request["argv"][:1] != []
+        and request["argv"][0] in FORWARDED_VERBS
+        and all(isinstance(a, str) for a in request["argv"])
+        and isinstance(request.get("cwd"), str)
+        and isinstance(request.get("env"), dict)
+        and isinstance(request.get("umask"), int)
+    ):
+        raise ValueError("malformed request")
+    return request
+
+
+def _child(request: dict, streams: list[int], listener: socket.socket, selector: selectors.BaseSelector) -> None:
+    """Become the caller's `autograder` command: its streams, folder, umask and environment; never returns."""
+    code = 1
+    try:
+        from autograder.isolation.confine import die_with_parent
+
+        die_with_parent()  # the server gone, its caller was told: nothing grades on unseen
+        signal.set_wakeup_fd(-1)
+        for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        listener.close()
+        for target, fd in enumerate(streams):
+            os.dup2(fd, target)
+            os.close(fd)
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = open(1, "w", closefd=False)
+        sys.stderr = open(2, "w", closefd=False)
+        os.chdir(request["cwd"])
+        os.umask(request["umask"])
+        os.environ.clear()
+        os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+        sys.argv = ["autograder", *request["argv"]]
+        from autograder.cli import main
+        from autograder.isolation.zygote import close_shared
+
+        code = main(request["argv"])
+        close_shared()
+    except SystemExit as stop:  # argparse's --help and usage errors
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    except BaseException as error:  # noqa: BLE001 - the caller gets a line and a status, whatever happened
+        print(f"autograder: {type(error).__name__}: {error}", file=sys.stderr)
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _reap(running: dict[int, _Running], selector: selectors.BaseSelector, log: "TextLog") -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        done = running.pop(pid, None)
+        if done is None:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        log.write(f"pid {pid} ended: {code}")
+        _reply(done.connection, {"exit": code})
+        try:
+            selector.unregister(done.connection)
+        except (KeyError, ValueError):
+            pass
+        done.connection.close()
+
+
+def _enforce_stops(running: dict[int, _Running]) -> None:
+    now = time.monotonic()
+    for command in running.values():
+        if command.stopping_since is not None and now - command.stopping_since > STOP_GRACE_S:
+            _signal(command.pid, signal.SIGKILL)
+
+
+def _reply(connection: socket.socket, message: dict) -> None:
+    try:
+        connection.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def _signal(pid: int, number: int) -> None:
+    if number not in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL):
+        return
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
+
+
+class TextLog:
+    """One line per event in the server's log (its stderr), with the time."""
+
+    def write(self, line: str) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run `autograder` commands in forks of a warm process (root only).")
+    parser.add_argument("--socket", type=Path, required=True)
+    parser.add_argument("--idle", type=float, required=True)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("autograder.commands.warmserver: must run as root (only root may reach its socket)")
+    serve(args.socket, args.idle, TextLog())
+
+
+if __name__ == "__main__":
+    main()

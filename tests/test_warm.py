@@ -1,0 +1,219 @@
+"""`autograder warm`: processes kept between commands, that later `grade` and `autograde` runs use, and that go away."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from activation import ASSIGNMENT
+from conftest import EXPECTED_SCORES, ROOT, SAMPLES
+from staging import stage_course
+from autograder.commands.warmserver import server_name
+from autograder.isolation import warmsession
+from autograder.isolation.warmsession import ROOT_ENV, WarmSessionError
+from autograder.isolation.zygote import Zygote
+
+pytestmark = pytest.mark.skipif(not Zygote.available(), reason="kernels cannot be confined here (needs root with CAP_SYS_ADMIN)")
+
+SAMPLE = "leaky_relu"  # a submission that loses points: a forwarded grading must score it exactly as one run here
+WAIT_S = 30.0
+
+
+def cli(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def warm_env():
+    """An environment whose kept-warm processes live in a folder of this test's; whatever it started is stopped after.
+
+    The folder is short-named in the run's temporary root: a socket's path has at most 107 bytes.
+    """
+    env = {**os.environ, ROOT_ENV: str(Path(tempfile.mkdtemp(prefix="w-")) / "warm")}
+    yield env
+    cli("warm", "--stop", env=env)
+    shutil.rmtree(Path(env[ROOT_ENV]).parent, ignore_errors=True)
+
+
+def folder_of(env: dict[str, str]) -> Path:
+    [folder] = [p for p in Path(env[ROOT_ENV]).iterdir() if p.is_dir()]
+    return folder
+
+
+def served(env: dict[str, str]) -> list[str]:
+    """The lines the command server logged about commands it started."""
+    logs = list(folder_of(env).glob("commands-*.log"))
+    return [line for log in logs for line in log.read_text().splitlines() if " started " in line]
+
+
+def grade(env: dict[str, str], sample: str, results: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return cli("grade", str(SAMPLES / f"{sample}.ipynb"), "--assignment", ASSIGNMENT, "--results", str(results), *extra, env=env)
+
+
+def points(results: Path) -> dict[str, float]:
+    by_part: dict[str, float] = {}
+    for test in json.loads(results.read_text())["tests"]:
+        part = test["name"].split(":")[0]
+        by_part[part] = by_part.get(part, 0.0) + test["score"]
+    return by_part
+
+
+def wait_until(condition, seconds: float = WAIT_S) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_grade_runs_in_the_kept_process_with_the_callers_streams_and_scores(warm_env: dict[str, str], tmp_path: Path):
+    started = cli("warm", "--idle", "120", env=warm_env)
+    assert started.returncode == 0, started.stderr
+    assert "started" in started.stdout
+    again = cli("warm", env=warm_env)
+    assert "already running" in again.stdout
+
+    done = grade(warm_env, SAMPLE, tmp_path / "warm.json")
+    assert done.returncode == 0, done.stderr
+    assert "total" in done.stdout  # the table reached this caller's own stdout, through the passed stream
+    assert len(served(warm_env)) == 1
+    assert {part: points(tmp_path / "warm.json")[part] for part in EXPECTED_SCORES[SAMPLE]} == EXPECTED_SCORES[SAMPLE]
+
+    # What a caller cannot grade still says why, on its own stderr, with the same exit status.
+    missing = cli("grade", str(tmp_path / "nowhere.ipynb"), env=warm_env)
+    assert missing.returncode == 2 and "nowhere.ipynb" in missing.stderr and missing.stderr.count("\n") == 1
+    assert len(served(warm_env)) == 2
+
+
+def test_a_caller_that_imports_under_another_environment_grades_itself(warm_env: dict[str, str], tmp_path: Path):
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    other = {**warm_env, "OMP_NUM_THREADS": "3"}  # read by torch when it is imported: the server's would not match
+    assert server_name(other) != server_name(warm_env)
+    done = grade(other, SAMPLE, tmp_path / "own.json")
+    assert done.returncode == 0, done.stderr
+    assert served(warm_env) == []
+    assert {part: points(tmp_path / "own.json")[part] for part in EXPECTED_SCORES[SAMPLE]} == EXPECTED_SCORES[SAMPLE]
+
+
+def test_stop_ends_both_and_later_commands_run_on_their_own(warm_env: dict[str, str], tmp_path: Path):
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    folder = folder_of(warm_env)
+    pids = [int(p.read_text()) for p in folder.glob("*.pid")]
+    assert len(pids) == 2
+    stopped = cli("warm", "--stop", env=warm_env)
+    assert stopped.returncode == 0 and all(str(pid) in stopped.stdout for pid in pids)
+    assert wait_until(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids))
+    assert not list(folder.glob("*.sock")) and not list(folder.glob("*.pid"))
+    assert grade(warm_env, SAMPLE, tmp_path / "cold.json").returncode == 0
+    assert served(warm_env) == []
+    assert "no warm process" in cli("warm", "--stop", env=warm_env).stdout
+
+
+def test_unused_they_stop_on_their_own_and_leave_no_socket(warm_env: dict[str, str]):
+    assert cli("warm", "--idle", "1", env=warm_env).returncode == 0
+    folder = folder_of(warm_env)
+    assert wait_until(lambda: not list(folder.glob("*.sock")) and not list(folder.glob("*.pid")))
+    assert "no warm process" in cli("warm", "--stop", env=warm_env).stdout
+
+
+def test_ctrl_c_reaches_the_command_and_nothing_is_left_running(warm_env: dict[str, str], tmp_path: Path):
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    slow = nbformat.read(SAMPLES / "solution.ipynb", as_version=4)
+    answer = next(c for c in slow.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"))
+    answer.source = "import time\ntime.sleep(120)\n" + answer.source
+    notebook = tmp_path / f"{ASSIGNMENT}.ipynb"
+    nbformat.write(slow, notebook)
+    caller = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "grade", str(notebook)], cwd=ROOT, env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    server = psutil.Process(int(next(folder_of(warm_env).glob("commands-*.pid")).read_text()))
+    assert wait_until(lambda: any("zygote_client" in _command(p) for p in _tree(server)))
+    caller.send_signal(signal.SIGINT)
+    _, err = caller.communicate(timeout=WAIT_S)
+    assert caller.returncode == 130 and "interrupted" in err
+    assert wait_until(lambda: _tree(server) == [])
+
+
+def test_a_batch_forks_its_kernels_from_the_kept_process(warm_env: dict[str, str], tmp_path: Path, course):
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    kernels = psutil.Process(int((folder_of(warm_env) / "zygote.pid").read_text()))
+    staged = stage_course(course, tmp_path / "course", [SAMPLES / f"{SAMPLE}.ipynb", SAMPLES / "solution.ipynb"])
+    batch = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "autograde", "--quiet"], cwd=staged.root, env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    own_zygotes, forked = set(), 0
+    while batch.poll() is None:
+        own_zygotes |= {p.pid for p in _tree(psutil.Process(batch.pid)) if "autograder.isolation.zygote" in _command(p)}
+        forked = max(forked, len(_tree(kernels)))
+        time.sleep(0.05)
+    out, err = batch.communicate()
+    assert batch.returncode == 0, err
+    assert own_zygotes == set() and forked >= 1
+    assert "2 calificados" in out + err
+
+
+def test_a_folder_or_socket_others_could_reach_is_never_used():
+    folder = Path(tempfile.mkdtemp(prefix="s-")) / "session"
+    folder.mkdir(mode=0o700)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(folder / "zygote.sock"))
+    listener.listen(1)
+    (folder / "zygote.pid").write_text(f"{os.getpid()}\n")
+    os.chmod(folder / "zygote.sock", 0o600)
+    assert warmsession.find(folder) is not None
+    os.chmod(folder / "zygote.sock", 0o666)
+    assert warmsession.find(folder) is None
+    os.chmod(folder / "zygote.sock", 0o600)
+    folder.chmod(0o755)
+    assert warmsession.find(folder) is None
+    with pytest.raises(WarmSessionError, match="not private"):
+        warmsession.prepare_folder(folder)
+    listener.close()
+
+
+@pytest.mark.parametrize("idle", ["0", "-5", "nan"])
+def test_a_bad_idle_is_one_line_and_starts_nothing(warm_env: dict[str, str], idle: str):
+    done = cli("warm", "--idle", idle, env=warm_env)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "--idle" in done.stderr
+    assert not Path(warm_env[ROOT_ENV]).exists() or not list(Path(warm_env[ROOT_ENV]).rglob("*.sock"))
+
+
+def test_the_server_refuses_what_it_does_not_run(warm_env: dict[str, str]):
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    path = next(folder_of(warm_env).glob("commands-*.sock"))
+    for request in ({"argv": ["autograde"], "cwd": "/", "env": {}, "umask": 18}, {"argv": "grade"}, [1, 2]):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(str(path))
+            socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+            connection.settimeout(WAIT_S)
+            assert connection.recv(100) == b""  # closed, nothing run
+    assert served(warm_env) == []
+    log = next(folder_of(warm_env).glob("commands-*.log")).read_text()
+    assert log.count("refused a request") == 3
+
+
+def _tree(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _command(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # gone (or a zombie) meanwhile
+        return ""
