@@ -129,18 +129,26 @@ def test_unused_they_stop_on_their_own_and_leave_no_socket(warm_env: dict[str, s
     assert "no warm process" in cli("warm", "--stop", env=warm_env).stdout
 
 
-def test_ctrl_c_reaches_the_command_and_nothing_is_left_running(warm_env: dict[str, str], tmp_path: Path):
+def test_ctrl_c_reaches_the_command_which_works_in_the_callers_temp_folder(warm_env: dict[str, str], tmp_path: Path):
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
     slow = nbformat.read(SAMPLES / "solution.ipynb", as_version=4)
     answer = next(c for c in slow.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"))
     answer.source = "import time\ntime.sleep(120)\n" + answer.source
     notebook = tmp_path / f"{ASSIGNMENT}.ipynb"
     nbformat.write(slow, notebook)
+    own_temp = Path(tempfile.mkdtemp(prefix="t-"))
+    own_temp.chmod(0o711)
     caller = subprocess.Popen(
-        [sys.executable, "-m", "autograder.cli", "grade", str(notebook)], cwd=ROOT, env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "autograder.cli", "grade", str(notebook)],
+        cwd=ROOT,
+        env={**warm_env, "TMPDIR": str(own_temp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     server = psutil.Process(int(next(folder_of(warm_env).glob("commands-*.pid")).read_text()))
     assert wait_until(lambda: any("zygote_client" in _command(p) for p in _tree(server)))
+    assert any(own_temp.iterdir())  # the command's scratch folders are where the caller's TMPDIR says, as on its own
     caller.send_signal(signal.SIGINT)
     _, err = caller.communicate(timeout=WAIT_S)
     assert caller.returncode == 130 and "interrupted" in err

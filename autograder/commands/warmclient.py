@@ -38,8 +38,8 @@ def forward(argv: list[str]) -> int | None:
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": _umask()}  # no folder: run here, say so
         connection.connect(str(path))
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": _umask()}
         payload = json.dumps(request).encode() + b"\n"
         socket.send_fds(connection, [payload[:65536]], [0, 1, 2][:STREAMS])
         if len(payload) > 65536:

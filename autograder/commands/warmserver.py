@@ -24,6 +24,7 @@ import selectors
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -262,6 +263,7 @@ def _child(request: dict, streams: list[int], listener: socket.socket, selector:
         os.umask(request["umask"])
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+        tempfile.tempdir = None  # found again from the caller's TMPDIR, not the one the server looked up
         sys.argv = ["autograder", *request["argv"]]
         from autograder.cli import main
         from autograder.isolation.zygote import close_shared
