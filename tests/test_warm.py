@@ -92,10 +92,18 @@ def test_grade_runs_in_the_kept_process_with_the_callers_streams_and_scores(warm
     assert len(served(warm_env)) == 1
     assert {part: points(tmp_path / "warm.json")[part] for part in EXPECTED_SCORES[SAMPLE]} == EXPECTED_SCORES[SAMPLE]
 
+    # The caller's umask holds for what the command writes.
+    private = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(SAMPLES / f"{SAMPLE}.ipynb"), "--assignment", ASSIGNMENT, "--results", str(tmp_path / "private.json")],
+        cwd=ROOT, env=warm_env, capture_output=True, text=True, preexec_fn=lambda: os.umask(0o077),
+    )
+    assert private.returncode == 0 and (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "warm.json").stat().st_mode & 0o777 == 0o644 & ~_umask()
+
     # What a caller cannot grade still says why, on its own stderr, with the same exit status.
     missing = cli("grade", str(tmp_path / "nowhere.ipynb"), env=warm_env)
     assert missing.returncode == 2 and "nowhere.ipynb" in missing.stderr and missing.stderr.count("\n") == 1
-    assert len(served(warm_env)) == 2
+    assert len(served(warm_env)) == 3
 
 
 def test_a_caller_that_imports_under_another_environment_grades_itself(warm_env: dict[str, str], tmp_path: Path):
@@ -202,7 +210,8 @@ def test_a_bad_idle_is_one_line_and_starts_nothing(warm_env: dict[str, str], idl
 def test_the_server_refuses_what_it_does_not_run(warm_env: dict[str, str]):
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
     path = next(folder_of(warm_env).glob("commands-*.sock"))
-    for request in ({"argv": ["autograde"], "cwd": "/", "env": {}, "umask": 18}, {"argv": "grade"}, [1, 2]):
+    good = {"argv": ["grade", "x.ipynb"], "cwd": "/", "env": {}, "umask": 18, "limits": {}}
+    for request in ({**good, "argv": ["autograde"]}, {**good, "limits": {"RLIMIT_RSS": [1, 1]}}, {"argv": "grade"}, [1, 2]):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(str(path))
             socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
@@ -210,7 +219,7 @@ def test_the_server_refuses_what_it_does_not_run(warm_env: dict[str, str]):
             assert connection.recv(100) == b""  # closed, nothing run
     assert served(warm_env) == []
     log = next(folder_of(warm_env).glob("commands-*.log")).read_text()
-    assert log.count("refused a request") == 3
+    assert log.count("refused a request") == 4
 
 
 def _tree(process: psutil.Process) -> list[psutil.Process]:
@@ -225,3 +234,9 @@ def _command(process: psutil.Process) -> str:
         return " ".join(process.cmdline())
     except psutil.Error:  # gone (or a zombie) meanwhile
         return ""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import sys
 from pathlib import Path
 
-from autograder.commands.warmserver import FORWARDED_VERBS, STREAMS, server_name
+from autograder.commands.warmserver import FORWARDED_VERBS, LIMITS, STREAMS, server_name
 
 # What the caller prints when the server went away before the command ended.
 SERVER_GONE = "autograder: the warm process stopped before the command ended; run it again"
@@ -38,7 +39,7 @@ def forward(argv: list[str]) -> int | None:
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": _umask()}  # no folder: run here, say so
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": _umask(), "limits": caller_limits()}
         connection.connect(str(path))
         payload = json.dumps(request).encode() + b"\n"
         socket.send_fds(connection, [payload[:65536]], [0, 1, 2][:STREAMS])
@@ -81,6 +82,11 @@ def _relay(connection: socket.socket, number: int) -> None:
         connection.send(bytes([number]))
     except OSError:
         pass
+
+
+def caller_limits() -> dict[str, list[int]]:
+    """This process's resource limits (ulimit), which the command keeps in the server's child."""
+    return {name: list(resource.getrlimit(getattr(resource, name))) for name in LIMITS}
 
 
 def _umask() -> int:

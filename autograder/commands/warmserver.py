@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -57,6 +58,8 @@ IMPORT_TIME_PREFIXES = (
     "TZ",
     "XDG_",
 )
+# The resource limits (ulimit) a caller's command keeps.
+LIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK")
 # The commands a caller hands over (the others gain nothing from a warm process).
 FORWARDED_VERBS = ("grade",)
 
@@ -194,7 +197,7 @@ def _on_connection(
 
 
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
-    """The request: JSON (argv, cwd, env, umask) ending in a newline, the standard streams alongside it.
+    """The request: JSON (argv, cwd, env, umask, limits) ending in a newline, the standard streams alongside it.
 
     Raises EOFError for a connection closed at once (a probe), ValueError for anything else unusable;
     no stream received is left open then.
@@ -234,6 +237,8 @@ def _parse(connection: socket.socket, streams: list[int]) -> dict:
         and isinstance(request.get("cwd"), str)
         and isinstance(request.get("env"), dict)
         and isinstance(request.get("umask"), int)
+        and isinstance(request.get("limits"), dict)
+        and all(name in LIMITS and isinstance(pair, list) and len(pair) == 2 for name, pair in request["limits"].items())
     ):
         raise ValueError("malformed request")
     return request
@@ -261,6 +266,8 @@ def _child(request: dict, streams: list[int], listener: socket.socket, selector:
         sys.stderr = open(2, "w", closefd=False)
         os.chdir(request["cwd"])
         os.umask(request["umask"])
+        for name, (soft, hard) in request["limits"].items():
+            resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request["env"].items()})
         tempfile.tempdir = None  # found again from the caller's TMPDIR, not the one the server looked up
