@@ -119,12 +119,12 @@ def test_a_caller_that_imports_under_another_environment_grades_itself(warm_env:
 def test_stop_ends_both_and_later_commands_run_on_their_own(warm_env: dict[str, str], tmp_path: Path):
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
     folder = folder_of(warm_env)
-    pids = [int(p.read_text()) for p in folder.glob("*.pid")]
-    assert len(pids) == 2
+    pids = [warmsession.listener_pid(sock) for sock in folder.glob("*.sock")]
+    assert len(pids) == 2 and None not in pids
     stopped = cli("warm", "--stop", env=warm_env)
     assert stopped.returncode == 0 and all(str(pid) in stopped.stdout for pid in pids)
     assert wait_until(lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids))
-    assert not list(folder.glob("*.sock")) and not list(folder.glob("*.pid"))
+    assert not list(folder.glob("*.sock"))
     assert grade(warm_env, SAMPLE, tmp_path / "cold.json").returncode == 0
     assert served(warm_env) == []
     assert "no warm process" in cli("warm", "--stop", env=warm_env).stdout
@@ -133,7 +133,7 @@ def test_stop_ends_both_and_later_commands_run_on_their_own(warm_env: dict[str, 
 def test_unused_they_stop_on_their_own_and_leave_no_socket(warm_env: dict[str, str]):
     assert cli("warm", "--idle", "1", env=warm_env).returncode == 0
     folder = folder_of(warm_env)
-    assert wait_until(lambda: not list(folder.glob("*.sock")) and not list(folder.glob("*.pid")))
+    assert wait_until(lambda: not list(folder.glob("*.sock")))
     assert "no warm process" in cli("warm", "--stop", env=warm_env).stdout
 
 
@@ -154,7 +154,7 @@ def test_ctrl_c_reaches_the_command_which_works_in_the_callers_temp_folder(warm_
         stderr=subprocess.PIPE,
         text=True,
     )
-    server = psutil.Process(int(next(folder_of(warm_env).glob("commands-*.pid")).read_text()))
+    server = psutil.Process(warmsession.listener_pid(next(folder_of(warm_env).glob("commands-*.sock"))))
     assert wait_until(lambda: any("zygote_client" in _command(p) for p in _tree(server)))
     assert any(own_temp.iterdir())  # the command's scratch folders are where the caller's TMPDIR says, as on its own
     caller.send_signal(signal.SIGINT)
@@ -165,7 +165,7 @@ def test_ctrl_c_reaches_the_command_which_works_in_the_callers_temp_folder(warm_
 
 def test_a_batch_forks_its_kernels_from_the_kept_process(warm_env: dict[str, str], tmp_path: Path, course):
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
-    kernels = psutil.Process(int((folder_of(warm_env) / "zygote.pid").read_text()))
+    kernels = psutil.Process(warmsession.listener_pid(folder_of(warm_env) / "zygote.sock"))
     staged = stage_course(course, tmp_path / "course", [SAMPLES / f"{SAMPLE}.ipynb", SAMPLES / "solution.ipynb"])
     batch = subprocess.Popen(
         [sys.executable, "-m", "autograder.cli", "autograde", "--quiet"], cwd=staged.root, env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -187,7 +187,6 @@ def test_a_folder_or_socket_others_could_reach_is_never_used():
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(folder / "zygote.sock"))
     listener.listen(1)
-    (folder / "zygote.pid").write_text(f"{os.getpid()}\n")
     os.chmod(folder / "zygote.sock", 0o600)
     assert warmsession.find(folder) is not None
     os.chmod(folder / "zygote.sock", 0o666)
@@ -200,7 +199,7 @@ def test_a_folder_or_socket_others_could_reach_is_never_used():
     listener.close()
 
 
-@pytest.mark.parametrize("idle", ["0", "-5", "nan"])
+@pytest.mark.parametrize("idle", ["0", "-5", "nan", "inf", "3e6"])
 def test_a_bad_idle_is_one_line_and_starts_nothing(warm_env: dict[str, str], idle: str):
     done = cli("warm", "--idle", idle, env=warm_env)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "--idle" in done.stderr
@@ -210,7 +209,7 @@ def test_a_bad_idle_is_one_line_and_starts_nothing(warm_env: dict[str, str], idl
 def test_the_server_refuses_what_it_does_not_run(warm_env: dict[str, str]):
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
     path = next(folder_of(warm_env).glob("commands-*.sock"))
-    good = {"argv": ["grade", "x.ipynb"], "cwd": "/", "env": {}, "umask": 18, "limits": {}}
+    good = {"argv": ["grade", "x.ipynb"], "cwd": "/", "env": {}, "umask": 18, "limits": {}, "nice": 0, "cpus": [0]}
     for request in ({**good, "argv": ["autograde"]}, {**good, "limits": {"RLIMIT_RSS": [1, 1]}}, {"argv": "grade"}, [1, 2]):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(str(path))
@@ -240,3 +239,46 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_two_warm_at_once_start_one_of_each(warm_env: dict[str, str]):
+    command = [sys.executable, "-m", "autograder.cli", "warm", "--idle", "120"]
+    both = [subprocess.Popen(command, cwd=ROOT, env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    assert all(p.wait(timeout=120) == 0 for p in both)
+    folder = str(folder_of(warm_env))
+    listening = [p for p in psutil.process_iter() if folder in _command(p)]
+    assert len(listening) == 2  # one kernel process, one command server
+    assert "no warm process" not in cli("warm", "--stop", env=warm_env).stdout
+    assert wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in listening))
+
+
+def test_a_caller_in_another_mount_namespace_grades_itself(warm_env: dict[str, str], tmp_path: Path):
+    """Paths name other files there (a service's private /tmp, a container): the server must not read them for it."""
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    command = ["unshare", "--mount", "--propagation", "private", sys.executable, "-m", "autograder.cli", "grade", str(SAMPLES / f"{SAMPLE}.ipynb")]
+    done = subprocess.run([*command, "--assignment", ASSIGNMENT, "--results", str(tmp_path / "ns.json")], cwd=ROOT, env=warm_env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert served(warm_env) == []
+    assert "left to the caller: another mnt namespace" in next(folder_of(warm_env).glob("commands-*.log")).read_text()
+    assert {part: points(tmp_path / "ns.json")[part] for part in EXPECTED_SCORES[SAMPLE]} == EXPECTED_SCORES[SAMPLE]
+
+
+def test_output_is_encoded_and_ordered_as_on_its_own(warm_env: dict[str, str], tmp_path: Path):
+    ascii_env = {**warm_env, "PYTHONIOENCODING": "ascii"}
+    broken = tmp_path / "roto.ipynb"
+    broken.write_text('{"cells": 5}')
+    assert cli("warm", "--idle", "120", env=ascii_env).returncode == 0
+    forwarded = cli("grade", str(broken), "--no-sandbox", env=ascii_env)
+    alone = cli("grade", str(broken), "--no-sandbox", env={**ascii_env, ROOT_ENV: str(Path(tempfile.mkdtemp(prefix="e-")) / "none")})
+    assert len(served(ascii_env)) == 1
+    assert (forwarded.returncode, forwarded.stdout, forwarded.stderr) == (alone.returncode, alone.stdout, alone.stderr)
+    assert "\\x" in forwarded.stderr or "?" in forwarded.stderr  # Spanish text, escaped as Python escapes it for ascii
+
+
+def test_a_killed_kept_process_is_never_named_by_stop(warm_env: dict[str, str]):
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    kernels = warmsession.listener_pid(folder_of(warm_env) / "zygote.sock")
+    os.kill(kernels, signal.SIGKILL)
+    assert wait_until(lambda: warmsession.listener_pid(folder_of(warm_env) / "zygote.sock") is None)
+    stopped = cli("warm", "--stop", env=warm_env)
+    assert stopped.returncode == 0 and str(kernels) not in stopped.stdout and "stopped" in stopped.stdout

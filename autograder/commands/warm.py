@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from autograder.commands.warmserver import server_name
 from autograder.isolation import warmsession
 from autograder.isolation.warmsession import DEFAULT_IDLE_S, ZYGOTE, WarmProcess, WarmSessionError
+from autograder.isolation.zygote import MODULE as KERNEL_SERVER
 from autograder.isolation.zygote import START_TIMEOUT, Zygote, kept_warm_place
 
 COMMAND_SERVER = "autograder.commands.warmserver"
-KERNEL_SERVER = "autograder.isolation.zygote"
 
 
 @dataclass(frozen=True)
@@ -26,26 +26,29 @@ class WarmStarted:
 
 
 def keep_warm(idle: float = DEFAULT_IDLE_S) -> WarmStarted:
-    """Start the kept-warm processes for this code, machine and environment, unless they run; they exit after `idle` s unused."""
-    if not idle > 0:
-        raise WarmSessionError(f"warm: --idle must be a positive number of seconds, not {idle:g}")
+    """Start the kept-warm processes for this code, machine and environment, unless they run; they exit after `idle` s unused.
+
+    One `warm` at a time starts them (the session folder's lock): two at once would start two of each.
+    """
+    warmsession.check_idle(idle)
     if not Zygote.available():
         raise WarmSessionError.cannot_confine()
     began = time.monotonic()
     folder, kernel_environment = kept_warm_place()
     warmsession.prepare_folder(folder)
-    warmsession.sweep(folder.parent, keep=folder)
     caller = dict(os.environ)
-    kernels = warmsession.find(folder, ZYGOTE)
-    commands = warmsession.find(folder, server_name(caller))
-    started = kernels is None or commands is None
-    if kernels is None:
-        kernels = warmsession.launch(folder, ZYGOTE, KERNEL_SERVER, kernel_environment, idle, START_TIMEOUT)
-    if commands is None:  # it imports what `grade` does, under the caller's environment (what a later caller must share)
-        commands = warmsession.launch(folder, server_name(caller), COMMAND_SERVER, caller, idle, START_TIMEOUT)
+    with warmsession.locked(folder):
+        kernels = warmsession.find(folder, ZYGOTE)
+        commands = warmsession.find(folder, server_name(caller))
+        started = kernels is None or commands is None
+        if kernels is None:
+            kernels = warmsession.launch(folder, ZYGOTE, KERNEL_SERVER, kernel_environment, idle, START_TIMEOUT)
+        if commands is None:  # it imports what `grade` does, under the caller's environment (what a later caller must share)
+            commands = warmsession.launch(folder, server_name(caller), COMMAND_SERVER, caller, idle, START_TIMEOUT)
+    warmsession.sweep(folder.parent, keep=folder)
     return WarmStarted(kernels, commands, started, time.monotonic() - began if started else 0.0)
 
 
 def stop_warm() -> list[int]:
-    """Stop the kept-warm processes for this code and machine (every environment's command server); their pids."""
-    return warmsession.stop(kept_warm_place()[0])
+    """Stop every kept-warm process on this machine (any code version or environment); their pids."""
+    return warmsession.stop(warmsession.warm_root())

@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from autograder.commands.warmserver import FORWARDED_VERBS, LIMITS, STREAMS, server_name
+from autograder.commands.warmserver import CHUNK, FORWARDED_VERBS, LIMITS, STREAMS, server_name
 
 # What the caller prints when the server went away before the command ended.
 SERVER_GONE = "autograder: the warm process stopped before the command ended; run it again"
@@ -39,20 +39,27 @@ def forward(argv: list[str]) -> int | None:
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": _umask(), "limits": caller_limits()}
+        request = {
+            "argv": argv,
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+            "umask": _umask(),
+            "limits": caller_limits(),
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "cpus": sorted(os.sched_getaffinity(0)),
+        }
         connection.connect(str(path))
         payload = json.dumps(request).encode() + b"\n"
-        socket.send_fds(connection, [payload[:65536]], [0, 1, 2][:STREAMS])
-        if len(payload) > 65536:
-            connection.sendall(payload[65536:])
+        sent = socket.send_fds(connection, [payload[:CHUNK]], list(range(STREAMS)))
+        connection.sendall(payload[sent:])
     except OSError:  # gone between the look and the call: run it here
         connection.close()
         return None
     return _wait(connection)
 
 
-def _wait(connection: socket.socket) -> int:
-    """Relay the signals this process gets until the server says how the command ended."""
+def _wait(connection: socket.socket) -> int | None:
+    """Relay the signals this process gets until the server says how the command ended (None: run it here)."""
     previous = {number: signal.signal(number, lambda number, _frame: _relay(connection, number)) for number in RELAYED_SIGNALS}
     try:
         data = b""
@@ -70,6 +77,8 @@ def _wait(connection: socket.socket) -> int:
         connection.close()
     try:
         reply = json.loads(data)
+        if "local" in reply:  # the server will not run it for this process (another namespace, cgroup): run it here
+            return None
         code = int(reply["exit"])
     except (ValueError, KeyError, TypeError):
         print(SERVER_GONE, file=sys.stderr)

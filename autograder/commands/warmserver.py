@@ -18,26 +18,30 @@ Run as `python -m autograder.commands.warmserver --socket PATH --idle SECONDS`; 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
 import selectors
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.isolation.zygote import READY, detach_stdout, drain
+from autograder.isolation.warmsession import STOP_WAIT_S, bind_private, check_idle, unlink_own
+from autograder.isolation.zygote import MAX_REQUEST_BYTES, READY, detach_stdout, drain
 
-# The standard streams a request carries, and the most bytes of its JSON part.
+# The standard streams a request carries, and the bytes sent with them (the rest of a request follows).
 STREAMS = 3
-MAX_REQUEST_BYTES = 1 << 20
-# How long a child stopped because its caller vanished gets before it is killed.
-STOP_GRACE_S = 5.0
+CHUNK = 65536
+# The namespaces a caller must share with the server (`other_context`).
+NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup", "user")
 # Environment variables read when modules are imported (threads, devices, paths, locale): a caller must share them.
 IMPORT_TIME_PREFIXES = (
     "AUTOGRADER_",
@@ -84,7 +88,6 @@ class _Running:
     pid: int
     connection: socket.socket
     stopping_since: float | None = None
-    signals: list[int] = field(default_factory=list)
 
 
 def warm_up() -> None:
@@ -111,10 +114,7 @@ def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
     # after importing torch: torch resets it in each child.
     if threading.active_count() != 1:
         raise RuntimeError("the command server must have no Python thread running to fork safely")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    socket_path.unlink(missing_ok=True)
-    listener.bind(str(socket_path))
-    os.chmod(socket_path, 0o600)
+    listener, inode = bind_private(socket_path)  # never over a live server's socket (two `warm` at once)
     listener.listen(16)
     wake_read, wake_write = socket.socketpair()
     wake_read.setblocking(False)
@@ -132,8 +132,7 @@ def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
         wait = 0.5 if running else max(0.0, used + idle - time.monotonic())
         events = selector.select(wait)
         if not events and not running and time.monotonic() >= used + idle:
-            socket_path.unlink(missing_ok=True)
-            socket_path.with_suffix(".pid").unlink(missing_ok=True)
+            unlink_own(socket_path, inode)  # first, so no caller finds a server that is leaving
             if not selector.select(0):
                 log.write("idle: stopped")
                 return
@@ -145,7 +144,7 @@ def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
             elif key.data == "wake":
                 drain(wake_read)
             else:
-                _on_connection(key.fileobj, selector, running, listener, log)
+                _on_connection(key.fileobj, selector, running, (listener, wake_write), log)
             used = time.monotonic()
         _reap(running, selector, log)
         _enforce_stops(running)
@@ -154,7 +153,11 @@ def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
 
 
 def _on_connection(
-    connection: socket.socket, selector: selectors.BaseSelector, running: dict[int, _Running], listener: socket.socket, log: "TextLog"
+    connection: socket.socket,
+    selector: selectors.BaseSelector,
+    running: dict[int, _Running],
+    own: tuple[socket.socket, socket.socket],
+    log: "TextLog",
 ) -> None:
     """A new caller's request, a signal from a caller (one byte, its number), or a caller gone."""
     owner = next((r for r in running.values() if r.connection is connection), None)
@@ -179,6 +182,15 @@ def _on_connection(
         selector.unregister(connection)
         connection.close()
         return
+    elsewhere = _other_context(connection)
+    if elsewhere is not None:  # the caller would not see the same files, or not run where we do: it runs the command itself
+        log.write(f"left to the caller: {elsewhere}")
+        _reply(connection, {"local": elsewhere})
+        selector.unregister(connection)
+        connection.close()
+        for fd in streams:
+            os.close(fd)
+        return
     try:
         pid = os.fork()
     except OSError as error:
@@ -189,7 +201,7 @@ def _on_connection(
             os.close(fd)
         return
     if pid == 0:
-        _child(request, streams, listener, selector)  # never returns
+        _child(request, streams, own, selector)  # never returns
     for fd in streams:
         os.close(fd)
     running[pid] = _Running(pid, connection)
@@ -197,7 +209,7 @@ def _on_connection(
 
 
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
-    """The request: JSON (argv, cwd, env, umask, limits) ending in a newline, the standard streams alongside it.
+    """The request: JSON (argv, cwd, env, umask, limits, nice, cpus) ending in a newline, the standard streams alongside it.
 
     Raises EOFError for a connection closed at once (a probe), ValueError for anything else unusable;
     no stream received is left open then.
@@ -215,7 +227,7 @@ def _parse(connection: socket.socket, streams: list[int]) -> dict:
     connection.settimeout(5.0)
     data = b""
     while not data.endswith(b"\n"):
-        chunk, fds, _flags, _addr = socket.recv_fds(connection, 65536, STREAMS)
+        chunk, fds, _flags, _addr = socket.recv_fds(connection, CHUNK, STREAMS)
         streams += fds
         if not chunk:
             break
@@ -237,6 +249,10 @@ def _parse(connection: socket.socket, streams: list[int]) -> dict:
         and isinstance(request.get("cwd"), str)
         and isinstance(request.get("env"), dict)
         and isinstance(request.get("umask"), int)
+        and isinstance(request.get("nice"), int)
+        and isinstance(request.get("cpus"), list)
+        and request["cpus"] != []
+        and all(isinstance(cpu, int) and cpu >= 0 for cpu in request["cpus"])
         and isinstance(request.get("limits"), dict)
         and all(name in LIMITS and isinstance(pair, list) and len(pair) == 2 for name, pair in request["limits"].items())
     ):
@@ -244,30 +260,59 @@ def _parse(connection: socket.socket, streams: list[int]) -> dict:
     return request
 
 
-def _child(request: dict, streams: list[int], listener: socket.socket, selector: selectors.BaseSelector) -> None:
-    """Become the caller's `autograder` command: its streams, folder, umask and environment; never returns."""
+def _other_context(connection: socket.socket) -> str | None:
+    """How the caller's process differs from ours in what a command sees (files, processes, cgroup); None when it does not.
+
+    A caller in another mount namespace or chroot (a service's private /tmp, a container) names other files
+    with the same paths; one in another pid, network or cgroup namespace or cgroup runs elsewhere.
+    """
+    pid, _uid, _gid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    try:
+        for namespace in NAMESPACES:
+            if _identity(f"/proc/{pid}/ns/{namespace}") != _identity(f"/proc/self/ns/{namespace}"):
+                return f"another {namespace} namespace"
+        if _identity(f"/proc/{pid}/root") != _identity("/proc/self/root"):
+            return "another root folder"
+        if Path(f"/proc/{pid}/cgroup").read_text() != Path("/proc/self/cgroup").read_text():
+            return "another cgroup"
+    except OSError as error:
+        return f"its process cannot be looked at ({error.strerror})"
+    return None
+
+
+def _identity(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _child(request: dict, streams: list[int], own: tuple[socket.socket, socket.socket], selector: selectors.BaseSelector) -> None:
+    """Become the caller's `autograder` command: its streams, folder, umask, limits, priority and environment; never returns."""
     code = 1
     try:
         from autograder.isolation.confine import die_with_parent
 
+        server = os.getppid()
         die_with_parent()  # the server gone, its caller was told: nothing grades on unseen
+        if os.getppid() != server:  # it died before the line above took effect
+            os._exit(code)
         signal.set_wakeup_fd(-1)
         for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for key in list(selector.get_map().values()):
             key.fileobj.close()  # type: ignore[union-attr]
-        listener.close()
+        for sock in own:
+            sock.close()
         for target, fd in enumerate(streams):
             os.dup2(fd, target)
             os.close(fd)
-        sys.stdin = open(0, closefd=False)
-        sys.stdout = open(1, "w", closefd=False)
-        sys.stderr = open(2, "w", closefd=False)
+        _standard_streams()
         os.chdir(request["cwd"])
         os.umask(request["umask"])
         for name, (soft, hard) in request["limits"].items():
             resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
+        os.setpriority(os.PRIO_PROCESS, 0, request["nice"])
+        os.sched_setaffinity(0, request["cpus"])
         os.environ.clear()
         os.environ.update({str(k): str(v) for k, v in request["env"].items()})
         tempfile.tempdir = None  # found again from the caller's TMPDIR, not the one the server looked up
@@ -279,14 +324,30 @@ def _child(request: dict, streams: list[int], listener: socket.socket, selector:
         close_shared()
     except SystemExit as stop:  # argparse's --help and usage errors
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
-    except BaseException as error:  # noqa: BLE001 - the caller gets a line and a status, whatever happened
-        print(f"autograder: {type(error).__name__}: {error}", file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - as an uncaught exception would end `autograder`: its traceback, status 1
+        traceback.print_exc()
     finally:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _standard_streams() -> None:
+    """Python's own standard streams on the caller's descriptors: the same encodings, error handlers and buffering."""
+    unbuffered = bool(getattr(sys.__stdout__, "write_through", False))  # python -u or PYTHONUNBUFFERED, as the server started
+    sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding=sys.__stdin__.encoding, errors=sys.__stdin__.errors)
+    sys.stdout = io.TextIOWrapper(
+        open(1, "wb", closefd=False),
+        encoding=sys.__stdout__.encoding,
+        errors=sys.__stdout__.errors,
+        line_buffering=os.isatty(1),
+        write_through=unbuffered,
+    )
+    sys.stderr = io.TextIOWrapper(
+        open(2, "wb", closefd=False), encoding=sys.__stderr__.encoding, errors=sys.__stderr__.errors, line_buffering=True, write_through=unbuffered
+    )
 
 
 def _reap(running: dict[int, _Running], selector: selectors.BaseSelector, log: "TextLog") -> None:
@@ -313,7 +374,7 @@ def _reap(running: dict[int, _Running], selector: selectors.BaseSelector, log: "
 def _enforce_stops(running: dict[int, _Running]) -> None:
     now = time.monotonic()
     for command in running.values():
-        if command.stopping_since is not None and now - command.stopping_since > STOP_GRACE_S:
+        if command.stopping_since is not None and now - command.stopping_since > STOP_WAIT_S:
             _signal(command.pid, signal.SIGKILL)
 
 
@@ -347,7 +408,7 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("autograder.commands.warmserver: must run as root (only root may reach its socket)")
-    serve(args.socket, args.idle, TextLog())
+    serve(args.socket, check_idle(args.idle), TextLog())
 
 
 if __name__ == "__main__":

@@ -1,43 +1,68 @@
-"""A warm process kept between commands (`autograder warm`): found by what it runs, started detached, stopped on idle.
+"""Processes kept warm between commands (`autograder warm`): found by what they run, started detached, stopped on idle.
 
 Each `grade` or `autograde` normally starts its own zygote, and waits about 1.7 s for it to import torch:
 most of a one-notebook grading. An instructor who grades notebook after notebook, or a batch run again,
-can keep one warm instead. Later commands on this machine find it and fork their kernels from it; it exits
-after a stretch with no kernel and no request (or on `autograder warm --stop`).
+can keep processes warm instead. Later commands on this machine find them; they exit after a stretch
+with no kernel and no request (or on `autograder warm --stop`).
 
-It is found by a key: the interpreter, the source of this package and of the kernel stub, the versions of
-what it imports, and the environment it imports under. Any of them changed, the key changes and the old
-one is never used (it idles out). Its folder and socket are root's alone; one found with any other owner
-or wider rights is ignored, since whoever answers on that socket hands out the kernels grades come from.
+They are found by a key: the interpreter and its flags, the files of this package and of the kernel stub,
+the packages they import, and the environment they import under. Any of them changed, the key changes and
+the old ones are never used (they idle out). Their folder and sockets are root's alone; one found with any
+other owner or wider rights is ignored, since whoever answers on such a socket hands out kernels or runs
+commands. A process is known by the pid the kernel reports for its socket's listener, never by a file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
+import math
 import os
 import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 from autograder.engine.errors import AutograderError
 
 # Where warm processes live: root's own runtime folder, else the temporary one (overridable, for tests).
 ROOT_ENV = "AUTOGRADER_WARM_DIR"
 DEFAULT_ROOT = Path("/run/autograder")
-# A warm process nobody uses exits after this many seconds by default.
+# A warm process nobody uses exits after this many seconds by default; --idle may ask for up to a week.
 DEFAULT_IDLE_S = 900.0
-# The kernel process's name in the folder (zygote.sock, zygote.pid, zygote.log); the command server's carries its environment.
+MAX_IDLE_S = 7 * 24 * 3600.0
+# The kernel process's name in its folder (zygote.sock, zygote.log); the command server's carries its environment.
 ZYGOTE = "zygote"
+LOCK_NAME = "lock"
 # What the warm processes import whose version changes what a kernel or a grading is (a reinstall touches its __init__).
-IMPORTED_PACKAGES = ("torch", "numpy", "matplotlib", "ipykernel", "IPython", "jupyter_client", "zmq", "nbgrader", "nbconvert", "nbclient")
+IMPORTED_PACKAGES = (
+    "IPython",
+    "ipykernel",
+    "jinja2",
+    "jupyter_client",
+    "jupyter_core",
+    "matplotlib",
+    "nbclient",
+    "nbconvert",
+    "nbformat",
+    "nbgrader",
+    "numpy",
+    "sqlalchemy",
+    "torch",
+    "traitlets",
+    "zmq",
+)
+# How long a process asked to stop (SIGTERM) gets before it is killed.
 STOP_WAIT_S = 5.0
 
 
@@ -52,14 +77,24 @@ class WarmSessionError(AutograderError):
     def cannot_confine(cls) -> "WarmSessionError":
         return cls("warm: kernels cannot be confined here (needs root with the rights to unshare and mount), so there is nothing to keep warm")
 
+    @classmethod
+    def bad_idle(cls, idle: float) -> "WarmSessionError":
+        return cls(f"warm: --idle must be a number of seconds above 0 and at most {MAX_IDLE_S:g} (a week), not {idle:g}")
+
 
 @dataclass(frozen=True)
 class WarmProcess:
-    """A running warm process: its pid and the socket kernels are asked for on."""
+    """A running warm process: its pid and the socket it answers on."""
 
     pid: int
     socket_path: Path
     folder: Path
+
+
+def check_idle(idle: float) -> float:
+    if not (math.isfinite(idle) and 0 < idle <= MAX_IDLE_S):
+        raise WarmSessionError.bad_idle(idle)
+    return idle
 
 
 def warm_root() -> Path:
@@ -70,13 +105,13 @@ def warm_root() -> Path:
 
 
 def session_key(environment: dict[str, str]) -> str:
-    """What a warm process is: interpreter, this package's and the stub's source files, what it imports, environment.
+    """What a warm process is: interpreter and flags, this package's and the stub's files, what it imports, environment.
 
     Files are known by path, size and modification time (a reinstall or an edit changes them): cheap enough for
     every `grade` to look.
     """
     digest = hashlib.sha256()
-    digest.update(os.path.realpath(sys.executable).encode() + b"\0")
+    digest.update(f"{os.path.realpath(sys.executable)}\0{sys.flags}\0{sys.warnoptions}\0{sys._xoptions}\0".encode())
     files = [path for package in _package_roots() for path in sorted(package.rglob("*.py"))]
     files += [Path(origin) for origin in map(_origin, IMPORTED_PACKAGES) if origin]
     for path in files:
@@ -110,26 +145,64 @@ def session_folder(environment: dict[str, str]) -> Path:
 def find(folder: Path, name: str = ZYGOTE) -> WarmProcess | None:
     """The warm process `name` living in `folder`, if it is ours alone and answers; None otherwise."""
     socket_path = folder / f"{name}.sock"
-    if not (private(folder) and private(socket_path) and answers(socket_path)):
+    if not (private(folder) and private(socket_path)):
         return None
-    try:
-        pid = int(socket_path.with_suffix(".pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return WarmProcess(pid, socket_path, folder)
+    pid = listener_pid(socket_path)
+    return WarmProcess(pid, socket_path, folder) if pid is not None else None
 
 
 def answers(socket_path: Path) -> bool:
     """Whether something listens on the socket (the connection, closed at once, counts as use: no idle exit now)."""
+    return listener_pid(socket_path) is not None
+
+
+def listener_pid(socket_path: Path) -> int | None:
+    """The pid of the process listening on the socket (SO_PEERCRED), or None when nothing does."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(1.0)
         probe.connect(str(socket_path))
-        return True
+        pid, _uid, _gid = struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        return pid if pid > 0 else None
     except OSError:
-        return False
+        return None
     finally:
         probe.close()
+
+
+def bind_private(socket_path: Path) -> tuple[socket.socket, int]:
+    """Listen on the socket, root's alone, and the bound file's inode; refused while another process listens there."""
+    if answers(socket_path):
+        raise WarmSessionError(f"warm: another process already listens on {socket_path}")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    socket_path.unlink(missing_ok=True)  # a dead predecessor's
+    listener.bind(str(socket_path))
+    os.chmod(socket_path, 0o600)
+    return listener, os.stat(socket_path).st_ino
+
+
+def unlink_own(socket_path: Path, inode: int) -> None:
+    """Remove the socket file if it is still the one we bound (a successor may have bound the path since)."""
+    try:
+        if os.stat(socket_path).st_ino == inode:
+            socket_path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+@contextmanager
+def locked(folder: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold the session folder's lock (one `warm` starts its processes at a time); without `wait`, False if taken."""
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def private(path: Path) -> bool:
@@ -189,34 +262,43 @@ def launch(folder: Path, name: str, module: str, environment: dict[str, str], id
                 time.sleep(0.05)
     finally:
         process.stdout.close()
-    socket_path.with_suffix(".pid").write_text(f"{process.pid}\n")
     return WarmProcess(process.pid, socket_path, folder)
 
 
-def stop(folder: Path) -> list[int]:
-    """Stop every warm process living in `folder` (kernels and commands they run die with them); their pids."""
+def stop(root: Path) -> list[int]:
+    """Stop every warm process kept under `root` (any code version or environment; their kernels and commands die too)."""
     stopped = []
-    for pid_file in sorted(folder.glob("*.pid")) if private(folder) else []:
-        running = find(folder, pid_file.stem)
-        if running is not None:
-            _terminate(running.pid)
-            stopped.append(running.pid)
-        for suffix in (".sock", ".pid"):
-            pid_file.with_suffix(suffix).unlink(missing_ok=True)
+    for folder in _sessions(root):
+        with locked(folder):
+            for socket_path in sorted(folder.glob("*.sock")):
+                pid = listener_pid(socket_path) if private(socket_path) else None
+                if pid is not None:
+                    _terminate(pid)
+                    stopped.append(pid)
+                    _until(lambda: not answers(socket_path))  # a dying process may still take a connection
+                if not answers(socket_path):
+                    socket_path.unlink(missing_ok=True)
     return stopped
 
 
 def sweep(root: Path, keep: Path) -> list[Path]:
     """Remove the folders of earlier code versions whose processes are all gone (their logs, caches); the folders removed."""
     removed = []
-    for folder in sorted(root.iterdir()) if private(root) else []:
-        if folder == keep or not folder.is_dir() or not private(folder):
+    for folder in _sessions(root):
+        if folder == keep:
             continue
-        if any(answers(sock) for sock in folder.glob("*.sock")):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
+        with locked(folder, wait=False) as free:  # a `warm` starting processes there holds it
+            if not free or any(answers(sock) for sock in folder.glob("*.sock")):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
     return removed
+
+
+def _sessions(root: Path) -> list[Path]:
+    if not private(root):
+        return []
+    return [folder for folder in sorted(root.iterdir()) if folder.is_dir() and private(folder)]
 
 
 def _terminate(pid: int) -> None:
@@ -224,11 +306,18 @@ def _terminate(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + STOP_WAIT_S
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
+    if not _until(lambda: not _alive(pid)):
         os.kill(pid, signal.SIGKILL)
+
+
+def _until(condition: Callable[[], bool], seconds: float = STOP_WAIT_S) -> bool:
+    """Wait until the condition holds, at most `seconds`; whether it does."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _alive(pid: int) -> bool:

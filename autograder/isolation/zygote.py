@@ -35,6 +35,10 @@ from autograder.isolation.bwrap import UID_RANGE, Layout
 
 CLIENT = Path(__file__).resolve().parent / "zygote_client.py"
 READY = "ready"
+# How the warm process is started: `python -m MODULE --socket PATH [--idle SECONDS]`.
+MODULE = "autograder.isolation.zygote"
+# The most bytes a request to a warm process may have.
+MAX_REQUEST_BYTES = 1 << 20
 START_TIMEOUT = 120.0
 # Set by a grader for its worker processes: the socket of a zygote they share.
 SOCKET_ENV = "AUTOGRADER_ZYGOTE"
@@ -114,7 +118,7 @@ class Zygote:
         os.chmod(self.folder, 0o700)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autograder.isolation.zygote", "--socket", str(self.socket_path)],
+                [sys.executable, "-m", MODULE, "--socket", str(self.socket_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -134,6 +138,8 @@ class Zygote:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.kept_warm and self.process is None and self._relaunch_kept():
+            return self
         if self.folder is None:  # taking over a kept-warm process's socket: our own folder for the log and HOME
             self.folder = Path(tempfile.mkdtemp(prefix="autograder-zygote-"))
             self.log = self.folder / "zygote.log"
@@ -142,6 +148,22 @@ class Zygote:
         self._ready = threading.Event()
         self.generation += 1
         return self.start()
+
+    def _relaunch_kept(self) -> bool:
+        """A kept-warm zygote that stopped answering: start a kept one again on its socket (what `autograder warm` does)."""
+        from autograder.isolation import warmsession
+
+        folder, environment = kept_warm_place()
+        if self.socket_path.parent != folder:
+            return False
+        try:
+            with warmsession.locked(folder):
+                if warmsession.find(folder) is None:
+                    warmsession.launch(folder, warmsession.ZYGOTE, MODULE, environment, warmsession.DEFAULT_IDLE_S, START_TIMEOUT)
+        except (OSError, AutograderError):
+            return False
+        self.generation += 1
+        return True
 
     def _watch_ready(self) -> None:
         assert self.process is not None and self.process.stdout is not None and self._ready is not None
@@ -334,15 +356,14 @@ def serve(socket_path: Path, idle: float | None = None) -> None:
     """Answer kernel requests until the grader goes away (we are killed), or, kept warm, until `idle` s pass unused.
 
     Unused: no kernel of ours alive and no connection made. A warm process kept between commands
-    (autograder.isolation.warmsession) then removes its socket and pid file and exits.
+    (autograder.isolation.warmsession) then removes its socket and exits.
     """
     warm_up()
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         raise RuntimeError("the warm process must be single-threaded to fork safely")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    socket_path.unlink(missing_ok=True)  # a dead predecessor's
-    listener.bind(str(socket_path))
-    os.chmod(socket_path, 0o600)
+    from autograder.isolation.warmsession import bind_private, unlink_own
+
+    listener, inode = bind_private(socket_path)  # never over a live zygote's socket (two `warm` at once)
     listener.listen(64)
     wake_read, wake_write = socket.socketpair()
     wake_read.setblocking(False)
@@ -361,7 +382,7 @@ def serve(socket_path: Path, idle: float | None = None) -> None:
         wait = None if idle is None or kernels else max(0.0, used + idle - time.monotonic())
         events = selector.select(wait)
         if not events and wait is not None and not kernels and time.monotonic() >= used + idle:
-            _leave(socket_path)
+            unlink_own(socket_path, inode)  # first, so no command finds a process that is leaving
             events = selector.select(0)  # a client that connected just before the socket went is still served
             if not events:
                 return
@@ -385,12 +406,6 @@ def detach_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-
-
-def _leave(socket_path: Path) -> None:
-    """A warm process's idle exit: its socket and pid file go first, so no command finds a process that is leaving."""
-    socket_path.unlink(missing_ok=True)
-    socket_path.with_suffix(".pid").unlink(missing_ok=True)
 
 
 def drain(sock: socket.socket) -> None:
@@ -479,7 +494,7 @@ def _read_request(connection: socket.socket) -> bytes:
     """One newline-terminated request (our own client sends it at once; a stalled one gets 5 s)."""
     connection.settimeout(5.0)
     data = b""
-    while not data.endswith(b"\n") and len(data) < 1 << 20:
+    while not data.endswith(b"\n") and len(data) < MAX_REQUEST_BYTES:
         chunk = connection.recv(65536)
         if not chunk:
             break
@@ -538,6 +553,10 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("autograder.isolation.zygote: must run as root (it confines each kernel itself)")
+    if args.idle is not None:
+        from autograder.isolation.warmsession import check_idle
+
+        check_idle(args.idle)
     serve(args.socket, args.idle)
 
 
