@@ -20,7 +20,7 @@ import pytest
 from activation import ASSIGNMENT
 from conftest import EXPECTED_SCORES, ROOT, SAMPLES
 from staging import stage_course
-from autograder.commands.warmserver import server_name
+from autograder.commands.warmprotocol import server_name
 from autograder.isolation import warmsession
 from autograder.isolation.warmsession import ROOT_ENV, WarmSessionError
 from autograder.isolation.zygote import Zygote

@@ -6,13 +6,11 @@ import os
 import time
 from dataclasses import dataclass
 
-from autograder.commands.warmserver import server_name
+from autograder.commands.warmprotocol import COMMAND_SERVER, server_name
 from autograder.isolation import warmsession
 from autograder.isolation.warmsession import DEFAULT_IDLE_S, ZYGOTE, WarmProcess, WarmSessionError
 from autograder.isolation.zygote import MODULE as KERNEL_SERVER
 from autograder.isolation.zygote import START_TIMEOUT, Zygote, kept_warm_place
-
-COMMAND_SERVER = "autograder.commands.warmserver"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from autograder.commands.warmserver import CHUNK, FORWARDED_VERBS, LIMITS, STREAMS, server_name
+from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, STREAMS, server_name
 
 # What the caller prints when the server went away before the command ended.
 SERVER_GONE = "autograder: the warm process stopped before the command ended; run it again"

@@ -34,51 +34,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.isolation.warmsession import STOP_WAIT_S, bind_private, check_idle, unlink_own
-from autograder.isolation.zygote import MAX_REQUEST_BYTES, READY, detach_stdout, drain
+from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, STREAMS
+from autograder.isolation.warmsession import READY, STOP_WAIT_S, bind_private, check_idle, unlink_own
+from autograder.isolation.zygote import MAX_REQUEST_BYTES, detach_stdout, drain
 
-# The standard streams a request carries, and the bytes sent with them (the rest of a request follows).
-STREAMS = 3
-CHUNK = 65536
 # The namespaces a caller must share with the server (`other_context`).
 NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup", "user")
-# Environment variables read when modules are imported (threads, devices, paths, locale): a caller must share them.
-IMPORT_TIME_PREFIXES = (
-    "AUTOGRADER_",
-    "CUDA",
-    "HOME",
-    "IPYTHON",
-    "JUPYTER",
-    "LANG",
-    "LC_",
-    "LD_",
-    "MKL_",
-    "MPL",
-    "NUMEXPR",
-    "OMP_",
-    "OPENBLAS_",
-    "PYTHON",
-    "TORCH",
-    "TZ",
-    "XDG_",
-)
-# The resource limits (ulimit) a caller's command keeps.
-LIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK")
-# The commands a caller hands over (the others gain nothing from a warm process).
-FORWARDED_VERBS = ("grade",)
 
-
-def import_environment_key(environment: dict[str, str]) -> str:
-    """A short digest of the variables imports read: the server's socket name carries it."""
-    import hashlib
-
-    relevant = sorted((k, v) for k, v in environment.items() if k.startswith(IMPORT_TIME_PREFIXES))
-    return hashlib.sha256(json.dumps(relevant).encode()).hexdigest()[:16]
-
-
-def server_name(environment: dict[str, str]) -> str:
-    """The server's name in the session folder (its socket, pid file and log are named after it)."""
-    return f"commands-{import_environment_key(environment)}"
 
 
 @dataclass

@@ -44,6 +44,8 @@ MAX_IDLE_S = 7 * 24 * 3600.0
 # The kernel process's name in its folder (zygote.sock, zygote.log); the command server's carries its environment.
 ZYGOTE = "zygote"
 LOCK_NAME = "lock"
+# What a warm process prints once it is ready (it then prints nothing more).
+READY = "ready"
 # What the warm processes import whose version changes what a kernel or a grading is (a reinstall touches its __init__).
 IMPORTED_PACKAGES = (
     "IPython",
@@ -78,6 +80,11 @@ class WarmSessionError(AutograderError):
         return cls("warm: kernels cannot be confined here (needs root with the rights to unshare and mount), so there is nothing to keep warm")
 
     @classmethod
+    def exited(cls, module: str, code: int | None, log: Path) -> "WarmSessionError":
+        tail = last_line(log)
+        return cls(f"warm: {module} exited with status {code}" + (f" ({tail})" if tail else ""))
+
+    @classmethod
     def bad_idle(cls, idle: float) -> "WarmSessionError":
         return cls(f"warm: --idle must be a number of seconds above 0 and at most {MAX_IDLE_S:g} (a week), not {idle:g}")
 
@@ -89,6 +96,15 @@ class WarmProcess:
     pid: int
     socket_path: Path
     folder: Path
+
+
+def last_line(log: Path) -> str:
+    """The last line a process wrote to its log: what it died of, usually."""
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
 
 
 def check_idle(idle: float) -> float:
@@ -230,8 +246,6 @@ def prepare_folder(folder: Path) -> None:
 
 def launch(folder: Path, name: str, module: str, environment: dict[str, str], idle: float, timeout: float) -> WarmProcess:
     """Start `python -m module --socket S --idle N` detached from this command, in its own session; wait until it is ready."""
-    from autograder.isolation.zygote import READY, ZygoteError
-
     socket_path = folder / f"{name}.sock"
     log = socket_path.with_suffix(".log")
     with open(log, "wb") as log_file:
@@ -251,10 +265,10 @@ def launch(folder: Path, name: str, module: str, environment: dict[str, str], id
     try:
         while READY.encode() not in pending.split(b"\n"):
             if process.poll() is not None:
-                raise ZygoteError.exited(process.returncode, log)
+                raise WarmSessionError.exited(module, process.returncode, log)
             if time.monotonic() > deadline:
                 process.kill()
-                raise ZygoteError(f"{module} not ready after {timeout:g} s")
+                raise WarmSessionError(f"warm: {module} not ready after {timeout:g} s")
             chunk = process.stdout.read()
             if chunk:
                 pending += chunk

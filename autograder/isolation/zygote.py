@@ -32,9 +32,9 @@ from pathlib import Path
 
 from autograder.engine.errors import AutograderError
 from autograder.isolation.bwrap import UID_RANGE, Layout
+from autograder.isolation.warmsession import READY, last_line
 
 CLIENT = Path(__file__).resolve().parent / "zygote_client.py"
-READY = "ready"
 # How the warm process is started: `python -m MODULE --socket PATH [--idle SECONDS]`.
 MODULE = "autograder.isolation.zygote"
 # The most bytes a request to a warm process may have.
@@ -55,8 +55,7 @@ class ZygoteError(AutograderError):
 
     @classmethod
     def exited(cls, code: int | None, log: Path) -> "ZygoteError":
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        return cls(f"it exited with status {code}", tail[0] if tail else "")
+        return cls(f"it exited with status {code}", last_line(log))
 
 
 # --- the grader's side -------------------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""What the kept-warm command server and its callers agree on: which commands, how a request travels, whose server.
+
+Light on purpose: `autograder` imports it (warmclient.py) before anything else, on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+# How `autograder warm` starts the server: `python -m COMMAND_SERVER --socket PATH --idle SECONDS`.
+COMMAND_SERVER = "autograder.commands.warmserver"
+# The standard streams a request carries, and the bytes sent with them (the rest of a request follows).
+STREAMS = 3
+CHUNK = 65536
+# Environment variables read when modules are imported (threads, devices, paths, locale): a caller must share them.
+IMPORT_TIME_PREFIXES = (
+    "AUTOGRADER_",
+    "CUDA",
+    "HOME",
+    "IPYTHON",
+    "JUPYTER",
+    "LANG",
+    "LC_",
+    "LD_",
+    "MKL_",
+    "MPL",
+    "NUMEXPR",
+    "OMP_",
+    "OPENBLAS_",
+    "PYTHON",
+    "TORCH",
+    "TZ",
+    "XDG_",
+)
+# The resource limits (ulimit) a caller's command keeps.
+LIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK")
+# The commands a caller hands over (the others gain nothing from a warm process).
+FORWARDED_VERBS = ("grade",)
+
+
+def import_environment_key(environment: dict[str, str]) -> str:
+    """A short digest of the variables imports read: the server's socket name carries it."""
+    relevant = sorted((k, v) for k, v in environment.items() if k.startswith(IMPORT_TIME_PREFIXES))
+    return hashlib.sha256(json.dumps(relevant).encode()).hexdigest()[:16]
+
+
+def server_name(environment: dict[str, str]) -> str:
+    """The server's name in the session folder (its socket and its log are named after it)."""
+    return f"commands-{import_environment_key(environment)}"
