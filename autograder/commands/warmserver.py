@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, STREAMS
-from autograder.isolation.warmsession import READY, STOP_WAIT_S, bind_private, check_idle, unlink_own
-from autograder.isolation.zygote import MAX_REQUEST_BYTES, detach_stdout, drain
+from autograder.isolation.warmsession import READY, STOP_WAIT_S, Listening, check_idle
+from autograder.isolation.zygote import MAX_REQUEST_BYTES, detach_stdout
 
 # The namespaces a caller must share with the server (`other_context`).
 NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup", "user")
@@ -76,16 +76,8 @@ def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
     # after importing torch: torch resets it in each child.
     if threading.active_count() != 1:
         raise RuntimeError("the command server must have no Python thread running to fork safely")
-    listener, inode = bind_private(socket_path)  # never over a live server's socket (two `warm` at once)
-    listener.listen(16)
-    wake_read, wake_write = socket.socketpair()
-    wake_read.setblocking(False)
-    wake_write.setblocking(False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.set_wakeup_fd(wake_write.fileno())
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ, "accept")
-    selector.register(wake_read, selectors.EVENT_READ, "wake")
+    listening = Listening.on(socket_path, backlog=16)
+    selector = listening.selector
     running: dict[int, _Running] = {}
     print(READY, flush=True)
     detach_stdout()
@@ -94,19 +86,13 @@ def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
         wait = 0.5 if running else max(0.0, used + idle - time.monotonic())
         events = selector.select(wait)
         if not events and not running and time.monotonic() >= used + idle:
-            unlink_own(socket_path, inode)  # first, so no caller finds a server that is leaving
-            if not selector.select(0):
+            if listening.leave():
                 log.write("idle: stopped")
                 return
             continue
         for key, _ in events:
-            if key.data == "accept":
-                connection, _ = listener.accept()
-                selector.register(connection, selectors.EVENT_READ, "request")
-            elif key.data == "wake":
-                drain(wake_read)
-            else:
-                _on_connection(key.fileobj, selector, running, (listener, wake_write), log)
+            if not listening.handled(key):
+                _on_connection(key.fileobj, running, listening, log)
             used = time.monotonic()
         _reap(running, selector, log)
         _enforce_stops(running)
@@ -114,14 +100,9 @@ def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
             used = time.monotonic()
 
 
-def _on_connection(
-    connection: socket.socket,
-    selector: selectors.BaseSelector,
-    running: dict[int, _Running],
-    own: tuple[socket.socket, socket.socket],
-    log: "TextLog",
-) -> None:
+def _on_connection(connection: socket.socket, running: dict[int, _Running], listening: Listening, log: "TextLog") -> None:
     """A new caller's request, a signal from a caller (one byte, its number), or a caller gone."""
+    selector = listening.selector
     owner = next((r for r in running.values() if r.connection is connection), None)
     if owner is not None:
         try:
@@ -163,7 +144,7 @@ def _on_connection(
             os.close(fd)
         return
     if pid == 0:
-        _child(request, streams, own, selector)  # never returns
+        _child(request, streams, listening)  # never returns
     for fd in streams:
         os.close(fd)
     running[pid] = _Running(pid, connection)
@@ -247,7 +228,7 @@ def _identity(path: str) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def _child(request: dict, streams: list[int], own: tuple[socket.socket, socket.socket], selector: selectors.BaseSelector) -> None:
+def _child(request: dict, streams: list[int], listening: Listening) -> None:
     """Become the caller's `autograder` command: its streams, folder, umask, limits, priority and environment; never returns."""
     code = 1
     try:
@@ -261,10 +242,7 @@ def _child(request: dict, streams: list[int], own: tuple[socket.socket, socket.s
         for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        for key in list(selector.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
-        for sock in own:
-            sock.close()
+        listening.close_all()
         for target, fd in enumerate(streams):
             os.dup2(fd, target)
             os.close(fd)

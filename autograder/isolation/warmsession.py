@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -203,6 +204,64 @@ def unlink_own(socket_path: Path, inode: int) -> None:
         if os.stat(socket_path).st_ino == inode:
             socket_path.unlink()
     except FileNotFoundError:
+        pass
+
+
+@dataclass
+class Listening:
+    """A forking server's socket, the selector it waits on, and the pair SIGCHLD wakes it through (zygote, command server)."""
+
+    socket_path: Path
+    listener: socket.socket
+    inode: int
+    selector: selectors.BaseSelector
+    wake_read: socket.socket
+    wake_write: socket.socket
+
+    @classmethod
+    def on(cls, socket_path: Path, backlog: int) -> "Listening":
+        """Listen on the socket (never over a live one: two `warm` at once), woken when a child ends."""
+        listener, inode = bind_private(socket_path)
+        listener.listen(backlog)
+        wake_read, wake_write = socket.socketpair()
+        wake_read.setblocking(False)
+        wake_write.setblocking(False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(wake_write.fileno())
+        selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ, "accept")
+        selector.register(wake_read, selectors.EVENT_READ, "wake")
+        return cls(socket_path, listener, inode, selector, wake_read, wake_write)
+
+    def handled(self, key: selectors.SelectorKey) -> bool:
+        """A new connection accepted (then watched for its request) or the wake-up pair emptied; False for a client's data."""
+        if key.data == "accept":
+            connection, _ = self.listener.accept()
+            self.selector.register(connection, selectors.EVENT_READ, "request")
+            return True
+        if key.data == "wake":
+            drain(self.wake_read)
+            return True
+        return False
+
+    def leave(self) -> bool:
+        """An idle exit: the socket goes first, so nobody finds a process that is leaving; False if a caller got in just before."""
+        unlink_own(self.socket_path, self.inode)
+        return not self.selector.select(0)
+
+    def close_all(self) -> None:
+        """In a forked child: every socket of the server's (the listener, clients' connections, the wake-up pair)."""
+        for key in list(self.selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        self.wake_write.close()
+
+
+def drain(sock: socket.socket) -> None:
+    """Empty a non-blocking wake-up socket (signals write a byte to it)."""
+    try:
+        while sock.recv(4096):
+            pass
+    except BlockingIOError:
         pass
 
 

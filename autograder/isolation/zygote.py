@@ -32,7 +32,7 @@ from pathlib import Path
 
 from autograder.engine.errors import AutograderError
 from autograder.isolation.bwrap import UID_RANGE, Layout
-from autograder.isolation.warmsession import READY, last_line
+from autograder.isolation.warmsession import READY, Listening, last_line
 
 CLIENT = Path(__file__).resolve().parent / "zygote_client.py"
 # How the warm process is started: `python -m MODULE --socket PATH [--idle SECONDS]`.
@@ -360,18 +360,8 @@ def serve(socket_path: Path, idle: float | None = None) -> None:
     warm_up()
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         raise RuntimeError("the warm process must be single-threaded to fork safely")
-    from autograder.isolation.warmsession import bind_private, unlink_own
-
-    listener, inode = bind_private(socket_path)  # never over a live zygote's socket (two `warm` at once)
-    listener.listen(64)
-    wake_read, wake_write = socket.socketpair()
-    wake_read.setblocking(False)
-    wake_write.setblocking(False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.set_wakeup_fd(wake_write.fileno())
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ, "accept")
-    selector.register(wake_read, selectors.EVENT_READ, "wake")
+    listening = Listening.on(socket_path, backlog=64)
+    selector = listening.selector
     kernels: dict[int, _Kernel] = {}
     print(READY, flush=True)
     if idle is not None:  # nobody reads our output any more: the command that started us has gone
@@ -381,20 +371,16 @@ def serve(socket_path: Path, idle: float | None = None) -> None:
         wait = None if idle is None or kernels else max(0.0, used + idle - time.monotonic())
         events = selector.select(wait)
         if not events and wait is not None and not kernels and time.monotonic() >= used + idle:
-            unlink_own(socket_path, inode)  # first, so no command finds a process that is leaving
-            events = selector.select(0)  # a client that connected just before the socket went is still served
-            if not events:
+            if listening.leave():
                 return
+            events = selector.select(0)  # a client that connected just before the socket went is still served
         for key, _ in events:
-            if key.data == "accept":
-                connection, _ = listener.accept()
-                selector.register(connection, selectors.EVENT_READ, "request")
-                used = time.monotonic()
-            elif key.data == "wake":
-                drain(wake_read)
-            else:
+            if key.data == "wake":
+                listening.handled(key)
+                continue
+            if not listening.handled(key):
                 _on_client(key.fileobj, selector, kernels)
-                used = time.monotonic()
+            used = time.monotonic()
         _reap(kernels, selector)
         if kernels:
             used = time.monotonic()
@@ -405,15 +391,6 @@ def detach_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-
-
-def drain(sock: socket.socket) -> None:
-    """Empty a non-blocking wake-up socket (signals write a byte to it)."""
-    try:
-        while sock.recv(4096):
-            pass
-    except BlockingIOError:
-        pass
 
 
 def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kernels: dict[int, _Kernel]) -> None:
