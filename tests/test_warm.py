@@ -24,6 +24,7 @@ from autograder.commands.warmprotocol import server_name
 from autograder.isolation import warmsession
 from autograder.isolation.warmsession import ROOT_ENV, WarmSessionError
 from autograder.isolation.zygote import Zygote
+from autograder.outputs.outfiles import current_umask
 
 pytestmark = pytest.mark.skipif(not Zygote.available(), reason="kernels cannot be confined here (needs root with CAP_SYS_ADMIN)")
 
@@ -98,7 +99,7 @@ def test_grade_runs_in_the_kept_process_with_the_callers_streams_and_scores(warm
         cwd=ROOT, env=warm_env, capture_output=True, text=True, preexec_fn=lambda: os.umask(0o077),
     )
     assert private.returncode == 0 and (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
-    assert (tmp_path / "warm.json").stat().st_mode & 0o777 == 0o644 & ~_umask()
+    assert (tmp_path / "warm.json").stat().st_mode & 0o777 == 0o644 & ~current_umask()
 
     # What a caller cannot grade still says why, on its own stderr, with the same exit status.
     missing = cli("grade", str(tmp_path / "nowhere.ipynb"), env=warm_env)
@@ -234,11 +235,6 @@ def _command(process: psutil.Process) -> str:
     except psutil.Error:  # gone (or a zombie) meanwhile
         return ""
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def test_two_warm_at_once_start_one_of_each(warm_env: dict[str, str]):

@@ -45,6 +45,7 @@ from autograder.isolation.bwrap import check_available
 from autograder.engine.results import GradingResult, TestResult
 from autograder.engine.stages import FILING
 from autograder.engine.submission import file_kind, read_submission
+from autograder.outputs.outfiles import current_umask
 
 if TYPE_CHECKING:  # dask is imported only when a batch names a scheduler
     from autograder.engine.cluster import DaskGradingPool
@@ -695,7 +696,7 @@ def save_journal(path: Path, assignment: str, entries: dict[str, JournalEntry]) 
     data = {"version": JOURNAL_VERSION, "assignment": assignment, "students": {s: asdict(e) for s, e in sorted(entries.items())}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; the journal is as readable as any file here
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes it 0600; the journal is as readable as any file here
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1, ensure_ascii=False)
             handle.flush()
@@ -716,13 +717,6 @@ def _batch_lock(course: Course, assignment: str) -> Iterator[None]:
         except BlockingIOError as error:
             raise CourseError(course.root, f"another `autograder autograde` of {assignment} is running here ({lock} is locked)") from error
         yield
-
-
-def _umask() -> int:
-    """The process umask (reading it means setting it; it is put straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _now() -> str:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, STREAMS, server_name
+from autograder.outputs.outfiles import current_umask
 
 # What the caller prints when the server went away before the command ended.
 SERVER_GONE = "autograder: the warm process stopped before the command ended; run it again"
@@ -43,7 +44,7 @@ def forward(argv: list[str]) -> int | None:
             "argv": argv,
             "cwd": os.getcwd(),
             "env": dict(os.environ),
-            "umask": _umask(),
+            "umask": current_umask(),
             "limits": caller_limits(),
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
             "cpus": sorted(os.sched_getaffinity(0)),
@@ -96,9 +97,3 @@ def _relay(connection: socket.socket, number: int) -> None:
 def caller_limits() -> dict[str, list[int]]:
     """This process's resource limits (ulimit), which the command keeps in the server's child."""
     return {name: list(resource.getrlimit(getattr(resource, name))) for name in LIMITS}
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
