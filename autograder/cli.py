@@ -83,15 +83,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
     _warn_unsandboxed(args)
-    # The warm process and the workers' fork server import torch and nbgrader on the other core while
+    # The warm process and the first grading worker import torch and nbgrader on the other core while
     # nbgrader loads here (the batch owns both from then on).
     # Not with --scheduler: a Dask cluster's workers warm their own.
     local = not args.scheduler
     zygote = Zygote.warm_or_start() if local and not args.no_sandbox and Zygote.available() else None
-    from autograder.engine.parallel import default_workers, start_forkserver
+    from autograder.engine.parallel import default_workers, prestart_workers
 
     if local:
-        start_forkserver()
+        prestart_workers(args.workers)
     from autograder.commands.autograde import autograde, submitted_assignments
 
     failed = False

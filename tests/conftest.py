@@ -76,8 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Remove the run's temporary root after a green run; keep it (and say where) after a red one.
 
-    Removed at exit, after multiprocessing's own exit work (its finalizers of priority -100 stop the
-    workers' fork server and remove its pymp-* folder, which lives in the root too).
+    Removed at exit, after multiprocessing's own exit work (its finalizers of priority -100 stop what
+    it started, e.g. for Dask, and remove its pymp-* folders, which live in the root too).
     """
     root = session.config.stash.get(TEMP_ROOT, None)
     if root is None:

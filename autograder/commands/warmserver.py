@@ -72,7 +72,7 @@ def warm_up() -> None:
 def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
     """Answer commands until `idle` seconds pass with none running and no caller."""
     warm_up()
-    # No Python thread may run at a fork. torch's native pool is as in the batch's fork server, which also forks
+    # No Python thread may run at a fork. torch's native pool is as in the batch's first worker, which also forks
     # after importing torch: torch resets it in each child.
     if threading.active_count() != 1:
         raise RuntimeError("the command server must have no Python thread running to fork safely")

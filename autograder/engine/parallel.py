@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +16,8 @@ import nbformat
 from autograder.engine.lesson import Lesson
 from autograder.engine.course import Course
 from autograder.engine.errors import NotebookError
+from autograder.engine import forkpool
+from autograder.engine.forkpool import ForkPool
 from autograder.engine.results import GradingResult
 from autograder.engine.stages import QUEUE, RETURN
 from autograder.isolation.sandboxkernel import WarmKernelManager
@@ -79,7 +78,7 @@ class GradingPool:
         self.workers = max(1, min(workers or default_workers(), jobs if jobs is not None else 1 << 30))
         self.sandbox = sandbox
         self._zygote: Zygote | None = zygote  # one the caller started early, owned by the pool from now on
-        self._executor: ProcessPoolExecutor | None = None
+        self._executor: ForkPool | None = None
 
     def __enter__(self) -> "GradingPool":
         wanted = self.sandbox and _warm_enabled(self.course) and WarmKernelManager.available()
@@ -91,18 +90,17 @@ class GradingPool:
         self._executor = self._new_executor()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._executor is not None:  # interrupted (Ctrl-C, SIGTERM, a filing error): the workers are stopped at once
+            self._executor.shutdown(wait=exc_type is None, cancel_futures=True)
         if self._zygote is not None:
             self._zygote.close()
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        # Workers fork from a server process that has imported nbgrader and torch once (never from this
-        # process, which runs threads); each worker is told this batch's zygote.
-        context = start_forkserver()
-        socket_path = str(self._zygote.socket_path) if self._zygote is not None else ""
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(socket_path,))
+    def _new_executor(self) -> ForkPool:
+        # The first worker imports nbgrader and torch once and forks the others (never this process, which
+        # runs threads); each worker is told this batch's zygote.
+        socket_path = str(self._zygote.socket_path) if self._zygote is not None else None
+        return ForkPool(self.workers, GRADING_MODULES, {SOCKET_ENV: socket_path})
 
     def grade(self, submissions: dict[str, Path]) -> Iterator[Outcome]:
         """Grade every (student, notebook); yield each outcome as it finishes, every submission exactly once."""
@@ -155,8 +153,14 @@ class GradingPool:
         return self._zygote.generation if self._zygote is not None else 0
 
     def _submit(self, notebook: Path) -> Future:
+        """The grading's future; one that raises BrokenProcessPool when the pool broke before it could be handed out."""
         assert self._executor is not None
-        return self._executor.submit(grade_one, self.course.root, self.assignment, self.lesson, str(notebook), self.sandbox)
+        try:
+            return self._executor.submit(grade_one, self.course.root, self.assignment, self.lesson, str(notebook), self.sandbox)
+        except BrokenProcessPool as error:
+            broken: Future = Future()
+            broken.set_exception(error)
+            return broken
 
 
 def _waits(outcome: Outcome, submitted: float) -> dict[str, float]:
@@ -172,32 +176,13 @@ def _warm_enabled(course: Course) -> bool:
     return bool(config.GuardedExecute.get("warm", True)) and bool(config.GuardedExecute.get("sandbox", True))
 
 
-# What the forkserver loads for every worker: first its lifeline (it dies with the grader), then nbgrader,
-# nbconvert and our preprocessors, and torch and the checks for Verify.
 # What a grading imports (nbgrader's pipeline, the checks and torch), loaded once by whatever forks gradings.
 GRADING_MODULES = ("autograder.adapter.pipeline", "autograder.engine.checks")
-PRELOAD = ("autograder.isolation.lifeline", *GRADING_MODULES)
 
 
-def start_forkserver() -> multiprocessing.context.BaseContext:
-    """Start the server that workers fork from, preloading in the background (idempotent; call it early to overlap)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(PRELOAD))
-    multiprocessing.forkserver.ensure_running()
-    return context
-
-
-def _init_worker(zygote_socket: str) -> None:
-    """Tie the worker to the forkserver's life, point it at this batch's warm zygote (if any), load what gradings need."""
-    from autograder.isolation.confine import die_with_parent
-
-    die_with_parent()
-    if zygote_socket:
-        os.environ[SOCKET_ENV] = zygote_socket
-    else:
-        os.environ.pop(SOCKET_ENV, None)
-    for module in PRELOAD:
-        importlib.import_module(module)
+def prestart_workers(workers: int | None = None) -> None:
+    """Start the first worker importing what gradings need now, so it overlaps the command's own start (the batch's pool takes it)."""
+    forkpool.prestart(workers or default_workers(), GRADING_MODULES)
 
 
 def grade_one(root: Path, assignment: str, lesson: Lesson, notebook: str, sandbox: bool) -> Outcome:
