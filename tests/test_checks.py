@@ -190,3 +190,11 @@ def test_a_wrong_kernel_gets_the_hint_of_the_property_it_lacks_without_the_value
     verdict = kernel.values(torch.tensor(rows))
     assert not verdict.passed and verdict.hint.startswith(hint)
     assert "[[1.0, 0.0, -1.0], [2.0" not in "\n".join(verdict.lines())
+
+
+def test_the_checks_run_torch_on_one_thread_as_the_kernels_do():
+    import torch
+
+    import autograder.engine.checks.core  # noqa: F401
+
+    assert torch.get_num_threads() == 1
