@@ -56,12 +56,15 @@ def _cmd_warm(args: argparse.Namespace) -> int:
         pids = stop_warm()
         print(f"stopped the warm processes (pids {', '.join(map(str, pids))})" if pids else "no warm process was running")
         return EXIT_OK
-    warm = keep_warm(args.idle)
-    how = f"started in {warm.seconds:.1f} s, stopping after {args.idle:g} s unused" if warm.started else "already running"
+    idle = DEFAULT_IDLE_S if args.idle is None else args.idle
+    warm = keep_warm(idle)
+    how = f"started in {warm.seconds:.1f} s, stopping after {idle:g} s unused" if warm.started else "already running"
     print(
         f"warm processes {how} (pids {warm.kernels.pid}, {warm.commands.pid}): `autograder grade` on this machine runs in them, "
         "and autograde forks its kernels from them; `autograder warm --stop` ends them"
     )
+    if not warm.started and args.idle is not None:
+        print("--idle applies to warm processes this command starts: they keep their own; `autograder warm --stop` first to change it")
     return EXIT_OK
 
 
@@ -312,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         "warm", help="keep a warm process (torch imported) between commands: later grade and autograde runs start faster"
     )
     p.add_argument(
-        "--idle", type=float, default=DEFAULT_IDLE_S, metavar="SECONDS", help=f"stop after this long unused (default {DEFAULT_IDLE_S:g})"
+        "--idle", type=float, default=None, metavar="SECONDS", help=f"stop after this long unused (default {DEFAULT_IDLE_S:g})"
     )
     p.add_argument("--stop", action="store_true", help="stop the warm process (and any kernel it runs) now")
     p.set_defaults(run=_cmd_warm)

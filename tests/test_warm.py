@@ -85,7 +85,9 @@ def test_grade_runs_in_the_kept_process_with_the_callers_streams_and_scores(warm
     assert started.returncode == 0, started.stderr
     assert "started" in started.stdout
     again = cli("warm", env=warm_env)
-    assert "already running" in again.stdout
+    assert "already running" in again.stdout and "--idle" not in again.stdout
+    longer = cli("warm", "--idle", "600", env=warm_env)  # running processes keep their own idle time, and the user is told
+    assert longer.returncode == 0 and "already running" in longer.stdout and "--idle applies to warm processes this command starts" in longer.stdout
 
     done = grade(warm_env, SAMPLE, tmp_path / "warm.json")
     assert done.returncode == 0, done.stderr
