@@ -136,6 +136,35 @@ def test_killing_the_client_kills_the_kernels_whole_namespace():
         assert not tasks_of(box.uid)
 
 
+OWNER = """
+import subprocess, sys, time
+subprocess.Popen(sys.argv[1:])
+time.sleep(600)
+"""
+
+
+def test_a_kernel_dies_with_the_process_that_started_its_client():
+    """A grading worker killed mid-batch: its kernel must not live on (in a kept-warm zygote nothing else would stop it)."""
+    with Sandbox() as box:
+        zygote = Zygote.shared()
+        command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-owner")
+        owner = subprocess.Popen([sys.executable, "-c", OWNER, *command], start_new_session=True)
+        try:
+            deadline = time.monotonic() + START_S
+            while not tasks_of(box.uid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert tasks_of(box.uid), "the forked kernel never started"
+            owner.kill()  # only the owner: its client is not in the signal's way
+            owner.wait()
+            deadline = time.monotonic() + GONE_S
+            while tasks_of(box.uid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not tasks_of(box.uid), "a kernel outlived the process that asked for it"
+        finally:
+            if owner.poll() is None:
+                os.killpg(owner.pid, signal.SIGKILL)
+
+
 def test_a_layout_that_cannot_be_built_never_runs_the_kernel(tmp_path: Path):
     with Sandbox() as box:
         good = box.layout()

@@ -2,20 +2,35 @@
 
 Run by jupyter_client as `python -I -S zygote_client.py SOCKET REQUEST_JSON` (standard library only,
 so it starts in milliseconds). Its exit status is the kernel's. When jupyter_client kills it, the
-zygote sees the connection close and kills the kernel's whole pid namespace.
+zygote sees the connection close and kills the kernel's whole pid namespace. It dies with the process
+that started it (a grading worker killed mid-batch): else its kernel would live on in a kept-warm zygote.
 """
 
 import json
+import os
+import signal
 import socket
 import sys
 
 EXIT_NO_ZYGOTE = 70
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Be killed when whoever started us dies; False if it already has (we were orphaned before we could ask)."""
+    parent = os.getppid()
+    import ctypes  # 3 ms, only here
+
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    return parent != 1 and os.getppid() == parent
 
 
 def main(argv: list) -> int:
     if len(argv) != 3:
         print("usage: zygote_client.py SOCKET REQUEST_JSON", file=sys.stderr)
         return 2
+    if not die_with_parent():
+        return EXIT_NO_ZYGOTE
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(argv[1])
