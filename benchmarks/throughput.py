@@ -111,12 +111,14 @@ def timed(command: list[str], cwd: Path, sample: bool = True) -> Run:
             root = psutil.Process(process.pid)
         except psutil.NoSuchProcess:
             return
-        last_pss = 0.0
+        last_pss = time.monotonic()
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(root))
-            if time.monotonic() - last_pss >= PSS_EVERY:
+            rss = tree_rss(root)
+            # PSS (slow to read) at every new RSS peak, and every PSS_EVERY s: a short run's peak is not missed.
+            if rss > peak[0] or time.monotonic() - last_pss >= PSS_EVERY:
                 peak[1] = max(peak[1], tree_pss(root))
                 last_pss = time.monotonic()
+            peak[0] = max(peak[0], rss)
             done.wait(RSS_EVERY)
 
     sampler = threading.Thread(target=sample_memory, daemon=True)
