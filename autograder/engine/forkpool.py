@@ -157,7 +157,7 @@ class ForkPool(Executor):
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Let the workers finish what runs (wait) or stop them now; either way they are gone when this returns."""
+        """Let the workers finish what runs and exit (wait), or kill them now (the first one's siblings follow it within moments)."""
         with self._lock:
             self._state.closing = True
             cancelled = [future for future, _, _ in self._state.pending] if cancel_futures else []
