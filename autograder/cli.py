@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_UNGRADABLE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports a command killed by SIGINT
+INTERRUPTED = "autograder: interrupted"
 
 
 NO_SANDBOX_WARNING = (
@@ -423,8 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autograder: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("autograder: interrupted", file=sys.stderr)
-        return 130
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def run() -> None:
@@ -434,7 +436,11 @@ def run() -> None:
     """
     from autograder.commands.warmclient import forward
 
-    forwarded = forward(sys.argv[1:])
+    try:
+        forwarded = forward(sys.argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C while handing the command over: nothing ran, or the server stops it (we hung up)
+        print(INTERRUPTED, file=sys.stderr)
+        os._exit(EXIT_INTERRUPTED)
     if forwarded is not None:
         sys.stdout.flush()
         os._exit(forwarded)

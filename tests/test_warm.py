@@ -209,6 +209,32 @@ def test_a_bad_idle_is_one_line_and_starts_nothing(warm_env: dict[str, str], idl
     assert not Path(warm_env[ROOT_ENV]).exists() or not list(Path(warm_env[ROOT_ENV]).rglob("*.sock"))
 
 
+def test_ctrl_c_relayed_before_the_request_is_read_interrupts_the_command(warm_env: dict[str, str], tmp_path: Path):
+    """The signal's byte arrives with the request (Ctrl-C pressed at once): the command is interrupted, 130, as on its own."""
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    path = next(folder_of(warm_env).glob("commands-*.sock"))
+    request = {
+        "argv": ["grade", str(SAMPLES / f"{SAMPLE}.ipynb"), "--assignment", ASSIGNMENT, "--results", str(tmp_path / "r.json")],
+        "cwd": str(ROOT), "env": warm_env, "umask": current_umask(), "limits": {}, "nice": 0, "cpus": sorted(os.sched_getaffinity(0)),
+    }
+    read_err, write_err = os.pipe()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection, open(os.devnull, "r+b") as null:
+        connection.connect(str(path))
+        socket.send_fds(connection, [json.dumps(request).encode() + b"\n" + bytes([signal.SIGINT])], [null.fileno(), null.fileno(), write_err])
+        os.close(write_err)
+        connection.settimeout(WAIT_S * 4)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = connection.recv(4096)
+            assert chunk, "the server closed the connection without an exit status"
+            reply += chunk
+    with os.fdopen(read_err, "rb") as err:
+        said = err.read().decode()
+    assert json.loads(reply) == {"exit": 130}
+    assert "interrupted" in said and "Traceback" not in said
+    assert not (tmp_path / "r.json").exists()  # interrupted before it began
+
+
 def test_the_server_refuses_what_it_does_not_run(warm_env: dict[str, str]):
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
     path = next(folder_of(warm_env).glob("commands-*.sock"))

@@ -118,7 +118,7 @@ def _on_connection(connection: socket.socket, running: dict[int, _Running], list
             _signal(owner.pid, number)
         return
     try:
-        request, streams = _receive(connection)
+        request, streams, pending = _receive(connection)
     except (EOFError, OSError, ValueError) as error:  # a probe, or nonsense: nothing runs
         if not isinstance(error, EOFError):
             log.write(f"refused a request: {type(error).__name__}: {error}")
@@ -144,32 +144,34 @@ def _on_connection(connection: socket.socket, running: dict[int, _Running], list
             os.close(fd)
         return
     if pid == 0:
-        _child(request, streams, listening)  # never returns
+        _child(request, streams, listening, pending)  # never returns
     for fd in streams:
         os.close(fd)
     running[pid] = _Running(pid, connection)
     log.write(f"started {' '.join(request['argv'][:1])} (pid {pid}) in {request['cwd']}")
 
 
-def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+def _receive(connection: socket.socket) -> tuple[dict, list[int], bytes]:
     """The request: JSON (argv, cwd, env, umask, limits, nice, cpus) ending in a newline, the standard streams alongside it.
 
+    Also the signals the caller already relayed (one byte each, after the newline: Ctrl-C pressed at once).
     Raises EOFError for a connection closed at once (a probe), ValueError for anything else unusable;
     no stream received is left open then.
     """
     streams: list[int] = []
     try:
-        return _parse(connection, streams), streams
+        request, pending = _parse(connection, streams)
+        return request, streams, pending
     except BaseException:
         for fd in streams:
             os.close(fd)
         raise
 
 
-def _parse(connection: socket.socket, streams: list[int]) -> dict:
+def _parse(connection: socket.socket, streams: list[int]) -> tuple[dict, bytes]:
     connection.settimeout(5.0)
     data = b""
-    while not data.endswith(b"\n"):
+    while b"\n" not in data:
         chunk, fds, _flags, _addr = socket.recv_fds(connection, CHUNK, STREAMS)
         streams += fds
         if not chunk:
@@ -182,7 +184,8 @@ def _parse(connection: socket.socket, streams: list[int]) -> dict:
         raise EOFError("connection closed at once (a probe)")
     if len(streams) != STREAMS:
         raise ValueError(f"expected {STREAMS} streams, got {len(streams)}")
-    request = json.loads(data)
+    line, _, pending = data.partition(b"\n")
+    request = json.loads(line)
     if not (
         isinstance(request, dict)
         and isinstance(request.get("argv"), list)
@@ -200,7 +203,7 @@ def _parse(connection: socket.socket, streams: list[int]) -> dict:
         and all(name in LIMITS and isinstance(pair, list) and len(pair) == 2 for name, pair in request["limits"].items())
     ):
         raise ValueError("malformed request")
-    return request
+    return request, pending
 
 
 def _other_context(connection: socket.socket) -> str | None:
@@ -228,8 +231,11 @@ def _identity(path: str) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def _child(request: dict, streams: list[int], listening: Listening) -> None:
-    """Become the caller's `autograder` command: its streams, folder, umask, limits, priority and environment; never returns."""
+def _child(request: dict, streams: list[int], listening: Listening, pending: bytes = b"") -> None:
+    """Become the caller's `autograder` command: its streams, folder, umask, limits, priority and environment; never returns.
+
+    `pending`: signals the caller relayed before its request was read, delivered once ours are set up.
+    """
     code = 1
     try:
         from autograder.isolation.confine import die_with_parent
@@ -247,6 +253,8 @@ def _child(request: dict, streams: list[int], listening: Listening) -> None:
             os.dup2(fd, target)
             os.close(fd)
         _standard_streams()
+        for number in pending:
+            _signal(os.getpid(), number)
         os.chdir(request["cwd"])
         os.umask(request["umask"])
         for name, (soft, hard) in request["limits"].items():
@@ -264,6 +272,11 @@ def _child(request: dict, streams: list[int], listening: Listening) -> None:
         close_shared()
     except SystemExit as stop:  # argparse's --help and usage errors
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    except KeyboardInterrupt:  # Ctrl-C before the command's own handler: what `autograder` says then
+        from autograder.cli import EXIT_INTERRUPTED, INTERRUPTED
+
+        print(INTERRUPTED, file=sys.stderr)
+        code = EXIT_INTERRUPTED
     except BaseException:  # noqa: BLE001 - as an uncaught exception would end `autograder`: its traceback, status 1
         traceback.print_exc()
     finally:
