@@ -410,7 +410,8 @@ def _language_option(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def _terminated(signum: int, frame: object) -> None:
+def terminated_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C (worker pools, warm processes and sandboxes cleaned up)."""
     raise KeyboardInterrupt
 
 
@@ -418,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
     # A polite kill (SIGTERM) unwinds like Ctrl-C: worker pools, warm processes and sandboxes are cleaned up.
-    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGTERM, terminated_as_interrupt)
     try:
         return args.run(args)
     except AutograderError as error:

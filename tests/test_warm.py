@@ -209,18 +209,25 @@ def test_a_bad_idle_is_one_line_and_starts_nothing(warm_env: dict[str, str], idl
     assert not Path(warm_env[ROOT_ENV]).exists() or not list(Path(warm_env[ROOT_ENV]).rglob("*.sock"))
 
 
-def test_ctrl_c_relayed_before_the_request_is_read_interrupts_the_command(warm_env: dict[str, str], tmp_path: Path):
-    """The signal's byte arrives with the request (Ctrl-C pressed at once): the command is interrupted, 130, as on its own."""
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("together", [True, False], ids=["in the request's segment", "right after it"])
+def test_a_signal_relayed_at_once_interrupts_the_command(warm_env: dict[str, str], tmp_path: Path, number: int, together: bool):
+    """Ctrl-C (or SIGTERM) as the command is handed over: it is interrupted, 130 and one line, as on its own."""
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
     path = next(folder_of(warm_env).glob("commands-*.sock"))
     request = {
         "argv": ["grade", str(SAMPLES / f"{SAMPLE}.ipynb"), "--assignment", ASSIGNMENT, "--results", str(tmp_path / "r.json")],
         "cwd": str(ROOT), "env": warm_env, "umask": current_umask(), "limits": {}, "nice": 0, "cpus": sorted(os.sched_getaffinity(0)),
     }
+    payload = json.dumps(request).encode() + b"\n"
     read_err, write_err = os.pipe()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection, open(os.devnull, "r+b") as null:
         connection.connect(str(path))
-        socket.send_fds(connection, [json.dumps(request).encode() + b"\n" + bytes([signal.SIGINT])], [null.fileno(), null.fileno(), write_err])
+        if together:  # the byte already queued when the server reads the request
+            socket.send_fds(connection, [payload + bytes([number])], [null.fileno(), null.fileno(), write_err])
+        else:  # as warmclient relays it: a send of its own, as soon as the request is out
+            socket.send_fds(connection, [payload], [null.fileno(), null.fileno(), write_err])
+            connection.send(bytes([number]))
         os.close(write_err)
         connection.settimeout(WAIT_S * 4)
         reply = b""
@@ -231,8 +238,8 @@ def test_ctrl_c_relayed_before_the_request_is_read_interrupts_the_command(warm_e
     with os.fdopen(read_err, "rb") as err:
         said = err.read().decode()
     assert json.loads(reply) == {"exit": 130}
-    assert "interrupted" in said and "Traceback" not in said
-    assert not (tmp_path / "r.json").exists()  # interrupted before it began
+    assert said.count("interrupted") == 1 and "Traceback" not in said
+    assert not (tmp_path / "r.json").exists()  # interrupted before it graded anything
 
 
 def test_the_server_refuses_what_it_does_not_run(warm_env: dict[str, str]):

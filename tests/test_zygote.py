@@ -137,8 +137,8 @@ def test_killing_the_client_kills_the_kernels_whole_namespace():
 
 
 OWNER = """
-import subprocess, sys, time
-subprocess.Popen(sys.argv[1:])
+import os, subprocess, sys, time
+subprocess.Popen([*sys.argv[1:-1], str(os.getpid())])  # the client is told who started it: us
 time.sleep(600)
 """
 
@@ -178,7 +178,7 @@ def test_a_layout_that_cannot_be_built_never_runs_the_kernel(tmp_path: Path):
 def test_a_malformed_request_is_refused_and_the_zygote_keeps_serving():
     zygote = Zygote.shared()
     zygote.wait_ready()
-    bad = [sys.executable, "-I", "-S", str(ROOT / "autograder" / "isolation" / "zygote_client.py"), str(zygote.socket_path), json.dumps({"layout": 3})]
+    bad = [sys.executable, "-I", "-S", str(ROOT / "autograder" / "isolation" / "zygote_client.py"), str(zygote.socket_path), json.dumps({"layout": 3}), str(os.getpid())]
     done = subprocess.run(bad, capture_output=True, timeout=30)
     assert done.returncode == 70 and b"refused" in done.stderr
     assert run_in_warm_kernel("print(6 * 7)").strip() == "42"

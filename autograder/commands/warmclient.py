@@ -10,12 +10,11 @@ import socket
 import sys
 from pathlib import Path
 
-from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, STREAMS, server_name
+from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, RELAYED_SIGNALS, STREAMS, server_name
 from autograder.outputs.outfiles import current_umask
 
 # What the caller prints when the server went away before the command ended.
 SERVER_GONE = "autograder: the warm process stopped before the command ended; run it again"
-RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def server_socket(environment: dict[str, str]) -> Path | None:

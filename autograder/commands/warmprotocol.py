@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 
 # How `autograder warm` starts the server: `python -m COMMAND_SERVER --socket PATH --idle SECONDS`.
 COMMAND_SERVER = "autograder.commands.warmserver"
 # The standard streams a request carries, and the bytes sent with them (the rest of a request follows).
 STREAMS = 3
 CHUNK = 65536
+# The signals a caller relays to its command, one byte each (their numbers) after the request.
+RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Environment variables read when modules are imported (threads, devices, paths, locale): a caller must share them.
 IMPORT_TIME_PREFIXES = (
     "AUTOGRADER_",

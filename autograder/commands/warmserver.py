@@ -34,7 +34,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, STREAMS
+from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, RELAYED_SIGNALS, STREAMS
 from autograder.isolation.warmsession import READY, STOP_WAIT_S, Listening, check_idle
 from autograder.isolation.zygote import MAX_REQUEST_BYTES, detach_stdout
 
@@ -115,7 +115,8 @@ def _on_connection(connection: socket.socket, running: dict[int, _Running], list
             owner.stopping_since = time.monotonic()
             return
         for number in data:
-            _signal(owner.pid, number)
+            if number in RELAYED_SIGNALS:
+                _signal(owner.pid, number)
         return
     try:
         request, streams, pending = _receive(connection)
@@ -134,9 +135,12 @@ def _on_connection(connection: socket.socket, running: dict[int, _Running], list
         for fd in streams:
             os.close(fd)
         return
+    # The caller's signals stay blocked in the child until its own handlers are set (then they land in the command).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, RELAYED_SIGNALS)
     try:
         pid = os.fork()
     except OSError as error:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         _reply(connection, {"error": f"cannot fork: {error}"})
         selector.unregister(connection)
         connection.close()
@@ -144,7 +148,8 @@ def _on_connection(connection: socket.socket, running: dict[int, _Running], list
             os.close(fd)
         return
     if pid == 0:
-        _child(request, streams, listening, pending)  # never returns
+        _child(request, streams, listening, pending, blocked)  # never returns
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     for fd in streams:
         os.close(fd)
     running[pid] = _Running(pid, connection)
@@ -231,10 +236,12 @@ def _identity(path: str) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def _child(request: dict, streams: list[int], listening: Listening, pending: bytes = b"") -> None:
+def _child(request: dict, streams: list[int], listening: Listening, pending: bytes, mask: set[signal.Signals]) -> None:
     """Become the caller's `autograder` command: its streams, folder, umask, limits, priority and environment; never returns.
 
-    `pending`: signals the caller relayed before its request was read, delivered once ours are set up.
+    The caller's signals arrive blocked (the server blocks them around the fork); they are let in once our
+    handlers are set, with `pending`, those the caller relayed along with its request. Ctrl-C or SIGTERM then
+    ends the command as `autograder` itself would be: 130, "interrupted".
     """
     code = 1
     try:
@@ -245,16 +252,21 @@ def _child(request: dict, streams: list[int], listening: Listening, pending: byt
         if os.getppid() != server:  # it died before the line above took effect
             os._exit(code)
         signal.set_wakeup_fd(-1)
-        for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        for number in (signal.SIGCHLD, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        from autograder.cli import terminated_as_interrupt
+
+        signal.signal(signal.SIGTERM, terminated_as_interrupt)  # as cli.main sets it
         listening.close_all()
         for target, fd in enumerate(streams):
             os.dup2(fd, target)
             os.close(fd)
         _standard_streams()
         for number in pending:
-            _signal(os.getpid(), number)
+            if number in RELAYED_SIGNALS:
+                _signal(os.getpid(), number)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.chdir(request["cwd"])
         os.umask(request["umask"])
         for name, (soft, hard) in request["limits"].items():

@@ -189,10 +189,12 @@ class Zygote:
         """The command jupyter_client runs instead of the kernel: the client that asks for a confined fork.
 
         `root` is an empty host folder (in the sandbox's scratch dir) that the fork mounts its new root on.
+        The client dies with this process (it is told our pid), and so with the thread that launches it
+        (the parent-death signal): launch it from a thread that lives as long as the kernel.
         """
         self.wait_ready()
         request = {"layout": layout.to_json(), "argv": kernel_argv, "cgroups": cgroup_dirs, "root": str(root)}
-        return [sys.executable, "-I", "-S", str(CLIENT), str(self.socket_path), json.dumps(request)]
+        return [sys.executable, "-I", "-S", str(CLIENT), str(self.socket_path), json.dumps(request), str(os.getpid())]
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
