@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -25,19 +27,50 @@ def test_never_more_workers_than_submissions(course):
     assert GradingPool(course, ASSIGNMENT, LESSON).workers == default_workers() >= 1
 
 
-def _kill_when_it_forks(zygote: Zygote, killed: threading.Event, stop: threading.Event) -> None:
-    """SIGKILL the batch's zygote as soon as it has forked a kernel (a grading is under way); set `killed`."""
+@contextmanager
+def killing(find: Callable[[], psutil.Process | None]) -> Iterator[threading.Event]:
+    """While inside, SIGKILL the first process `find` returns (polled); the event says whether it happened.
+
+    Stopped on the way out, so it never kills a later test's process.
+    """
+    killed, stop = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                victim = find()
+                if victim is not None:
+                    victim.kill()
+                    killed.set()
+                    return
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=watch, daemon=True)
+    killer.start()
+    try:
+        yield killed
+    finally:
+        stop.set()
+        killer.join()
+
+
+def _zygote_with_a_kernel(zygote: Zygote) -> Callable[[], psutil.Process | None]:
+    """The batch's zygote, once it has forked a kernel (a grading is under way)."""
     assert zygote.process is not None
     process = psutil.Process(zygote.process.pid)
-    while not stop.is_set():
-        try:
-            if process.children():
-                process.kill()
-                killed.set()
-                return
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
+    return lambda: process if process.children() else None
+
+
+def _second_worker_grading() -> psutil.Process | None:
+    """The batch's second grading worker (forked by the first), once it has started a kernel."""
+    for host in psutil.Process().children():
+        if HOST_MODULE in host.cmdline():
+            for sibling in host.children():
+                if HOST_MODULE in sibling.cmdline() and sibling.children():
+                    return sibling
+    return None
 
 
 @pytest.mark.e2e
@@ -46,14 +79,10 @@ def test_a_zygote_killed_mid_batch_costs_no_student_a_point(course, tmp_path: Pa
     names = ("solution", "leaky_relu", "stride1_when_none")
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / f"{name}.ipynb" for name in names])
     zygote = Zygote().start()  # the batch's own, so no other zygote of this process can be the one killed
-    killed, stop = threading.Event(), threading.Event()
-    killer = threading.Thread(target=_kill_when_it_forks, args=(zygote, killed, stop), daemon=True)
-    killer.start()
     try:
-        batch = autograde(scratch, ASSIGNMENT, LESSON, workers=2, zygote=zygote)
+        with killing(_zygote_with_a_kernel(zygote)) as killed:
+            batch = autograde(scratch, ASSIGNMENT, LESSON, workers=2, zygote=zygote)
     finally:
-        stop.set()  # never left running to kill a later test's zygote
-        killer.join()
         zygote.close()
     assert killed.is_set(), "the zygote was never killed while it had a kernel: the test proved nothing"
     assert not batch.failures
@@ -62,36 +91,12 @@ def test_a_zygote_killed_mid_batch_costs_no_student_a_point(course, tmp_path: Pa
         assert GradingResult.read(results_path(scratch, "activation_maxpool", name)).error is None
 
 
-def _kill_a_worker_when_it_grades(killed: threading.Event, stop: threading.Event) -> None:
-    """SIGKILL the batch's second grading worker (forked by the first) once it has started a kernel; set `killed`."""
-    me = psutil.Process()
-    while not stop.is_set():
-        try:
-            for host in me.children():
-                if HOST_MODULE not in host.cmdline():
-                    continue
-                for sibling in host.children():
-                    if HOST_MODULE in sibling.cmdline() and sibling.children():
-                        sibling.kill()
-                        killed.set()
-                        return
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-
-
 @pytest.mark.e2e
 def test_a_grading_worker_killed_mid_batch_costs_no_student_a_point(course, tmp_path: Path):
     names = ("solution", "leaky_relu", "stride1_when_none", "blank")
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / f"{name}.ipynb" for name in names])
-    killed, stop = threading.Event(), threading.Event()
-    killer = threading.Thread(target=_kill_a_worker_when_it_grades, args=(killed, stop), daemon=True)
-    killer.start()
-    try:
+    with killing(_second_worker_grading) as killed:
         batch = autograde(scratch, ASSIGNMENT, LESSON, workers=2)
-    finally:
-        stop.set()
-        killer.join()
     assert killed.is_set(), "no grading worker was killed while it graded: the test proved nothing"
     assert not batch.failures
     assert {row.student: row.parts for row in batch.scores} == {name: EXPECTED_SCORES[name] for name in names}

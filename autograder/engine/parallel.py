@@ -16,8 +16,7 @@ import nbformat
 from autograder.engine.lesson import Lesson
 from autograder.engine.course import Course
 from autograder.engine.errors import NotebookError
-from autograder.engine import forkpool
-from autograder.engine.forkpool import ForkPool
+from autograder.engine.forkpool import ForkPool, prestart
 from autograder.engine.results import GradingResult
 from autograder.engine.stages import QUEUE, RETURN
 from autograder.isolation.sandboxkernel import WarmKernelManager
@@ -182,7 +181,7 @@ GRADING_MODULES = ("autograder.adapter.pipeline", "autograder.engine.checks")
 
 def prestart_workers(workers: int | None = None) -> None:
     """Start the first worker importing what gradings need now, so it overlaps the command's own start (the batch's pool takes it)."""
-    forkpool.prestart(workers or default_workers(), GRADING_MODULES)
+    prestart(workers or default_workers(), GRADING_MODULES)
 
 
 def grade_one(root: Path, assignment: str, lesson: Lesson, notebook: str, sandbox: bool) -> Outcome:
