@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from autograder.engine.course import Course
 from autograder.engine.errors import AutograderError, CourseError, GradingError, NotebookError
+from autograder.engine.heap import importing
 from autograder.engine.language import DEFAULT_LANGUAGE, Language
 from autograder.engine.progress import Progress
 from autograder.outputs.export import ExportFormat
@@ -97,16 +98,17 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
 
     if local:
         prestart_workers(args.workers)
-    from autograder.commands.autograde import autograde, submitted_assignments
-
     failed = False
     timed: list[tuple[str, "BatchResult", int | None]] = []
     try:
-        course = Course.at(args.course) if args.course else Course.find()
-        words = teacher_text(_language(args, course))
-        named = args.assignment_name or args.assignment
-        assignments = [named] if named else submitted_assignments(course)
-        lessons = {name: course.lesson(name) for name in assignments}  # every lesson resolved before any grading
+        with importing():  # the batch's modules and the course's configuration (nbgrader)
+            from autograder.commands.autograde import autograde, submitted_assignments
+
+            course = Course.at(args.course) if args.course else Course.find()
+            words = teacher_text(_language(args, course))
+            named = args.assignment_name or args.assignment
+            assignments = [named] if named else submitted_assignments(course)
+            lessons = {name: course.lesson(name) for name in assignments}  # every lesson resolved before any grading
         chosen = _chosen_students(course, assignments, args.student) if args.student else None
         if chosen is not None:
             assignments = [name for name in assignments if chosen[name]]

@@ -74,3 +74,10 @@ def cancelled() -> None:
     import asyncio
 
     raise asyncio.CancelledError("cancelled inside the task")
+
+
+def collector() -> tuple[bool, int]:
+    """Whether the cyclic collector runs in this worker, and how many objects it has frozen."""
+    import gc
+
+    return gc.isenabled(), gc.get_freeze_count()

@@ -56,6 +56,11 @@ def test_the_first_worker_imports_then_forks_the_other(pool):
     assert all(pool.submit(tasks.loaded, "forkpool_tasks").result() for _ in range(4))
 
 
+def test_the_workers_imports_are_frozen_out_of_collections_and_the_collector_is_on(pool):
+    answers = {pool.submit(tasks.collector).result() for _ in range(4)}
+    assert all(enabled and frozen > 0 for enabled, frozen in answers), answers
+
+
 def test_each_worker_gets_the_environment_it_is_told(monkeypatch):
     monkeypatch.setenv("FORKPOOL_UNSET", "inherited")
     pool = ForkPool(2, MODULES, {"FORKPOOL_SET": "yes", "FORKPOOL_UNSET": None})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from activation import LESSON, PARTS
@@ -29,6 +31,11 @@ def test_sample_scores_per_part(graded, name):
 def test_solution_earns_full_marks_and_blank_none(graded):
     assert graded["solution"].score == graded["solution"].max_score == 22
     assert graded["blank"].score == 0 and graded["blank"].max_score == 22
+
+
+def test_grading_leaves_the_cyclic_collector_on(graded):
+    assert gc.isenabled()  # paused only while grade() imported nbgrader and torch (autograder.engine.heap)
+    assert gc.get_freeze_count() > 0
 
 
 def test_blank_template_feedback_says_not_implemented(graded):

@@ -48,6 +48,11 @@ def test_a_warm_kernel_starts_with_torch_already_imported():
     assert out.split() == ["True", "True"]
 
 
+def test_a_warm_kernel_starts_with_the_warm_imports_frozen_and_its_collector_on():
+    out = run_in_warm_kernel("import gc; print(gc.isenabled(), gc.get_freeze_count() > 100_000)")
+    assert out.split() == ["True", "True"]
+
+
 def test_runs_as_its_own_unprivileged_uid_with_no_capabilities_in_its_own_namespaces():
     out = run_in_warm_kernel(
         """

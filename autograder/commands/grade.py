@@ -6,6 +6,7 @@ from pathlib import Path
 
 from autograder.engine.course import Course
 from autograder.engine.errors import CourseError, GradingError, NotebookError
+from autograder.engine.heap import importing
 from autograder.engine.lesson import Lesson
 from autograder.engine.results import GradingResult
 from autograder.isolation.bwrap import SandboxUnavailable, check_available
@@ -36,11 +37,12 @@ def grade(
             # First, before the course's configuration (which imports nbgrader): torch loads in the warm
             # process on the other core meanwhile. It knows no lesson, so it can start before one is resolved.
             Zygote.shared()
-        assignment = assignment or where.default_assignment(Path(notebook))
-        lesson = where.lesson(assignment)
-        if sandbox:
-            check_available()
-        from autograder.adapter.pipeline import grade_notebook
+        with importing():  # the course's configuration imports nbgrader; the pipeline, torch
+            assignment = assignment or where.default_assignment(Path(notebook))
+            lesson = where.lesson(assignment)
+            if sandbox:
+                check_available()
+            from autograder.adapter.pipeline import grade_notebook
 
         graded = grade_notebook(notebook, where, assignment, lesson, sandbox=sandbox)
         result = graded.result

@@ -34,6 +34,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.engine.heap import importing
 from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, RELAYED_SIGNALS, STREAMS
 from autograder.isolation.warmsession import READY, STOP_WAIT_S, Listening, check_idle
 from autograder.isolation.zygote import MAX_REQUEST_BYTES, detach_stdout
@@ -71,7 +72,8 @@ def warm_up() -> None:
 
 def serve(socket_path: Path, idle: float, log: "TextLog") -> None:
     """Answer commands until `idle` seconds pass with none running and no caller."""
-    warm_up()
+    with importing():
+        warm_up()
     # No Python thread may run at a fork. torch's native pool is as in the batch's first worker, which also forks
     # after importing torch: torch resets it in each child.
     if threading.active_count() != 1:

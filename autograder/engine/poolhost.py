@@ -18,6 +18,7 @@ import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 
+from autograder.engine.heap import importing
 from autograder.isolation.confine import die_with_parent
 
 # Messages (tuples whose first item is one of these).
@@ -38,8 +39,9 @@ def main(argv: list[str]) -> int:
         kind, sys_path, modules = connections[0].recv()
         assert kind == START
         sys.path[:] = sys_path
-        for module in modules:
-            importlib.import_module(module)
+        with importing():
+            for module in modules:
+                importlib.import_module(module)
         kind, workers, environment = connections[0].recv()
         assert kind == GO
     except (EOFError, OSError):  # the grader hung up before it needed us (nothing to grade, or it stopped)

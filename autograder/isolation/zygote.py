@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.engine.errors import AutograderError
+from autograder.engine.heap import importing
 from autograder.isolation.bwrap import UID_RANGE, Layout
 from autograder.isolation.warmsession import READY, Listening, last_line
 
@@ -359,7 +360,8 @@ def serve(socket_path: Path, idle: float | None = None) -> None:
     Unused: no kernel of ours alive and no connection made. A warm process kept between commands
     (autograder.isolation.warmsession) then removes its socket and exits.
     """
-    warm_up()
+    with importing():
+        warm_up()
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         raise RuntimeError("the warm process must be single-threaded to fork safely")
     listening = Listening.on(socket_path, backlog=64)
