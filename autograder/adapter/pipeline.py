@@ -29,6 +29,7 @@ from traitlets.config import Config
 from autograder.adapter.lesson_of import hand_down
 from autograder.engine.course import CONFIG_FILE, Course
 from autograder.engine.errors import CourseError
+from autograder.engine.heap import importing
 from autograder.engine.lesson import Lesson, Visibility
 from autograder.outputs.feedback import cell_output
 from autograder.adapter.nbgrader_cli import new_gradebook, one_engine_per_database, open_gradebook
@@ -302,8 +303,9 @@ def _preload_checks(lesson: Lesson) -> None:
     """
 
     def load() -> None:
-        importlib.import_module("autograder.engine.checks")
-        importlib.import_module(lesson.family_module)
+        with importing():
+            importlib.import_module("autograder.engine.checks")
+            importlib.import_module(lesson.family_module)
 
     threading.Thread(target=load, daemon=True).start()
 
