@@ -12,22 +12,27 @@ with its parent.
 from __future__ import annotations
 
 import gc
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
 
 @contextmanager
 def importing() -> Iterator[None]:
-    """Run the block (imports, and what they set up once) with the collector paused, then freeze what it made.
+    """Run the block (imports, and what they set up once) with the collector paused; freeze if it imported anything.
 
-    Nested blocks are fine: the collector comes back on when the outermost one that paused it ends. Garbage
-    made inside the block is frozen with the rest and never freed: keep the block to imports and warm-ups.
+    Freezing takes every object the process holds, the block's and the others' (garbage included, never
+    freed after): it belongs where a process starts, not in a loop. A block that found everything imported
+    already (a second grading in the same process) freezes nothing. Nested blocks are fine: the collector
+    comes back on when the outermost one that paused it ends.
     """
     enabled = gc.isenabled()
+    loaded = len(sys.modules)
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if len(sys.modules) > loaded:
+            gc.freeze()
         if enabled:
             gc.enable()
