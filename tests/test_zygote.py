@@ -19,7 +19,9 @@ from nbclient import NotebookClient
 from conftest import connections_waiting
 from local_processes import tasks_of
 
+from autograder.isolation import zygote as zygote_module
 from autograder.isolation.bwrap import Layout, Mount, Sandbox
+from autograder.isolation.kernel_options import NO_FIGURES
 from autograder.isolation.sandboxkernel import WarmKernelManager
 from autograder.isolation.zygote import EXIT_CONFINE_FAILED, Zygote
 
@@ -33,10 +35,11 @@ GONE_S = 30.0
 pytestmark = pytest.mark.skipif(not WarmKernelManager.available(), reason="warm kernels need root on Linux")
 
 
-def run_in_warm_kernel(code: str, timeout: int = 60) -> str:
-    """Run one cell in a fresh warm kernel; its stdout (an error fails the test)."""
+def run_in_warm_kernel(code: str, timeout: int = 60, options: tuple[str, ...] = ()) -> str:
+    """Run one cell in a fresh warm kernel started with these options; its stdout (an error fails the test)."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(textwrap.dedent(code))])
-    NotebookClient(nb, kernel_manager_class=WarmKernelManager, kernel_name="python3", timeout=timeout).execute()
+    client = NotebookClient(nb, kernel_manager_class=WarmKernelManager, kernel_name="python3", timeout=timeout, extra_arguments=list(options))
+    client.execute()
     outputs = nb.cells[0].outputs
     errors = [o for o in outputs if o.output_type == "error"]
     assert not errors, errors
@@ -51,6 +54,19 @@ def test_a_warm_kernel_starts_with_torch_already_imported():
 def test_a_warm_kernel_starts_with_the_warm_imports_frozen_and_its_collector_on():
     out = run_in_warm_kernel("import gc; print(gc.isenabled(), gc.get_freeze_count() > 100_000)")
     assert out.split() == ["True", "True"]
+
+
+def test_figures_are_warmed_once_a_kernel_that_may_draw_is_asked_for_and_not_before(monkeypatch: pytest.MonkeyPatch):
+    fresh = Zygote().start()  # this process's shared one may have warmed them for an earlier test
+    monkeypatch.setattr(zygote_module, "_SHARED", fresh)
+    # Saving the warm-up's PNG loads PIL's image plugins; nothing a kernel starts with does.
+    warmed = "import sys; print('PIL.JpegImagePlugin' in sys.modules)"
+    try:
+        assert run_in_warm_kernel(warmed, options=(NO_FIGURES,)).split() == ["False"]  # graded without figures
+        assert run_in_warm_kernel(warmed).split() == ["True"]
+        assert run_in_warm_kernel(warmed, options=(NO_FIGURES,)).split() == ["True"]  # forked after the warm-up
+    finally:
+        fresh.close()
 
 
 def test_runs_as_its_own_unprivileged_uid_with_no_capabilities_in_its_own_namespaces():
