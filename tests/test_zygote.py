@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -67,6 +68,15 @@ def test_figures_are_warmed_once_a_kernel_that_may_draw_is_asked_for_and_not_bef
         assert run_in_warm_kernel(warmed, options=(NO_FIGURES,)).split() == ["True"]  # forked after the warm-up
     finally:
         fresh.close()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux's setpriv")
+def test_a_root_without_the_right_to_unshare_and_mount_is_told_it_cannot_confine():
+    """A container's root usually lacks CAP_SYS_ADMIN: kernels then start cold under bwrap, never unconfined."""
+    ask = [sys.executable, "-c", "from autograder.isolation.zygote import Zygote; print(Zygote.available())"]
+    dropped = ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", *ask]
+    assert subprocess.run(ask, capture_output=True, text=True, timeout=60).stdout.split() == ["True"]
+    assert subprocess.run(dropped, capture_output=True, text=True, timeout=60).stdout.split() == ["False"]
 
 
 def test_runs_as_its_own_unprivileged_uid_with_no_capabilities_in_its_own_namespaces():

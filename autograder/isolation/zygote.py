@@ -218,14 +218,27 @@ def close_shared() -> None:
 
 @functools.lru_cache(maxsize=1)
 def _can_confine() -> bool:
-    """Root on Linux is not enough (a container's root usually lacks CAP_SYS_ADMIN): try it in a child."""
+    """Root on Linux is not enough (a container's root usually lacks CAP_SYS_ADMIN): try it in a forked child.
+
+    A fork, not a new interpreter: 3 ms instead of 55, ahead of the zygote's start on a cold grade's critical path.
+    """
     if os.geteuid() != 0 or not sys.platform.startswith("linux"):
         return False
+    from autograder.isolation.confine import self_test
+
     try:
-        done = subprocess.run([sys.executable, "-m", "autograder.isolation.confine"], capture_output=True, timeout=30, env=_warm_environment(Path(tempfile.gettempdir())))
-    except (OSError, subprocess.TimeoutExpired):
+        pid = os.fork()
+    except OSError:
         return False
-    return done.returncode == 0
+    if pid == 0:
+        code = 1
+        try:
+            self_test()
+            code = 0
+        finally:
+            os._exit(code)  # whatever self_test raised: this child only reports, nothing of the caller runs on
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def kept_warm_place() -> tuple[Path, dict[str, str]]:
