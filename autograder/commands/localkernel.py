@@ -20,30 +20,14 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from autograder.engine.errors import GradingError
-from autograder.engine.seeding import exec_lines_option
 from autograder.isolation.kernel_options import FIGURES_ENV, MEMORY_HISTORY, NO_FIGURES
 from autograder.isolation.readyclient import ReadyClient
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
-# What the course's notebooks import, imported at kernel start with Python's cyclic collector paused (15 % of
-# the import otherwise: autograder.engine.heap), in a namespace of its own: the notebook's names are its own.
-PRELOADED = ("torch", "matplotlib.pyplot", "numpy")
-PRELOAD = (
-    "import gc, importlib\n"
-    "gc.disable()\n"
-    "try:\n"
-    f"    for name in {PRELOADED!r}:\n"
-    "        importlib.import_module(name)\n"
-    "except ImportError:\n"
-    "    pass  # the notebook's own import says what is missing\n"
-    "finally:\n"
-    "    gc.freeze()\n"
-    "    gc.enable()\n"
-)
-# No figure is drawn (the inline backend renders nothing), IPython keeps no history file, and the imports above.
-KERNEL_ARGUMENTS = (NO_FIGURES, MEMORY_HISTORY, exec_lines_option([f"exec({PRELOAD!r}, {{}})"]))
+# No figure is drawn (the inline backend renders nothing), and IPython keeps no history file.
+KERNEL_ARGUMENTS = (NO_FIGURES, MEMORY_HISTORY)
 # The lesson helpers' convention (`al_calificar()`): skip figures and the comparisons with PyTorch.
 KERNEL_ENV = {FIGURES_ENV: "0"}
 REAP_TIMEOUT = 5.0  # s to wait for a killed kernel to be gone
