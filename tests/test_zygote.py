@@ -79,6 +79,27 @@ def test_a_root_without_the_right_to_unshare_and_mount_is_told_it_cannot_confine
     assert subprocess.run(dropped, capture_output=True, text=True, timeout=60).stdout.split() == ["False"]
 
 
+def test_a_confinement_self_test_that_hangs_is_a_no_and_leaves_no_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from autograder.isolation import confine
+
+    mark = tmp_path / "pid"
+
+    def hang() -> None:  # stands in for a mount or netlink call that never returns, in the forked child
+        mark.write_text(str(os.getpid()))
+        time.sleep(600)
+
+    monkeypatch.setattr(confine, "self_test", hang)
+    monkeypatch.setattr(zygote_module, "SELF_TEST_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    try:
+        assert zygote_module._can_confine.__wrapped__() is False
+    finally:
+        zygote_module._can_confine.cache_clear()
+    assert time.monotonic() - started < 10
+    child = int(mark.read_text())
+    assert child != os.getpid() and not Path(f"/proc/{child}").exists()  # killed and reaped
+
+
 def test_runs_as_its_own_unprivileged_uid_with_no_capabilities_in_its_own_namespaces():
     out = run_in_warm_kernel(
         """

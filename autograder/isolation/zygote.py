@@ -216,6 +216,9 @@ def close_shared() -> None:
         _SHARED.close()
 
 
+SELF_TEST_TIMEOUT_S = 30.0  # the confinement self-test takes about 3 ms
+
+
 @functools.lru_cache(maxsize=1)
 def _can_confine() -> bool:
     """Root on Linux is not enough (a container's root usually lacks CAP_SYS_ADMIN): try it in a forked child.
@@ -237,8 +240,16 @@ def _can_confine() -> bool:
             code = 0
         finally:
             os._exit(code)  # whatever self_test raised: this child only reports, nothing of the caller runs on
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
+    deadline = time.monotonic() + SELF_TEST_TIMEOUT_S
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0
+        if time.monotonic() > deadline:  # a mount or a netlink call that hangs: take it as a no
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return False
+        time.sleep(0.001)
 
 
 def kept_warm_place() -> tuple[Path, dict[str, str]]:
