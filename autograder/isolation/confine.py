@@ -298,17 +298,11 @@ def _quiet_stdio() -> None:
 def self_test() -> None:
     """Check that this process may do what `enter_as_init` needs (root with CAP_SYS_ADMIN: not so in most containers).
 
-    Run in a throwaway child process: it unshares the namespaces, mounts a tmpfs and brings up its loopback.
+    Run in a throwaway child process (zygote._can_confine forks one): it unshares the namespaces, mounts a
+    tmpfs and brings up its loopback.
     """
     unshare_namespaces()
     unshare_mounts()
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
     loopback_up()
-
-
-if __name__ == "__main__":
-    try:
-        self_test()
-    except OSError as error:
-        raise SystemExit(f"cannot confine here: {error}") from error
