@@ -25,12 +25,17 @@ from autograder.isolation.zygote import Zygote
 GENEROUS_S = 120
 
 
-def run(*sources: str, tmp_path: Path, **options) -> nbformat.NotebookNode:
-    nb = new_notebook(cells=[new_code_cell(source) for source in sources])
+def run(*sources: str | nbformat.NotebookNode, tmp_path: Path, **options) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[source if isinstance(source, dict) else new_code_cell(source) for source in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     step = GuardedExecute(timeout=options.pop("timeout", GENEROUS_S), **options)
     executed, _ = step.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     return executed
+
+
+def graded(source: str, grade_id: str = "t1") -> nbformat.NotebookNode:
+    """A test cell nbgrader scores (no lesson check: its own outputs decide it), so it is never batched."""
+    return new_code_cell(source, metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": grade_id, "points": 1}})
 
 
 def text(cell) -> str:
@@ -41,8 +46,9 @@ def fault(cell) -> str | None:
     return cell.metadata.get(FAULT_KEY, {}).get("fault")
 
 
+@pytest.mark.parametrize("batch", [False, True])
 def test_a_dead_kernel_costs_only_its_cell_and_the_state_is_replayed(
-    tmp_path: Path, own_tempdir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, own_tempdir: Path, monkeypatch: pytest.MonkeyPatch, batch: bool
 ):
     opened: list[Path] = []
     real_open = Sandbox.open
@@ -53,8 +59,9 @@ def test_a_dead_kernel_costs_only_its_cell_and_the_state_is_replayed(
         return box
 
     monkeypatch.setattr(Sandbox, "open", recording_open)
-    nb = run("x = 41", "import os; os._exit(1)", "print(x + 1)", tmp_path=tmp_path)
-    assert len(opened) == 2 and all(root.parent == own_tempdir for root in opened)  # the first kernel and the restart
+    nb = run("x = 41", "import os; os._exit(1)", "print(x + 1)", tmp_path=tmp_path, batch_cells=batch)
+    # The first kernel and the restart; in a batch, the dying cell first runs again alone in a kernel of its own.
+    assert len(opened) == (3 if batch else 2) and all(root.parent == own_tempdir for root in opened)
     left = [root for root in opened if root.exists()]
     assert left == [], f"the kernels' sandboxes were left behind: {left}"
     assert fault(nb.cells[1]) == Fault.DEAD
@@ -180,10 +187,13 @@ def test_a_timer_that_kills_the_kernel_later_is_blamed_not_the_cell_it_hits(tmp_
     assert text(nb.cells[4]) == "6\n" and text(nb.cells[5]) == "after\n"  # run again, without the timer
 
 
-def test_do_shutdown_called_in_a_cell_is_that_cells_fault(tmp_path: Path):
-    nb = run("x = 1", "get_ipython().kernel.do_shutdown(False)", "import time\ntime.sleep(3)\nprint(x)", "print(x + 1)", tmp_path=tmp_path)
-    assert [fault(c) for c in nb.cells] == [None, Fault.DELAYED, None, None]  # it returns; the kernel exits just after
-    assert text(nb.cells[2]) == "1\n" and text(nb.cells[3]) == "2\n"
+@pytest.mark.parametrize("batch", [False, True])
+def test_do_shutdown_called_in_a_cell_is_that_cells_fault(tmp_path: Path, batch: bool):
+    """It returns, and the kernel exits once its request ends: after the cell, or after the batch it ran in."""
+    cells = ["x = 1", "get_ipython().kernel.do_shutdown(False)", "import time\ntime.sleep(3)\nprint(x)", "print(x + 1)"]
+    nb = run(*cells, graded("print(x + 2)"), tmp_path=tmp_path, batch_cells=batch)
+    assert [fault(c) for c in nb.cells] == [None, Fault.DELAYED, None, None, None]
+    assert [text(c) for c in nb.cells[2:]] == ["1\n", "2\n", "3\n"]
 
 
 def test_a_function_that_kills_the_kernel_when_called_is_not_its_definitions_fault(tmp_path: Path):

@@ -322,6 +322,7 @@ def warm_up() -> None:
     from matplotlib.backends import backend_agg  # noqa: F401
 
     import autograder_stub.launch  # noqa: F401  (guard, runner, codec, limits: what every kernel runs first)
+    import autograder_stub.cells  # noqa: F401  (the runner of batched cells)
     import autograder_stub.guard
     import autograder_stub.runner
     import autograder_stub.seeding  # noqa: F401  (the kernel's exec_lines seed with it)

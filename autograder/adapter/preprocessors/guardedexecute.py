@@ -20,6 +20,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from autograder.engine import messages as msg
 from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
+from autograder.adapter.cellbatch import CellBatch, may_join
 from autograder.adapter.lesson_of import lesson_of
 from autograder.engine.issuer import RESOURCES_KEY, RequestIssuer
 from autograder.engine.seeding import exec_lines_option, seed_line
@@ -113,6 +114,13 @@ class GuardedExecute(Execute):
         "cleanup kills and removes whatever it left), or asked to shut down first ('graceful', nbclient's default).",
     ).tag(config=True)
 
+    batch_cells = Bool(
+        True,
+        help="Send each run of consecutive cells that no test grades (answers, helpers, demos) to the kernel in one "
+        "request, still with each cell's own outputs, errors, limit and faults (autograder.adapter.cellbatch); "
+        "graded cells always go one by one. False: one request per cell, as nbclient does.",
+    ).tag(config=True)
+
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict | None = None, km: KernelManager | None = None):
         # The configured backend must be able to run here: one clear line before any cell, never a silent fallback.
         choose(self.isolation, sandbox=self.sandbox, warm=self.warm).available()
@@ -124,6 +132,9 @@ class GuardedExecute(Execute):
         self._probes: dict[int, int] = {}
         self._ran_at: dict[int, float] = {}  # when each cell started, in the current kernel's life
         self._blamed: list[int] = []  # replayed cells found to kill the kernel on their own
+        self._batch: CellBatch | None = None
+        self._batch_end = -1  # index of the batch's last cell
+        self._unbatched = False  # set after a fault in a batch: every later cell goes alone
         for cell in nb.cells:
             cell.metadata.pop(FAULT_KEY, None)  # only faults seen in this run count
         resources = resources if resources is not None else ResourcesDict()
@@ -203,24 +214,98 @@ class GuardedExecute(Execute):
         self._ran_at[index] = started = time.monotonic()
         if self._first_cell is None:
             self._first_cell = started
+        self._join_batch(index)
+        batch = self._batch if self._batch is not None and self.kc is self._batch else None
+        batched = batch is not None
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
+            if batched:
+                return self._after_batch_fault(cell, resources, index, "died")
             return self._after_death(cell, resources, index)
         except CellTimeoutError:  # no IOPub output after the reply: treat as a hung kernel
+            if batched:
+                return self._after_batch_fault(cell, resources, index, "hung")
             self._fault_and_recover(cell, Fault.TIMEOUT)
             return cell, self.resources
         except Exception as error:  # a kernel that speaks nonsense (malformed messages): a fault of this cell
             self.log.warning("Kernel misbehaved in cell %s: %s: %s", index, type(error).__name__, error)
+            if batched:
+                return self._after_batch_fault(cell, resources, index, "misbehaved")
             self._fault_and_recover(cell, Fault.DEAD)
             return cell, self.resources
         finally:
             self._last_cell = time.monotonic()
+            self._leave_batch(index)
         if self._timed_out:
+            if batch is not None and not _interrupted(batch):
+                return self._after_batch_fault(cell, resources, index, "timed out")
             self._fault_and_recover(cell, Fault.TIMEOUT)
         elif not _is_test(cell):
             self._replayable.append(index)
         return cell, resources
+
+    # -- batches -----------------------------------------------------------------------
+    def _join_batch(self, index: int) -> None:
+        """Before a cell runs: keep the batch it belongs to, or start one if a run of batchable cells begins here."""
+        if self._batch is not None and (self.kc is not self._batch or index > self._batch_end):
+            self._drop_batch()  # a restart replaced the client, or the batch is behind us
+        if self._batch is not None or not self.batch_cells or self._unbatched or not self._batchable(self.nb.cells[index]):
+            return
+        run = [index]
+        for later in range(index + 1, len(self.nb.cells)):
+            cell = self.nb.cells[later]
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue  # nbclient skips it
+            if not self._batchable(cell):
+                break
+            run.append(later)
+        if len(run) > 1:
+            self._batch = CellBatch(self.kc, [self.nb.cells[i].source for i in run])
+            self._batch_end = run[-1]
+            self.kc = self._batch
+
+    def _after_batch_fault(self, cell: NotebookNode, resources: ResourcesDict, index: int, what: str):
+        """A fault while a batch ran: nobody is blamed yet; the cell runs again alone, and no cell is batched after.
+
+        The batch's runner goes on to the next cell as soon as one ends, before the grader has read the end:
+        a cell that kills the kernel at once can take the previous cell's last messages with it, and one that
+        holds the interpreter lock can keep them from leaving. So the cell being waited for may be innocent.
+        Alone, in a kernel rebuilt from the cells before it, each cell answers for itself, as without batches.
+        """
+        self.log.info("Kernel %s while batched cell %s was awaited: it runs again alone", what, index)
+        self._drop_batch()
+        self._unbatched = True
+        self._restarts -= 1  # this restart is the grader's choice (batching), not the notebook's
+        self._recover()
+        if self._stopped is not None:
+            self._mark(cell, self._stopped)
+            return cell, self.resources
+        return self._run_again(cell, resources, index)
+
+    def _leave_batch(self, index: int) -> None:
+        """After a cell: the real client is back once the batch's last cell is done, or the cell ended it early."""
+        if self._batch is not None and self.kc is self._batch and (index >= self._batch_end or self._batch.done):
+            self._drop_batch()
+
+    def _drop_batch(self) -> None:
+        if self._batch is not None and self.kc is self._batch:
+            self.kc = self._batch.client
+        self._batch = None
+
+    def _batchable(self, cell: NotebookNode) -> bool:
+        """A cell whose outputs decide no grade, which the batch's runner runs as ipykernel would."""
+        tags = cell.metadata.get("tags", [])
+        return (
+            cell.cell_type == "code"
+            and bool(cell.source.strip())
+            and not cell.metadata.get("nbgrader", {}).get("grade")
+            and self.skip_cells_with_tag not in tags
+            and "raises-exception" not in tags
+            and self.allow_errors
+            and not self.force_raise_errors
+            and may_join(cell.source)
+        )
 
     # -- faults ------------------------------------------------------------------------
     def _fault_and_recover(self, cell: NotebookNode, fault: str) -> None:
@@ -465,6 +550,13 @@ class GuardedExecute(Execute):
             note = msg.OUTPUT_TRUNCATED.format(limit=f"{self.max_output_bytes // 1024} KiB")
             outs.append(new_output("stream", name="stdout", text=note))
         return None
+
+
+def _interrupted(batch: CellBatch) -> bool:
+    """Whether the grader's interrupt stopped the awaited batched cell itself (then it ran past its limit: its fault)."""
+    cell = batch.awaited
+    reply = cell.reply.get("content", {}) if cell is not None and cell.reply is not None else {}
+    return cell is not None and cell.started and reply.get("ename") == "KeyboardInterrupt"
 
 
 def _is_test(cell: NotebookNode) -> bool:

@@ -1,0 +1,75 @@
+"""Several notebook cells run in one request, each under its own message id, so the grader saves a round trip per cell.
+
+The grader sends one execute request whose code calls `run` with the cells (their message ids, chosen
+by the grader, and their sources). Each cell runs as if it had been sent alone: `status: busy` under its
+id (with the execution count it takes), its outputs under its id, then `status: idle` under its id carrying what its execute reply would
+have carried (status, execution count, error). Only cells whose outputs decide no grade are sent this
+way; the grader checks everything it reads here as it would any message from the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+# Where a cell's execute reply rides on its idle status.
+REPLY_FIELD = "autograder_reply"
+# What run() is called as, in the code of the grader's request.
+ENTRY = "__import__('autograder_stub.cells').cells.run"
+
+
+def run(payload: str) -> None:
+    """Run the cells `[[msg_id, source], ...]` in order, each under its own parent; the request's parent is restored after."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    kernel = shell.kernel
+    outer = kernel.get_parent()
+    try:
+        for msg_id, source in json.loads(payload):
+            parent = {**outer, "header": {**outer["header"], "msg_id": msg_id}, "msg_id": msg_id}
+            shell.set_parent(parent)
+            _status(kernel, "busy", parent, execution_count=shell.execution_count)  # the count this cell takes
+            result = shell.run_cell(source, store_history=True, silent=False)
+            reply = _reply(shell, result)
+            _flush()
+            _status(kernel, "idle", parent, **{REPLY_FIELD: reply})
+    finally:
+        _flush()
+        shell.set_parent(outer)
+
+
+def _reply(shell: Any, result: Any) -> dict[str, Any]:
+    """What ipykernel's execute reply would say of this cell."""
+    error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
+    reply: dict[str, Any] = {"execution_count": shell.execution_count - 1}
+    if result.success and not getattr(shell, "_last_traceback_during_displayhook", False):
+        reply["status"] = "ok"
+    else:
+        reply.update(status="error", ename=type(error).__name__, evalue=_text(error))
+        reply["traceback"] = list(getattr(shell, "_last_traceback", None) or [])
+    shell.payload_manager.clear_payload()  # a request's payloads (pager, next input) would ride on this one's reply
+    return reply
+
+
+def _text(error: BaseException | None) -> str:
+    """str() of the cell's exception, which the cell's own code defines and may make raise."""
+    try:
+        return str(error)
+    except Exception:
+        return ""
+
+
+def _flush() -> None:
+    """The cell's buffered output leaves before its idle status (ipykernel does the same before each reply)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+
+
+def _status(kernel: Any, state: str, parent: dict[str, Any], **fields: Any) -> None:
+    """A status message under the cell's parent (nbclient reads an execution_count from any message that has one)."""
+    content: dict[str, Any] = {"execution_state": state, **fields}
+    topic = kernel._topic("status") if hasattr(kernel, "_topic") else None
+    kernel.session.send(kernel.iopub_socket, "status", content, parent=parent, ident=topic)

@@ -1,0 +1,145 @@
+"""Cells batched into one request (autograder/adapter/cellbatch.py, autograder_stub/cells.py), in real kernels.
+
+A batched cell must come out exactly as it would alone: outputs, errors, execution counts; cells that
+need the event loop, graded cells and cells after a broken runner go alone; a graded cell's code never
+reaches the kernel before it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from autograder.adapter import cellbatch
+from autograder.adapter.cellbatch import CellBatch, may_join
+from autograder.adapter.preprocessors import GuardedExecute
+from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY
+from autograder.engine import messages as msg
+
+SOURCES = [
+    "x = 41\nprint('a')",
+    "import sys\nprint('err', file=sys.stderr)\nprint('out')",
+    "x + 1",
+    "1 / 0",
+    "from IPython.display import HTML, display\ndisplay(HTML('<b>h</b>'))\nprint('after')",
+    "",
+    "print(x)",
+    "raise SystemExit(3)",
+    "class Loud(Exception):\n    def __str__(self):\n        raise ValueError('no')\nraise Loud()",
+    "print('z' * 10)",
+]
+
+
+def notebook(cells: list) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[new_markdown_cell("# título")] + [c if isinstance(c, dict) else new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def execute(cells: list, tmp_path: Path, *, batch: bool = True, requests: list | None = None) -> nbformat.NotebookNode:
+    """Run the cells through GuardedExecute; `requests` collects the code of every request sent to the kernel."""
+    step = GuardedExecute(timeout=120, batch_cells=batch)
+    if requests is not None:
+        original = step.start_new_kernel_client
+
+        def recording_client(**kwargs):
+            original(**kwargs)
+            send = step.kc.execute
+
+            def execute(code, *args, **kw):
+                requests.append(code)
+                return send(code, *args, **kw)
+
+            step.kc.execute = execute
+
+        step.start_new_kernel_client = recording_client
+    executed, _ = step.preprocess(notebook(cells), {"metadata": {"path": str(tmp_path)}})
+    return executed
+
+
+def comparable(nb: nbformat.NotebookNode) -> list:
+    """The cells without what differs between runs (ids, timestamps, the kernel's temporary file names)."""
+    cells = []
+    for cell in nb.cells:
+        cell = nbformat.from_dict(dict(cell))
+        cell.pop("id", None)
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = [line.split("ipykernel_")[0] for line in output.traceback]
+        cells.append(cell)
+    return cells
+
+
+def text(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_batched_cells_come_out_as_they_would_alone(tmp_path: Path):
+    requests: list[str] = []
+    batched = execute(SOURCES, tmp_path, requests=requests)
+    alone = execute(SOURCES, tmp_path, batch=False)
+    assert comparable(batched) == comparable(alone)
+    assert [c.execution_count for c in batched.cells[1:] if c.source] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert "execution" in batched.cells[1].metadata  # nbclient's timings, as for a cell sent alone
+    assert len([r for r in requests if cellbatch.ENTRY in r]) == 1 and len(requests) == 1  # one request for them all
+
+
+def test_a_cell_that_needs_the_event_loop_goes_alone_and_the_rest_stay_batched(tmp_path: Path):
+    requests: list[str] = []
+    cells = ["a = 1", "b = 2", "import asyncio\nawait asyncio.sleep(0)\nprint('awaited', a + b)", "print(a)", "print(b)"]
+    nb = execute(cells, tmp_path, requests=requests)
+    assert [text(c) for c in nb.cells[3:]] == ["awaited 3\n", "1\n", "2\n"]
+    assert len(requests) == 3 and requests[1] == cells[2]  # batch, the awaiting cell alone, batch
+    assert not may_join(cells[2]) and may_join(cells[0])
+
+
+def test_graded_cells_go_alone_and_no_earlier_cell_sees_their_code(tmp_path: Path):
+    """A cell could read the request it runs in: a graded cell's code must never be in one before it runs."""
+    spy = "print(('SEC' + 'RET') in get_ipython().kernel.get_parent()['content']['code'])"
+    graded = new_code_cell(
+        "print('SECRET')", metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "points": 1}}
+    )
+    requests: list[str] = []
+    nb = execute(["a = 1", spy, graded, "b = 2", "print(a + b)"], tmp_path, requests=requests)
+    assert text(nb.cells[2]) == "False\n" and text(nb.cells[3]) == "SECRET\n" and text(nb.cells[5]) == "3\n"
+    assert requests[1] == "print('SECRET')" and all("SECRET" not in r for r in requests if r != requests[1])
+
+
+def test_a_cell_that_breaks_the_runner_ends_unfinished_and_the_rest_run_alone(tmp_path: Path):
+    breaker = "import sys\nsys.modules['autograder_stub.cells']._reply = None\nprint('broke it')"
+    nb = execute(["a = 1", breaker, "print(a)", "print(a + 1)"], tmp_path)
+    broken = nb.cells[2]
+    assert text(broken) == "broke it\n"
+    assert [o.evalue for o in broken.outputs if o.output_type == "error"] == [msg.BATCH_CUT]
+    assert [text(c) for c in nb.cells[3:]] == ["1\n", "2\n"]
+    assert not any(FAULT_KEY in c.metadata for c in nb.cells)  # not a fault of the kernel: nothing restarted
+
+
+def test_a_kernel_death_in_a_batch_is_blamed_only_after_the_cell_ran_alone(tmp_path: Path):
+    """Its runner may have moved on before the previous cell's end left the kernel: the awaited cell runs again alone."""
+    nb = execute(["a = 1", "b = 2", "import os; os._exit(1)", "print(a + b)"], tmp_path)
+    assert [c.metadata.get(FAULT_KEY, {}).get("fault") for c in nb.cells[1:]] == [None, None, "dead_kernel", None]
+    assert text(nb.cells[4]) == "3\n"
+
+
+def test_a_hung_batched_cell_that_the_interrupt_stops_is_its_own_timeout(tmp_path: Path):
+    step = GuardedExecute(timeout_func=lambda cell: 3 if "sleep" in cell.source else 120)
+    nb, _ = step.preprocess(notebook(["a = 1", "import time\ntime.sleep(600)", "print(a)"]), {"metadata": {"path": str(tmp_path)}})
+    assert [c.metadata.get(FAULT_KEY, {}).get("fault") for c in nb.cells[1:]] == [None, "timeout", None]
+    assert step._restarts == 1 and text(nb.cells[3]) == "1\n"  # one restart: the cell was not run again alone
+
+
+def test_the_batch_refuses_a_request_that_is_not_its_next_cell():
+    class Client:
+        def execute(self, *args, **kwargs):
+            raise AssertionError("nothing may reach the kernel")
+
+    batch = CellBatch(Client(), ["a = 1", "b = 2"])
+    with pytest.raises(RuntimeError):
+        batch.execute("b = 2", stop_on_error=False)
+    with pytest.raises(RuntimeError):
+        batch.execute("a = 1", stop_on_error=True)  # a cell that may not fail on: nbclient's own request
