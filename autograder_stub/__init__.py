@@ -9,5 +9,6 @@ mounted alone, read-only, and imported by the kernel before any student code run
 - `runner`: the stub a graded test cell calls with the grader's request;
 - `codec`: tensors and literals as JSON (dtypes, shapes, strides, raw bytes; never pickle);
 - `limits`: output cut at the source, so a flood never reaches the grader;
+- `cells`: runs a run of ungraded cells sent in one request, each under its own message id;
 - `launch`: the kernel entry point for kernels started cold (warm ones are forked by the zygote).
 """
