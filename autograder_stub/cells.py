@@ -35,6 +35,7 @@ def run(payload: str) -> None:
             reply = _reply(shell, result)
             _flush()
             _status(kernel, "idle", parent, **{REPLY_FIELD: reply})
+            _flush()  # waits until the IOPub thread has sent the idle: the next cell starts only after this one's end left
     finally:
         _flush()
         shell.set_parent(outer)
@@ -62,7 +63,7 @@ def _text(error: BaseException | None) -> str:
 
 
 def _flush() -> None:
-    """The cell's buffered output leaves before its idle status (ipykernel does the same before each reply)."""
+    """Wait until everything published so far has left through the IOPub thread (a stream's flush waits for it)."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()

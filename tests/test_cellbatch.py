@@ -17,7 +17,6 @@ from autograder.adapter import cellbatch
 from autograder.adapter.cellbatch import CellBatch, may_join
 from autograder.adapter.preprocessors import GuardedExecute
 from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY
-from autograder.engine import messages as msg
 
 SOURCES = [
     "x = 41\nprint('a')",
@@ -74,6 +73,14 @@ def comparable(nb: nbformat.NotebookNode) -> list:
     return cells
 
 
+def uncounted(cells: list) -> list:
+    for cell in cells:
+        cell.pop("execution_count", None)
+        for output in cell.get("outputs", []):
+            output.pop("execution_count", None)
+    return cells
+
+
 def text(cell) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
@@ -109,14 +116,36 @@ def test_graded_cells_go_alone_and_no_earlier_cell_sees_their_code(tmp_path: Pat
     assert requests[1] == "print('SECRET')" and all("SECRET" not in r for r in requests if r != requests[1])
 
 
-def test_a_cell_that_breaks_the_runner_ends_unfinished_and_the_rest_run_alone(tmp_path: Path):
-    breaker = "import sys\nsys.modules['autograder_stub.cells']._reply = None\nprint('broke it')"
-    nb = execute(["a = 1", breaker, "print(a)", "print(a + 1)"], tmp_path)
-    broken = nb.cells[2]
-    assert text(broken) == "broke it\n"
-    assert [o.evalue for o in broken.outputs if o.output_type == "error"] == [msg.BATCH_CUT]
-    assert [text(c) for c in nb.cells[3:]] == ["1\n", "2\n"]
-    assert not any(FAULT_KEY in c.metadata for c in nb.cells)  # not a fault of the kernel: nothing restarted
+@pytest.mark.parametrize(
+    "breaker",
+    [
+        "import sys\nsys.modules['autograder_stub.cells']._reply = None\nprint('broke it')",  # the runner dies after it
+        # The batch's request made to look ended while the runner goes on.
+        "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent=k.get_parent())\n"
+        "import time; time.sleep(0.5)\nprint('broke it')",
+    ],
+)
+def test_a_cell_that_breaks_the_batch_runs_again_alone_and_no_later_cell_runs_twice(tmp_path: Path, breaker: str):
+    cells = ["n = 0", breaker, "n += 1", "n += 1", "print(n)"]
+    step = GuardedExecute(timeout=120)
+    nb, _ = step.preprocess(notebook(cells), {"metadata": {"path": str(tmp_path)}})
+    assert text(nb.cells[5]) == "2\n"
+    # As if never batched, but for execution counts: a rebuilt kernel counts again from 1, as after any restart.
+    assert uncounted(comparable(nb)) == uncounted(comparable(execute(cells, tmp_path, batch=False)))
+    assert not any(FAULT_KEY in c.metadata for c in nb.cells) and step._restarts == 0  # the batch's restart is not counted
+
+
+def test_a_bare_idle_a_cell_sends_for_itself_does_not_end_it_early(tmp_path: Path):
+    forger = (
+        "import sys\nk = get_ipython().kernel\nparent = sys._getframe(1).f_back\n"
+        "k.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent={'msg_id': get_ipython().parent_header['msg_id']})\n"
+        "k.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent={'msg_id': [1]})\n"
+        "print('after the forged idle')"
+    )
+    step = GuardedExecute(timeout=20)
+    nb, _ = step.preprocess(notebook(["a = 1", forger, "print(a)"]), {"metadata": {"path": str(tmp_path)}})
+    assert text(nb.cells[2]) == "after the forged idle\n" and text(nb.cells[3]) == "1\n"
+    assert not any(FAULT_KEY in c.metadata for c in nb.cells) and step._restarts == 0
 
 
 def test_a_kernel_death_in_a_batch_is_blamed_only_after_the_cell_ran_alone(tmp_path: Path):
@@ -126,9 +155,17 @@ def test_a_kernel_death_in_a_batch_is_blamed_only_after_the_cell_ran_alone(tmp_p
     assert text(nb.cells[4]) == "3\n"
 
 
-def test_a_hung_batched_cell_that_the_interrupt_stops_is_its_own_timeout(tmp_path: Path):
+@pytest.mark.parametrize(
+    "hang",
+    [
+        "import time\ntime.sleep(600)",
+        "import time\ntry:\n    for epoch in range(600):\n        time.sleep(1)\nexcept KeyboardInterrupt:\n    print('parado')",
+    ],
+)
+def test_a_batched_cell_past_its_limit_is_its_own_timeout_at_once(tmp_path: Path, hang: str):
+    """The runner starts a cell only once the previous one's end has left: a started cell that hangs is the culprit."""
     step = GuardedExecute(timeout_func=lambda cell: 3 if "sleep" in cell.source else 120)
-    nb, _ = step.preprocess(notebook(["a = 1", "import time\ntime.sleep(600)", "print(a)"]), {"metadata": {"path": str(tmp_path)}})
+    nb, _ = step.preprocess(notebook(["a = 1", hang, "print(a)"]), {"metadata": {"path": str(tmp_path)}})
     assert [c.metadata.get(FAULT_KEY, {}).get("fault") for c in nb.cells[1:]] == [None, "timeout", None]
     assert step._restarts == 1 and text(nb.cells[3]) == "1\n"  # one restart: the cell was not run again alone
 

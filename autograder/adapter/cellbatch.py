@@ -7,8 +7,9 @@ kernel client while such a run executes: the first cell's `execute` sends one re
 all (`autograder_stub.cells`), each under a message id chosen here, and every later `execute` of the
 run just returns its cell's id. Each cell's reply arrives on its idle status, and is handed to nbclient
 as if it came on the shell channel; timeouts, interrupts, dead kernels and output handling stay
-nbclient's and GuardedExecute's, per cell. If the request ends before running a cell (its code broke
-the runner), that cell is sent alone under the same id, so nothing is lost or run twice.
+nbclient's and GuardedExecute's, per cell. If the request ends before a cell's reply (a cell broke the
+runner, or forged the request's end), the batch is `broken`: that cell ends at once, and GuardedExecute
+treats it as a fault of the batch: the kernel is rebuilt and the cell runs again alone.
 
 Graded cells are never batched: their requests are issued one at a time, as they run.
 """
@@ -25,19 +26,31 @@ from datetime import datetime, timezone
 from queue import Empty
 from typing import Any
 
-from autograder.engine.messages import BATCH_CUT
 from autograder_stub.cells import ENTRY, REPLY_FIELD
 
 # Text that may make IPython run a cell on the event loop (top-level await): such a cell is sent alone, as
 # ipykernel runs it, since the batch's runner runs cells synchronously.
 LOOP_WORDS = ("await", "async")
-# What a cell that the batch's runner left unfinished replies (the runner was stopped inside it).
-UNFINISHED = {"status": "error", "ename": "CellFault", "evalue": BATCH_CUT, "traceback": [BATCH_CUT]}
 
 
 def may_join(source: str) -> bool:
     """Whether a cell's code can run in a batch (the runner runs it as ipykernel would)."""
     return not any(word in source for word in LOOP_WORDS)
+
+
+# The reply of a cell the batch's request ended without (its outputs are dropped when it runs again alone).
+BROKEN = {"status": "error", "ename": "BatchBroken", "evalue": "", "traceback": []}
+
+
+class BatchBroken(RuntimeError):
+    """A cell asked of a batch whose request already ended (GuardedExecute runs it again alone)."""
+
+    def __init__(self, msg_id: str) -> None:
+        super().__init__(f"the batched request ended before cell {msg_id} replied")
+        self.msg_id = msg_id
+
+    def __reduce__(self):  # picklable with its field
+        return (type(self), (self.msg_id,))
 
 
 @dataclass
@@ -48,7 +61,6 @@ class BatchedCell:
     source: str
     started: bool = False  # its busy status arrived
     reply: dict[str, Any] | None = None  # its execute reply, once its idle status arrived
-    alone: bool = False  # sent as a request of its own: its reply comes on the shell channel
 
 
 class CellBatch:
@@ -60,10 +72,11 @@ class CellBatch:
         self._by_id = {cell.msg_id: cell for cell in self.cells}
         self._next = 0
         self.request_id: str | None = None
-        self.ended = False  # the batch's request finished: no more cells run in it
+        self.ended = False  # the batch's request finished (or a cell made it look so): no more cells run in it
+        self.broken = False  # it ended before the awaited cell's reply: that cell's run says nothing
+        self._injected: deque[dict[str, Any]] = deque()
         self.awaited: BatchedCell | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._injected: deque[dict[str, Any]] = deque()
         self.shell_channel = _ShellChannel(self)
         self.iopub_channel = _IOPubChannel(self)
 
@@ -77,74 +90,63 @@ class CellBatch:
 
     def execute(self, code: str, silent: bool = False, store_history: bool = True, user_expressions: Any = None,
                 allow_stdin: bool | None = None, stop_on_error: bool = True) -> str:
-        """The next cell of the batch: its id (the batch is sent with the first); anything else goes to the real client."""
+        """The next cell of the batch: its id (the batch is sent with the first); anything else is refused."""
         cell = self.cells[self._next] if not self.done else None
         plain = not silent and store_history and not user_expressions and not allow_stdin and not stop_on_error
         if cell is None or code != cell.source or not plain:
             raise RuntimeError("CellBatch: a request that is not the batch's next cell")
+        if self.ended:
+            raise BatchBroken(cell.msg_id)
         self._next += 1
         self.awaited = cell
         if self.request_id is None:
             payload = json.dumps([[c.msg_id, c.source] for c in self.cells])
             self.request_id = self.client.execute(f"{ENTRY}({payload!r})", silent=True, store_history=False,
                                                   allow_stdin=False, stop_on_error=False)
-        elif self.ended:
-            self._settle(cell)
         return cell.msg_id
 
     # -- what the kernel sends -----------------------------------------------------------
-    def _observe(self, msg: dict[str, Any]) -> None:
-        """Note a batched cell's start and end, and the end of the batch's request."""
+    def _observe(self, msg: Any) -> bool:
+        """Note a batched cell's start and end, and the end of the batch's request; False: keep it from nbclient.
+
+        An idle status of a batched cell reaches nbclient only with the reply it carries: nbclient stops
+        reading a cell's messages at its idle, and the reply would be left unread (a cell can send a bare one).
+        """
         if not isinstance(msg, dict) or msg.get("msg_type") != "status":
-            return
-        content = msg.get("content")
-        parent = msg.get("parent_header")
+            return True
+        content, parent = msg.get("content"), msg.get("parent_header")
         if not isinstance(content, dict) or not isinstance(parent, dict):
-            return
-        state = content.get("execution_state")
-        cell = self._by_id.get(parent.get("msg_id"))  # type: ignore[arg-type]
-        if cell is not None and not cell.alone:
+            return True
+        msg_id, state = parent.get("msg_id"), content.get("execution_state")
+        if not isinstance(msg_id, str):
+            return True
+        cell = self._by_id.get(msg_id)
+        if cell is not None:
             if state == "busy":
                 cell.started = True
-            elif state == "idle" and REPLY_FIELD in content and cell.reply is None:
+            elif state == "idle":
+                if REPLY_FIELD not in content or cell.reply is not None:
+                    return False
                 cell.reply = _as_reply(msg, content.pop(REPLY_FIELD))
                 self._wake()
-        elif parent.get("msg_id") == self.request_id and self.request_id is not None and state == "idle":
+        elif msg_id == self.request_id and state == "idle":
             self.ended = True
-            if self.awaited is not None:
-                self._settle(self.awaited)
-            self._wake()
-
-    def _settle(self, cell: BatchedCell) -> None:
-        """The batch's request ended: a cell it never ran is sent alone; one it left unfinished is ended here."""
-        if cell.reply is not None or cell.alone:
-            return
-        if not cell.started:
-            cell.alone = True
-            self._send_alone(cell)
-        else:
-            cell.reply = _as_reply(None, dict(UNFINISHED), cell.msg_id)
-            self._injected.append(_idle_of(cell.msg_id))
-
-    def _send_alone(self, cell: BatchedCell) -> None:
-        session = self.client.session
-        header = session.msg_header("execute_request")
-        header["msg_id"] = cell.msg_id
-        content = {"code": cell.source, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": False, "stop_on_error": False}
-        self.client.shell_channel.send(session.msg("execute_request", content, header=header))
+            awaited = self.awaited
+            if awaited is not None and awaited.reply is None:  # it will never reply: end it now, as broken
+                self.broken = True
+                awaited.reply = _as_reply(_status_of(awaited.msg_id, "idle"), dict(BROKEN))
+                self._injected.append(_status_of(awaited.msg_id, "idle"))
+                self._wake()
+        return True
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
     async def _reply_of(self, cell: BatchedCell, timeout: float | None) -> dict[str, Any]:
-        """The awaited cell's reply, from its idle status or (sent alone) the shell channel; Empty past the timeout."""
+        """The awaited cell's reply, from its idle status (or the broken batch's); Empty past the timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if cell.alone:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                return await self.client.shell_channel.get_msg(timeout=left)
             if cell.reply is not None:
                 return cell.reply
             left = None if deadline is None else deadline - time.monotonic()
@@ -173,8 +175,7 @@ class _ShellChannel:
         if cell is None:
             return await self._batch.client.shell_channel.get_msg(timeout=timeout)
         reply = await self._batch._reply_of(cell, timeout)
-        if reply.get("parent_header", {}).get("msg_id") == cell.msg_id:
-            self._batch.awaited = None  # answered: a later read is the real channel's
+        self._batch.awaited = None  # answered: a later read is the real channel's
         return reply
 
 
@@ -188,24 +189,24 @@ class _IOPubChannel:
         return getattr(self._batch.client.iopub_channel, name)
 
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
-        if self._batch._injected:
-            return self._batch._injected.popleft()
-        msg = await self._batch.client.iopub_channel.get_msg(timeout=timeout)
-        self._batch._observe(msg)
-        return msg
+        while True:
+            if self._batch._injected:
+                return self._batch._injected.popleft()
+            msg = await self._batch.client.iopub_channel.get_msg(timeout=timeout)
+            if self._batch._observe(msg):
+                return msg
 
 
-def _as_reply(status: dict[str, Any] | None, content: Any, msg_id: str | None = None) -> dict[str, Any]:
+def _as_reply(status: dict[str, Any], content: Any) -> dict[str, Any]:
     """An execute_reply message with this content, dated and parented as the idle status that carried it."""
-    header = dict(status.get("header") or {}) if status else {"date": datetime.now(timezone.utc)}
+    header = dict(status.get("header") or {})
     header.update(msg_type="execute_reply")
-    parent = status.get("parent_header") if status else {"msg_id": msg_id}
-    return {"header": header, "parent_header": parent, "msg_type": "execute_reply", "metadata": {},
+    return {"header": header, "parent_header": status.get("parent_header"), "msg_type": "execute_reply", "metadata": {},
             "content": content if isinstance(content, dict) else {}}
 
 
-def _idle_of(msg_id: str) -> dict[str, Any]:
-    """The idle status a cell the batch's runner left unfinished never sent."""
+def _status_of(msg_id: str, state: str) -> dict[str, Any]:
+    """A status message for a batched cell, made here (the kernel will send none)."""
     header = {"msg_id": uuid.uuid4().hex, "msg_type": "status", "date": datetime.now(timezone.utc)}
     return {"header": header, "parent_header": {"msg_id": msg_id}, "msg_type": "status", "metadata": {},
-            "content": {"execution_state": "idle"}}
+            "content": {"execution_state": state}}

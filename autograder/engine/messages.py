@@ -69,7 +69,6 @@ FAULT_TIMEOUT = "la celda excedió el tiempo límite ({seconds:g} s) y se detuvo
 FAULT_DEAD = "el núcleo se detuvo mientras se ejecutaba la celda (¿os._exit, un fallo de segmentación?); se reinició."
 FAULT_OOM = "memoria agotada: la celda usó más memoria de la permitida y el núcleo se detuvo; se reinició."
 FAULT_DEADLINE = "no se ejecutó: se agotó el tiempo total del cuaderno ({seconds:g} s)."
-BATCH_CUT = "la celda no terminó: el código de una celda detuvo al ejecutor de celdas del calificador."
 FAULT_GAVE_UP = "no se ejecutó: el núcleo se detuvo demasiadas veces ({count})."
 FAULT_MEMORY_ERROR = "memoria agotada: la celda pidió más memoria de la permitida."
 OUTPUT_TRUNCATED = "\n[salida recortada: la celda escribió más de {limit} de texto; el resto se descartó]\n"

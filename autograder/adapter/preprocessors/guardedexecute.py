@@ -224,7 +224,7 @@ class GuardedExecute(Execute):
                 return self._after_batch_fault(cell, resources, index, "died")
             return self._after_death(cell, resources, index)
         except CellTimeoutError:  # no IOPub output after the reply: treat as a hung kernel
-            if batched:
+            if batch is not None and not _awaited_started(batch):
                 return self._after_batch_fault(cell, resources, index, "hung")
             self._fault_and_recover(cell, Fault.TIMEOUT)
             return cell, self.resources
@@ -237,8 +237,10 @@ class GuardedExecute(Execute):
         finally:
             self._last_cell = time.monotonic()
             self._leave_batch(index)
+        if batch is not None and batch.broken:
+            return self._after_batch_fault(cell, resources, index, "left its batch")
         if self._timed_out:
-            if batch is not None and not _interrupted(batch):
+            if batch is not None and not _awaited_started(batch):
                 return self._after_batch_fault(cell, resources, index, "timed out")
             self._fault_and_recover(cell, Fault.TIMEOUT)
         elif not _is_test(cell):
@@ -268,10 +270,11 @@ class GuardedExecute(Execute):
     def _after_batch_fault(self, cell: NotebookNode, resources: ResourcesDict, index: int, what: str):
         """A fault while a batch ran: nobody is blamed yet; the cell runs again alone, and no cell is batched after.
 
-        The batch's runner goes on to the next cell as soon as one ends, before the grader has read the end:
-        a cell that kills the kernel at once can take the previous cell's last messages with it, and one that
-        holds the interpreter lock can keep them from leaving. So the cell being waited for may be innocent.
-        Alone, in a kernel rebuilt from the cells before it, each cell answers for itself, as without batches.
+        The batch's runner goes on to the next cell once one's end has left the kernel, before the grader has
+        read it: a cell that kills the kernel at once can take the previous cell's last messages with it. A
+        request that ended (or was made to look ended) before the awaited cell's reply says nothing of which
+        cell did what either. Alone, in a kernel rebuilt from the cells before it, each cell answers for
+        itself, as without batches.
         """
         self.log.info("Kernel %s while batched cell %s was awaited: it runs again alone", what, index)
         self._drop_batch()
@@ -552,11 +555,10 @@ class GuardedExecute(Execute):
         return None
 
 
-def _interrupted(batch: CellBatch) -> bool:
-    """Whether the grader's interrupt stopped the awaited batched cell itself (then it ran past its limit: its fault)."""
-    cell = batch.awaited
-    reply = cell.reply.get("content", {}) if cell is not None and cell.reply is not None else {}
-    return cell is not None and cell.started and reply.get("ename") == "KeyboardInterrupt"
+def _awaited_started(batch: CellBatch) -> bool:
+    """Whether the awaited batched cell had started: then a timeout is its own (the runner starts a cell only once
+    the previous one's end has left the kernel, and a live kernel delivers what it sent)."""
+    return batch.awaited is not None and batch.awaited.started
 
 
 def _is_test(cell: NotebookNode) -> bool:
