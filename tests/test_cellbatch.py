@@ -137,7 +137,7 @@ def test_a_cell_that_breaks_the_batch_runs_again_alone_and_no_later_cell_runs_tw
 
 def test_a_bare_idle_a_cell_sends_for_itself_does_not_end_it_early(tmp_path: Path):
     forger = (
-        "import sys\nk = get_ipython().kernel\nparent = sys._getframe(1).f_back\n"
+        "k = get_ipython().kernel\n"
         "k.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent={'msg_id': get_ipython().parent_header['msg_id']})\n"
         "k.session.send(k.iopub_socket, 'status', {'execution_state': 'idle'}, parent={'msg_id': [1]})\n"
         "print('after the forged idle')"
