@@ -26,10 +26,11 @@ def run(payload: str) -> None:
     shell = get_ipython()
     kernel = shell.kernel
     outer = kernel.get_parent()
+    ident = _ident(kernel)
     try:
         for msg_id, source in json.loads(payload):
             parent = {**outer, "header": {**outer["header"], "msg_id": msg_id}, "msg_id": msg_id}
-            shell.set_parent(parent)
+            kernel.set_parent(ident, parent)  # the kernel's own parent too: comms and displays from threads follow it
             _status(kernel, "busy", parent, execution_count=shell.execution_count)  # the count this cell takes
             result = shell.run_cell(source, store_history=True, silent=False)
             reply = _reply(shell, result)
@@ -38,7 +39,15 @@ def run(payload: str) -> None:
             _flush()  # waits until the IOPub thread has sent the idle: the next cell starts only after this one's end left
     finally:
         _flush()
-        shell.set_parent(outer)
+        kernel.set_parent(ident, outer)
+
+
+def _ident(kernel: Any) -> Any:
+    """The routing identity of the request being run (ipykernel keeps it beside the parent)."""
+    try:
+        return kernel._shell_parent_ident.get()
+    except (AttributeError, LookupError):
+        return None
 
 
 def _reply(shell: Any, result: Any) -> dict[str, Any]:

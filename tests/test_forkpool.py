@@ -218,6 +218,10 @@ def test_a_callback_may_submit_again(pool):
     failed.add_done_callback(lambda _: again.append(pool.submit(tasks.nap, 0)))
     with pytest.raises((pickle.PicklingError, AttributeError)):
         failed.result(timeout=30)
+    # A future wakes its waiters before it runs its callbacks (in the thread that failed it): wait for the callback.
+    deadline = time.monotonic() + 30
+    while not again and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert again and again[0].result(timeout=60) in pool.pids
 
 
