@@ -125,10 +125,12 @@ class CellBatch:
             if state == "busy":
                 cell.started = True
             elif state == "idle":
-                if REPLY_FIELD not in content or cell.reply is not None:
+                if REPLY_FIELD not in content:
                     return False
-                cell.reply = _as_reply(msg, content.pop(REPLY_FIELD))
-                self._wake()
+                reply = content.pop(REPLY_FIELD)
+                if cell.reply is None:  # the first one counts (a cell may have forged one for a later cell: its own loss)
+                    cell.reply = _as_reply(msg, reply)
+                    self._wake()
         elif msg_id == self.request_id and state == "idle":
             self.ended = True
             awaited = self.awaited
