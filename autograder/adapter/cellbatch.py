@@ -38,8 +38,9 @@ def may_join(source: str) -> bool:
     return not any(word in source for word in LOOP_WORDS)
 
 
-# The reply of a cell the batch's request ended without (its outputs are dropped when it runs again alone).
-BROKEN = {"status": "error", "ename": "BatchBroken", "evalue": "", "traceback": []}
+# The reply of a cell the batch's request ended without: aborted, as the protocol says of a request not run
+# (no error output of ours reaches the cell; GuardedExecute runs it again alone).
+BROKEN = {"status": "aborted"}
 
 
 class BatchBroken(RuntimeError):
@@ -163,38 +164,46 @@ class CellBatch:
                 self._waiter = None
 
 
-class _ShellChannel:
-    """The shell channel as nbclient reads it: the awaited batched cell's reply, else the real channel."""
+class _Channel:
+    """One of the client's channels as nbclient reads it while the batch runs (everything but get_msg is the real one's)."""
+
+    name = ""
 
     def __init__(self, batch: CellBatch) -> None:
         self._batch = batch
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._batch.client.shell_channel, name)
+    @property
+    def _real(self) -> Any:
+        return getattr(self._batch.client, self.name)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._real, attr)
+
+
+class _ShellChannel(_Channel):
+    """The shell channel: the awaited batched cell's reply, else the real channel's messages."""
+
+    name = "shell_channel"
 
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
         cell = self._batch.awaited
         if cell is None:
-            return await self._batch.client.shell_channel.get_msg(timeout=timeout)
+            return await self._real.get_msg(timeout=timeout)
         reply = await self._batch._reply_of(cell, timeout)
         self._batch.awaited = None  # answered: a later read is the real channel's
         return reply
 
 
-class _IOPubChannel:
-    """The IOPub channel as nbclient reads it: every message, noted by the batch on its way."""
+class _IOPubChannel(_Channel):
+    """The IOPub channel: every message, noted by the batch on its way (and the statuses it makes itself)."""
 
-    def __init__(self, batch: CellBatch) -> None:
-        self._batch = batch
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._batch.client.iopub_channel, name)
+    name = "iopub_channel"
 
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
         while True:
             if self._batch._injected:
                 return self._batch._injected.popleft()
-            msg = await self._batch.client.iopub_channel.get_msg(timeout=timeout)
+            msg = await self._real.get_msg(timeout=timeout)
             if self._batch._observe(msg):
                 return msg
 

@@ -216,11 +216,10 @@ class GuardedExecute(Execute):
             self._first_cell = started
         self._join_batch(index)
         batch = self._batch if self._batch is not None and self.kc is self._batch else None
-        batched = batch is not None
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            if batched:
+            if batch is not None:
                 return self._after_batch_fault(cell, resources, index, "died")
             return self._after_death(cell, resources, index)
         except CellTimeoutError:  # no IOPub output after the reply: treat as a hung kernel
@@ -230,7 +229,7 @@ class GuardedExecute(Execute):
             return cell, self.resources
         except Exception as error:  # a kernel that speaks nonsense (malformed messages): a fault of this cell
             self.log.warning("Kernel misbehaved in cell %s: %s: %s", index, type(error).__name__, error)
-            if batched:
+            if batch is not None:
                 return self._after_batch_fault(cell, resources, index, "misbehaved")
             self._fault_and_recover(cell, Fault.DEAD)
             return cell, self.resources
