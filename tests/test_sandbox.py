@@ -301,3 +301,12 @@ def test_a_shared_folder_shows_its_files_read_only_in_the_work_dir_and_nothing_e
         assert done.exit_code == 0, done.stderr
         assert done.stdout.decode().split() == ["a,b", "x", "['deep']", "denied", "denied", "False", "False"]
     assert sorted(p.name for p in folder.rglob("*")) == ["datos.csv", "deep", "enlace", "sub", "x.txt"]
+
+
+def test_sharing_the_temporary_folder_the_sandbox_lives_in_leaves_the_sandbox_out(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # the sandbox's scratch folder is made in tmp_path
+    (tmp_path / "datos.csv").write_text("a,b\n")
+    with Sandbox() as box:
+        assert box.root is not None and box.root.parent == tmp_path
+        assert box.share(tmp_path) == ["datos.csv"]
+        assert sorted(p.name for p in box.shared_dir.rglob("*")) == ["datos.csv"]

@@ -617,10 +617,12 @@ def _copy_regular_files(source: Path, target: Path) -> list[tuple[str, bool]]:
     """Copy source's regular files into target (an empty folder), read-only (0444); links and special files are left out.
 
     Nothing is followed: every entry is looked at with lstat, and opened with O_NOFOLLOW and checked
-    again, so a link swapped in meanwhile is skipped too. Returns (relative path, is a folder) of what
-    was made, each folder before what it holds.
+    again, so a link swapped in meanwhile is skipped too. A folder that holds target (the sandbox's own
+    scratch folder, when the shared folder is the temporary folder it lives in) is left out, or the copy
+    would copy itself. Returns (relative path, is a folder) of what was made, each folder before what it holds.
     """
     made: list[tuple[str, bool]] = []
+    holding_target = {_identity(folder) for folder in [target, *target.parents]}
 
     def walk(folder: Path, relative: str) -> None:
         try:
@@ -630,6 +632,8 @@ def _copy_regular_files(source: Path, target: Path) -> list[tuple[str, bool]]:
         for entry in entries:
             path = f"{relative}{entry.name}"
             if entry.is_dir(follow_symlinks=False):
+                if _identity(Path(entry.path)) in holding_target:
+                    continue
                 (target / path).mkdir(mode=0o755)
                 made.append((path, True))
                 walk(Path(entry.path), f"{path}/")
@@ -638,6 +642,12 @@ def _copy_regular_files(source: Path, target: Path) -> list[tuple[str, bool]]:
 
     walk(source, "")
     return made
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """A folder's device and inode, which no path spelling or bind changes."""
+    info = os.lstat(path)
+    return info.st_dev, info.st_ino
 
 
 def _copy_file(source: Path, target: Path) -> bool:
