@@ -57,6 +57,18 @@ def test_a_warm_kernel_starts_with_the_warm_imports_frozen_and_its_collector_on(
     assert out.split() == ["True", "True"]
 
 
+def test_a_warm_kernel_has_the_lazy_magics_and_its_first_matplotlib_magic_imports_nothing():
+    out = run_in_warm_kernel(
+        """
+        import sys
+        before = set(sys.modules)
+        %matplotlib inline
+        print("IPython.core.magics.execution" in before, sorted(set(sys.modules) - before) or "nothing")
+        """
+    )
+    assert out.split() == ["True", "nothing"], out
+
+
 def test_figures_are_warmed_once_a_kernel_that_may_draw_is_asked_for_and_not_before(monkeypatch: pytest.MonkeyPatch):
     fresh = Zygote().start()  # this process's shared one may have warmed them for an earlier test
     monkeypatch.setattr(zygote_module, "_SHARED", fresh)

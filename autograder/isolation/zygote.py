@@ -373,6 +373,8 @@ def may_draw(argv: list[str]) -> bool:
 KERNEL_IMPORTS = (
     "IPython.core.completerlib",
     "IPython.core.debugger",
+    "IPython.core.magics.execution",  # loaded on first use of a lazy magic (%time, %capture...)
+    "IPython.core.magics.pylab",  # loaded by the first %matplotlib
     "IPython.core.logger",
     "IPython.core.oinspect",
     "IPython.extensions.storemagic",
@@ -387,11 +389,14 @@ KERNEL_IMPORTS = (
 
 
 def _import_what_each_kernel_imports() -> None:
-    """Import once what each kernel would import at start: imports only, nothing configured or run."""
+    """Import once what each kernel would import at start, and read matplotlib's backend list: nothing configured or run."""
     import importlib
 
     for name in KERNEL_IMPORTS:
         importlib.import_module(name)
+    from matplotlib.backends.registry import backend_registry
+
+    backend_registry.list_all()  # reads the installed backends' entry points, which each %matplotlib did again
 
 
 def serve(socket_path: Path, idle: float | None = None) -> None:
