@@ -26,7 +26,9 @@ from autograder.commands.autograde import (
     journal_path,
     load_journal,
     penalized_tests,
+    read_submission_scores,
     results_path,
+    submissions_with_scores,
     take_penalty,
 )
 from autograder.engine.results import GradingResult, TestResult
@@ -130,6 +132,24 @@ def test_the_due_date_is_in_the_gradebook(late_course):
         assert str(gradebook.find_assignment(ASSIGNMENT).duedate) == "2026-01-01 12:00:00"
         assert gradebook.find_submission(ASSIGNMENT, LATE_STUDENT).total_seconds_late == SECONDS_LATE
         assert gradebook.find_submission(ASSIGNMENT, ON_TIME).total_seconds_late == 0
+
+
+@pytest.mark.e2e
+def test_scores_read_with_their_submissions_equal_nbgraders_lazy_reads_in_three_statements(late_course):
+    from sqlalchemy import event
+
+    scratch, _ = late_course
+    statements: list[str] = []
+    with open_gradebook(f"sqlite:///{scratch.gradebook}") as gradebook:
+        lazy = {s.student.id: read_submission_scores(s, LESSON) for s in gradebook.assignment_submissions(ASSIGNMENT)}
+        gradebook.db.expire_all()
+        event.listen(gradebook.db.get_bind(), "before_cursor_execute", lambda *args: statements.append(args[2]))
+        loaded = {s.student.id: read_submission_scores(s, LESSON) for s in submissions_with_scores(gradebook, ASSIGNMENT)}
+        assert len(statements) == 3, statements  # whatever the number of students
+        one = read_submission_scores(submissions_with_scores(gradebook, ASSIGNMENT, LATE_STUDENT).one(), LESSON)
+        assert submissions_with_scores(gradebook, ASSIGNMENT, "nadie").one_or_none() is None
+    assert loaded == lazy and set(loaded) == set(TIMESTAMPS)
+    assert one == lazy[LATE_STUDENT] and one.late.seconds_late == SECONDS_LATE and one.late.penalty > 0
 
 
 @pytest.mark.e2e

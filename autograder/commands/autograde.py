@@ -29,7 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
-from nbgrader.api import MissingEntry, SubmittedAssignment
+from nbgrader.api import Assignment, Grade, MissingEntry, SubmittedAssignment, SubmittedNotebook
+from sqlalchemy.orm import joinedload, selectinload, undefer
 
 from autograder.engine import messages as msg
 from autograder.engine.course import Course
@@ -48,6 +49,9 @@ from autograder.engine.submission import file_kind, read_submission
 from autograder.outputs.outfiles import current_umask
 
 if TYPE_CHECKING:  # dask is imported only when a batch names a scheduler
+    from nbgrader.api import Gradebook
+    from sqlalchemy.orm import Query
+
     from autograder.engine.cluster import DaskGradingPool
 
 log = logging.getLogger(__name__)
@@ -451,9 +455,8 @@ class _Filer:
         if not (self.course.root / "autograded" / student / self.assignment).is_dir():
             return None
         with open_gradebook(f"sqlite:///{self.course.gradebook}") as gradebook:
-            try:
-                submission = gradebook.find_submission(self.assignment, student)
-            except MissingEntry:
+            submission = submissions_with_scores(gradebook, self.assignment, student).one_or_none()
+            if submission is None:
                 return None
             filed = read_submission_scores(submission, self.lesson)
         if not filed.graded:
@@ -500,6 +503,28 @@ class SubmissionScores:
     scores: dict[str, tuple[float, float]]  # by grade_id, in the lesson's order
     late: LateSubmission
     graded: bool  # any autograded score saved
+
+
+def submissions_with_scores(gradebook: "Gradebook", assignment: str, student: str | None = None) -> "Query[SubmittedAssignment]":
+    """The assignment's submissions (one student's, if named) with what read_submission_scores reads loaded with them.
+
+    Three statements in all: read through nbgrader's lazy attributes, each submission took about 50
+    (every grade's cell and maximum one by one), 7 ms per student filed and 3.5 s per 1,000 students listed.
+    """
+    query = (
+        gradebook.db.query(SubmittedAssignment)
+        .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+        .filter(Assignment.name == assignment)
+    )
+    if student is not None:
+        query = query.filter(SubmittedAssignment.student_id == student)
+    grades = selectinload(SubmittedAssignment.notebooks).selectinload(SubmittedNotebook.grades)
+    return query.options(
+        joinedload(SubmittedAssignment.assignment),
+        joinedload(SubmittedAssignment.student),
+        grades.undefer(Grade.max_score),
+        grades.joinedload(Grade.cell),
+    )
 
 
 def read_submission_scores(submission: SubmittedAssignment, lesson: Lesson) -> SubmissionScores:
@@ -734,7 +759,7 @@ def scores(course: Course, assignment: str, lesson: Lesson) -> list[StudentScore
     """Per-part scores of every submission in gradebook.db, after its late penalty (as in the students' results files)."""
     rows = []
     with open_gradebook(f"sqlite:///{course.gradebook}") as gradebook:
-        for submission in gradebook.assignment_submissions(assignment):
+        for submission in submissions_with_scores(gradebook, assignment):
             filed = read_submission_scores(submission, lesson)
             after = take_penalty({grade_id: score for grade_id, (score, _) in filed.scores.items()}, filed.late.penalty)
             parts = {part.name: 0.0 for part in lesson.parts}
