@@ -69,6 +69,32 @@ def test_a_warm_kernel_has_the_lazy_magics_and_its_first_matplotlib_magic_import
     assert out.split() == ["True", "nothing"], out
 
 
+def test_a_warm_kernel_uses_what_its_zygote_prepared_for_the_texts_it_was_named_and_only_for_those():
+    named = ["import autograder_stub.sourcememo as memo\nbefore = memo.hits\n", "after_named = memo.hits\nnames = %who_ls\nafter_named - before\n"]
+    other = "after_other = memo.hits\nprint(after_named - before, after_other - after_named)\n"
+    cells = [nbformat.v4.new_code_cell(text) for text in [*named, other]]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    manager = WarmKernelManager(kernel_name="python3", known_sources=named)
+    NotebookClient(nb, km=manager, timeout=60).execute()
+    assert not [o for cell in nb.cells for o in cell.outputs if o.output_type == "error"]
+    # Transformed (the %who_ls line too), hashed and checked for the event loop from what was prepared
+    # (IPython and ipykernel each transform and hash a cell more than once: 5 lookups in IPython 9.18).
+    hits = int(nb.cells[1].outputs[0]["data"]["text/plain"])
+    assert hits >= 3
+    assert nb.cells[2].outputs[0]["text"].split() == [str(hits), "0"]
+
+
+def test_a_sources_file_another_user_could_write_is_not_read(tmp_path, capfd):
+    from autograder_stub import sourcememo
+
+    path = tmp_path / "sources.json"
+    path.write_text('["nunca = 1\\n"]')
+    path.chmod(0o666)
+    zygote_module._learn_sources(path)
+    assert "nunca = 1\n" not in sourcememo._transformed
+    assert "not a regular file only root writes" in capfd.readouterr().err
+
+
 def test_figures_are_warmed_once_a_kernel_that_may_draw_is_asked_for_and_not_before(monkeypatch: pytest.MonkeyPatch):
     fresh = Zygote().start()  # this process's shared one may have warmed them for an earlier test
     monkeypatch.setattr(zygote_module, "_SHARED", fresh)

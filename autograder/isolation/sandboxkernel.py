@@ -206,6 +206,12 @@ class WarmKernelManager(SandboxedKernelManager):
     `available()` says when to use this one.
     """
 
+    known_sources = List(
+        Unicode(),
+        help="Cell texts of the instructor's (set by GuardedExecute: the source notebook's own) that the zygote "
+        "prepares once for its kernels; never a student's text",
+    )
+
     @staticmethod
     def available() -> bool:
         return Zygote.available()
@@ -217,4 +223,4 @@ class WarmKernelManager(SandboxedKernelManager):
             return self.sandbox.command(argv, env=self.kernel_env())
         cgroups = [str(folder) for folder in self.sandbox.cgroup.dirs] if self.sandbox.cgroup else []
         root = self.sandbox.root / f"fs-{uuid.uuid4().hex[:8]}"
-        return Zygote.shared().command(self.sandbox.layout(self.kernel_env()), argv[3:], cgroups, root)
+        return Zygote.shared().command(self.sandbox.layout(self.kernel_env()), argv[3:], cgroups, root, self.known_sources)

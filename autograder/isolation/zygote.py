@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import atexit
 import functools
+import hashlib
 import json
 import os
 import selectors
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from autograder.engine.errors import AutograderError
 from autograder.engine.heap import importing
@@ -187,15 +190,21 @@ class Zygote:
             if time.monotonic() > deadline:
                 raise ZygoteError(f"not ready after {timeout:g} s")
 
-    def command(self, layout: Layout, kernel_argv: list[str], cgroup_dirs: list[str], root: Path) -> list[str]:
+    def command(
+        self, layout: Layout, kernel_argv: list[str], cgroup_dirs: list[str], root: Path, known_sources: Sequence[str] = ()
+    ) -> list[str]:
         """The command jupyter_client runs instead of the kernel: the client that asks for a confined fork.
 
         `root` is an empty host folder (in the sandbox's scratch dir) that the fork mounts its new root on.
-        The client dies with this process (it is told our pid), and so with the thread that launches it
-        (the parent-death signal): launch it from a thread that lives as long as the kernel.
+        `known_sources` are cell texts the zygote may prepare for its kernels (autograder_stub.sourcememo):
+        only the instructor's, never a student's. The client dies with this process (it is told our pid),
+        and so with the thread that launches it (the parent-death signal): launch it from a thread that
+        lives as long as the kernel.
         """
         self.wait_ready()
         request = {"layout": layout.to_json(), "argv": kernel_argv, "cgroups": cgroup_dirs, "root": str(root)}
+        if known_sources:
+            request["sources"] = str(sources_file(known_sources))
         return [sys.executable, "-I", "-S", str(CLIENT), str(self.socket_path), json.dumps(request), str(os.getpid())]
 
     def close(self) -> None:
@@ -214,6 +223,28 @@ def close_shared() -> None:
     """Stop this process's own zygote, if it started one (before an exit that skips atexit)."""
     if _SHARED is not None:
         _SHARED.close()
+
+
+MAX_SOURCES_BYTES = 16 << 20  # a sources file larger than this is not read
+_SOURCES_DIR: Path | None = None
+_SOURCES_LOCK = threading.Lock()
+
+
+def sources_file(texts: Sequence[str]) -> Path:
+    """The texts as a JSON file only root can write, named by its content (a batch names the same texts for each kernel)."""
+    global _SOURCES_DIR
+    data = json.dumps(sorted(set(texts)), ensure_ascii=False).encode()
+    with _SOURCES_LOCK:
+        if _SOURCES_DIR is None:
+            _SOURCES_DIR = Path(tempfile.mkdtemp(prefix="autograder-sources-"))  # 0700
+            atexit.register(shutil.rmtree, _SOURCES_DIR, True)
+        path = _SOURCES_DIR / f"{hashlib.sha256(data).hexdigest()}.json"
+        if not path.exists():
+            fd, temporary = tempfile.mkstemp(dir=_SOURCES_DIR)  # 0600, renamed whole into place
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+    return path
 
 
 SELF_TEST_TIMEOUT_S = 30.0  # the confinement self-test takes about 3 ms
@@ -326,6 +357,7 @@ def warm_up() -> None:
     import autograder_stub.guard
     import autograder_stub.runner
     import autograder_stub.seeding  # noqa: F401  (the kernel's exec_lines seed with it)
+    import autograder_stub.sourcememo  # noqa: F401  (cell texts prepared for the kernels)
 
     _import_what_each_kernel_imports()
 
@@ -467,6 +499,8 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         return
     if may_draw(argv):
         _warm_figures_once()
+    if isinstance(request.get("sources"), str):
+        _learn_sources(Path(request["sources"]))
     zygote = os.getpid()
     try:
         pid = os.fork()
@@ -493,6 +527,27 @@ def _warm_figures_once() -> None:
             warm_figures()
     except Exception as error:  # noqa: BLE001 - a head start only: each kernel then loads what it draws with itself
         print(f"autograder.isolation.zygote: figures not warmed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+
+def _learn_sources(path: Path) -> None:
+    """Prepare the cell texts of a sources file for the kernels forked from now on: a file root owns and only root writes.
+
+    A head start only: a file that cannot be read or is not trusted is logged and skipped, and the kernel starts as before.
+    """
+    from autograder_stub import sourcememo
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022 or info.st_size > MAX_SOURCES_BYTES:
+                raise PermissionError(f"{path} is not a regular file only root writes, of at most {MAX_SOURCES_BYTES} bytes")
+            texts = json.loads(handle.read().decode("utf-8"))
+        if not isinstance(texts, list):
+            raise ValueError("not a list of cell texts")
+        sourcememo.learn(texts)
+    except Exception as error:  # noqa: BLE001 - whatever the file, the zygote keeps serving
+        print(f"autograder.isolation.zygote: cell texts not prepared: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
 
 def _refuse(connection: socket.socket, selector: selectors.BaseSelector, reason: str) -> None:
@@ -580,10 +635,12 @@ def _supervise(layout: Layout, argv: list[str], cgroups: list[str], new_root: Pa
 
 def _run_kernel(argv: list[str]) -> None:
     """Become the Jupyter kernel, as `python -m autograder_stub.launch ARGV` would: guarded before any student code."""
+    from autograder_stub import sourcememo
     from autograder_stub.launch import prepare
     from ipykernel.kernelapp import IPKernelApp
 
     prepare()
+    sourcememo.install()  # what this zygote prepared (cell texts the grader named) stands in for IPython's work on them
 
     sys.argv = ["ipykernel_launcher", *argv]
     IPKernelApp.launch_instance(argv=argv)

@@ -27,7 +27,8 @@ from autograder.engine.seeding import exec_lines_option, seed_line
 from autograder.engine.stages import CELLS, KERNEL_STAGES_KEY, KERNEL_START, KERNEL_STOP
 from autograder.isolation.backend import BACKENDS, choose
 from autograder.isolation.kernel_options import MEMORY_HISTORY, NO_FIGURES, NO_FIGURES_LINE
-from autograder.isolation.sandboxkernel import PlainKernelManager
+from autograder.isolation.sandboxkernel import PlainKernelManager, WarmKernelManager
+from autograder.adapter.preprocessors.restorecells import instructors_code
 
 # Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
 FAULT_KEY = "autograder"
@@ -163,6 +164,8 @@ class GuardedExecute(Execute):
         if isinstance(km, PlainKernelManager):
             km.output_budget = self.max_output_bytes  # the kernel cuts its prints at the same budget, at the source
             km.blocked_ops = self._lesson.blocked_operators()  # what this lesson teaches, refused in the kernel
+        if isinstance(km, WarmKernelManager):  # its zygote prepares the instructor's cell texts once for every kernel
+            km.known_sources = instructors_code(self.nb, self.config, self.resources)
         return km
 
     async def async_execute_cell(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
@@ -54,16 +55,7 @@ class RestoreCells(NbGraderPreprocessor):
         return nb, resources
 
     def _source_path(self, resources: ResourcesDict) -> Path:
-        coursedir = CourseDirectory(config=self._coursedir_config(), log=self.log)
-        assignment = resources["nbgrader"]["assignment"]
-        notebook = resources["nbgrader"]["notebook"]
-        folder = coursedir.format_path(coursedir.source_directory, ".", assignment)
-        return Path(os.path.normpath(folder)) / f"{notebook}.ipynb"
-
-    def _coursedir_config(self) -> Config:
-        """The CourseDirectory options only: it would warn about others nbgrader_config.py sets (db_assignments)."""
-        known = CourseDirectory.class_trait_names(config=True)
-        return Config(CourseDirectory={k: v for k, v in self.config.CourseDirectory.items() if k in known})
+        return source_path(self.config, resources, self.log)
 
     @staticmethod
     def _read_source(path: Path) -> NotebookNode:
@@ -105,6 +97,31 @@ class RestoreCells(NbGraderPreprocessor):
         elif "id" not in restored or restored.id in {c.get("id") for c in nb.cells}:
             restored.id = random_cell_id()
         return restored
+
+
+def source_path(config: Config, resources: ResourcesDict, log: logging.Logger | None = None) -> Path:
+    """``<source_directory>/<assignment>/<notebook>.ipynb`` of the notebook being graded, from the course's configuration."""
+    known = CourseDirectory.class_trait_names(config=True)  # only these: others would be warned about (db_assignments)
+    options = Config(CourseDirectory={k: v for k, v in config.CourseDirectory.items() if k in known})
+    coursedir = CourseDirectory(config=options, **({"log": log} if log is not None else {}))
+    assignment = resources["nbgrader"]["assignment"]
+    notebook = resources["nbgrader"]["notebook"]
+    folder = coursedir.format_path(coursedir.source_directory, ".", assignment)
+    return Path(os.path.normpath(folder)) / f"{notebook}.ipynb"
+
+
+def instructors_code(nb: NotebookNode, config: Config, resources: ResourcesDict) -> list[str]:
+    """The texts of nb's code cells that are, character for character, code cells of the source notebook.
+
+    Whatever a cell's metadata says, such a text is the instructor's, never a student's own; [] when the
+    source notebook cannot be read (RestoreCells, earlier in the chain, says why).
+    """
+    try:
+        source = RestoreCells._read_source(source_path(config, resources))
+    except (CourseError, OSError, KeyError, TypeError, ValueError):
+        return []
+    theirs = {cell.source for cell in source.cells if cell.cell_type == "code" and isinstance(cell.source, str)}
+    return sorted({cell.source for cell in nb.cells if cell.cell_type == "code" and isinstance(cell.source, str) and cell.source in theirs})
 
 
 def _grade_id(cell: NotebookNode) -> Optional[str]:

@@ -1,0 +1,116 @@
+"""Cell texts the warm process prepared once: each forked kernel skips IPython's per-text work on them.
+
+Before a cell runs, IPython tokenizes and transforms its text, ipykernel hashes it with a pure-Python
+MurmurHash (to name the cell's file), and IPython compiles it once more to see whether it needs the
+event loop; both do some of that more than once per cell. For the cells every submission shares (the
+lesson's locked helpers: 34 KB) that was the same work in every kernel. The zygote `learn`s those
+results for texts the grader names (the source notebook's own cells, never a student's text: the
+zygote is root and unconfined), and the kernels it forks `install` lookups in front of the three
+steps. A text nobody prepared, or a shell whose input transformers were changed, takes IPython's own
+code as before; each result is what that code returned for the same text.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+MAX_KNOWN_CHARS = 8_000_000  # all prepared texts together (a warm process serves several courses)
+HASH_SEED = 0xC70F6907  # ipykernel.compiler.get_tmp_hash_seed(): the seed its cell file names use
+
+_transformed: dict[str, str] = {}  # raw text -> TransformerManager.transform_cell(raw text), default transformers
+_digests: dict[str, int] = {}  # raw text -> murmur2_x86(raw text, HASH_SEED)
+_needs_loop: dict[str, bool] = {}  # transformed text -> _should_be_async(transformed text)
+_known_chars = 0
+hits = 0  # lookups answered from what was prepared (read by the tests)
+
+
+def _defaults() -> tuple[tuple, tuple, tuple]:
+    """The input transformers a new TransformerManager starts with, which every prepared result assumed."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return _transformers(TransformerManager())
+
+
+def _transformers(manager: object) -> tuple[tuple, tuple, tuple]:
+    return (tuple(manager.cleanup_transforms), tuple(manager.line_transforms), tuple(manager.token_transformers))
+
+
+def learn(texts: Iterable[str]) -> int:
+    """In the warm process: prepare each trusted text not yet known (within MAX_KNOWN_CHARS); how many were new."""
+    global _known_chars
+    from IPython.core.async_helpers import _should_be_async
+    from IPython.core.inputtransformer2 import TransformerManager
+    from ipykernel.compiler import murmur2_x86
+
+    manager = TransformerManager()
+    learned = 0
+    for text in texts:
+        if not isinstance(text, str) or text in _transformed:
+            continue
+        if _known_chars + 2 * len(text) > MAX_KNOWN_CHARS:  # the text and about as much transformed
+            continue
+        try:
+            transformed = manager.transform_cell(text)
+            needs_loop = _should_be_async(transformed)
+            digest = murmur2_x86(text, HASH_SEED)
+        except Exception:  # noqa: BLE001 - a text IPython cannot transform is left to each kernel, which reports it
+            continue
+        _transformed[text] = transformed
+        _digests[text] = digest
+        _needs_loop[transformed] = needs_loop
+        _known_chars += len(text) + len(transformed)
+        learned += 1
+    return learned
+
+
+def install() -> None:
+    """In a forked kernel, before its shell exists: put the lookups in front of IPython's and ipykernel's own steps."""
+    if not _transformed:
+        return
+    import IPython.core.interactiveshell as shell_module
+    import ipykernel.compiler as compiler_module
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    defaults = _defaults()
+    TransformerManager.transform_cell = _transform_cell(TransformerManager.transform_cell, defaults)
+    compiler_module.murmur2_x86 = _murmur2_x86(compiler_module.murmur2_x86)
+    shell_module._should_be_async = _should_be_async(shell_module._should_be_async)
+
+
+def _transform_cell(original: Callable, defaults: tuple) -> Callable:
+    def transform_cell(self, cell):  # noqa: ANN001 - IPython's signature
+        global hits
+        known = _transformed.get(cell) if isinstance(cell, str) else None
+        if known is not None and _transformers(self) == defaults:
+            hits += 1
+            return known
+        return original(self, cell)
+
+    transform_cell.__doc__ = original.__doc__
+    return transform_cell
+
+
+def _murmur2_x86(original: Callable) -> Callable:
+    def murmur2_x86(data, seed):  # noqa: ANN001 - ipykernel's signature
+        global hits
+        known = _digests.get(data) if seed == HASH_SEED and isinstance(data, str) else None
+        if known is not None:
+            hits += 1
+            return known
+        return original(data, seed)
+
+    murmur2_x86.__doc__ = original.__doc__
+    return murmur2_x86
+
+
+def _should_be_async(original: Callable) -> Callable:
+    def should_be_async(cell):  # noqa: ANN001 - IPython's signature
+        global hits
+        known = _needs_loop.get(cell) if isinstance(cell, str) else None
+        if known is not None:
+            hits += 1
+            return known
+        return original(cell)
+
+    should_be_async.__doc__ = original.__doc__
+    return should_be_async

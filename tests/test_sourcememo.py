@@ -1,0 +1,87 @@
+"""Prepared cell texts (autograder_stub.sourcememo) give exactly what IPython and ipykernel compute, or nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TEXTS = [
+    "x = 1\nx + 1\n",
+    "%matplotlib inline\nimport math\n",
+    "%%capture salida\nprint('hola')\n",
+    "nombres = %who_ls\n!echo hola\n",
+    "len?\n",
+    "await asyncio.sleep(0)\n",
+    "async def f():\n    await g()\n",
+    "def roto(:\n",
+    "print('una línea')",
+    "   sangrado = 1\n",
+    ">>> a = 1\n... \n",
+    "",
+]
+
+SCRIPT = """
+import json, sys
+from IPython.core.async_helpers import _should_be_async
+from IPython.core.inputtransformer2 import TransformerManager
+from ipykernel.compiler import murmur2_x86
+import autograder_stub.sourcememo as memo
+
+texts = json.loads(sys.argv[1])
+
+def compute(manager):
+    out = []
+    for text in texts:
+        try:
+            transformed = manager.transform_cell(text)
+        except Exception as error:
+            out.append([type(error).__name__])
+            continue
+        import IPython.core.interactiveshell as shell_module, ipykernel.compiler as compiler_module
+        out.append([transformed, compiler_module.murmur2_x86(text, memo.HASH_SEED), shell_module._should_be_async(transformed)])
+    return out
+
+plain = compute(TransformerManager())
+learned = memo.learn(texts)
+memo.install()
+prepared = compute(TransformerManager())
+hits = memo.hits
+changed = TransformerManager()
+changed.line_transforms.append(lambda lines: [line.replace("x", "y") for line in lines])
+before = memo.hits
+after_change = changed.transform_cell(texts[0])
+print(json.dumps({"plain": plain, "prepared": prepared, "learned": learned, "hits": hits,
+                  "change_hits": memo.hits - before, "after_change": after_change}))
+"""
+
+
+def test_prepared_texts_give_ipythons_own_results_and_a_changed_transformer_list_is_never_answered_from_them():
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), json.dumps(TEXTS)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["prepared"] == out["plain"]
+    failing = sum(1 for row in out["plain"] if len(row) == 1)  # what IPython cannot transform is not prepared
+    assert out["learned"] == len(TEXTS) - failing
+    assert out["hits"] == 3 * out["learned"]  # each transform, hash and event-loop check of a prepared text
+    assert out["change_hits"] == 0 and out["after_change"] == "y = 1\ny + 1\n"
+
+
+def test_learning_keeps_within_its_size_bound_and_what_it_knows():
+    script = """
+    import autograder_stub.sourcememo as memo
+    memo.MAX_KNOWN_CHARS = 100
+    first = memo.learn(["a = 1\\n" * 5])
+    second = memo.learn(["b = 2\\n" * 20, "c = 3\\n"])
+    print(first, second, sorted(memo._transformed))
+    """
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:2] == ["1", "1"]  # the 120 characters of b's would pass the bound; c's fit
+    assert "'b" not in done.stdout
