@@ -66,11 +66,19 @@ def _zygote_with_a_kernel(zygote: Zygote) -> Callable[[], psutil.Process | None]
 def _second_worker_grading() -> psutil.Process | None:
     """The batch's second grading worker (forked by the first), once it has started a kernel."""
     for host in psutil.Process().children():
-        if HOST_MODULE in host.cmdline():
+        if HOST_MODULE in _cmdline(host):
             for sibling in host.children():
-                if HOST_MODULE in sibling.cmdline() and sibling.children():
+                if HOST_MODULE in _cmdline(sibling) and sibling.children():
                     return sibling
     return None
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    """Its command line; none for a process that is gone or a zombie (an earlier test's child not yet reaped)."""
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
 
 
 @pytest.mark.e2e

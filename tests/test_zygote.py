@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.util import run_sync
 
 from conftest import connections_waiting
 from local_processes import tasks_of
@@ -24,7 +25,7 @@ from autograder.isolation import zygote as zygote_module
 from autograder.isolation.bwrap import Layout, Mount, Sandbox
 from autograder.isolation.kernel_options import NO_FIGURES
 from autograder.isolation.sandboxkernel import WarmKernelManager
-from autograder.isolation.zygote import EXIT_CONFINE_FAILED, Zygote
+from autograder.isolation.zygote import EXIT_CONFINE_FAILED, Zygote, ZygoteError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +76,10 @@ def test_a_warm_kernel_uses_what_its_zygote_prepared_for_the_texts_it_was_named_
     cells = [nbformat.v4.new_code_cell(text) for text in [*named, other]]
     nb = nbformat.v4.new_notebook(cells=cells)
     manager = WarmKernelManager(kernel_name="python3", known_sources=named)
-    NotebookClient(nb, km=manager, timeout=60).execute()
+    try:
+        NotebookClient(nb, km=manager, timeout=60).execute()
+    finally:  # a client handed its manager leaves the kernel to whoever made it
+        run_sync(manager.shutdown_kernel)(now=True)
     assert not [o for cell in nb.cells for o in cell.outputs if o.output_type == "error"]
     # Transformed (the %who_ls line too), hashed and checked for the event loop from what was prepared
     # (IPython and ipykernel each transform and hash a cell more than once: 5 lookups in IPython 9.18).
@@ -329,6 +333,25 @@ def test_shared_memory_and_ptys_like_a_cold_kernel():
         print('ok')
     """
     assert run_in_warm_kernel(code).strip() == "ok"
+
+
+def test_a_zygote_that_exits_while_warming_up_is_not_replaced_and_its_workers_learn_why_at_once():
+    zygote = Zygote().start()
+    try:
+        assert zygote.process is not None
+        zygote.process.kill()  # long before it has imported torch
+        zygote.process.wait()
+        with pytest.raises(ZygoteError, match="exited with status -9"):
+            zygote.wait_ready()
+        assert zygote.failed_to_start()
+        first = zygote.process
+        zygote.restart()  # a batch asks after every finished grading: no new process, no loop of them
+        assert zygote.process is first and zygote.generation == 0
+        worker_side = Zygote(zygote.socket_path)  # a grading worker knows only the socket
+        with pytest.raises(ZygoteError, match="exited with status -9"):
+            worker_side.wait_ready()  # at once, not after START_TIMEOUT
+    finally:
+        zygote.close()
 
 
 def test_a_dead_zygote_is_replaced():

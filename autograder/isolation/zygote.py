@@ -44,6 +44,7 @@ CLIENT = Path(__file__).resolve().parent / "zygote_client.py"
 MODULE = "autograder.isolation.zygote"
 # The most bytes a request to a warm process may have.
 MAX_REQUEST_BYTES = 1 << 20
+FAILED_NAME = "failed"  # beside the socket: why a zygote exited before it was ready (read by the workers)
 START_TIMEOUT = 120.0
 # Set by a grader for its worker processes: the socket of a zygote they share.
 SOCKET_ENV = "AUTOGRADER_ZYGOTE"
@@ -120,6 +121,7 @@ class Zygote:
         """Launch the warm process in the background; `wait_ready` blocks until it has imported everything."""
         assert self.folder is not None and self._ready is not None
         os.chmod(self.folder, 0o700)
+        (self.socket_path.parent / FAILED_NAME).unlink(missing_ok=True)  # an earlier one's, on this socket
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", MODULE, "--socket", str(self.socket_path)],
@@ -139,6 +141,8 @@ class Zygote:
         A kept-warm one that stopped answering (stopped, killed, idled out) is replaced the same way, by a
         process that lives as long as this command.
         """
+        if self.failed_to_start():
+            return self  # a new one would fail the same way (an import error, no memory): wait_ready says why
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -169,17 +173,31 @@ class Zygote:
         self.generation += 1
         return True
 
+    def failed_to_start(self) -> bool:
+        """Whether our zygote exited before it was ever ready (it is then not replaced: the cause would stay)."""
+        return self._ready is not None and not self._ready.is_set() and self.process is not None and self.process.poll() is not None
+
     def _watch_ready(self) -> None:
         assert self.process is not None and self.process.stdout is not None and self._ready is not None
         for line in self.process.stdout:
             if line.strip() == READY.encode():
                 self._ready.set()
                 return
+        # It exited while warming up: the workers waiting for its socket read why from beside it, at once.
+        error = ZygoteError.exited(self.process.wait(), self.log)
+        try:
+            (self.socket_path.parent / FAILED_NAME).write_text(error.reason + "\0" + error.log_tail, encoding="utf-8")
+        except OSError:
+            pass
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         if self._ready is None:  # a parent's zygote: it listens once warm (the parent watches it)
             while not self.socket_path.exists():
+                failed = self.socket_path.parent / FAILED_NAME
+                if failed.exists():
+                    reason, _, tail = failed.read_text(encoding="utf-8", errors="replace").partition("\0")
+                    raise ZygoteError(reason, tail)
                 if time.monotonic() > deadline:
                     raise ZygoteError(f"the shared warm process at {self.socket_path} was not ready after {timeout:g} s")
                 time.sleep(0.05)
