@@ -19,6 +19,7 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager, KernelManager, _get_future
 from traitlets import Integer, List, Type, Unicode
 
+from autograder.engine.errors import AutograderError
 from autograder.isolation.bwrap import DEFAULT_LIMITS, Limits, Sandbox
 from autograder.isolation.readyclient import ReadyClient
 from autograder.isolation.zygote import Zygote
@@ -57,7 +58,10 @@ def _settled_at_once(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
             out = await inner(self, *args, **kwargs)
         except Exception as error:
             self._ready.set_exception(error)
-            self.log.exception(self._ready.exception())
+            if isinstance(error, AutograderError):  # ours says what and why; whoever started the kernel reports it
+                self.log.debug("%s", error)
+            else:
+                self.log.exception(self._ready.exception())
             raise
         if self.owns_kernel:
             self._ready.set_result(None)
