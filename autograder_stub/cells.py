@@ -1,7 +1,8 @@
 """Several notebook cells run in one request, each under its own message id, so the grader saves a round trip per cell.
 
-The grader sends one execute request whose code calls `run` with the cells (their message ids, chosen
-by the grader, and their sources). Each cell runs as if it had been sent alone: `status: busy` under its
+The grader sends one execute request whose code calls `run`; the cells (their message ids, chosen by
+the grader, and their sources) ride in the request's content, not in its code, so IPython never
+tokenizes, hashes and compiles them as one more cell's text. Each cell runs as if it had been sent alone: `status: busy` under its
 id (with the execution count it takes), its outputs under its id, then `status: idle` under its id carrying what its execute reply would
 have carried (status, execution count, error). Only cells whose outputs decide no grade are sent this
 way; the grader checks everything it reads here as it would any message from the kernel.
@@ -9,27 +10,34 @@ way; the grader checks everything it reads here as it would any message from the
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 # Where a cell's execute reply rides on its idle status.
 REPLY_FIELD = "autograder_reply"
-# What run() is called as, in the code of the grader's request.
-ENTRY = "__import__('autograder_stub.cells').cells.run"
+# Where the request's content carries the cells: [[msg_id, source], ...].
+CELLS_FIELD = "autograder_cells"
+# The code of the grader's request.
+ENTRY = "__import__('autograder_stub.cells').cells.run()"
 
 
-def run(payload: str) -> None:
-    """Run the cells `[[msg_id, source], ...]` in order, each under its own parent; the request's parent is restored after."""
+def run() -> None:
+    """Run the cells of this request's content in order, each under its own parent; the request's parent is restored after."""
     from IPython import get_ipython
 
     shell = get_ipython()
     kernel = shell.kernel
     outer = kernel.get_parent()
+    cells = outer.get("content", {}).get(CELLS_FIELD)
+    if not isinstance(cells, list) or not all(
+        isinstance(cell, list) and len(cell) == 2 and all(isinstance(part, str) for part in cell) for cell in cells
+    ):
+        raise ValueError("autograder_stub.cells.run: this request carries no cells to run")
+    own = {key: value for key, value in outer["content"].items() if key != CELLS_FIELD}  # a cell's parent carries no cells
     ident = _ident(kernel)
     try:
-        for msg_id, source in json.loads(payload):
-            parent = {**outer, "header": {**outer["header"], "msg_id": msg_id}, "msg_id": msg_id}
+        for msg_id, source in cells:
+            parent = {**outer, "header": {**outer["header"], "msg_id": msg_id}, "msg_id": msg_id, "content": own}
             kernel.set_parent(ident, parent)  # the kernel's own parent too: comms and displays from threads follow it
             _status(kernel, "busy", parent, execution_count=shell.execution_count)  # the count this cell takes
             result = shell.run_cell(source, store_history=True, silent=False)

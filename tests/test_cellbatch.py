@@ -40,20 +40,23 @@ def notebook(cells: list) -> nbformat.NotebookNode:
 
 
 def execute(cells: list, tmp_path: Path, *, batch: bool = True, requests: list | None = None) -> nbformat.NotebookNode:
-    """Run the cells through GuardedExecute; `requests` collects the code of every request sent to the kernel."""
+    """Run the cells through GuardedExecute; `requests` collects each execute request sent to the kernel: its code, then
+    the sources of the cells its content carries (a batch's)."""
     step = GuardedExecute(timeout=120, batch_cells=batch)
     if requests is not None:
         original = step.start_new_kernel_client
 
         def recording_client(**kwargs):
             original(**kwargs)
-            send = step.kc.execute
+            send = step.kc.shell_channel.send
 
-            def execute(code, *args, **kw):
-                requests.append(code)
-                return send(code, *args, **kw)
+            def recording_send(msg, *args, **kw):
+                if msg["header"]["msg_type"] == "execute_request":
+                    carried = msg["content"].get(cellbatch.CELLS_FIELD, [])
+                    requests.append(msg["content"]["code"] + "".join(source for _, source in carried))
+                return send(msg, *args, **kw)
 
-            step.kc.execute = execute
+            step.kc.shell_channel.send = recording_send
 
         step.start_new_kernel_client = recording_client
     executed, _ = step.preprocess(notebook(cells), {"metadata": {"path": str(tmp_path)}})
@@ -108,7 +111,7 @@ def test_a_cell_that_needs_the_event_loop_goes_alone_and_the_rest_stay_batched(t
 
 def test_graded_cells_go_alone_and_no_earlier_cell_sees_their_code(tmp_path: Path):
     """A cell could read the request it runs in: a graded cell's code must never be in one before it runs."""
-    spy = "print(('SEC' + 'RET') in get_ipython().kernel.get_parent()['content']['code'])"
+    spy = "print(('SEC' + 'RET') in str(get_ipython().kernel.get_parent()['content']))"
     graded = new_code_cell(
         "print('SECRET')", metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "points": 1}}
     )
@@ -188,3 +191,10 @@ def test_the_batch_refuses_a_request_that_is_not_its_next_cell():
         batch.execute("b = 2", stop_on_error=False)
     with pytest.raises(RuntimeError):
         batch.execute("a = 1", stop_on_error=True)  # a cell that may not fail on: nbclient's own request
+
+
+def test_the_runner_called_from_a_cell_of_its_own_runs_nothing_and_says_why(tmp_path: Path):
+    nb = execute(["import autograder_stub.cells as runner\nrunner.run()", "print('sigue')"], tmp_path)
+    errors = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert errors and errors[0].ename == "ValueError" and "carries no cells" in errors[0].evalue
+    assert text(nb.cells[2]) == "sigue\n"
