@@ -4,6 +4,10 @@
 RECORD_MIME = "application/vnd.autograder.probe+json"
 # Version of the request and record formats; a record of another version counts for nothing.
 VERSION = 2
+# A graded test cell's code starts with this call; the request (as JSON text) rides in the execute request's content
+# under REQUEST_FIELD, not in the code (IPython would tokenize, hash and compile its inputs as part of the cell).
+RUN_CALL = "__import__('autograder_stub.runner').runner.run()"
+REQUEST_FIELD = "autograder_request"
 # The kernel's environment variables set by the grader.
 BLOCKED_ENV = "AUTOGRADER_BLOCKED_OPS"  # comma-separated operator names ("aten::relu", "quantized::max_pool2d")
 OUTPUT_ENV = "AUTOGRADER_MAX_OUTPUT"  # bytes of stream output kept per cell in the kernel

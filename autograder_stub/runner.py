@@ -1,7 +1,7 @@
 """The stub a graded test cell runs: the grader's request in, the student's outcomes out, nothing decided here.
 
-The grader rewrites each graded test cell, at the moment it runs, into one call of `run(REQUEST)`.
-REQUEST names the student's answer and, for a function, the inputs to call it on (drawn by the
+The grader rewrites each graded test cell, at the moment it runs, into one call of `run()` whose
+execute request carries REQUEST in its content. REQUEST names the student's answer and, for a function, the inputs to call it on (drawn by the
 grader from a secret the kernel never sees). The stub calls the function on each input under a
 CPU-time limit, with its prints discarded, and publishes one record: each call's result or error,
 the blocked operators it reached, its inputs as they were after the call, and the tampering the
@@ -25,7 +25,7 @@ import torch
 
 from . import guard
 from .codec import MAX_TEXT, decode_value, encode_value
-from .protocol import CALL_CPU_SECONDS, CALL_WALL_SECONDS, KIND_CALLS, RECORD_MIME, VERSION
+from .protocol import CALL_CPU_SECONDS, CALL_WALL_SECONDS, KIND_CALLS, RECORD_MIME, REQUEST_FIELD, VERSION
 
 
 class CallTimeout(BaseException):
@@ -50,9 +50,14 @@ class _Discard(io.TextIOBase):
         return len(text)
 
 
-def run(request_text: str) -> None:
-    """Answer one request of the grader: publish the record of what the student's answer does."""
-    request = json.loads(request_text)
+def run() -> None:
+    """Answer the grader's request this cell's execute request carries: publish the record of what the student's answer does."""
+    from IPython import get_ipython
+
+    text = get_ipython().kernel.get_parent().get("content", {}).get(REQUEST_FIELD)
+    if not isinstance(text, str):
+        raise ValueError("autograder_stub.runner.run: this execute request carries no request of the grader")
+    request = json.loads(text)
     if not _intact():
         guard.OBSERVED.tampered("modificó el código del calificador en el núcleo (autograder_stub)")
     record = answer(request, _namespace())

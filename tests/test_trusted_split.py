@@ -17,15 +17,19 @@ SOLUTION = Path(__file__).parent / "samples" / "solution.ipynb"
 # What the student's relu saw, printed at the end of the notebook; and what the kernel can find of the grader.
 SPY_RELU = '''\
 _seen = []
+_carried = set()
 
 
 def relu(z):
     _seen.append(round(float(z.detach().double().sum()), 6))
+    _content = get_ipython().kernel.get_parent()["content"]  # the test cell's execute request
+    _carried.add(('"calls"' in _content["code"], '"calls"' in _content.get("autograder_request", "")))
     return torch.where(z > 0, z, torch.zeros_like(z))
 '''
 REPORT = '''\
 import sys
 print("SEEN", _seen)
+print("CARRIED", sorted(_carried))
 for _name in ("autograder", "autograder.engine.checks", "autograder.lessons.activation_maxpool.relu", "autograder.lessons.activation_maxpool.inputs"):
     try:
         __import__(_name)
@@ -69,6 +73,11 @@ def test_two_gradings_draw_different_inputs_and_give_the_same_score(two_gradings
     assert len(seen[0]) == len(seen[1]) > 10
     assert seen[0] != seen[1]
     assert first.result.review == second.result.review == []
+    # A test cell's inputs come in its execute request's content, never in the code IPython compiles
+    # (relu also runs in cells with no request: the lesson's demos, the visible checks).
+    for graded in two_gradings:
+        carried = _printed(graded).split("CARRIED ", 1)[1].splitlines()[0]
+        assert "(False, True)" in carried and "(True" not in carried
 
 
 @pytest.mark.e2e

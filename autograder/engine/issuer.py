@@ -2,7 +2,7 @@
 
 The test cell's hidden region (`from autograder.hidden import check` / `check(...)`, kept in
 solutions/) is replaced, only for the moment the cell is sent to the kernel, by one call of
-`autograder_stub.runner.run(REQUEST)`. The request holds inputs drawn from a secret made for this
+`autograder_stub.runner.run()`, whose execute request carries the REQUEST in its content. The request holds inputs drawn from a secret made for this
 grading; the secret and every request stay in `resources["autograder"]`, in the grader's process,
 where Verify finds them to judge the kernel's records. The cell's own source is never changed.
 """
@@ -19,6 +19,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.utils import is_grade, is_solution
 
 from autograder.engine.lesson import Lesson
+from autograder_stub.protocol import RUN_CALL
 
 # Where the grading's secret and requests live in nbconvert's resources (the grader's process only).
 RESOURCES_KEY = "autograder"
@@ -58,8 +59,8 @@ class RequestIssuer:
         self.grading = Grading.of(resources)
         self.lesson = lesson
 
-    def source_for(self, cell: NotebookNode) -> str | None:
-        """What the kernel runs for this cell: the stub's call in place of the hidden tests; None for other cells."""
+    def source_for(self, cell: NotebookNode) -> Issued | None:
+        """What the kernel runs for this cell: the stub's call in place of the hidden tests, and its request; None for other cells."""
         if not is_catalogue_test(cell, self.lesson):
             return None
         grade_id = cell.metadata["nbgrader"]["grade_id"]
@@ -68,16 +69,18 @@ class RequestIssuer:
             from autograder.engine.checks import plan  # torch loads only once a test cell runs (meanwhile the kernel works)
 
             request = self.grading.requests[grade_id] = plan(self.lesson, grade_id, self.grading.secret)
-        return rewrite(cell.source, request)
+        return Issued(rewrite(cell.source), json.dumps(request, separators=(",", ":")))
 
 
-def stub_call(request: dict[str, Any]) -> str:
-    """The one line that hands a request to the kernel's stub."""
-    text = json.dumps(request, separators=(",", ":"))
-    return f"__import__('autograder_stub.runner').runner.run({text!r})"
+@dataclass(frozen=True)
+class Issued:
+    """A test cell as the kernel gets it: the code, and the request its execute request carries (JSON text)."""
+
+    code: str
+    request: str
 
 
-def rewrite(source: str, request: dict[str, Any]) -> str:
+def rewrite(source: str) -> str:
     """The source with its hidden tests replaced by the stub's call (first, before the visible tests)."""
     visible = _HIDDEN.sub("", source) if _HIDDEN.search(source) else _CHECK_LINE.sub("", source)
-    return stub_call(request) + "\n" + visible
+    return RUN_CALL + "\n" + visible

@@ -21,6 +21,7 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 from autograder.engine import messages as msg
 from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
 from autograder.adapter.cellbatch import CellBatch, may_join
+from autograder.adapter.requestcarrier import RequestCarrier
 from autograder.adapter.lesson_of import lesson_of
 from autograder.engine.issuer import RESOURCES_KEY, RequestIssuer
 from autograder.engine.seeding import exec_lines_option, seed_line
@@ -171,16 +172,19 @@ class GuardedExecute(Execute):
     async def async_execute_cell(
         self, cell: NotebookNode, cell_index: int, execution_count: int | None = None, store_history: bool = True
     ) -> NotebookNode:
-        """A graded test cell runs as the stub's call with this grading's request; its source is restored after."""
-        swapped = self._issuer.source_for(cell) if getattr(self, "_issuer", None) else None
-        if swapped is None:
+        """A graded test cell runs as the stub's call, its request carried beside the code; its source is restored after."""
+        issued = self._issuer.source_for(cell) if getattr(self, "_issuer", None) else None
+        if issued is None:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         original = cell.source
-        cell.source = swapped
+        cell.source = issued.code
+        carrier = self.kc = RequestCarrier(self.kc, issued.request)
         try:  # kept out of the kernel's history (`In`), where a later cell could print it
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history=False)
         finally:
             cell.source = original
+            if self.kc is carrier:
+                self.kc = carrier.client
 
     # nbclient binds the sync name to its own coroutine function.
     execute_cell = run_sync(async_execute_cell)
