@@ -166,7 +166,9 @@ class GuardedExecute(Execute):
             km.output_budget = self.max_output_bytes  # the kernel cuts its prints at the same budget, at the source
             km.blocked_ops = self._lesson.blocked_operators()  # what this lesson teaches, refused in the kernel
         if isinstance(km, WarmKernelManager):  # its zygote prepares the instructor's cell texts once for every kernel
-            km.known_sources = instructors_code(self.nb, self.config, self.resources)
+            known = instructors_code(self.nb, self.config, self.resources)
+            ours = {cell.source: self._issuer.code_for(cell) for cell in self.nb.cells if cell.cell_type == "code"}
+            km.known_sources = known + [code for source, code in ours.items() if source in known and code is not None]
         return km
 
     async def async_execute_cell(
