@@ -4,9 +4,10 @@ Before a cell runs, IPython tokenizes and transforms its text, ipykernel hashes 
 MurmurHash (to name the cell's file), and IPython compiles it once more to see whether it needs the
 event loop; both do some of that more than once per cell. For the cells every submission shares (the
 lesson's locked helpers: 34 KB) that was the same work in every kernel. The zygote `learn`s those
-results for texts the grader names (the source notebook's own cells, never a student's text: the
-zygote is root and unconfined), and the kernels it forks `install` lookups in front of the three
-steps. A text nobody prepared, or a shell whose input transformers were changed, takes IPython's own
+results for texts the grader names, only texts every student holds (the release notebook's cells,
+and the test cells' code over them: never a student's own text, since the zygote is root and
+unconfined, and never a hidden one, since every kernel it forks can read what it holds), and the
+kernels it forks `install` lookups in front of the three steps. A text nobody prepared, or a shell whose input transformers were changed, takes IPython's own
 code as before; each result is what that code returned for the same text.
 """
 
@@ -32,6 +33,7 @@ def _defaults() -> tuple[tuple, tuple, tuple]:
 
 
 def _transformers(manager: object) -> tuple[tuple, tuple, tuple]:
+    """A TransformerManager's three lists, as compared with the defaults each prepared result assumed."""
     return (tuple(manager.cleanup_transforms), tuple(manager.line_transforms), tuple(manager.token_transformers))
 
 
@@ -78,7 +80,7 @@ def install() -> None:
 
 
 def _transform_cell(original: Callable, defaults: tuple) -> Callable:
-    def transform_cell(self, cell):  # noqa: ANN001 - IPython's signature
+    def transform_cell(self: object, cell: str) -> str:
         global hits
         known = _transformed.get(cell) if isinstance(cell, str) else None
         if known is not None and _transformers(self) == defaults:
@@ -91,7 +93,7 @@ def _transform_cell(original: Callable, defaults: tuple) -> Callable:
 
 
 def _murmur2_x86(original: Callable) -> Callable:
-    def murmur2_x86(data, seed):  # noqa: ANN001 - ipykernel's signature
+    def murmur2_x86(data: str, seed: int) -> int:
         global hits
         known = _digests.get(data) if seed == HASH_SEED and isinstance(data, str) else None
         if known is not None:
@@ -104,7 +106,7 @@ def _murmur2_x86(original: Callable) -> Callable:
 
 
 def _should_be_async(original: Callable) -> Callable:
-    def should_be_async(cell):  # noqa: ANN001 - IPython's signature
+    def should_be_async(cell: str) -> bool:
         global hits
         known = _needs_loop.get(cell) if isinstance(cell, str) else None
         if known is not None:

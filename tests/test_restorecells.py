@@ -23,7 +23,7 @@ from autograder.engine.errors import CourseError
 from autograder.adapter.nbgrader_cli import open_gradebook
 from autograder.adapter.pipeline import grade_notebook, run_chain
 from autograder.adapter.preprocessors import RestoreCells
-from autograder.adapter.preprocessors.restorecells import instructors_code
+from autograder.adapter.preprocessors.restorecells import release_code
 from conftest import EXPECTED_SCORES, SAMPLES
 
 LOG = logging.getLogger("test.restorecells")
@@ -160,20 +160,14 @@ def test_source_is_found_from_any_working_directory(course, release, restore, tm
     assert ids(nb) == ids(release) and len(warnings) == 22
 
 
-def test_the_instructors_code_is_the_cells_whose_text_is_the_sources_own_and_never_a_students(course, release, source, tmp_path):
-    nb = copy.deepcopy(release)
-    helpers = next(cell for cell in nb.cells if grade_id(cell) == "helpers")
-    answer = next(cell for cell in nb.cells if grade_id(cell) == "relu_impl")
-    answer.source = "def relu(z):\n    return z.clamp(min=0)\n"  # the student's own text
-    texts = instructors_code(nb, course.config(), resources())
-    theirs = {cell.source for cell in source.cells if cell.cell_type == "code"}
-    assert helpers.source in texts and answer.source not in texts
-    assert texts and all(text in theirs for text in texts)
-    helpers.source += "\nimport os  # a student's line in a locked cell\n"
-    assert helpers.source not in instructors_code(nb, course.config(), resources())
+def test_the_release_code_is_what_every_student_holds_and_nothing_when_there_is_no_release(course, release, source, tmp_path):
+    texts = release_code(course.config(), resources())
+    assert texts == {cell.source for cell in release.cells if cell.cell_type == "code"}
+    hidden = [cell.source for cell in source.cells if "BEGIN HIDDEN TESTS" in cell.source]
+    assert hidden and not any(text in texts for text in hidden)
     config = course.config()
-    config.CourseDirectory.root = str(tmp_path)  # no source notebook there: nothing is named, nothing fails
-    assert instructors_code(nb, config, resources()) == []
+    config.CourseDirectory.root = str(tmp_path)  # no release there: nothing is named, nothing fails
+    assert release_code(config, resources()) == frozenset()
 
 
 def test_wired_into_the_course_sanitize_chain(course):

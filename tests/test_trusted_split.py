@@ -33,7 +33,8 @@ print("SEEN", _seen)
 print("CARRIED", sorted(_carried))
 import autograder_stub.sourcememo as _memo
 _stub_calls = any(t.startswith("__import__('autograder_stub.runner')") for t in _memo._transformed)
-print("PREPARED", _memo.hits > 0, _stub_calls, any("_seen" in t for t in _memo._transformed))
+_secret = any("_seen" in t or "HIDDEN" in t for t in _memo._transformed)  # the student's own, hidden tests
+print("PREPARED", _memo.hits > 0, _stub_calls, _secret)
 for _name in ("autograder", "autograder.engine.checks", "autograder.lessons.activation_maxpool.relu", "autograder.lessons.activation_maxpool.inputs"):
     try:
         __import__(_name)
@@ -88,7 +89,7 @@ def test_two_gradings_draw_different_inputs_and_give_the_same_score(two_gradings
 @pytest.mark.skipif(not Zygote.available(), reason="warm kernels need root with CAP_SYS_ADMIN")
 def test_a_warm_kernel_was_prepared_for_the_instructors_cells_and_never_for_the_students(two_gradings):
     # The helpers and the test cells' code (with no request in it) came prepared from the zygote; the
-    # student's relu, which is no cell of the source notebook, never reached it.
+    # student's relu and the hidden tests, which are no cells of the release, never reached it.
     for graded in two_gradings:
         assert _printed(graded).split("PREPARED ", 1)[1].splitlines()[0] == "True True False"
 

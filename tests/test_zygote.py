@@ -25,7 +25,7 @@ from autograder.isolation import zygote as zygote_module
 from autograder.isolation.bwrap import Layout, Mount, Sandbox
 from autograder.isolation.kernel_options import NO_FIGURES
 from autograder.isolation.sandboxkernel import WarmKernelManager
-from autograder.isolation.zygote import EXIT_CONFINE_FAILED, Zygote, ZygoteError
+from autograder.isolation.zygote import EXIT_CONFINE_FAILED, FAILED_NAME, MAX_START_FAILURES, Zygote, ZygoteError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -335,21 +335,33 @@ def test_shared_memory_and_ptys_like_a_cold_kernel():
     assert run_in_warm_kernel(code).strip() == "ok"
 
 
-def test_a_zygote_that_exits_while_warming_up_is_not_replaced_and_its_workers_learn_why_at_once():
+def test_a_zygote_that_keeps_exiting_while_warming_up_is_replaced_twice_and_its_workers_learn_why_at_once():
     zygote = Zygote().start()
     try:
-        assert zygote.process is not None
-        zygote.process.kill()  # long before it has imported torch
-        zygote.process.wait()
-        with pytest.raises(ZygoteError, match="exited with status -9"):
-            zygote.wait_ready()
-        assert zygote.failed_to_start()
-        first = zygote.process
-        zygote.restart()  # a batch asks after every finished grading: no new process, no loop of them
-        assert zygote.process is first and zygote.generation == 0
-        worker_side = Zygote(zygote.socket_path)  # a grading worker knows only the socket
-        with pytest.raises(ZygoteError, match="exited with status -9"):
-            worker_side.wait_ready()  # at once, not after START_TIMEOUT
+        for _ in range(MAX_START_FAILURES + 1):
+            assert zygote.process is not None
+            zygote.process.kill()  # long before it has imported torch
+            zygote.process.wait()
+            with pytest.raises(ZygoteError, match="exited with status -9"):
+                zygote.wait_ready()
+            with pytest.raises(ZygoteError, match="exited with status -9"):
+                Zygote(zygote.socket_path).wait_ready()  # a grading worker knows only the socket: at once, not after 120 s
+            zygote.restart()  # a batch asks after every finished grading
+        assert zygote.failed_to_start() and zygote.generation == MAX_START_FAILURES
+        last = zygote.process
+        zygote.restart()  # no loop of starts that all fail the same way
+        assert zygote.process is last and zygote.generation == MAX_START_FAILURES
+    finally:
+        zygote.close()
+
+
+def test_a_zygote_that_gets_ready_clears_an_earlier_failure_left_beside_its_socket():
+    zygote = Zygote().start()
+    try:
+        (zygote.socket_path.parent / FAILED_NAME).write_text("it exited with status 1\0old", encoding="utf-8")
+        zygote.wait_ready()
+        assert not (zygote.socket_path.parent / FAILED_NAME).exists()
+        Zygote(zygote.socket_path).wait_ready()
     finally:
         zygote.close()
 

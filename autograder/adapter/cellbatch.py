@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from queue import Empty
 from typing import Any
 
+from autograder.adapter.requestcarrier import send_execute
 from autograder_stub.cells import CELLS_FIELD, ENTRY, REPLY_FIELD
 
 # Text that may make IPython run a cell on the event loop (top-level await): such a cell is sent alone, as
@@ -99,12 +100,10 @@ class CellBatch:
             raise BatchBroken(cell.msg_id)
         self._next += 1
         self.awaited = cell
-        if self.request_id is None:  # jupyter_client's execute(), with the cells in the content beside the code
-            content = {"code": ENTRY, "silent": True, "store_history": False, "user_expressions": {}, "allow_stdin": False,
-                       "stop_on_error": False, CELLS_FIELD: [[c.msg_id, c.source] for c in self.cells]}
-            request = self.client.session.msg("execute_request", content)
-            self.client.shell_channel.send(request)
-            self.request_id = request["header"]["msg_id"]
+        if self.request_id is None:  # the cells ride in the content beside the code
+            cells = {CELLS_FIELD: [[c.msg_id, c.source] for c in self.cells]}
+            self.request_id = send_execute(self.client, ENTRY, cells, silent=True, store_history=False, allow_stdin=False,
+                                           stop_on_error=False)
         return cell.msg_id
 
     # -- what the kernel sends -----------------------------------------------------------

@@ -24,15 +24,24 @@ class RequestCarrier:
 
     def execute(self, code: str, silent: bool = False, store_history: bool = True, user_expressions: Any = None,
                 allow_stdin: bool | None = None, stop_on_error: bool = True) -> str:
-        content = {
-            "code": code,
-            "silent": silent,
-            "store_history": store_history,
-            "user_expressions": user_expressions or {},
-            "allow_stdin": self.client.allow_stdin if allow_stdin is None else allow_stdin,
-            "stop_on_error": stop_on_error,
-            REQUEST_FIELD: self.request,
-        }
-        message = self.client.session.msg("execute_request", content)
-        self.client.shell_channel.send(message)
-        return message["header"]["msg_id"]
+        return send_execute(self.client, code, {REQUEST_FIELD: self.request}, silent=silent, store_history=store_history,
+                            user_expressions=user_expressions, allow_stdin=allow_stdin, stop_on_error=stop_on_error)
+
+
+def send_execute(client: Any, code: str, extra: dict[str, Any], *, silent: bool = False, store_history: bool = True,
+                 user_expressions: Any = None, allow_stdin: bool | None = None, stop_on_error: bool = True) -> str:
+    """jupyter_client's execute(), with `extra` fields in the request's content beside the code; the request's id."""
+    if not isinstance(code, str):
+        raise ValueError(f"code {code!r} must be a string")
+    content = {
+        "code": code,
+        "silent": silent,
+        "store_history": store_history,
+        "user_expressions": user_expressions or {},
+        "allow_stdin": client.allow_stdin if allow_stdin is None else allow_stdin,
+        "stop_on_error": stop_on_error,
+        **extra,
+    }
+    message = client.session.msg("execute_request", content)
+    client.shell_channel.send(message)
+    return message["header"]["msg_id"]

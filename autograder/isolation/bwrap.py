@@ -632,7 +632,11 @@ def _copy_regular_files(source: Path, target: Path) -> list[tuple[str, bool]]:
         for entry in entries:
             path = f"{relative}{entry.name}"
             if entry.is_dir(follow_symlinks=False):
-                if _identity(Path(entry.path)) in holding_target:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:  # gone since the listing
+                    continue
+                if (info.st_dev, info.st_ino) in holding_target:
                     continue
                 (target / path).mkdir(mode=0o755)
                 made.append((path, True))

@@ -212,8 +212,8 @@ class WarmKernelManager(SandboxedKernelManager):
 
     known_sources = List(
         Unicode(),
-        help="Cell texts of the instructor's (set by GuardedExecute: the source notebook's own) that the zygote "
-        "prepares once for its kernels; never a student's text",
+        help="Cell texts every student holds (set by GuardedExecute: the release notebook's cells, and the test cells' "
+        "code over them) that the zygote prepares once for its kernels; never a student's text nor a hidden one",
     )
 
     @staticmethod

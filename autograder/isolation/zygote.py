@@ -45,6 +45,7 @@ MODULE = "autograder.isolation.zygote"
 # The most bytes a request to a warm process may have.
 MAX_REQUEST_BYTES = 1 << 20
 FAILED_NAME = "failed"  # beside the socket: why a zygote exited before it was ready (read by the workers)
+MAX_START_FAILURES = 2  # a zygote that exits before it is ready is started again this many times (an OOM kill may pass)
 START_TIMEOUT = 120.0
 # Set by a grader for its worker processes: the socket of a zygote they share.
 SOCKET_ENV = "AUTOGRADER_ZYGOTE"
@@ -79,6 +80,7 @@ class Zygote:
         self.process: subprocess.Popen | None = None
         self._ready = threading.Event() if self._owned else None
         self.generation = 0  # how many times it was replaced: a grading that spans a replacement saw a death
+        self.start_failures = 0  # starts that exited before the zygote was ready
 
     @staticmethod
     def available() -> bool:
@@ -142,7 +144,9 @@ class Zygote:
         process that lives as long as this command.
         """
         if self.failed_to_start():
-            return self  # a new one would fail the same way (an import error, no memory): wait_ready says why
+            self.start_failures += 1
+            if self.start_failures > MAX_START_FAILURES:
+                return self  # it fails the same way each time (an import error): wait_ready says why, no loop of starts
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -167,6 +171,7 @@ class Zygote:
         try:
             with warmsession.locked(folder):
                 if warmsession.find(folder) is None:
+                    (folder / FAILED_NAME).unlink(missing_ok=True)  # an earlier start's, on this socket
                     warmsession.launch(folder, warmsession.ZYGOTE, MODULE, environment, warmsession.DEFAULT_IDLE_S, START_TIMEOUT)
         except (OSError, AutograderError):
             return False
@@ -174,7 +179,7 @@ class Zygote:
         return True
 
     def failed_to_start(self) -> bool:
-        """Whether our zygote exited before it was ever ready (it is then not replaced: the cause would stay)."""
+        """Whether our zygote exited before it was ever ready (replaced MAX_START_FAILURES times at most: the cause may stay)."""
         return self._ready is not None and not self._ready.is_set() and self.process is not None and self.process.poll() is not None
 
     def _watch_ready(self) -> None:
@@ -185,18 +190,24 @@ class Zygote:
                 return
         # It exited while warming up: the workers waiting for its socket read why from beside it, at once.
         error = ZygoteError.exited(self.process.wait(), self.log)
-        try:
-            (self.socket_path.parent / FAILED_NAME).write_text(error.reason + "\0" + error.log_tail, encoding="utf-8")
-        except OSError:
-            pass
+        try:  # whole or not at all: a worker never reads half a reason
+            fd, temporary = tempfile.mkstemp(dir=self.socket_path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(error.reason + "\0" + error.log_tail)
+            os.replace(temporary, self.socket_path.parent / FAILED_NAME)
+        except OSError as failure:  # the workers then wait for the socket until START_TIMEOUT, as before
+            print(f"autograder: could not leave the warm process's failure for the workers: {failure}", file=sys.stderr)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         if self._ready is None:  # a parent's zygote: it listens once warm (the parent watches it)
             while not self.socket_path.exists():
-                failed = self.socket_path.parent / FAILED_NAME
-                if failed.exists():
-                    reason, _, tail = failed.read_text(encoding="utf-8", errors="replace").partition("\0")
+                try:
+                    failed = (self.socket_path.parent / FAILED_NAME).read_text(encoding="utf-8", errors="replace")
+                except OSError:  # none (or just replaced): keep waiting
+                    failed = None
+                if failed is not None:
+                    reason, _, tail = failed.partition("\0")
                     raise ZygoteError(reason, tail)
                 if time.monotonic() > deadline:
                     raise ZygoteError(f"the shared warm process at {self.socket_path} was not ready after {timeout:g} s")
@@ -214,15 +225,18 @@ class Zygote:
         """The command jupyter_client runs instead of the kernel: the client that asks for a confined fork.
 
         `root` is an empty host folder (in the sandbox's scratch dir) that the fork mounts its new root on.
-        `known_sources` are cell texts the zygote may prepare for its kernels (autograder_stub.sourcememo):
-        only the instructor's, never a student's. The client dies with this process (it is told our pid),
+        `known_sources` are cell texts the zygote may prepare for its kernels (autograder_stub.sourcememo): only
+        texts every student holds (the release's), as whatever the zygote holds, every kernel it forks can read. The client dies with this process (it is told our pid),
         and so with the thread that launches it (the parent-death signal): launch it from a thread that
         lives as long as the kernel.
         """
         self.wait_ready()
         request = {"layout": layout.to_json(), "argv": kernel_argv, "cgroups": cgroup_dirs, "root": str(root)}
         if known_sources:
-            request["sources"] = str(sources_file(known_sources))
+            try:
+                request["sources"] = str(sources_file(known_sources))
+            except OSError as error:  # a head start only: the kernel starts without it
+                print(f"autograder: cell texts not handed to the warm process: {error}", file=sys.stderr)
         return [sys.executable, "-I", "-S", str(CLIENT), str(self.socket_path), json.dumps(request), str(os.getpid())]
 
     def close(self) -> None:
@@ -460,6 +474,7 @@ def serve(socket_path: Path, idle: float | None = None) -> None:
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         raise RuntimeError("the warm process must be single-threaded to fork safely")
     listening = Listening.on(socket_path, backlog=64)
+    (socket_path.parent / FAILED_NAME).unlink(missing_ok=True)  # an earlier start's failure no longer holds
     selector = listening.selector
     kernels: dict[int, _Kernel] = {}
     print(READY, flush=True)
@@ -558,8 +573,11 @@ def _learn_sources(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
+            folder = os.stat(path.parent)
             if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022 or info.st_size > MAX_SOURCES_BYTES:
                 raise PermissionError(f"{path} is not a regular file only root writes, of at most {MAX_SOURCES_BYTES} bytes")
+            if folder.st_uid != 0 or folder.st_mode & 0o022:
+                raise PermissionError(f"{path.parent} is a folder others than root may write to")
             texts = json.loads(handle.read().decode("utf-8"))
         if not isinstance(texts, list):
             raise ValueError("not a list of cell texts")

@@ -18,18 +18,19 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Float, Integer, Unicode
 
-from autograder.engine import messages as msg
-from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
 from autograder.adapter.cellbatch import CellBatch, may_join
-from autograder.adapter.requestcarrier import RequestCarrier
 from autograder.adapter.lesson_of import lesson_of
+from autograder.adapter.preprocessors.restorecells import release_code
+from autograder.adapter.requestcarrier import RequestCarrier
+from autograder.engine import messages as msg
 from autograder.engine.issuer import RESOURCES_KEY, RequestIssuer
 from autograder.engine.seeding import exec_lines_option, seed_line
 from autograder.engine.stages import CELLS, KERNEL_STAGES_KEY, KERNEL_START, KERNEL_STOP
 from autograder.isolation.backend import BACKENDS, choose
 from autograder.isolation.kernel_options import MEMORY_HISTORY, NO_FIGURES, NO_FIGURES_LINE
 from autograder.isolation.sandboxkernel import PlainKernelManager, WarmKernelManager
-from autograder.adapter.preprocessors.restorecells import instructors_code
+from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
+from autograder_stub.protocol import RUN_CALL
 
 # Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
 FAULT_KEY = "autograder"
@@ -165,11 +166,25 @@ class GuardedExecute(Execute):
         if isinstance(km, PlainKernelManager):
             km.output_budget = self.max_output_bytes  # the kernel cuts its prints at the same budget, at the source
             km.blocked_ops = self._lesson.blocked_operators()  # what this lesson teaches, refused in the kernel
-        if isinstance(km, WarmKernelManager):  # its zygote prepares the instructor's cell texts once for every kernel
-            known = instructors_code(self.nb, self.config, self.resources)
-            ours = {cell.source: self._issuer.code_for(cell) for cell in self.nb.cells if cell.cell_type == "code"}
-            km.known_sources = known + [code for source, code in ours.items() if source in known and code is not None]
+        if isinstance(km, WarmKernelManager):  # its zygote prepares these texts once for every kernel it forks
+            km.known_sources = self._public_code()
         return km
+
+    def _public_code(self) -> list[str]:
+        """Texts this notebook will run that every student holds: the release's cells, and test cells' code that is
+        the stub's call over a release cell. The zygote's memory is every kernel's: nothing else may enter it."""
+        released = release_code(self.config, self.resources)
+        visible = {text.rstrip() for text in released}
+        texts = set()
+        for cell in self.nb.cells:
+            if cell.cell_type != "code":
+                continue
+            if cell.source in released:
+                texts.add(cell.source)
+            code = self._issuer.code_for(cell)
+            if code is not None and code.removeprefix(RUN_CALL + "\n").rstrip() in visible:
+                texts.add(code)
+        return sorted(texts)
 
     async def async_execute_cell(
         self, cell: NotebookNode, cell_index: int, execution_count: int | None = None, store_history: bool = True

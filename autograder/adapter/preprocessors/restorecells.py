@@ -22,7 +22,7 @@ from traitlets.config import Config
 from autograder.engine.errors import CourseError
 
 
-# Source notebooks already parsed in this process, by the sha256 of their bytes; emptied when full.
+# Course notebooks (source, release) already parsed in this process, by the sha256 of their bytes; emptied when full.
 MAX_CACHED_SOURCES = 16
 _SOURCES: dict[str, NotebookNode] = {}
 
@@ -44,7 +44,7 @@ class RestoreCells(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> Tuple[NotebookNode, ResourcesDict]:
         path = self._source_path(resources)
-        source = self._read_source(path)
+        source = read_notebook_once(path)
         present = {_grade_id(cell) for cell in nb.cells} - {None}
         for index, cell in enumerate(source.cells):
             if self._restorable(cell) and _grade_id(cell) not in present:
@@ -56,22 +56,6 @@ class RestoreCells(NbGraderPreprocessor):
 
     def _source_path(self, resources: ResourcesDict) -> Path:
         return source_path(self.config, resources, self.log)
-
-    @staticmethod
-    def _read_source(path: Path) -> NotebookNode:
-        """The source notebook, parsed once per process and content (a batch worker reads it for every submission).
-
-        The notebook returned is shared: it is only read here, and a restored cell is a deep copy.
-        """
-        if not path.is_file():
-            raise CourseError(path.parent, f"RestoreCells needs the source notebook {path.name} to restore deleted cells, and it does not exist")
-        raw = path.read_bytes()
-        key = hashlib.sha256(raw).hexdigest()
-        if key not in _SOURCES:
-            if len(_SOURCES) >= MAX_CACHED_SOURCES:
-                _SOURCES.clear()
-            _SOURCES[key] = nbformat.reads(raw.decode("utf-8"), as_version=4)
-        return _SOURCES[key]
 
     def _restorable(self, cell: NotebookNode) -> bool:
         if _grade_id(cell) is None or is_solution(cell):
@@ -101,27 +85,47 @@ class RestoreCells(NbGraderPreprocessor):
 
 def source_path(config: Config, resources: ResourcesDict, log: logging.Logger | None = None) -> Path:
     """``<source_directory>/<assignment>/<notebook>.ipynb`` of the notebook being graded, from the course's configuration."""
+    return _course_path(config, resources, "source_directory", log)
+
+
+def release_path(config: Config, resources: ResourcesDict) -> Path:
+    """``<release_directory>/<assignment>/<notebook>.ipynb``: the notebook every student was given."""
+    return _course_path(config, resources, "release_directory")
+
+
+def _course_path(config: Config, resources: ResourcesDict, folder_trait: str, log: logging.Logger | None = None) -> Path:
     known = CourseDirectory.class_trait_names(config=True)  # only these: others would be warned about (db_assignments)
     options = Config(CourseDirectory={k: v for k, v in config.CourseDirectory.items() if k in known})
     coursedir = CourseDirectory(config=options, **({"log": log} if log is not None else {}))
     assignment = resources["nbgrader"]["assignment"]
     notebook = resources["nbgrader"]["notebook"]
-    folder = coursedir.format_path(coursedir.source_directory, ".", assignment)
+    folder = coursedir.format_path(getattr(coursedir, folder_trait), ".", assignment)
     return Path(os.path.normpath(folder)) / f"{notebook}.ipynb"
 
 
-def instructors_code(nb: NotebookNode, config: Config, resources: ResourcesDict) -> list[str]:
-    """The texts of nb's code cells that are, character for character, code cells of the source notebook.
-
-    Whatever a cell's metadata says, such a text is the instructor's, never a student's own; [] when the
-    source notebook cannot be read (RestoreCells, earlier in the chain, says why).
-    """
+def release_code(config: Config, resources: ResourcesDict) -> frozenset[str]:
+    """The code cell texts of the release notebook; empty when it cannot be read."""
     try:
-        source = RestoreCells._read_source(source_path(config, resources))
+        release = read_notebook_once(release_path(config, resources))
     except (CourseError, OSError, KeyError, TypeError, ValueError):
-        return []
-    theirs = {cell.source for cell in source.cells if cell.cell_type == "code" and isinstance(cell.source, str)}
-    return sorted({cell.source for cell in nb.cells if cell.cell_type == "code" and isinstance(cell.source, str) and cell.source in theirs})
+        return frozenset()
+    return frozenset(cell.source for cell in release.cells if cell.cell_type == "code" and isinstance(cell.source, str))
+
+
+def read_notebook_once(path: Path) -> NotebookNode:
+    """A course notebook, parsed once per process and content (a batch worker reads it for every submission).
+
+    The notebook returned is shared: only read it (a restored cell is a deep copy).
+    """
+    if not path.is_file():
+        raise CourseError(path.parent, f"RestoreCells needs the source notebook {path.name} to restore deleted cells, and it does not exist")
+    raw = path.read_bytes()
+    key = hashlib.sha256(raw).hexdigest()
+    if key not in _SOURCES:
+        if len(_SOURCES) >= MAX_CACHED_SOURCES:
+            _SOURCES.clear()
+        _SOURCES[key] = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    return _SOURCES[key]
 
 
 def _grade_id(cell: NotebookNode) -> Optional[str]:
