@@ -81,6 +81,7 @@ class Zygote:
         self._ready = threading.Event() if self._owned else None
         self.generation = 0  # how many times it was replaced: a grading that spans a replacement saw a death
         self.start_failures = 0  # starts that exited before the zygote was ready
+        self._closed = False
 
     @staticmethod
     def available() -> bool:
@@ -190,13 +191,15 @@ class Zygote:
                 return
         # It exited while warming up: the workers waiting for its socket read why from beside it, at once.
         error = ZygoteError.exited(self.process.wait(), self.log)
+        if self._closed:  # stopped by us (the command is ending): nobody waits for it
+            return
         try:  # whole or not at all: a worker never reads half a reason
             fd, temporary = tempfile.mkstemp(dir=self.socket_path.parent)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(error.reason + "\0" + error.log_tail)
             os.replace(temporary, self.socket_path.parent / FAILED_NAME)
-        except OSError as failure:  # the workers then wait for the socket until START_TIMEOUT, as before
-            print(f"autograder: could not leave the warm process's failure for the workers: {failure}", file=sys.stderr)
+        except OSError:  # its folder is gone (closed meanwhile): workers, if any, wait for the socket until START_TIMEOUT
+            pass
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -240,6 +243,7 @@ class Zygote:
         return [sys.executable, "-I", "-S", str(CLIENT), str(self.socket_path), json.dumps(request), str(os.getpid())]
 
     def close(self) -> None:
+        self._closed = True  # its end is ours, not a failure to report
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
