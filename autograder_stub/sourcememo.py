@@ -13,7 +13,8 @@ code as before; each result is what that code returned for the same text.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import functools
+from typing import Any, Callable, Iterable
 
 MAX_KNOWN_CHARS = 8_000_000  # all prepared texts together (a warm process serves several courses)
 HASH_SEED = 0xC70F6907  # ipykernel.compiler.get_tmp_hash_seed(): the seed its cell file names use
@@ -74,45 +75,29 @@ def install() -> None:
     from IPython.core.inputtransformer2 import TransformerManager
 
     defaults = _defaults()
-    TransformerManager.transform_cell = _transform_cell(TransformerManager.transform_cell, defaults)
-    compiler_module.murmur2_x86 = _murmur2_x86(compiler_module.murmur2_x86)
-    shell_module._should_be_async = _should_be_async(shell_module._should_be_async)
+    TransformerManager.transform_cell = _looked_up(
+        TransformerManager.transform_cell,
+        lambda manager, cell: _transformed.get(cell) if isinstance(cell, str) and _transformers(manager) == defaults else None,
+    )
+    compiler_module.murmur2_x86 = _looked_up(
+        compiler_module.murmur2_x86,
+        lambda data, seed: _digests.get(data) if isinstance(data, str) and seed == HASH_SEED else None,
+    )
+    shell_module._should_be_async = _looked_up(
+        shell_module._should_be_async, lambda cell: _needs_loop.get(cell) if isinstance(cell, str) else None
+    )
 
 
-def _transform_cell(original: Callable, defaults: tuple) -> Callable:
-    def transform_cell(self: object, cell: str) -> str:
+def _looked_up(original: Callable, lookup: Callable) -> Callable:
+    """`original`, answered first from what was prepared: `lookup` of its arguments, None when it was not."""
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         global hits
-        known = _transformed.get(cell) if isinstance(cell, str) else None
-        if known is not None and _transformers(self) == defaults:
-            hits += 1
-            return known
-        return original(self, cell)
-
-    transform_cell.__doc__ = original.__doc__
-    return transform_cell
-
-
-def _murmur2_x86(original: Callable) -> Callable:
-    def murmur2_x86(data: str, seed: int) -> int:
-        global hits
-        known = _digests.get(data) if seed == HASH_SEED and isinstance(data, str) else None
+        known = None if kwargs else lookup(*args)
         if known is not None:
             hits += 1
             return known
-        return original(data, seed)
+        return original(*args, **kwargs)
 
-    murmur2_x86.__doc__ = original.__doc__
-    return murmur2_x86
-
-
-def _should_be_async(original: Callable) -> Callable:
-    def should_be_async(cell: str) -> bool:
-        global hits
-        known = _needs_loop.get(cell) if isinstance(cell, str) else None
-        if known is not None:
-            hits += 1
-            return known
-        return original(cell)
-
-    should_be_async.__doc__ = original.__doc__
-    return should_be_async
+    return wrapper

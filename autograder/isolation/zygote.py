@@ -229,9 +229,9 @@ class Zygote:
 
         `root` is an empty host folder (in the sandbox's scratch dir) that the fork mounts its new root on.
         `known_sources` are cell texts the zygote may prepare for its kernels (autograder_stub.sourcememo): only
-        texts every student holds (the release's), as whatever the zygote holds, every kernel it forks can read. The client dies with this process (it is told our pid),
-        and so with the thread that launches it (the parent-death signal): launch it from a thread that
-        lives as long as the kernel.
+        texts every student holds (the release's), as whatever the zygote holds, every kernel it forks can read.
+        The client dies with this process (it is told our pid), and so with the thread that launches it (the
+        parent-death signal): launch it from a thread that lives as long as the kernel.
         """
         self.wait_ready()
         request = {"layout": layout.to_json(), "argv": kernel_argv, "cgroups": cgroup_dirs, "root": str(root)}

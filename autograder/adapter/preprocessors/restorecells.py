@@ -44,6 +44,8 @@ class RestoreCells(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> Tuple[NotebookNode, ResourcesDict]:
         path = self._source_path(resources)
+        if not path.is_file():
+            raise CourseError(path.parent, f"RestoreCells needs the source notebook {path.name} to restore deleted cells, and it does not exist")
         source = read_notebook_once(path)
         present = {_grade_id(cell) for cell in nb.cells} - {None}
         for index, cell in enumerate(source.cells):
@@ -107,7 +109,7 @@ def release_code(config: Config, resources: ResourcesDict) -> frozenset[str]:
     """The code cell texts of the release notebook; empty when it cannot be read."""
     try:
         release = read_notebook_once(release_path(config, resources))
-    except (CourseError, OSError, KeyError, TypeError, ValueError):
+    except (OSError, KeyError, TypeError, ValueError):
         return frozenset()
     return frozenset(cell.source for cell in release.cells if cell.cell_type == "code" and isinstance(cell.source, str))
 
@@ -117,8 +119,6 @@ def read_notebook_once(path: Path) -> NotebookNode:
 
     The notebook returned is shared: only read it (a restored cell is a deep copy).
     """
-    if not path.is_file():
-        raise CourseError(path.parent, f"RestoreCells needs the source notebook {path.name} to restore deleted cells, and it does not exist")
     raw = path.read_bytes()
     key = hashlib.sha256(raw).hexdigest()
     if key not in _SOURCES:
