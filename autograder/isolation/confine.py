@@ -227,8 +227,14 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], paren
     os.dup2(null, 2)  # set-up is done: the zygote's log goes too
     os.chdir(layout.cwd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The exec below makes the init dumpable until the reaper's first line: the child starts only once the
+    # reaper has closed the gate (or died), so no student code ever sees the init ptrace-able or its fds.
+    gate_read, gate_write = os.pipe()
     child = os.fork()
     if child == 0:
+        os.close(gate_write)
+        os.read(gate_read, 1)  # EOF: the init is undumpable again
+        os.close(gate_read)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
         _quiet_stdio()
@@ -236,16 +242,20 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], paren
         run()
         os._exit(0)
     # From here on the init only reaps (SIG_IGN and the parent-death signal survive the exec).
-    exec_reaper(child)
+    os.close(gate_read)
+    exec_reaper(child, gate_write)
     return 1  # not reached
 
 
 # What a process that only waits execs (the supervisor, the namespace's init): a tiny interpreter, so
 # the zygote's pages (torch and all) are mapped once less per kernel. It sets itself undumpable again
-# (no ptrace or /proc/N/fd from the kernel's uid), reaps every child, and exits with `child`'s status.
+# (no ptrace or /proc/N/fd from the kernel's uid), then closes the gate fd it may be given (the child
+# waits for that), reaps every child, and exits with `child`'s status.
 REAPER = """
 import ctypes, os, sys
 ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+if len(sys.argv) > 2:
+    os.close(int(sys.argv[2]))
 child = int(sys.argv[1])
 while True:
     try:
@@ -257,9 +267,11 @@ while True:
 """
 
 
-def exec_reaper(child: int) -> None:
-    """Become REAPER for `child`; never returns (OSError if the interpreter cannot be run)."""
-    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", REAPER, str(child)])
+def exec_reaper(child: int, gate: int | None = None) -> None:
+    """Become REAPER for `child`, closing `gate` once undumpable again; never returns (OSError if the interpreter cannot be run)."""
+    if gate is not None:
+        os.set_inheritable(gate, True)
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", REAPER, str(child), *([str(gate)] if gate is not None else [])])
 
 
 def _arm_parent_death(parent_alive: int) -> None:
