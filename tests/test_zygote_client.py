@@ -1,0 +1,99 @@
+"""The zygote's client: the kernel's exit status from what the zygote sends, a refusal in one line, built-ins only."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from autograder.isolation import zygote
+from autograder.isolation.zygote_client import EXIT_NO_ZYGOTE
+
+CLIENT = Path(zygote.CLIENT)
+
+
+class _OneShotZygote:
+    """A Unix socket that reads one request line and answers with the messages given, as the zygote's `_send` writes them."""
+
+    def __init__(self, path: Path, messages: list[dict]) -> None:
+        self.path = path
+        self.messages = messages
+        self.request = b""
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(1)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            while not self.request.endswith(b"\n"):
+                self.request += connection.recv(4096)
+            for message in self.messages:
+                zygote._send(connection, message)
+
+    def close(self) -> None:
+        self.thread.join(timeout=30)
+        self.listener.close()
+
+
+def _client(socket_path: Path, request: str = '{"layout": {}}', *flags: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-I", "-S", *flags, str(CLIENT), str(socket_path), request, str(os.getpid())]
+    return subprocess.run(argv, capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("status, expected", [(0, 0), (3, 3), (-9, 247), (70, 70)])
+def test_the_kernels_exit_status_is_the_clients(tmp_path: Path, status: int, expected: int):
+    server = _OneShotZygote(tmp_path / "z.sock", [{"pid": 1234}, {"exit": status}])
+    try:
+        done = _client(server.path, '{"layout": "x"}')
+    finally:
+        server.close()
+    assert done.returncode == expected
+    assert server.request == b'{"layout": "x"}\n'
+
+
+def test_a_refusal_is_one_line_with_the_zygotes_reason(tmp_path: Path):
+    server = _OneShotZygote(tmp_path / "z.sock", [{"error": "bad \"layout\": é"}])
+    try:
+        done = _client(server.path)
+    finally:
+        server.close()
+    assert done.returncode == EXIT_NO_ZYGOTE
+    assert done.stderr.decode().strip() == 'autograder: the warm kernel process refused: bad "layout": é'
+
+
+def test_a_zygote_that_hangs_up_or_is_missing_is_no_zygote(tmp_path: Path):
+    server = _OneShotZygote(tmp_path / "z.sock", [{"pid": 1}])
+    try:
+        assert _client(server.path).returncode == EXIT_NO_ZYGOTE
+    finally:
+        server.close()
+    missing = _client(tmp_path / "none.sock")
+    assert missing.returncode == EXIT_NO_ZYGOTE and b"cannot be reached" in missing.stderr
+
+
+def test_the_client_imports_only_built_in_modules(tmp_path: Path):
+    """It runs once per kernel: an import of json, socket, signal or ctypes is CPU every grading pays."""
+    server = _OneShotZygote(tmp_path / "z.sock", [{"pid": 1}, {"exit": 0}])
+    try:
+        done = _client(server.path, '{"layout": {}}', "-X", "importtime")
+    finally:
+        server.close()
+    assert done.returncode == 0
+    imported = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines() if line.startswith("import time:")}
+    assert "_ctypes" in imported  # the log works
+    assert not imported & {"json", "socket", "signal", "ctypes", "selectors", "enum", "re"}, imported
+
+
+def test_a_wrong_command_line_is_a_usage_line():
+    done = subprocess.run([sys.executable, "-I", "-S", str(CLIENT), "only-one"], capture_output=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.decode().startswith("usage: zygote_client.py")
+    assert json.dumps({"exit": 5}).encode().startswith(b'{"exit": ')  # the format the client reads
