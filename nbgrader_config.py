@@ -86,10 +86,15 @@ from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     IgnorePattern,
     LimitOutput,
-    SaveAutoGrades,
 )
 
-from autograder.adapter.preprocessors import CachedCheckCellMetadata, GuardedExecute, RequireExecution, Verify  # noqa: E402
+from autograder.adapter.preprocessors import (  # noqa: E402
+    CachedCheckCellMetadata,
+    GuardedExecute,
+    RequireExecution,
+    SaveAutoGradesAtOnce,
+    Verify,
+)
 
 c.Autograde.autograde_preprocessors = [
     GuardedExecute,  # nbgrader's Execute in a sandboxed kernel, restarted after a fault
@@ -98,7 +103,7 @@ c.Autograde.autograde_preprocessors = [
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
-    SaveAutoGrades,
+    SaveAutoGradesAtOnce,  # nbgrader's SaveAutoGrades, the notebook's rows read at once and committed once
     AssignLatePenalties,
     CachedCheckCellMetadata,  # nbgrader's CheckCellMetadata; metadata that passed the schema is not checked again
 ]

@@ -36,7 +36,7 @@ def test_wired_into_the_course_autograde_chain(course):
     chain = Autograde(config=course.config()).autograde_preprocessors
     names = [cls.__name__ for cls in chain]
     assert names[0] == "GuardedExecute" and "Execute" not in names
-    assert names.index("RequireExecution") < names.index("Verify") < names.index("SaveAutoGrades")
+    assert names.index("RequireExecution") < names.index("Verify") < names.index("SaveAutoGradesAtOnce")
 
 
 def test_ignore_pattern_drops_only_python_warnings(course):
