@@ -391,3 +391,22 @@ def test_the_namespaces_init_is_a_small_undumpable_reaper():
     rss_mib, fds = out.split()
     assert int(rss_mib) < 64  # a fork of the zygote would map its torch pages (about 200 MiB and more)
     assert fds == "denied"
+
+
+def test_the_font_list_is_built_once_for_the_zygotes_of_this_code():
+    """matplotlib lists the machine's fonts (fc-list) in a folder without a list: once per code version, not per batch."""
+    from autograder.isolation import warmsession
+
+    fonts = zygote_module.font_cache()
+    assert fonts is not None and warmsession.private(fonts) and warmsession.private(fonts.parent)
+    assert fonts.parent == zygote_module.kept_warm_place()[0]  # where a kept-warm zygote of this code keeps its own
+    built = []
+    for _ in range(2):
+        zygote = Zygote().start()
+        try:
+            zygote.wait_ready()
+        finally:
+            zygote.close()
+        [font_list] = fonts.glob("fontlist-*.json")
+        built.append(font_list.stat().st_mtime_ns)
+    assert built[0] == built[1], "the second zygote listed the fonts again"

@@ -125,13 +125,17 @@ class Zygote:
         assert self.folder is not None and self._ready is not None
         os.chmod(self.folder, 0o700)
         (self.socket_path.parent / FAILED_NAME).unlink(missing_ok=True)  # an earlier one's, on this socket
+        environment = _warm_environment(self.folder)
+        fonts = font_cache()
+        if fonts is not None:
+            environment["MPLCONFIGDIR"] = str(fonts)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", MODULE, "--socket", str(self.socket_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                env=_warm_environment(self.folder),
+                env=environment,
                 cwd=self.folder,
                 preexec_fn=_die_with_parent,
             )
@@ -325,6 +329,26 @@ def kept_warm_place() -> tuple[Path, dict[str, str]]:
 
     folder = session_folder(_warm_environment(Path("/")))  # keyed by everything but the folder itself
     return folder, _warm_environment(folder)
+
+
+def font_cache() -> Path | None:
+    """matplotlib's folder for a zygote of this code, kept between commands: its font list is built once, not per batch.
+
+    matplotlib lists the machine's fonts (running fc-list) when its folder has no list yet: 0.1 s here with
+    39 fonts, seconds on a desktop with thousands, each time a zygote imports it in a new folder. This is the
+    folder a kept-warm zygote of the same code uses (`kept_warm_place`), private to root like it; it holds
+    only what matplotlib writes. None (a folder of the zygote's own, as before) where it cannot be had.
+    """
+    from autograder.isolation import warmsession
+
+    try:
+        folder, environment = kept_warm_place()
+        warmsession.prepare_folder(folder)
+        fonts = Path(environment["MPLCONFIGDIR"])
+        fonts.mkdir(mode=0o700, exist_ok=True)
+    except (OSError, warmsession.WarmSessionError):
+        return None
+    return fonts if warmsession.private(fonts) else None
 
 
 def _warm_environment(folder: Path) -> dict[str, str]:
