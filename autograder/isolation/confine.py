@@ -250,10 +250,19 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], paren
 # What a process that only waits execs (the supervisor, the namespace's init): a tiny interpreter, so
 # the zygote's pages (torch and all) are mapped once less per kernel. It sets itself undumpable again
 # (no ptrace or /proc/N/fd from the kernel's uid), then closes the gate fd it may be given (the child
-# waits for that), reaps every child, and exits with `child`'s status.
+# waits for that), reaps every child, and exits with `child`'s status. prctl is called through the
+# built-in _ctypes, as ctypes.CDLL(None).prctl would (importing ctypes costs 1.5 ms, twice per kernel).
 REAPER = """
-import ctypes, os, sys
-ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+import _ctypes, os, sys
+class Int(_ctypes._SimpleCData):
+    _type_ = "i"
+class Function(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL
+    _restype_ = Int
+class ThisProcess:
+    _handle = _ctypes.dlopen(None)
+if Function(("prctl", ThisProcess()))(4, 0, 0, 0, 0) != 0:
+    os._exit(1)
 if len(sys.argv) > 2:
     os.close(int(sys.argv[2]))
 child = int(sys.argv[1])
