@@ -16,8 +16,9 @@ import sys
 
 EXIT_NO_ZYGOTE = 70
 PR_SET_PDEATHSIG = 1
-# The zygote's line that ends a kernel: {"exit": STATUS} (json.dumps of a one-key dict).
-EXIT_PREFIX = b'{"exit": '
+# The zygote's line that ends a kernel, {"exit": STATUS}, and one that refuses it, {"error": REASON} (json.dumps).
+EXIT_PREFIX = b'{"exit":'
+ERROR_PREFIX = b'{"error":'
 
 
 class _CInt(_ctypes._SimpleCData):
@@ -40,10 +41,9 @@ class _ThisProcess:
 
 
 def die_with_parent(parent: int) -> bool:
-    """Be killed when `parent` (the process that started us) dies; False if it already has (we were orphaned first)."""
+    """Be killed when `parent` (the process that started us) dies; False if it already has, or if that cannot be asked."""
     prctl = _CFunction(("prctl", _ThisProcess()))
-    prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0)
-    return os.getppid() == parent
+    return prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() == parent
 
 
 def main(argv: list) -> int:
@@ -72,8 +72,8 @@ def main(argv: list) -> int:
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
             if line.startswith(EXIT_PREFIX):
-                return int(line[len(EXIT_PREFIX) :].rstrip(b"}")) & 0xFF
-            if line.startswith(b'{"error"'):
+                return int(line[len(EXIT_PREFIX) :].strip().rstrip(b"}")) & 0xFF
+            if line.startswith(ERROR_PREFIX):
                 import json  # only to print the zygote's reason
 
                 reason = json.loads(line).get("error")
