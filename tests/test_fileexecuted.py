@@ -9,6 +9,7 @@ import sqlite3
 import nbformat
 import pytest
 from nbgrader.converters import Autograde
+from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 
 from activation import ASSIGNMENT, LESSON
@@ -76,3 +77,21 @@ def test_with_sanitize_steps_configured_it_is_autograde_unchanged(course, tmp_pa
     FileExecuted(coursedir=coursedir, config=config).start()
     written = nbformat.read(scratch.root / "autograded" / "solution" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     assert written.cells[first].outputs == []  # ClearOutput ran: both of Autograde's passes, not the one-pass path
+
+
+def test_an_invalid_executed_notebook_is_refused_before_any_score_is_saved(course, tmp_path):
+    """The filer checks the notebook's schema once, after its last step: UseExecuted checks what it reads, first."""
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / "solution.ipynb"])
+    ensure_registered(scratch, ASSIGNMENT)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    filer = _Filer(scratch, ASSIGNMENT, LESSON, staging)
+    nb = nbformat.read(SAMPLES / "solution.ipynb", as_version=4)
+    test_cell = next(cell for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code")
+    test_cell.execution_count = "siete"  # a number or null: invalid, and nothing nbgrader's steps read
+    (staging / "solution.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    filer.coursedir.student_id = "solution"
+    with pytest.raises(NbGraderException):
+        FileExecuted(coursedir=filer.coursedir, config=filer.config).start()
+    with sqlite3.connect(scratch.gradebook) as db:
+        assert db.execute("select count(*) from grade where auto_score is not null").fetchone() == (0,)

@@ -30,6 +30,10 @@ class FileExecuted(Autograde):
             return
         self._sanitizing = False
         self._init_preprocessors()
+        # nbconvert checks the notebook against its schema after every step (about 12 ms a student filed): once,
+        # after the last, is enough here, where UseExecuted checks what it reads before anything is saved. Never
+        # for an empty chain, where nbconvert's single check fails.
+        self.exporter.optimistic_validation = bool(self.autograde_preprocessors)
         try:
             with utils.setenv(NBGRADER_EXECUTION="autograde"):
                 BaseConverter.convert_single_notebook(self, notebook_filename)

@@ -397,10 +397,6 @@ class _Filer:
         self.config = course.config()
         _, tail = split_chain(self.config.Autograde.autograde_preprocessors or [])
         self.config.Autograde.autograde_preprocessors = [UseExecuted, *tail]
-        # nbconvert checks the notebook against its schema after every step (about 12 ms a student); once,
-        # after the last, catches the same invalid notebook. Only here, where the chain is never empty:
-        # nbconvert's single check fails on an empty chain (plain nbgrader keeps its default).
-        self.config.Exporter.optimistic_validation = True
         # The worker sanitized the submission already, and UseExecuted puts the executed copy in place of
         # whatever the sanitize pass would make: here that pass only copies the submission through.
         self.config.Autograde.sanitize_preprocessors = []
