@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader.api import MissingEntry
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import SaveAutoGrades
 
 from activation import ASSIGNMENT, LESSON
@@ -60,7 +61,7 @@ def _executed_with_failures(sample: Path, target: Path, every: int) -> None:
     nbformat.write(nb, target)
 
 
-def test_the_same_rows_as_nbgraders_savautogrades(course, tmp_path):
+def test_the_same_rows_as_nbgraders_saveautogrades(course, tmp_path):
     tests = [spec.grade_id for spec in LESSON.tests]
     manual = {tests[0]: 0.5, tests[-1]: 0.0}
     ours = filed_with(SaveAutoGradesAtOnce, course, tmp_path / "ours", manual)
@@ -81,8 +82,6 @@ def test_the_course_chain_files_with_it(course):
 def test_a_cell_the_gradebook_lacks_is_nbgraders_missing_entry(course, tmp_path):
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / "solution.ipynb"])
     ensure_registered(scratch, ASSIGNMENT)
-    from nbgrader.api import Gradebook
-
     with Gradebook(f"sqlite:///{scratch.gradebook}") as gradebook:
         gradebook.update_or_create_student("solution")
         gradebook.update_or_create_submission(ASSIGNMENT, "solution")
@@ -92,3 +91,66 @@ def test_a_cell_the_gradebook_lacks_is_nbgraders_missing_entry(course, tmp_path)
             read.find_grade("no_such_cell", ASSIGNMENT, ASSIGNMENT, "solution")
         with pytest.raises(MissingEntry):
             read.find_comment("no_such_cell", ASSIGNMENT, ASSIGNMENT, "solution")
+
+
+# --- a hand-made gradebook: one name for a grade, a solution and a task cell; a failure part way ------------
+
+
+def _gradebook_with_shared_names(path: Path) -> str:
+    """A gradebook whose notebook has cells named "x" of all three kinds, "y" graded, and one submission."""
+    url = f"sqlite:///{path}"
+    with Gradebook(url) as gradebook:
+        gradebook.update_or_create_assignment("a")
+        gradebook.update_or_create_notebook("n", "a")
+        for name in ("x", "y"):
+            gradebook.update_or_create_grade_cell(name, "n", "a", max_score=2.0, cell_type="code")
+        gradebook.update_or_create_solution_cell("x", "n", "a")
+        gradebook.update_or_create_task_cell("x", "n", "a", max_score=3.0, cell_type="markdown")
+        gradebook.update_or_create_student("s")
+        gradebook.add_submission("a", "s")
+        submitted = gradebook.find_submission_notebook("n", "a", "s")
+        for grade in submitted.grades:
+            grade.manual_score = 1.0 if grade.cell.name == "y" else None
+        gradebook.db.commit()
+    return url
+
+
+def _cell(grade_id: str, failed: bool, **kinds: bool) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source=f"# {grade_id}")
+    cell.metadata["nbgrader"] = {"grade_id": grade_id, "points": 2.0, "grade": False, "solution": False, "locked": False, **kinds}
+    if failed:
+        cell.outputs = [nbformat.v4.new_output("error", ename="E", evalue="", traceback=[])]
+    return cell
+
+
+def _rows(url: str) -> tuple[list, list]:
+    with Gradebook(url) as gradebook:
+        submitted = gradebook.find_submission_notebook("n", "a", "s")
+        grades = sorted((g.cell.name, type(g.cell).__name__, g.auto_score, g.manual_score, g.needs_manual_grade) for g in submitted.grades)
+        comments = sorted((c.cell.name, type(c.cell).__name__, c.auto_comment) for c in submitted.comments)
+    return grades, comments
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_a_name_shared_by_three_kinds_of_cell_saves_what_nbgrader_saves(tmp_path: Path, failed: bool):
+    cells = [_cell("x", failed, grade=True, solution=True), _cell("y", not failed, grade=True), _cell("x", False, task=True)]
+    saved = []
+    for saver in (SaveAutoGrades, SaveAutoGradesAtOnce):
+        url = _gradebook_with_shared_names(tmp_path / f"{saver.__name__}.db")
+        resources = {"nbgrader": {"notebook": "n", "assignment": "a", "student": "s", "db_url": url}}
+        saver()(nbformat.v4.new_notebook(cells=copy.deepcopy(cells)), resources)
+        saved.append(_rows(url))
+    assert saved[0] == saved[1]
+    grades, _ = saved[1]
+    assert ("y", "GradeCell", 0.0 if not failed else 2.0, 1.0, True) in grades  # a manual score: flagged for review
+
+
+def test_a_cell_missing_from_the_gradebook_saves_none_of_the_notebook(tmp_path: Path):
+    """nbgrader has saved the cells before it by then; here the notebook's earlier scores stay as they were."""
+    url = _gradebook_with_shared_names(tmp_path / "g.db")
+    before = _rows(url)
+    cells = [_cell("y", False, grade=True), _cell("missing", False, grade=True)]
+    resources = {"nbgrader": {"notebook": "n", "assignment": "a", "student": "s", "db_url": url}}
+    with pytest.raises(MissingEntry):
+        SaveAutoGradesAtOnce()(nbformat.v4.new_notebook(cells=cells), resources)
+    assert _rows(url) == before

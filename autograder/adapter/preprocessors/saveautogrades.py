@@ -23,6 +23,7 @@ class SaveAutoGradesAtOnce(SaveAutoGrades):
     """
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> Tuple[NotebookNode, ResourcesDict]:
+        """nbgrader's preprocess, with the gradebook that answers from one read and the one commit after the cells."""
         self.notebook_id = resources["nbgrader"]["notebook"]
         self.assignment_id = resources["nbgrader"]["assignment"]
         self.student_id = resources["nbgrader"]["student"]
@@ -38,6 +39,7 @@ class _ReadAtOnce:
     """The part of a Gradebook that SaveAutoGrades uses, answered from one read of the submitted notebook."""
 
     def __init__(self, gradebook: Gradebook, notebook: str, assignment: str, student: str) -> None:
+        """Read the submitted notebook's grades and comments, each with its cell, in two queries."""
         self.gradebook = gradebook
         self.db = _CommitAtEnd(gradebook.db)
         submitted = gradebook.find_submission_notebook(notebook, assignment, student)
@@ -46,12 +48,14 @@ class _ReadAtOnce:
         self.comments = _by_cell(session.query(Comment).options(joinedload(Comment.cell)).filter(Comment.notebook_id == submitted.id))
 
     def find_grade(self, grade_cell: str, notebook: str, assignment: str, student: str) -> Grade:
+        """Gradebook.find_grade, for this submitted notebook."""
         for kind in (GradeCell, TaskCell):  # nbgrader's order
             if (kind, grade_cell) in self.grades:
                 return self.grades[(kind, grade_cell)]
         return self.gradebook.find_grade(grade_cell, notebook, assignment, student)  # nbgrader's MissingEntry
 
     def find_comment(self, solution_cell: str, notebook: str, assignment: str, student: str) -> Comment:
+        """Gradebook.find_comment, for this submitted notebook."""
         for kind in (SolutionCell, TaskCell):  # nbgrader's order
             if (kind, solution_cell) in self.comments:
                 return self.comments[(kind, solution_cell)]
@@ -62,12 +66,14 @@ class _CommitAtEnd:
     """The session, whose per-cell commits wait: SaveAutoGradesAtOnce commits once, after the last cell."""
 
     def __init__(self, session: Any) -> None:
+        """Stand in for `session`."""
         self.session = session
 
     def commit(self) -> None:
         """Nothing yet: the changes stay in the session until the one commit."""
 
     def __getattr__(self, name: str) -> Any:
+        """Everything else is the session's own."""
         return getattr(self.session, name)
 
 
