@@ -410,3 +410,22 @@ def test_the_font_list_is_built_once_for_the_zygotes_of_this_code():
         [font_list] = fonts.glob("fontlist-*.json")
         built.append(font_list.stat().st_mtime_ns)
     assert built[0] == built[1], "the second zygote listed the fonts again"
+
+
+def test_a_half_written_font_list_or_a_killed_writers_lock_is_cleared():
+    """A zygote killed while matplotlib wrote the list would otherwise have every later one list the fonts and wait."""
+    fonts = zygote_module.font_cache()
+    assert fonts is not None
+    half = fonts / "fontlist-v0.0.0.json"
+    half.write_text('{"_version": 3, "ttflist": [{"fname": "/usr/sh', encoding="utf-8")
+    stale, fresh = fonts / "fontlist-v0.0.0.json.matplotlib-lock", fonts / "fontlist-v0.0.1.json.matplotlib-lock"
+    stale.touch()
+    fresh.touch()
+    old = time.time() - 10 * zygote_module.FONT_LOCK_STALE_S
+    os.utime(stale, (old, old))
+    try:
+        assert zygote_module.font_cache() == fonts
+        assert not half.exists() and not stale.exists()
+        assert fresh.exists()  # a writer's lock of a moment ago is left to it
+    finally:
+        fresh.unlink(missing_ok=True)

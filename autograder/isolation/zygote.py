@@ -50,6 +50,8 @@ START_TIMEOUT = 120.0
 # Set by a grader for its worker processes: the socket of a zygote they share.
 SOCKET_ENV = "AUTOGRADER_ZYGOTE"
 EXIT_CONFINE_FAILED = 71
+# A lock matplotlib left beside its font list this long ago is a killed writer's (writing takes milliseconds).
+FONT_LOCK_STALE_S = 60.0
 
 
 class ZygoteError(AutograderError):
@@ -337,7 +339,9 @@ def font_cache() -> Path | None:
     matplotlib lists the machine's fonts (running fc-list) when its folder has no list yet: 0.1 s here with
     39 fonts, seconds on a desktop with thousands, each time a zygote imports it in a new folder. This is the
     folder a kept-warm zygote of the same code uses (`kept_warm_place`), private to root like it; it holds
-    only what matplotlib writes. None (a folder of the zygote's own, as before) where it cannot be had.
+    only what matplotlib writes. A font installed later is listed once this code changes or the folder is
+    removed (matplotlib lists again only when a listed font file is gone). None (a folder of the zygote's
+    own, as before) where it cannot be had.
     """
     from autograder.isolation import warmsession
 
@@ -348,7 +352,26 @@ def font_cache() -> Path | None:
         fonts.mkdir(mode=0o700, exist_ok=True)
     except (OSError, warmsession.WarmSessionError):
         return None
-    return fonts if warmsession.private(fonts) else None
+    if not warmsession.private(fonts):
+        return None
+    _clear_broken_font_list(fonts)
+    return fonts
+
+
+def _clear_broken_font_list(fonts: Path) -> None:
+    """A list a killed zygote left half-written, or its lock, would have every later zygote list the fonts and wait."""
+    now = time.time()
+    for lock in fonts.glob("*.matplotlib-lock"):  # matplotlib's, held while it writes the list
+        try:
+            if now - lock.lstat().st_mtime > FONT_LOCK_STALE_S:
+                lock.unlink()
+        except OSError:
+            continue
+    for listing in fonts.glob("fontlist-*.json"):
+        try:
+            json.loads(listing.read_bytes())
+        except (OSError, ValueError):
+            listing.unlink(missing_ok=True)
 
 
 def _warm_environment(folder: Path) -> dict[str, str]:
