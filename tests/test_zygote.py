@@ -399,6 +399,11 @@ def test_the_font_list_is_built_once_for_the_zygotes_of_this_code():
 
     fonts = zygote_module.font_cache()
     assert fonts is not None and warmsession.private(fonts) and warmsession.private(fonts.parent)
+    fonts.chmod(0o755)  # as matplotlib makes it when a kept-warm zygote of this code was there first
+    assert zygote_module.font_cache() == fonts
+    fonts.chmod(0o775)  # writable by others: not used
+    assert zygote_module.font_cache() is None
+    fonts.chmod(0o700)
     assert fonts.parent == zygote_module.kept_warm_place()[0]  # where a kept-warm zygote of this code keeps its own
     built = []
     for _ in range(2):

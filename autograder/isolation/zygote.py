@@ -352,10 +352,19 @@ def font_cache() -> Path | None:
         fonts.mkdir(mode=0o700, exist_ok=True)
     except (OSError, warmsession.WarmSessionError):
         return None
-    if not warmsession.private(fonts):
+    if not _ours_alone(fonts):
         return None
     _clear_broken_font_list(fonts)
     return fonts
+
+
+def _ours_alone(folder: Path) -> bool:
+    """A folder of ours, not a link, that nobody else may write (matplotlib makes it 0755 inside the private one)."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def _clear_broken_font_list(fonts: Path) -> None:
