@@ -26,8 +26,9 @@ TEXTS = [
 ]
 
 SCRIPT = """
-import json, sys
+import ast, json, sys
 from IPython.core.async_helpers import _should_be_async
+from IPython.core.compilerop import CachingCompiler
 from IPython.core.inputtransformer2 import TransformerManager
 from ipykernel.compiler import murmur2_x86
 import autograder_stub.sourcememo as memo
@@ -43,19 +44,32 @@ def compute(manager):
             out.append([type(error).__name__])
             continue
         import IPython.core.interactiveshell as shell_module, ipykernel.compiler as compiler_module
-        out.append([transformed, compiler_module.murmur2_x86(text, memo.HASH_SEED), shell_module._should_be_async(transformed)])
+        try:
+            tree = ast.dump(CachingCompiler().ast_parse(transformed), include_attributes=True)
+        except SyntaxError as error:
+            tree = ["SyntaxError", error.lineno, error.offset]
+        out.append([transformed, compiler_module.murmur2_x86(text, memo.HASH_SEED), shell_module._should_be_async(transformed), tree])
     return out
 
 plain = compute(TransformerManager())
 learned = memo.learn(texts)
 memo.install()
+future = CachingCompiler()  # a compiler whose flags a cell changed (from __future__ import ...) parses anew
+future.flags |= __import__("__future__").annotations.compiler_flag
+future.ast_parse(texts[0])
+future_hits = memo.hits
 prepared = compute(TransformerManager())
-hits = memo.hits
+hits = memo.hits - future_hits
+again = compute(TransformerManager())  # a tree is handed out once: parsed anew, and the same
+tree_hits_again = memo.hits - future_hits - hits - 3 * learned
+texts_left = [t for t in texts if t in memo._parsed]
 changed = TransformerManager()
 changed.line_transforms.append(lambda lines: [line.replace("x", "y") for line in lines])
 before = memo.hits
 after_change = changed.transform_cell(texts[0])
-print(json.dumps({"plain": plain, "prepared": prepared, "learned": learned, "hits": hits,
+print(json.dumps({"plain": plain, "prepared": prepared, "again": again, "learned": learned, "hits": hits,
+                  "trees": sum(1 for row in plain if len(row) > 1 and isinstance(row[3], str)),
+                  "tree_hits_again": tree_hits_again, "texts_left": texts_left, "future_hits": future_hits,
                   "change_hits": memo.hits - before, "after_change": after_change}))
 """
 
@@ -66,10 +80,13 @@ def test_prepared_texts_give_ipythons_own_results_and_a_changed_transformer_list
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["prepared"] == out["plain"]
+    assert out["prepared"] == out["plain"] == out["again"]
     failing = sum(1 for row in out["plain"] if len(row) == 1)  # what IPython cannot transform is not prepared
     assert out["learned"] == len(TEXTS) - failing
-    assert out["hits"] == 3 * out["learned"]  # each transform, hash and event-loop check of a prepared text
+    assert 0 < out["trees"] < out["learned"]  # "def roto(:" transforms but does not parse: no tree
+    assert out["hits"] == 3 * out["learned"] + out["trees"]  # each transform, hash, event-loop check and tree
+    assert out["tree_hits_again"] == 0 and out["texts_left"] == []  # each tree handed out once
+    assert out["future_hits"] == 0
     assert out["change_hits"] == 0 and out["after_change"] == "y = 1\ny + 1\n"
 
 
