@@ -158,12 +158,14 @@ def test_ctrl_c_reaches_the_command_which_works_in_the_callers_temp_folder(warm_
         text=True,
     )
     server = psutil.Process(warmsession.listener_pid(next(folder_of(warm_env).glob("commands-*.sock"))))
-    assert wait_until(lambda: any("zygote_client" in _command(p) for p in _tree(server)))
+    kernels = psutil.Process(warmsession.listener_pid(folder_of(warm_env) / "zygote.sock"))
+    assert wait_until(lambda: _tree(server) and _tree(kernels))  # the command runs, its kernel forked from the kept zygote
     assert any(own_temp.iterdir())  # the command's scratch folders are where the caller's TMPDIR says, as on its own
     caller.send_signal(signal.SIGINT)
     _, err = caller.communicate(timeout=WAIT_S)
     assert caller.returncode == 130 and "interrupted" in err
     assert wait_until(lambda: _tree(server) == [])
+    assert wait_until(lambda: _tree(kernels) == [])  # its kernel, held by the command's connection, died with it
 
 
 def test_a_batch_forks_its_kernels_from_the_kept_process(warm_env: dict[str, str], tmp_path: Path, course):

@@ -259,6 +259,36 @@ def test_a_kernel_dies_with_the_process_that_started_its_client():
                 os.killpg(owner.pid, signal.SIGKILL)
 
 
+HOLDER = """
+import sys, time
+from autograder.isolation.zygoteprovisioner import ZygoteKernel, client_request
+kernel = ZygoteKernel(*client_request(sys.argv[1:]))  # the zygote's client, in this process (a grading worker's way)
+time.sleep(600)
+"""
+
+
+def test_a_kernel_dies_with_the_process_that_holds_its_connection():
+    """The worker holds the zygote's connection itself (ZygoteProvisioner): killed mid-batch, its kernel goes too."""
+    with Sandbox() as box:
+        zygote = Zygote.shared()
+        command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-holder")
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, *command], cwd=ROOT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + START_S
+            while not tasks_of(box.uid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert tasks_of(box.uid), "the forked kernel never started"
+            holder.kill()
+            holder.wait()
+            deadline = time.monotonic() + GONE_S
+            while tasks_of(box.uid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not tasks_of(box.uid), "a kernel outlived the process that held its connection"
+        finally:
+            if holder.poll() is None:
+                os.killpg(holder.pid, signal.SIGKILL)
+
+
 def test_a_layout_that_cannot_be_built_never_runs_the_kernel(tmp_path: Path):
     with Sandbox() as box:
         good = box.layout()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from autograder.isolation import zygote
 from autograder.isolation.zygote_client import EXIT_NO_ZYGOTE
+from autograder.isolation.zygoteprovisioner import ZygoteKernel, client_request
 
 CLIENT = Path(zygote.CLIENT)
 
@@ -97,3 +99,46 @@ def test_a_wrong_command_line_is_a_usage_line():
     done = subprocess.run([sys.executable, "-I", "-S", str(CLIENT), "only-one"], capture_output=True, timeout=60)
     assert done.returncode == 2 and done.stderr.decode().startswith("usage: zygote_client.py")
     assert json.dumps({"exit": 5}).encode().startswith(b'{"exit": ')  # the format the client reads
+
+
+# --- the same client inside the grading process (ZygoteProvisioner) ------------------------------------------
+
+
+def test_the_clients_command_line_is_recognised_and_nothing_else(tmp_path: Path):
+    argv = [sys.executable, "-I", "-S", str(CLIENT), str(tmp_path / "z.sock"), '{"layout": {}}', "123"]
+    assert client_request(argv) == (tmp_path / "z.sock", '{"layout": {}}')
+    assert client_request([sys.executable, "-m", "ipykernel_launcher", "-f", "k.json"]) is None
+
+
+@pytest.mark.parametrize("messages, expected", [([{"pid": 1}, {"exit": 3}], 3), ([{"pid": 1}, {"exit": -9}], 247), ([{"error": "mal"}], EXIT_NO_ZYGOTE), ([{"pid": 1}], EXIT_NO_ZYGOTE)])
+def test_a_kernel_held_in_process_ends_as_the_zygote_says(tmp_path: Path, messages: list[dict], expected: int):
+    server = _OneShotZygote(tmp_path / "z.sock", messages)
+    try:
+        kernel = ZygoteKernel(server.path, '{"layout": "x"}')
+        assert kernel.wait() == expected and kernel.poll() == expected
+    finally:
+        server.close()
+    assert server.request == b'{"layout": "x"}\n'
+
+
+def test_killing_a_kernel_held_in_process_closes_its_connection(tmp_path: Path):
+    path = tmp_path / "z.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    kernel = ZygoteKernel(path, "{}")
+    connection, _ = listener.accept()
+    with connection, listener:
+        assert connection.recv(100) == b"{}\n"
+        assert kernel.poll() is None  # running: nothing said yet
+        kernel.send_signal(signal.SIGINT)  # interrupts go by message: no effect
+        assert kernel.poll() is None
+        kernel.send_signal(signal.SIGKILL)
+        assert kernel.poll() == -signal.SIGKILL
+        connection.settimeout(10)
+        assert connection.recv(100) == b""  # the zygote sees the connection close: it kills the namespace
+
+
+def test_a_zygote_that_cannot_be_reached_is_an_oserror(tmp_path: Path):
+    with pytest.raises(OSError):
+        ZygoteKernel(tmp_path / "none.sock", "{}")

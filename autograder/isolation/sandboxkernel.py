@@ -23,6 +23,7 @@ from autograder.engine.errors import AutograderError
 from autograder.isolation.bwrap import DEFAULT_LIMITS, Limits, Sandbox
 from autograder.isolation.readyclient import ReadyClient
 from autograder.isolation.zygote import Zygote
+from autograder.isolation.zygoteprovisioner import ZygoteProvisioner
 
 # The grader's own package: never visible inside a sandbox (its checks, references and seeds).
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
@@ -219,6 +220,12 @@ class WarmKernelManager(SandboxedKernelManager):
     @staticmethod
     def available() -> bool:
         return Zygote.available()
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        if self.provisioner is None:  # as jupyter_client's factory would make it, ours: the zygote's client in this process
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+            self.provisioner = ZygoteProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+        return await super()._async_pre_start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         assert self.sandbox is not None
