@@ -139,6 +139,29 @@ def test_killing_a_kernel_held_in_process_closes_its_connection(tmp_path: Path):
         assert connection.recv(100) == b""  # the zygote sees the connection close: it kills the namespace
 
 
-def test_a_zygote_that_cannot_be_reached_is_an_oserror(tmp_path: Path):
-    with pytest.raises(OSError):
-        ZygoteKernel(tmp_path / "none.sock", "{}")
+def test_a_zygote_that_cannot_be_reached_is_a_kernel_that_ended_at_once(tmp_path: Path):
+    """As the client process did: exit status 70, which jupyter_client then reports as a kernel that died."""
+    kernel = ZygoteKernel(tmp_path / "none.sock", "{}")
+    assert kernel.poll() == EXIT_NO_ZYGOTE and kernel.wait(timeout=1) == EXIT_NO_ZYGOTE
+
+
+def test_waiting_on_a_running_kernel_times_out_as_popen_does(tmp_path: Path):
+    path = tmp_path / "z.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        kernel = ZygoteKernel(path, "{}")
+        with pytest.raises(subprocess.TimeoutExpired):
+            kernel.wait(timeout=0.2)
+        kernel.kill()
+
+
+def test_killing_a_kernel_whose_status_was_sent_keeps_that_status(tmp_path: Path):
+    server = _OneShotZygote(tmp_path / "z.sock", [{"pid": 1}, {"exit": 5}])
+    try:
+        kernel = ZygoteKernel(server.path, "{}")
+        server.thread.join(timeout=30)  # both lines sent
+        kernel.kill()
+        assert kernel.poll() == 5
+    finally:
+        server.close()

@@ -13,6 +13,8 @@ import json
 import logging
 import signal
 import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ class ZygoteKernel:
     pid = None  # the kernel lives in its own pid namespace, behind the zygote: nothing here to signal
 
     def __init__(self, socket_path: Path, request: str) -> None:
-        """Ask the zygote for the kernel; OSError if it cannot be reached."""
+        """Ask the zygote for the kernel; one it cannot be asked for has ended at once, as the client would (EXIT_NO_ZYGOTE)."""
         self.returncode: int | None = None
         self._buffer = b""
         self._connection: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -50,9 +52,9 @@ class ZygoteKernel:
             self._connection.connect(str(socket_path))
             self._connection.sendall(request.encode() + b"\n")
             self._connection.setblocking(False)
-        except OSError:
-            self._close()
-            raise
+        except OSError as error:
+            log.error("the warm kernel process cannot be reached: %s", error)
+            self._ended(EXIT_NO_ZYGOTE)
 
     def poll(self) -> int | None:
         """The kernel's exit status once the zygote has said it (or is gone: EXIT_NO_ZYGOTE); None while it runs."""
@@ -61,9 +63,13 @@ class ZygoteKernel:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        """Until the kernel has ended (jupyter_client calls it once `poll` has said so; `timeout` is never needed)."""
+        """Until the kernel has ended, as Popen.wait (subprocess.TimeoutExpired past `timeout`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while self.returncode is None and self._connection is not None:
-            self._read(block=True)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired("zygote kernel", timeout or 0)
+            self._read(block=True, timeout=left)
         return self.returncode if self.returncode is not None else EXIT_NO_ZYGOTE
 
     def send_signal(self, signum: int) -> None:
@@ -72,7 +78,9 @@ class ZygoteKernel:
             self.kill()
 
     def kill(self) -> None:
-        """Close the connection: the zygote kills the kernel's whole pid namespace."""
+        """Close the connection: the zygote kills the kernel's whole pid namespace (a status it had sent is kept)."""
+        if self._connection is not None:
+            self._read(block=False)
         if self._connection is not None:
             self._close()
             if self.returncode is None:
@@ -80,12 +88,12 @@ class ZygoteKernel:
 
     terminate = kill
 
-    def _read(self, block: bool) -> None:
+    def _read(self, block: bool, timeout: float | None = None) -> None:
         assert self._connection is not None
         try:
-            self._connection.setblocking(block)
+            self._connection.settimeout(timeout if block else 0.0)
             chunk = self._connection.recv(4096)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, TimeoutError):
             return
         except OSError:
             chunk = b""
@@ -106,7 +114,12 @@ class ZygoteKernel:
         self._close()
 
     def _close(self) -> None:
+        """Shut the connection down, not only this descriptor: a copy a forked child still held would keep it open."""
         if self._connection is not None:
+            try:
+                self._connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # the zygote closed it first
+                pass
             self._connection.close()
             self._connection = None
 
@@ -123,3 +136,9 @@ class ZygoteProvisioner(LocalProvisioner):
         self.pid = self.pgid = None
         self.cwd = kwargs.get("cwd")
         return self.connection_info
+
+    async def cleanup(self, restart: bool = False) -> None:
+        """A kernel still held is let go first (its namespace killed), whatever path led here."""
+        if isinstance(self.process, ZygoteKernel):
+            self.process.kill()
+        await super().cleanup(restart=restart)
