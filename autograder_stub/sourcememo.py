@@ -15,6 +15,7 @@ kernel (IPython's AST transformers may change the tree they get): the same text 
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Callable, Iterable
 
 MAX_KNOWN_CHARS = 8_000_000  # all prepared texts together (a warm process serves several courses)
@@ -80,10 +81,15 @@ def _learn_tree(compiler: Any, transformed: str) -> None:
     global _tree_chars
     if transformed in _parsed or _tree_chars + len(transformed) > MAX_TREE_CHARS:
         return
-    try:
-        _parsed[transformed] = compiler.ast_parse(transformed)
-    except Exception:  # noqa: BLE001 - a SyntaxError (or any other) is each kernel's to raise, with its cell's name
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        try:
+            tree = compiler.ast_parse(transformed)
+        except Exception:  # noqa: BLE001 - a SyntaxError (or any other) is each kernel's to raise, with its cell's name
+            return
+    if warned:  # a parse that warns ("\\d" in a string) warns in each kernel, under that kernel's own filters
         return
+    _parsed[transformed] = tree
     _tree_chars += len(transformed)
 
 

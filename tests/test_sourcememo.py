@@ -102,3 +102,17 @@ def test_learning_keeps_within_its_size_bound_and_what_it_knows():
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[:2] == ["1", "1"]  # the 120 characters of b's would pass the bound; c's fit
     assert "'b" not in done.stdout
+
+
+def test_a_text_whose_parse_warns_gets_no_tree_and_so_warns_in_each_kernel():
+    """An invalid escape warns when parsed: a kernel whose filters turn that into an error must still see it."""
+    script = r"""
+    import autograder_stub.sourcememo as memo
+    from IPython.core.inputtransformer2 import TransformerManager
+    texts = ["patron = '\d+'\n", "limpio = 1\n"]
+    memo.learn(texts)
+    print([TransformerManager().transform_cell(t) in memo._parsed for t in texts], len(memo._transformed))
+    """
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("]")[0] + "]" == "[False, True]" and done.stdout.split()[-1] == "2"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -237,7 +238,8 @@ class Zygote:
         `known_sources` are cell texts the zygote may prepare for its kernels (autograder_stub.sourcememo): only
         texts every student holds (the release's), as whatever the zygote holds, every kernel it forks can read.
         The client dies with this process (it is told our pid), and so with the thread that launches it (the
-        parent-death signal): launch it from a thread that lives as long as the kernel.
+        parent-death signal): launch it from a thread that lives as long as the kernel. A grading's own kernels
+        (WarmKernelManager) run no client: ZygoteProvisioner holds the connection in the grading process.
         """
         self.wait_ready()
         request = {"layout": layout.to_json(), "argv": kernel_argv, "cgroups": cgroup_dirs, "root": str(root)}
@@ -641,7 +643,8 @@ def _learn_sources(path: Path) -> None:
             texts = json.loads(handle.read().decode("utf-8"))
         if not isinstance(texts, list):
             raise ValueError("not a list of cell texts")
-        sourcememo.learn(texts)
+        if sourcememo.learn(texts):
+            gc.freeze()  # the prepared texts and trees live as long as we do: no kernel's collection copies their pages
     except Exception as error:  # noqa: BLE001 - whatever the file, the zygote keeps serving
         print(f"autograder.isolation.zygote: cell texts not prepared: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
