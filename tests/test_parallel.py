@@ -63,14 +63,24 @@ def _zygote_with_a_kernel(zygote: Zygote) -> Callable[[], psutil.Process | None]
     return lambda: process if process.children() else None
 
 
-def _second_worker_grading() -> psutil.Process | None:
-    """The batch's second grading worker (forked by the first), once it has started a kernel."""
-    for host in psutil.Process().children():
-        if HOST_MODULE in _cmdline(host):
-            for sibling in host.children():
-                if HOST_MODULE in _cmdline(sibling) and sibling.children():
-                    return sibling
-    return None
+def _second_worker_grading(zygote: Zygote | None) -> Callable[[], psutil.Process | None]:
+    """The batch's second grading worker (forked by the first), once it grades.
+
+    A cold kernel is the worker's child. A warm one is the zygote's, held by the worker's connection (no child
+    of the worker): two of them at once mean both workers have one.
+    """
+    forks = psutil.Process(zygote.process.pid) if zygote is not None and zygote.process is not None else None
+
+    def find() -> psutil.Process | None:
+        both = forks is not None and len(forks.children()) >= 2
+        for host in psutil.Process().children():
+            if HOST_MODULE in _cmdline(host):
+                for sibling in host.children():
+                    if HOST_MODULE in _cmdline(sibling) and (both or sibling.children()):
+                        return sibling
+        return None
+
+    return find
 
 
 def _cmdline(process: psutil.Process) -> list[str]:
@@ -103,8 +113,13 @@ def test_a_zygote_killed_mid_batch_costs_no_student_a_point(course, tmp_path: Pa
 def test_a_grading_worker_killed_mid_batch_costs_no_student_a_point(course, tmp_path: Path):
     names = ("solution", "leaky_relu", "stride1_when_none", "blank")
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / f"{name}.ipynb" for name in names])
-    with killing(_second_worker_grading) as killed:
-        batch = autograde(scratch, ASSIGNMENT, LESSON, workers=2)
+    zygote = Zygote().start() if Zygote.available() else None  # the batch's own: its kernels are this batch's
+    try:
+        with killing(_second_worker_grading(zygote)) as killed:
+            batch = autograde(scratch, ASSIGNMENT, LESSON, workers=2, zygote=zygote)
+    finally:
+        if zygote is not None:
+            zygote.close()
     assert killed.is_set(), "no grading worker was killed while it graded: the test proved nothing"
     assert not batch.failures
     assert {row.student: row.parts for row in batch.scores} == {name: EXPECTED_SCORES[name] for name in names}
