@@ -237,26 +237,31 @@ time.sleep(600)
 """
 
 
-def test_a_kernel_dies_with_the_process_that_started_its_client():
-    """A grading worker killed mid-batch: its kernel must not live on (in a kept-warm zygote nothing else would stop it)."""
+def _kernel_dies_with(script: str, asked: str) -> None:
+    """Start a warm kernel from a process running `script` over the client's command line, kill that process: the kernel goes."""
     with Sandbox() as box:
         zygote = Zygote.shared()
-        command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-owner")
-        owner = subprocess.Popen([sys.executable, "-c", OWNER, *command], start_new_session=True)
+        command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-asker")
+        asker = subprocess.Popen([sys.executable, "-c", script, *command], cwd=ROOT, start_new_session=True)
         try:
             deadline = time.monotonic() + START_S
             while not tasks_of(box.uid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert tasks_of(box.uid), "the forked kernel never started"
-            owner.kill()  # only the owner: its client is not in the signal's way
-            owner.wait()
+            asker.kill()  # only the asker: a client it started is not in the signal's way
+            asker.wait()
             deadline = time.monotonic() + GONE_S
             while tasks_of(box.uid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert not tasks_of(box.uid), "a kernel outlived the process that asked for it"
+            assert not tasks_of(box.uid), f"a kernel outlived the process that {asked}"
         finally:
-            if owner.poll() is None:
-                os.killpg(owner.pid, signal.SIGKILL)
+            if asker.poll() is None:
+                os.killpg(asker.pid, signal.SIGKILL)
+
+
+def test_a_kernel_dies_with_the_process_that_started_its_client():
+    """A grading worker killed mid-batch: its kernel must not live on (in a kept-warm zygote nothing else would stop it)."""
+    _kernel_dies_with(OWNER, "asked for it")
 
 
 HOLDER = """
@@ -269,24 +274,7 @@ time.sleep(600)
 
 def test_a_kernel_dies_with_the_process_that_holds_its_connection():
     """The worker holds the zygote's connection itself (ZygoteProvisioner): killed mid-batch, its kernel goes too."""
-    with Sandbox() as box:
-        zygote = Zygote.shared()
-        command = zygote.command(box.layout(), ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-holder")
-        holder = subprocess.Popen([sys.executable, "-c", HOLDER, *command], cwd=ROOT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + START_S
-            while not tasks_of(box.uid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert tasks_of(box.uid), "the forked kernel never started"
-            holder.kill()
-            holder.wait()
-            deadline = time.monotonic() + GONE_S
-            while tasks_of(box.uid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert not tasks_of(box.uid), "a kernel outlived the process that held its connection"
-        finally:
-            if holder.poll() is None:
-                os.killpg(holder.pid, signal.SIGKILL)
+    _kernel_dies_with(HOLDER, "held its connection")
 
 
 def test_a_layout_that_cannot_be_built_never_runs_the_kernel(tmp_path: Path):

@@ -46,6 +46,17 @@ def die_with_parent(parent: int) -> bool:
     return prctl(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() == parent
 
 
+def ending(line: bytes) -> tuple:
+    """(the kernel's exit status, the zygote's refusal or None) if this line of the zygote's ends the kernel; else ()."""
+    if line.startswith(EXIT_PREFIX):
+        return int(line[len(EXIT_PREFIX) :].strip().rstrip(b"}")) & 0xFF, None
+    if line.startswith(ERROR_PREFIX):
+        import json  # only to read the zygote's reason
+
+        return EXIT_NO_ZYGOTE, str(json.loads(line).get("error"))
+    return ()
+
+
 def main(argv: list) -> int:
     if len(argv) != 4 or not argv[3].isdigit():
         print("usage: zygote_client.py SOCKET REQUEST_JSON PARENT", file=sys.stderr)
@@ -71,14 +82,12 @@ def main(argv: list) -> int:
         buffer += chunk
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
-            if line.startswith(EXIT_PREFIX):
-                return int(line[len(EXIT_PREFIX) :].strip().rstrip(b"}")) & 0xFF
-            if line.startswith(ERROR_PREFIX):
-                import json  # only to print the zygote's reason
-
-                reason = json.loads(line).get("error")
-                print(f"autograder: the warm kernel process refused: {reason}", file=sys.stderr)
-                return EXIT_NO_ZYGOTE
+            ended = ending(line)
+            if ended:
+                status, refusal = ended
+                if refusal is not None:
+                    print(f"autograder: the warm kernel process refused: {refusal}", file=sys.stderr)
+                return status
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Here the grading process holds the connection itself; the connection closes with
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import socket
@@ -22,7 +21,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
 from autograder.isolation.zygote import CLIENT
-from autograder.isolation.zygote_client import ERROR_PREFIX, EXIT_NO_ZYGOTE, EXIT_PREFIX
+from autograder.isolation.zygote_client import EXIT_NO_ZYGOTE, ending
 
 log = logging.getLogger(__name__)
 # How long connecting to the zygote and sending the request may take (it answers at once, or is gone).
@@ -103,11 +102,12 @@ class ZygoteKernel:
         self._buffer += chunk
         while b"\n" in self._buffer and self.returncode is None:
             line, self._buffer = self._buffer.split(b"\n", 1)
-            if line.startswith(EXIT_PREFIX):
-                self._ended(int(line[len(EXIT_PREFIX) :].strip().rstrip(b"}")) & 0xFF)
-            elif line.startswith(ERROR_PREFIX):
-                log.error("the warm kernel process refused: %s", json.loads(line).get("error"))
-                self._ended(EXIT_NO_ZYGOTE)
+            ended = ending(line)
+            if ended:
+                status, refusal = ended
+                if refusal is not None:
+                    log.error("the warm kernel process refused: %s", refusal)
+                self._ended(status)
 
     def _ended(self, status: int) -> None:
         self.returncode = status
