@@ -127,17 +127,16 @@ c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelA
 # keeps the nbgrader metadata and the earlier ones run as ordinary cells, valid for CheckCellMetadata.
 from nbgrader.preprocessors import (  # noqa: E402
     ClearOutput,
-    OverwriteCells,
     OverwriteKernelspec,
 )
 
-from autograder.adapter.preprocessors import DeduplicateCells, RestoreCells  # noqa: E402
+from autograder.adapter.preprocessors import DeduplicateCells, OverwriteCellsAtOnce, RestoreCells  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
     DeduplicateCells,  # copies of a cell: only the last one is the graded (or answer, or locked) cell
     OverwriteKernelspec,
-    OverwriteCells,
+    OverwriteCellsAtOnce,  # nbgrader's OverwriteCells, the release's cells read at once instead of per cell
     RestoreCells,  # a graded or locked cell the student deleted is re-inserted from the source
     CachedCheckCellMetadata,
 ]

@@ -160,7 +160,7 @@ def test_no_copies_nothing_changes(release):
 
 def test_replaces_deduplicateids_in_the_course_sanitize_chain(course):
     names = [cls.__name__ for cls in Autograde(config=course.config()).sanitize_preprocessors]
-    assert names == ["ClearOutput", "DeduplicateCells", "OverwriteKernelspec", "OverwriteCells", "RestoreCells", "CachedCheckCellMetadata"]
+    assert names == ["ClearOutput", "DeduplicateCells", "OverwriteKernelspec", "OverwriteCellsAtOnce", "RestoreCells", "CachedCheckCellMetadata"]
 
 
 # --- the course's sanitize chain (scratch gradebook, no kernel) ----------------------------------

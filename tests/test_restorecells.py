@@ -172,7 +172,7 @@ def test_the_release_code_is_what_every_student_holds_and_nothing_when_there_is_
 
 def test_wired_into_the_course_sanitize_chain(course):
     names = [cls.__name__ for cls in Autograde(config=course.config()).sanitize_preprocessors]
-    assert names == ["ClearOutput", "DeduplicateCells", "OverwriteKernelspec", "OverwriteCells", "RestoreCells", "CachedCheckCellMetadata"]
+    assert names == ["ClearOutput", "DeduplicateCells", "OverwriteKernelspec", "OverwriteCellsAtOnce", "RestoreCells", "CachedCheckCellMetadata"]
 
 
 # --- nbgrader's real sanitize chain (scratch gradebook, no kernel) -------------------------------
