@@ -37,6 +37,10 @@ def test_release_notebook_is_accepted(course):
         (b"[1, 2, 3]", "no es un cuaderno"),
         (b'{"hola": 1}', "no es un cuaderno"),
         (json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}).encode(), "nbformat 3"),
+        # Version 4 on the outside, parts of the wrong kind inside: a reason, never a crash.
+        (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "worksheets": []}).encode(), "no es un cuaderno"),
+        (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [5]}).encode(), "no es un cuaderno"),
+        (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "source": ["a"], "outputs": [7]}]}).encode(), "no es un cuaderno"),
     ],
 )
 def test_broken_files_get_a_reason(tmp_path, content, reason):

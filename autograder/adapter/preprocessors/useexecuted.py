@@ -29,8 +29,9 @@ class UseExecuted(NbGraderPreprocessor):
         path = Path(self.folder) / f"{student}.ipynb"
         if not self.folder or not path.is_file():
             raise FileNotFoundError(f"no executed notebook for {student} in {self.folder!r}")
-        executed = nbformat.read(path, as_version=4)
-        # nbformat.read only warns: an invalid notebook stops here, before any score is saved (nbconvert's own check,
-        # which allows properties the schema does not name, would only come after the last step).
+        # nbformat.read(path, as_version=4) without its check, which only logs: an invalid notebook stops here,
+        # before any score is saved (nbconvert's own check, which allows properties the schema does not name,
+        # would only come after the last step).
+        executed = nbformat.convert(nbformat.reader.reads(path.read_text(encoding="utf-8")), 4)
         nbformat.validate(executed, relax_add_props=True)
         return executed, resources
