@@ -72,6 +72,51 @@ def test_a_forked_first_worker_starts_as_a_launched_one_would(pool, monkeypatch)
     assert answers == {expected}  # /dev/null in, Python's own signal handlers and logging, in both workers
 
 
+def test_a_forked_first_worker_keeps_an_ignored_interrupt_ignored_as_a_launched_one_does():
+    """Started in the background by a shell, the command ignores SIGINT: so do its workers, whichever way they start."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        answers = {}
+        for fork in (False, True):
+            forkpool.prestart(1, MODULES, fork=fork)
+            pool = ForkPool(1, MODULES)
+            try:
+                answers[fork] = pool.submit(signal.getsignal, signal.SIGINT).result(timeout=60)
+            finally:
+                pool.shutdown()
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert answers == {False: signal.SIG_IGN, True: signal.SIG_IGN}
+
+
+BROKEN_FLUSH = """
+import os, sys
+sys.path[:0] = {path!r}
+from autograder.engine import forkpool
+parent = os.getpid()
+class Unread:
+    def write(self, text):
+        return len(text)
+    def flush(self):
+        if os.getpid() != parent:  # a pipe whose reader is gone, by the time the worker ends
+            raise BrokenPipeError("nobody reads")
+sys.stdout = sys.stderr = Unread()
+forkpool.prestart(1, ("forkpool_tasks",), fork=True)
+host = forkpool._EARLY
+for connection in host.connections:
+    connection.close()
+host.process.wait(timeout=60)
+os.write(1, f"after prestart in the command: {{os.getpid() == parent}}\\n".encode())
+"""
+
+
+def test_a_forked_first_worker_whose_last_flush_fails_still_never_runs_the_commands_code():
+    script = BROKEN_FLUSH.format(path=[str(Path(tasks.__file__).parent)])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "after prestart in the command: True\n"  # once, by the command: the fork exited in place
+
+
 def test_a_forked_first_worker_holds_none_of_the_graders_ends():
     """Our ends closed, the forked host sees its tasks end and exits by itself (it kept no copy of them)."""
     forkpool.prestart(2, MODULES, fork=True)

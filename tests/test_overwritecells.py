@@ -105,3 +105,15 @@ def test_lookups_outside_the_release_go_to_the_gradebook(release_db):
 def test_the_course_chain_sanitizes_with_it(course):
     chain = course.config().Autograde.sanitize_preprocessors
     assert OverwriteCellsAtOnce in chain and OverwriteCells not in chain
+
+
+def test_a_grade_id_that_is_not_text_fails_as_it_does_in_nbgrader(release_db):
+    nb = nbformat.read(SAMPLES / "solution.ipynb", as_version=4)
+    nb.cells[0].metadata["nbgrader"] = {"grade_id": ["a", "list"]}
+    raised = []
+    for step in (OverwriteCells, OverwriteCellsAtOnce):
+        resources = {"nbgrader": {"notebook": ASSIGNMENT, "assignment": ASSIGNMENT, "db_url": release_db}}
+        with pytest.raises(Exception) as error:
+            step()(copy.deepcopy(nb), resources)
+        raised.append(type(error.value))
+    assert raised[0] is raised[1]

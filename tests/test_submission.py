@@ -41,6 +41,12 @@ def test_release_notebook_is_accepted(course):
         (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "worksheets": []}).encode(), "no es un cuaderno"),
         (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [5]}).encode(), "no es un cuaderno"),
         (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "source": ["a"], "outputs": [7]}]}).encode(), "no es un cuaderno"),
+        (json.dumps({"nbformat": 4.0, "nbformat_minor": 5, "metadata": {}, "cells": []}).encode(), "no es un cuaderno"),
+        (json.dumps({"nbformat": 4, "nbformat_minor": "5", "metadata": {}, "cells": []}).encode(), "no es un cuaderno"),
+        (json.dumps({"nbformat": True, "nbformat_minor": 5, "metadata": {}, "cells": []}).encode(), "no es un cuaderno"),
+        (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "markdown", "id": [], "metadata": {}, "source": ""},
+            {"cell_type": "markdown", "id": [], "metadata": {}, "source": ""}]}).encode(), "no es un cuaderno"),
     ],
 )
 def test_broken_files_get_a_reason(tmp_path, content, reason):

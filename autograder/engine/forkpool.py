@@ -42,6 +42,7 @@ from autograder.engine.poolhost import ERROR, GO, OK, READY, START
 HOST_MODULE = "autograder.engine.poolhost"
 STOP_WAIT_S = 10.0  # how long a closing pool waits for its workers to exit before it kills them
 WAIT_POLL_S = 0.005  # how often waiting for a forked first worker looks whether it exited
+FORK_BLOCKED_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # held while a first worker is forked, until its own handlers are set
 WORKER_DIED = "a grading worker process died"
 
 
@@ -82,30 +83,42 @@ class PoolHost:
 
         From the main thread only (it dies with the thread that started it), once this process has
         imported what it shares with the workers. Other threads may run if they hold no lock the worker
-        takes (the command's only one then reads the warm process's pipe). The fork starts as a launched
-        host would: standard input from /dev/null, SIGTERM and SIGINT and logging as Python sets them,
-        only its own ends of the connections, what it inherited frozen out of its collections, and it
-        never goes back into this process's code (it exits where it ends).
+        takes (the command's only one then reads the warm process's pipe; Python 3.12 warns of any).
+        The fork starts as a launched host would: standard input from /dev/null, SIGTERM as Python leaves
+        it and SIGINT as Python sets it (ignored stays ignored), the root logger unconfigured, none of our
+        ends of the connections, what it inherited frozen out of its collections; signals wait until then.
+        It keeps this process's other open files (the warm process's pipe): closing them blindly would let
+        an object that wraps one close a reused number later. Whatever happens in it, it exits there and
+        never comes back into this process's code.
         """
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("grading workers are started from the main thread: they die with the thread that starts them")
         pairs = [socket.socketpair() for _ in range(max(1, capacity))]
         parent = os.getpid()
-        sys.stdout.flush()  # nothing this process buffered is written twice
-        sys.stderr.flush()
+        _flush_standard_streams()  # nothing this process buffered is written twice
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED_SIGNALS)  # no handler of ours runs in the fork
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             for pair in pairs:
                 for end in pair:
                     end.close()
             raise
         if pid == 0:
-            _become_host(parent, pairs)  # never returns
+            try:
+                _become_host(parent, pairs, blocked)  # never returns
+            finally:
+                os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for _, theirs in pairs:
             theirs.close()
         host = cls(ForkedProcess(pid), [Connection(ours.detach()) for ours, _ in pairs], tuple(modules))
-        host.connections[0].send((START, list(sys.path), list(modules)))
+        try:
+            host.connections[0].send((START, list(sys.path), list(modules)))
+        except OSError:  # it died at once: nothing of it is left behind
+            host.kill()
+            raise
         return host
 
     def serves(self, workers: int, modules: Sequence[str]) -> bool:
@@ -121,29 +134,42 @@ class PoolHost:
             connection.close()
 
 
-def _become_host(parent: int, pairs: list[tuple[socket.socket, socket.socket]]) -> None:
-    """In the fork: reset what a new interpreter would not have, then run poolhost.main on our ends; never returns."""
+def _become_host(parent: int, pairs: list[tuple[socket.socket, socket.socket]], mask: set[signal.Signals]) -> None:
+    """In the fork: reset what a new interpreter would not have, let signals in, run poolhost.main on our ends; never returns."""
     code = 1
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a launched interpreter keeps an inherited SIG_IGN
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         for ours, _ in pairs:
             ours.close()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         logging.root.handlers.clear()
         logging.root.setLevel(logging.WARNING)
         gc.freeze()  # what it inherited is the grader's, never collected here: collections would only copy its pages
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         code = poolhost.main([str(parent), *(str(theirs.detach()) for _, theirs in pairs)])
     except KeyboardInterrupt:
         code = 130
     except BaseException:  # noqa: BLE001 - said on the grader's standard error; the grader sees this worker gone
         traceback.print_exc()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        try:
+            _flush_standard_streams()
+        finally:
+            os._exit(code)
+
+
+def _flush_standard_streams() -> None:
+    """Flush stdout and stderr, whatever they are now (closed, None, a pipe nobody reads)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed stream or a broken pipe: nothing more can go through it
+            pass
 
 
 class ForkedProcess:
@@ -195,9 +221,12 @@ def prestart(capacity: int, modules: Sequence[str], fork: bool = False) -> None:
     """
     global _EARLY
     if _EARLY is None:
-        try:
-            _EARLY = PoolHost.fork(capacity, modules) if fork else PoolHost.launch(capacity, modules)
-        except OSError:  # no fork now (EAGAIN, ENOMEM): a launched host, or that error
+        if fork:
+            try:
+                _EARLY = PoolHost.fork(capacity, modules)
+            except OSError:  # no fork now (EAGAIN, ENOMEM), or it died at once: a launched host, or that error
+                _EARLY = PoolHost.launch(capacity, modules)
+        else:
             _EARLY = PoolHost.launch(capacity, modules)
         atexit.register(_kill_early)
 

@@ -149,8 +149,10 @@ def _parse(path: Path, raw: bytes) -> NotebookNode:
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError.not_notebook(path, "falta la lista 'cells'")
     version = data.get("nbformat")
-    if version != 4:
+    if type(version) is int and version != 4:  # noqa: E721 - 4.0 and True are not versions either
         raise NotebookError.old_format(path, version)
+    if type(version) is not int or type(data.get("nbformat_minor", 0)) is not int:  # noqa: E721
+        raise NotebookError.not_notebook(path, "'nbformat' y 'nbformat_minor' deben ser números enteros")
     try:
         # What nbformat.reads(text, as_version=4) makes of it (a v4 notebook is not converted), from the parse
         # above and checked once: reads would parse the text again and check it only to log what is wrong.
@@ -158,6 +160,8 @@ def _parse(path: Path, raw: bytes) -> NotebookNode:
         nbformat.validate(notebook)
     except nbformat.ValidationError as error:
         raise NotebookError.not_notebook(path, str(error).splitlines()[0][:200]) from error
+    except (TypeError, AssertionError) as error:  # parts nbformat's checker itself trips on (an id that is a list)
+        raise NotebookError.not_notebook(path, f"{type(error).__name__}: {error}"[:200]) from error
     for number, cell in enumerate(notebook.cells, start=1):
         # nbformat lets any metadata through; nbgrader, and every step after it, needs this one to be a mapping.
         if not isinstance(cell.get("metadata", {}).get("nbgrader", {}), dict):

@@ -55,15 +55,19 @@ class _ReleaseAtOnce:
 
     def find_source_cell(self, name: str, notebook: str, assignment: str) -> SourceCell:
         """Gradebook.find_source_cell, for this notebook."""
-        if (notebook, assignment) == (self.notebook, self.assignment) and name in self.source:
+        if self._holds(self.source, name, notebook, assignment):
             return self.source[name]
         return self.gradebook.find_source_cell(name, notebook, assignment)  # nbgrader's MissingEntry
 
     def find_graded_cell(self, name: str, notebook: str, assignment: str) -> GradeCell | TaskCell:
         """Gradebook.find_graded_cell, for this notebook."""
-        if (notebook, assignment) == (self.notebook, self.assignment) and name in self.graded:
+        if self._holds(self.graded, name, notebook, assignment):
             return self.graded[name]
         return self.gradebook.find_graded_cell(name, notebook, assignment)
+
+    def _holds(self, rows: dict[str, Any], name: object, notebook: str, assignment: str) -> bool:
+        """Whether `name` is one of this notebook's rows (a name of another kind, a list say, is nbgrader's to refuse)."""
+        return (notebook, assignment) == (self.notebook, self.assignment) and isinstance(name, str) and name in rows
 
     def __getattr__(self, name: str) -> Any:
         """Everything else (find_notebook for the missing cells) is the gradebook's own."""
