@@ -156,27 +156,17 @@ def _parse(path: Path, raw: bytes) -> NotebookNode:
     try:
         # What nbformat.reads(text, as_version=4) makes of it (a v4 notebook is not converted), from the parse
         # above and checked once: reads would parse the text again and check it only to log what is wrong.
-        notebook = _to_notebook(data)
+        notebook = nbformat.v4.to_notebook_json(data)
         nbformat.validate(notebook)
     except nbformat.ValidationError as error:
         raise NotebookError.not_notebook(path, str(error).splitlines()[0][:200]) from error
-    except (TypeError, AssertionError) as error:  # parts nbformat's checker itself trips on (an id that is a list)
-        raise NotebookError.not_notebook(path, f"{type(error).__name__}: {error}"[:200]) from error
+    except (AttributeError, TypeError, AssertionError) as error:  # parts of the wrong kind, which nbformat trips on
+        raise NotebookError.not_notebook(path, f"a part of the wrong kind ({type(error).__name__}: {error})"[:200]) from error
     for number, cell in enumerate(notebook.cells, start=1):
         # nbformat lets any metadata through; nbgrader, and every step after it, needs this one to be a mapping.
         if not isinstance(cell.get("metadata", {}).get("nbgrader", {}), dict):
             raise NotebookError.not_notebook(path, f"los metadatos 'nbgrader' de la celda {number} están dañados")
     return notebook
-
-
-def _to_notebook(data: dict) -> NotebookNode:
-    """nbformat's v4 reading of parsed JSON; a part of the wrong kind (a cell or output that is not an object) is a ValidationError."""
-    try:
-        return nbformat.v4.to_notebook_json(data)
-    except AttributeError as error:  # nbformat's reader says so in these words
-        raise nbformat.ValidationError(f"The notebook is invalid and is missing an expected key: {error}") from error
-    except TypeError as error:  # a cell that is a number: nbformat's reader let this through as a crash
-        raise nbformat.ValidationError(f"The notebook is invalid: {error}") from error
 
 
 def _grade_ids(notebook: NotebookNode) -> set[str]:

@@ -14,10 +14,10 @@ class OverwriteCellsAtOnce(OverwriteCells):
     """nbgrader's OverwriteCells: the same cells restored, types, locks, points and checksums, by nbgrader's own `preprocess_cell`.
 
     nbgrader looks each cell's source row up with a three-table join, and each graded cell's row with
-    another: about 50 queries per submission, all reading the same release. Here the notebook's source,
-    grade and task cells are read in four queries (with their points) before the cells are walked, and the lookups find them
-    the way nbgrader's do (a grade cell's row before a task cell's of the same name); a name the release
-    lacks still goes to the gradebook, which says MissingEntry as before.
+    another: about 45 queries per submission, all reading the same release. Here the notebook's source,
+    grade and task cells (with their points) are read in four queries before the cells are walked, and
+    the lookups find them the way nbgrader's do (a grade cell's row before a task cell's of the same
+    name); a name the release lacks still goes to the gradebook, which says MissingEntry as before.
     """
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> Tuple[NotebookNode, ResourcesDict]:
