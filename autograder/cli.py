@@ -89,15 +89,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
     _warn_unsandboxed(args)
-    # The warm process and the first grading worker import torch and nbgrader on the other core while
-    # nbgrader loads here (the batch owns both from then on).
-    # Not with --scheduler: a Dask cluster's workers warm their own.
+    # The warm process imports torch on the other core while nbgrader loads here; then the first grading
+    # worker is forked from this process and imports only what this one lacks (torch, the checks). The
+    # batch owns both from then on. Not with --scheduler: a Dask cluster's workers warm their own.
     local = not args.scheduler
     zygote = Zygote.warm_or_start() if local and not args.no_sandbox and Zygote.available() else None
     from autograder.engine.parallel import default_workers, prestart_workers
 
-    if local:
-        prestart_workers(args.workers)
     failed = False
     timed: list[tuple[str, "BatchResult", int | None]] = []
     try:
@@ -109,6 +107,9 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
             named = args.assignment_name or args.assignment
             assignments = [named] if named else submitted_assignments(course)
             lessons = {name: course.lesson(name) for name in assignments}  # every lesson resolved before any grading
+            import autograder.adapter.pipeline  # noqa: F401  (the filing uses it; imported here, the worker forked below has it)
+        if local:
+            prestart_workers(args.workers, fork=True)
         chosen = _chosen_students(course, assignments, args.student) if args.student else None
         if chosen is not None:
             assignments = [name for name in assignments if chosen[name]]

@@ -81,3 +81,16 @@ def collector() -> tuple[bool, int]:
     import gc
 
     return gc.isenabled(), gc.get_freeze_count()
+
+
+def started_as() -> tuple[str, bool, bool, int, int]:
+    """What a worker started with: its standard input, SIGTERM's and SIGINT's handlers (Python's own?), the root logger's level and handlers."""
+    import logging
+
+    return (
+        os.path.realpath("/proc/self/fd/0"),
+        signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+        logging.root.level,
+        len(logging.root.handlers),
+    )

@@ -40,9 +40,14 @@ def _gone(pids: list[int], within: float = 10.0) -> list[int]:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def pool():
+@pytest.fixture(params=["launched", "forked"])
+def pool(request):
+    """A 2-worker pool whose first worker is a new interpreter, or a fork of this process (the command's first pool)."""
+    if request.param == "forked":
+        forkpool.prestart(2, MODULES, fork=True)
+        assert forkpool._EARLY is not None and isinstance(forkpool._EARLY.process, forkpool.ForkedProcess)
     made = ForkPool(2, MODULES, {"FORKPOOL_SET": "yes", "FORKPOOL_UNSET": None})
+    assert forkpool._EARLY is None
     yield made
     made.shutdown(wait=False)
 
@@ -54,6 +59,76 @@ def test_the_first_worker_imports_then_forks_the_other(pool):
     first = parents[os.getpid()]
     assert parents.keys() == {os.getpid(), first}  # the other forked from the first: no idle server holding a third copy
     assert all(pool.submit(tasks.loaded, "forkpool_tasks").result() for _ in range(4))
+
+
+def test_a_forked_first_worker_starts_as_a_launched_one_would(pool, monkeypatch):
+    launched = ForkPool(1, MODULES)
+    try:
+        expected = launched.submit(tasks.started_as).result(timeout=60)
+    finally:
+        launched.shutdown()
+    assert expected[:3] == (os.devnull, True, True)
+    answers = {pool.submit(tasks.started_as).result(timeout=60) for _ in range(4)}
+    assert answers == {expected}  # /dev/null in, Python's own signal handlers and logging, in both workers
+
+
+def test_a_forked_first_worker_keeps_an_ignored_interrupt_ignored_as_a_launched_one_does():
+    """Started in the background by a shell, the command ignores SIGINT: so do its workers, whichever way they start."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        answers = {}
+        for fork in (False, True):
+            forkpool.prestart(1, MODULES, fork=fork)
+            pool = ForkPool(1, MODULES)
+            try:
+                answers[fork] = pool.submit(signal.getsignal, signal.SIGINT).result(timeout=60)
+            finally:
+                pool.shutdown()
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert answers == {False: signal.SIG_IGN, True: signal.SIG_IGN}
+
+
+BROKEN_FLUSH = """
+import os, sys
+sys.path[:0] = {path!r}
+from autograder.engine import forkpool
+parent = os.getpid()
+class Unread:
+    def write(self, text):
+        return len(text)
+    def flush(self):
+        if os.getpid() != parent:  # a pipe whose reader is gone, by the time the worker ends
+            raise BrokenPipeError("nobody reads")
+sys.stdout = sys.stderr = Unread()
+forkpool.prestart(1, ("forkpool_tasks",), fork=True)
+host = forkpool._EARLY
+for connection in host.connections:
+    connection.close()
+host.process.wait(timeout=60)
+os.write(1, f"after prestart in the command: {{os.getpid() == parent}}\\n".encode())
+"""
+
+
+def test_a_forked_first_worker_whose_last_flush_fails_still_never_runs_the_commands_code():
+    script = BROKEN_FLUSH.format(path=[str(Path(tasks.__file__).parent)])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "after prestart in the command: True\n"  # once, by the command: the fork exited in place
+
+
+def test_a_forked_first_worker_holds_none_of_the_graders_ends():
+    """Our ends closed, the forked host sees its tasks end and exits by itself (it kept no copy of them)."""
+    forkpool.prestart(2, MODULES, fork=True)
+    host = forkpool._EARLY
+    forkpool._EARLY = None
+    assert host is not None
+    host.connections[0].send((forkpool.GO, 2, {}))
+    for connection in host.connections:
+        connection.close()
+    assert host.process.wait(timeout=60) == 0
+    host.process.kill()  # already reaped: nothing happens
+    assert host.process.poll() == 0
 
 
 def test_the_workers_imports_are_frozen_out_of_collections_and_the_collector_is_on(pool):
@@ -161,7 +236,10 @@ KILLED_GRADER = """
 import sys, time
 sys.path[:0] = {path!r}
 import forkpool_tasks as tasks
+from autograder.engine import forkpool
 from autograder.engine.forkpool import ForkPool
+if {fork!r}:
+    forkpool.prestart(2, ("forkpool_tasks",), fork=True)
 pool = ForkPool(2, ("forkpool_tasks",))
 futures = [pool.submit(tasks.nap, 120) for _ in range(2)]
 while len(pool.pids) < 2:
@@ -171,8 +249,9 @@ time.sleep(120)
 """
 
 
-def test_killing_the_grader_kills_every_worker():
-    script = KILLED_GRADER.format(path=[str(Path(tasks.__file__).parent)])
+@pytest.mark.parametrize("fork", [False, True])
+def test_killing_the_grader_kills_every_worker(fork):
+    script = KILLED_GRADER.format(path=[str(Path(tasks.__file__).parent)], fork=fork)
     grader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(pid) for pid in grader.stdout.readline().split()]
@@ -185,9 +264,10 @@ def test_killing_the_grader_kills_every_worker():
         grader.wait()
 
 
+@pytest.mark.parametrize("host_kind", ["launch", "fork"])
 @pytest.mark.parametrize("when", ["importing", "forked"])
-def test_a_grader_that_hangs_up_early_gets_a_quiet_exit(capfd, when):
-    host = forkpool.PoolHost.launch(2, MODULES)
+def test_a_grader_that_hangs_up_early_gets_a_quiet_exit(capfd, when, host_kind):
+    host = getattr(forkpool.PoolHost, host_kind)(2, MODULES)
     if when == "forked":  # told to start, then gone before a worker said it was ready
         host.connections[0].send((forkpool.GO, 2, {}))
     for connection in host.connections:

@@ -452,3 +452,37 @@ def test_a_half_written_font_list_or_a_killed_writers_lock_is_cleared():
         assert fresh.exists()  # a writer's lock of a moment ago is left to it
     finally:
         fresh.unlink(missing_ok=True)
+
+
+FORKED = """
+import atexit, os, sys
+from autograder.isolation.zygote import Zygote
+parent = Zygote.shared()
+parent.wait_ready()
+pid = os.fork()
+if pid == 0:
+    try:
+        mine = Zygote.shared()
+        print("borrowed", mine is not parent and mine.socket_path == parent.socket_path and mine.process is None, flush=True)
+        print("parent's seen alive", not parent.died(), flush=True)
+        parent.restart()
+        parent.close()
+        atexit._run_exitfuncs()  # what a fork that exits the normal way runs: the parent's handle among them
+        print("socket kept", parent.socket_path.exists(), flush=True)
+    finally:
+        os._exit(0)
+os.waitpid(pid, 0)
+print("after the fork: socket", parent.socket_path.exists(), "same zygote", parent.process.poll() is None and Zygote.shared() is parent)
+"""
+
+
+def test_a_fork_borrows_its_parents_zygote_and_never_replaces_or_stops_it():
+    """A grading worker forked from a process with a zygote uses that zygote; it does not take its socket or remove it."""
+    done = subprocess.run([sys.executable, "-c", FORKED], cwd=ROOT, capture_output=True, text=True, timeout=START_S)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "borrowed True",
+        "parent's seen alive True",
+        "socket kept True",
+        "after the fork: socket True same zygote True",
+    ]

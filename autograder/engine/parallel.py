@@ -180,9 +180,12 @@ def _warm_enabled(course: Course) -> bool:
 GRADING_MODULES = ("autograder.adapter.pipeline", "autograder.engine.checks")
 
 
-def prestart_workers(workers: int | None = None) -> None:
-    """Start the first worker importing what gradings need now, so it overlaps the command's own start (the batch's pool takes it)."""
-    prestart(workers or default_workers(), GRADING_MODULES)
+def prestart_workers(workers: int | None = None, fork: bool = False) -> None:
+    """Start the first worker importing what gradings need now, so it overlaps the command's own start (the batch's pool takes it).
+
+    With `fork`, it is a fork of this process (call it once this process imported nbgrader: see forkpool.PoolHost.fork).
+    """
+    prestart(workers or default_workers(), GRADING_MODULES, fork=fork)
 
 
 def grade_one(root: Path, assignment: str, lesson: Lesson, notebook: str, sandbox: bool) -> Outcome:

@@ -85,6 +85,15 @@ class Zygote:
         self.generation = 0  # how many times it was replaced: a grading that spans a replacement saw a death
         self.start_failures = 0  # starts that exited before the zygote was ready
         self._closed = False
+        self._pid = os.getpid()  # the process this handle belongs to: a fork inherits it, never its zygote
+
+    def inherited(self) -> bool:
+        """Whether this handle came with a fork: its zygote is the parent's, which only the parent may stop or replace."""
+        return self._pid != os.getpid()
+
+    def borrowed(self) -> "Zygote":
+        """A fork's handle on its parent's zygote: the same socket, watched, restarted and stopped by the parent only."""
+        return Zygote(self.socket_path, kept_warm=self.kept_warm)
 
     @staticmethod
     def available() -> bool:
@@ -96,6 +105,10 @@ class Zygote:
         """This process's zygote: the one named by $AUTOGRADER_ZYGOTE (a parent's), or one started here."""
         global _SHARED
         with _LOCK:
+            if _SHARED is not None and _SHARED.inherited():
+                # A fork (a grading worker) sees its parent's zygote as exited (its process is not our child): it
+                # would replace it on the same socket and leave the parent without one.
+                _SHARED = _SHARED.borrowed()
             if _SHARED is not None and _SHARED.died():
                 _SHARED.restart()  # killed (the OOM killer, a signal): a new one takes its place
             if _SHARED is None:
@@ -117,6 +130,8 @@ class Zygote:
 
     def died(self) -> bool:
         """Whether our zygote has exited, or the kept-warm one stopped answering (a parent's is the parent's to watch)."""
+        if self.process is not None and self.inherited():  # the parent's child, not ours: the parent's to watch
+            return False
         if self.kept_warm and self.process is None:
             from autograder.isolation.warmsession import answers
 
@@ -151,6 +166,8 @@ class Zygote:
         A kept-warm one that stopped answering (stopped, killed, idled out) is replaced the same way, by a
         process that lives as long as this command.
         """
+        if self.inherited():  # the parent's: replacing it on its socket would leave the parent without one
+            return self
         if self.failed_to_start():
             self.start_failures += 1
             if self.start_failures > MAX_START_FAILURES:
@@ -251,6 +268,8 @@ class Zygote:
         return [sys.executable, "-I", "-S", str(CLIENT), str(self.socket_path), json.dumps(request), str(os.getpid())]
 
     def close(self) -> None:
+        if self.inherited():  # the parent's (a fork's exit handlers run this too): never stopped or removed from here
+            return
         self._closed = True  # its end is ours, not a failure to report
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
@@ -261,6 +280,15 @@ class Zygote:
 
 _SHARED: Zygote | None = None
 _LOCK = threading.Lock()
+
+
+def _new_lock_in_fork() -> None:
+    """A fork gets a free lock: a thread of the parent may have held it at the fork, and no thread releases it here."""
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_fork)
 
 
 def close_shared() -> None:
