@@ -168,7 +168,7 @@ def test_ctrl_c_reaches_the_command_which_works_in_the_callers_temp_folder(warm_
     assert wait_until(lambda: _tree(kernels) == [])  # its kernel, held by the command's connection, died with it
 
 
-def test_a_batch_forks_its_kernels_from_the_kept_process(warm_env: dict[str, str], tmp_path: Path, course):
+def test_a_batch_runs_in_the_kept_server_and_forks_its_kernels_from_the_kept_process(warm_env: dict[str, str], tmp_path: Path, course):
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
     kernels = psutil.Process(warmsession.listener_pid(folder_of(warm_env) / "zygote.sock"))
     staged = stage_course(course, tmp_path / "course", [SAMPLES / f"{SAMPLE}.ipynb", SAMPLES / "solution.ipynb"])
@@ -184,6 +184,31 @@ def test_a_batch_forks_its_kernels_from_the_kept_process(warm_env: dict[str, str
     assert batch.returncode == 0, err
     assert own_zygotes == set() and forked >= 1
     assert "2 calificados" in out + err
+    assert [line.split(" (pid")[0].split(" started ")[1] for line in served(warm_env)] == ["autograde"]  # run by the kept server
+    assert {part: points(staged.root / "results" / ASSIGNMENT / f"{SAMPLE}.json")[part] for part in EXPECTED_SCORES[SAMPLE]} == EXPECTED_SCORES[SAMPLE]
+
+
+@pytest.mark.e2e
+def test_ctrl_c_stops_a_forwarded_batch_its_workers_and_kernels(warm_env: dict[str, str], tmp_path: Path, course):
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    slow = nbformat.read(SAMPLES / "solution.ipynb", as_version=4)
+    answer = next(c for c in slow.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"))
+    answer.source = "import time\ntime.sleep(120)\n" + answer.source
+    notebooks = [tmp_path / f"{student}.ipynb" for student in ("ada", "bruno")]
+    for notebook in notebooks:
+        nbformat.write(slow, notebook)
+    staged = stage_course(course, tmp_path / "course", notebooks)
+    caller = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "autograde", "--quiet"], cwd=staged.root, env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    server = psutil.Process(warmsession.listener_pid(next(folder_of(warm_env).glob("commands-*.sock"))))
+    kernels = psutil.Process(warmsession.listener_pid(folder_of(warm_env) / "zygote.sock"))
+    assert wait_until(lambda: len(_tree(server)) >= 3 and len(_tree(kernels)) >= 2, 120)  # the command, its workers, two kernels
+    caller.send_signal(signal.SIGINT)
+    _, err = caller.communicate(timeout=WAIT_S)
+    assert caller.returncode == 130 and "interrupted" in err
+    assert wait_until(lambda: _tree(server) == [])  # the command and the workers it forked
+    assert wait_until(lambda: _tree(kernels) == [])
 
 
 def test_a_folder_or_socket_others_could_reach_is_never_used():
@@ -248,7 +273,7 @@ def test_the_server_refuses_what_it_does_not_run(warm_env: dict[str, str]):
     assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
     path = next(folder_of(warm_env).glob("commands-*.sock"))
     good = {"argv": ["grade", "x.ipynb"], "cwd": "/", "env": {}, "umask": 18, "limits": {}, "nice": 0, "cpus": [0]}
-    for request in ({**good, "argv": ["autograde"]}, {**good, "limits": {"RLIMIT_RSS": [1, 1]}}, {"argv": "grade"}, [1, 2]):
+    for request in ({**good, "argv": ["export"]}, {**good, "limits": {"RLIMIT_RSS": [1, 1]}}, {"argv": "grade"}, [1, 2]):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(str(path))
             socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])

@@ -1,4 +1,4 @@
-"""The caller's side of the kept-warm command server: hand `autograder grade` over, relay signals, return its status."""
+"""The caller's side of the kept-warm command server: hand `autograder grade` or `autograde` over, relay signals, return its status."""
 
 from __future__ import annotations
 

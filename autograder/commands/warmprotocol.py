@@ -38,8 +38,9 @@ IMPORT_TIME_PREFIXES = (
 )
 # The resource limits (ulimit) a caller's command keeps.
 LIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_STACK")
-# The commands a caller hands over (the others gain nothing from a warm process).
-FORWARDED_VERBS = ("grade",)
+# The commands a caller hands over (the others gain nothing from a warm process). A batch's first grading worker
+# is then forked from the server's child, which has imported everything a worker needs.
+FORWARDED_VERBS = ("grade", "autograde")
 
 
 def import_environment_key(environment: dict[str, str]) -> str:

@@ -1,9 +1,10 @@
-"""The kept-warm command server: `autograder grade` run in a fork of a process that has imported everything already.
+"""The kept-warm command server: `autograder grade` and `autograde` run in a fork of a process that has imported everything already.
 
 With a warm kernel process kept (`autograder warm`), a one-notebook grading still spends most of its time
 in its own process: importing nbgrader (0.6 s) and torch (1.1 s, for the checks), which then compete with
 the kernel's client for the interpreter lock. This server, started by `autograder warm` beside the kept
-kernel process, has imported all of it once, and forks one child per command. The child takes the
+kernel process, has imported all of it once, and forks one child per command (a batch's child forks its
+first grading worker in turn, which then imports nothing). The child takes the
 caller's standard streams (passed over the socket), working folder, umask and environment, and runs the
 command line exactly as `autograder` would; the caller gets the exit status back (warmclient.py). A
 signal the caller gets (Ctrl-C) is passed on to the child; a caller that vanishes has its child stopped.
