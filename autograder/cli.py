@@ -63,8 +63,8 @@ def _cmd_warm(args: argparse.Namespace) -> int:
     warm = keep_warm(idle)
     how = f"started in {warm.seconds:.1f} s, stopping after {idle:g} s unused" if warm.started else "already running"
     print(
-        f"warm processes {how} (pids {warm.kernels.pid}, {warm.commands.pid}): `autograder grade` on this machine runs in them, "
-        "and autograde forks its kernels from them; `autograder warm --stop` ends them"
+        f"warm processes {how} (pids {warm.kernels.pid}, {warm.commands.pid}): `autograder grade` and `autograder autograde` "
+        "on this machine run in them; `autograder warm --stop` ends them"
     )
     if not warm.started and args.idle is not None:
         print("--idle applies to warm processes this command starts: they keep their own; `autograder warm --stop` first to change it")

@@ -211,6 +211,45 @@ def test_ctrl_c_stops_a_forwarded_batch_its_workers_and_kernels(warm_env: dict[s
     assert wait_until(lambda: _tree(kernels) == [])
 
 
+@pytest.mark.e2e
+def test_ctrl_z_stops_a_forwarded_command_and_fg_lets_it_go_on(warm_env: dict[str, str], tmp_path: Path):
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    caller = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "grade", str(SAMPLES / f"{SAMPLE}.ipynb"), "--assignment", ASSIGNMENT, "--results", str(tmp_path / "r.json")],
+        cwd=ROOT, env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    server = psutil.Process(warmsession.listener_pid(next(folder_of(warm_env).glob("commands-*.sock"))))
+    assert wait_until(lambda: _tree(server) != [])
+    [command] = server.children()
+    caller.send_signal(signal.SIGTSTP)
+    assert wait_until(lambda: psutil.Process(caller.pid).status() == psutil.STATUS_STOPPED)
+    assert wait_until(lambda: command.status() == psutil.STATUS_STOPPED)  # the command stops with its caller
+    caller.send_signal(signal.SIGCONT)
+    assert wait_until(lambda: command.status() != psutil.STATUS_STOPPED)
+    out, err = caller.communicate(timeout=300)
+    assert caller.returncode == 0, err
+    assert {part: points(tmp_path / "r.json")[part] for part in EXPECTED_SCORES[SAMPLE]} == EXPECTED_SCORES[SAMPLE]
+
+
+def test_a_signal_the_caller_ignores_is_ignored_by_its_forwarded_command(warm_env: dict[str, str], tmp_path: Path):
+    """`nohup autograder grade ...`: a hangup leaves the command running, as it would run on its own."""
+    assert cli("warm", "--idle", "120", env=warm_env).returncode == 0
+    caller = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "grade", str(SAMPLES / f"{SAMPLE}.ipynb"), "--assignment", ASSIGNMENT, "--results", str(tmp_path / "r.json")],
+        cwd=ROOT, env=warm_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    server = psutil.Process(warmsession.listener_pid(next(folder_of(warm_env).glob("commands-*.sock"))))
+    assert wait_until(lambda: _tree(server) != [])
+    [command] = server.children()
+    caller.send_signal(signal.SIGHUP)
+    command.send_signal(signal.SIGHUP)  # a hangup reaching the command itself too, as a terminal's would
+    out, err = caller.communicate(timeout=300)
+    assert caller.returncode == 0, err
+    assert len(served(warm_env)) == 1
+    assert {part: points(tmp_path / "r.json")[part] for part in EXPECTED_SCORES[SAMPLE]} == EXPECTED_SCORES[SAMPLE]
+
+
 def test_a_folder_or_socket_others_could_reach_is_never_used():
     folder = Path(tempfile.mkdtemp(prefix="s-")) / "session"
     folder.mkdir(mode=0o700)

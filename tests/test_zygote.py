@@ -486,3 +486,33 @@ def test_a_fork_borrows_its_parents_zygote_and_never_replaces_or_stops_it():
         "socket kept True",
         "after the fork: socket True same zygote True",
     ]
+
+
+FORKED_FROM_KEPT = """
+import os, sys
+from pathlib import Path
+import autograder.isolation.zygote as zygote
+from autograder.isolation.zygote import SOCKET_ENV, Zygote
+folder = Path(sys.argv[1])
+kept = folder / "kept.sock"
+kept.touch()  # a kept-warm zygote's socket that no longer answers: only its owner may relaunch or replace it
+zygote._SHARED = Zygote(kept, kept_warm=True)
+for named in (None, str(folder / "batch.sock")):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if named:
+                os.environ[SOCKET_ENV] = named
+            mine = Zygote.shared()
+            mine.restart()
+            print(mine.socket_path.name, mine.kept_warm, kept.exists(), flush=True)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+"""
+
+
+def test_a_fork_never_relaunches_a_kept_zygote_and_takes_the_one_its_batch_names(tmp_path):
+    done = subprocess.run([sys.executable, "-c", FORKED_FROM_KEPT, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=START_S)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["kept.sock False True", "batch.sock False True"]

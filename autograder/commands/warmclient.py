@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, RELAYED_SIGNALS, STREAMS, server_name
+from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, IGNORABLE_SIGNALS, LIMITS, RELAYED_SIGNALS, STREAMS, server_name
 from autograder.outputs.outfiles import current_umask
 
 # What the caller prints when the server went away before the command ended.
@@ -47,6 +47,7 @@ def forward(argv: list[str]) -> int | None:
             "limits": caller_limits(),
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
             "cpus": sorted(os.sched_getaffinity(0)),
+            "ignored": ignored_signals(),
         }
         connection.connect(str(path))
         payload = json.dumps(request).encode() + b"\n"
@@ -60,7 +61,10 @@ def forward(argv: list[str]) -> int | None:
 
 def _wait(connection: socket.socket) -> int | None:
     """Relay the signals this process gets until the server says how the command ended (None: run it here)."""
-    previous = {number: signal.signal(number, lambda number, _frame: _relay(connection, number)) for number in RELAYED_SIGNALS}
+    ignored = ignored_signals()  # left ignored here (nohup, a script's background job): the command ignores them too
+    previous = {
+        number: signal.signal(number, lambda number, _frame: _relay(connection, number)) for number in RELAYED_SIGNALS if number not in ignored
+    }
     try:
         data = b""
         while not data.endswith(b"\n"):
@@ -91,6 +95,13 @@ def _relay(connection: socket.socket, number: int) -> None:
         connection.send(bytes([number]))
     except OSError:
         pass
+    if number == signal.SIGTSTP:  # Ctrl-Z: the command is stopped (above); this process stops as it would have
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def ignored_signals() -> list[int]:
+    """The signals this process ignores among those a command may ignore (its command, run elsewhere, ignores them too)."""
+    return [int(number) for number in IGNORABLE_SIGNALS if signal.getsignal(number) == signal.SIG_IGN]
 
 
 def caller_limits() -> dict[str, list[int]]:

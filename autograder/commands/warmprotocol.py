@@ -14,8 +14,11 @@ COMMAND_SERVER = "autograder.commands.warmserver"
 # The standard streams a request carries, and the bytes sent with them (the rest of a request follows).
 STREAMS = 3
 CHUNK = 65536
-# The signals a caller relays to its command, one byte each (their numbers) after the request.
-RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# The signals a caller relays to its command, one byte each (their numbers) after the request. Ctrl-Z (SIGTSTP)
+# stops the command as it stops the caller, and SIGCONT (`fg`, `bg`) lets it go on.
+RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGCONT)
+# The signals a caller may ignore (nohup, a background job of a script): its command then ignores them too.
+IGNORABLE_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Environment variables read when modules are imported (threads, devices, paths, locale): a caller must share them.
 IMPORT_TIME_PREFIXES = (
     "AUTOGRADER_",

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.engine.heap import importing
-from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, LIMITS, RELAYED_SIGNALS, STREAMS
+from autograder.commands.warmprotocol import CHUNK, FORWARDED_VERBS, IGNORABLE_SIGNALS, LIMITS, RELAYED_SIGNALS, STREAMS
 from autograder.isolation.warmsession import READY, STOP_WAIT_S, Listening, check_idle
 from autograder.isolation.zygote import MAX_REQUEST_BYTES, detach_stdout
 
@@ -115,6 +115,7 @@ def _on_connection(connection: socket.socket, running: dict[int, _Running], list
         if not data:  # the caller vanished: its command is stopped, then killed
             selector.unregister(connection)
             _signal(owner.pid, signal.SIGTERM)
+            _signal(owner.pid, signal.SIGCONT)  # a command stopped by Ctrl-Z ends too
             owner.stopping_since = time.monotonic()
             return
         for number in data:
@@ -209,6 +210,8 @@ def _parse(connection: socket.socket, streams: list[int]) -> tuple[dict, bytes]:
         and all(isinstance(cpu, int) and cpu >= 0 for cpu in request["cpus"])
         and isinstance(request.get("limits"), dict)
         and all(name in LIMITS and isinstance(pair, list) and len(pair) == 2 for name, pair in request["limits"].items())
+        and isinstance(request.get("ignored", []), list)
+        and all(type(number) is int and number in IGNORABLE_SIGNALS for number in request.get("ignored", []))
     ):
         raise ValueError("malformed request")
     return request, pending
@@ -255,9 +258,11 @@ def _child(request: dict, streams: list[int], listening: Listening, pending: byt
         if os.getppid() != server:  # it died before the line above took effect
             os._exit(code)
         signal.set_wakeup_fd(-1)
-        for number in (signal.SIGCHLD, signal.SIGHUP):
+        for number in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTSTP, signal.SIGCONT):
             signal.signal(number, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for number in request.get("ignored", []):  # ignored by the caller, as a command started there would inherit
+            signal.signal(number, signal.SIG_IGN)
         from autograder.cli import terminated_as_interrupt
 
         signal.signal(signal.SIGTERM, terminated_as_interrupt)  # as cli.main sets it
@@ -354,10 +359,11 @@ def _reply(connection: socket.socket, message: dict) -> None:
 
 
 def _signal(pid: int, number: int) -> None:
-    if number not in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL):
+    """Pass a signal on to a command: SIGTSTP as SIGSTOP (nothing here is a terminal's foreground job, which SIGTSTP may skip)."""
+    if number not in (*RELAYED_SIGNALS, signal.SIGKILL):
         return
     try:
-        os.kill(pid, number)
+        os.kill(pid, signal.SIGSTOP if number == signal.SIGTSTP else number)
     except ProcessLookupError:
         pass
 

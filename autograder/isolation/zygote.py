@@ -92,8 +92,11 @@ class Zygote:
         return self._pid != os.getpid()
 
     def borrowed(self) -> "Zygote":
-        """A fork's handle on its parent's zygote: the same socket, watched, restarted and stopped by the parent only."""
-        return Zygote(self.socket_path, kept_warm=self.kept_warm)
+        """A fork's handle on its parent's zygote: the same socket, watched, restarted and stopped by the parent only.
+
+        Never a kept-warm handle, even on a kept-warm zygote: that one would relaunch or replace it from the fork.
+        """
+        return Zygote(self.socket_path)
 
     @staticmethod
     def available() -> bool:
@@ -107,8 +110,10 @@ class Zygote:
         with _LOCK:
             if _SHARED is not None and _SHARED.inherited():
                 # A fork (a grading worker) sees its parent's zygote as exited (its process is not our child): it
-                # would replace it on the same socket and leave the parent without one.
-                _SHARED = _SHARED.borrowed()
+                # would replace it on the same socket and leave the parent without one. The zygote its batch names
+                # comes first; else it borrows its parent's.
+                named = os.environ.get(SOCKET_ENV)
+                _SHARED = Zygote(Path(named)) if named else _SHARED.borrowed()
             if _SHARED is not None and _SHARED.died():
                 _SHARED.restart()  # killed (the OOM killer, a signal): a new one takes its place
             if _SHARED is None:
@@ -166,7 +171,9 @@ class Zygote:
         A kept-warm one that stopped answering (stopped, killed, idled out) is replaced the same way, by a
         process that lives as long as this command.
         """
-        if self.inherited():  # the parent's: replacing it on its socket would leave the parent without one
+        if self.inherited() or not (self._owned or self.kept_warm):
+            # The parent's (inherited by a fork, borrowed, or named by $AUTOGRADER_ZYGOTE): its owner watches and
+            # replaces it; replacing it here, on its socket, would leave the owner without one.
             return self
         if self.failed_to_start():
             self.start_failures += 1
@@ -282,13 +289,14 @@ _SHARED: Zygote | None = None
 _LOCK = threading.Lock()
 
 
-def _new_lock_in_fork() -> None:
-    """A fork gets a free lock: a thread of the parent may have held it at the fork, and no thread releases it here."""
-    global _LOCK
+def _new_locks_in_fork() -> None:
+    """A fork gets free locks: a thread of the parent may have held one at the fork, and no thread releases it here."""
+    global _LOCK, _SOURCES_LOCK
     _LOCK = threading.Lock()
+    _SOURCES_LOCK = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_new_lock_in_fork)
+os.register_at_fork(after_in_child=_new_locks_in_fork)
 
 
 def close_shared() -> None:
