@@ -51,6 +51,21 @@ def fail_two_part() -> None:
     raise TwoPartError("a", "b")
 
 
+def _refuse_to_rebuild() -> None:
+    raise ValueError("not rebuilt here")
+
+
+class RebuildsNowhere:
+    """Pickles into a call that raises when it is unpickled, whatever reducers a process has registered for exceptions."""
+
+    def __reduce__(self) -> tuple:
+        return (_refuse_to_rebuild, ())
+
+
+def unreadable() -> RebuildsNowhere:
+    return RebuildsNowhere()
+
+
 class Refuses:
     def __reduce__(self) -> tuple:
         raise RuntimeError("not today")

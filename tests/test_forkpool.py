@@ -279,7 +279,7 @@ def test_a_grader_that_hangs_up_early_gets_a_quiet_exit(capfd, when, host_kind):
 @pytest.mark.parametrize(
     "task, error, words",
     [
-        (tasks.fail_two_part, RuntimeError, "could not be read"),
+        (tasks.unreadable, RuntimeError, "could not be read"),
         (tasks.refusing, RuntimeError, "could not be sent back"),
         (tasks.too_deep, RuntimeError, "could not be sent back"),
         (tasks.cancelled, asyncio.CancelledError, "cancelled inside the task"),
@@ -290,6 +290,18 @@ def test_an_odd_answer_fails_its_task_alone(pool, task, error, words):
         pool.submit(task).result(timeout=60)
     futures = [pool.submit(tasks.nap, 0) for _ in range(4)]
     assert {future.result(timeout=60) for future in futures} <= set(pool.pids)  # both workers go on
+
+
+def test_an_exception_that_cannot_be_rebuilt_fails_its_task_alone():
+    """Its __init__ wants other arguments than its args. Only a launched worker: a forked one pickles as the process it
+    was forked from does, and a test process that imported Dask (tblib's reducers) rebuilds such exceptions whole."""
+    pool = ForkPool(2, MODULES)
+    try:
+        with pytest.raises(RuntimeError, match="could not be read: TypeError"):
+            pool.submit(tasks.fail_two_part).result(timeout=60)
+        assert pool.submit(tasks.nap, 0).result(timeout=60) in pool.pids
+    finally:
+        pool.shutdown()
 
 
 def test_a_callback_may_submit_again(pool):
