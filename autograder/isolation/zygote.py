@@ -111,9 +111,8 @@ class Zygote:
             if _SHARED is not None and _SHARED.inherited():
                 # A fork (a grading worker) sees its parent's zygote as exited (its process is not our child): it
                 # would replace it on the same socket and leave the parent without one. The zygote its batch names
-                # comes first; else it borrows its parent's.
-                named = os.environ.get(SOCKET_ENV)
-                _SHARED = Zygote(Path(named)) if named else _SHARED.borrowed()
+                # comes first (found below); else it borrows its parent's.
+                _SHARED = None if os.environ.get(SOCKET_ENV) else _SHARED.borrowed()
             if _SHARED is not None and _SHARED.died():
                 _SHARED.restart()  # killed (the OOM killer, a signal): a new one takes its place
             if _SHARED is None:
