@@ -145,3 +145,34 @@ def test_the_kernel_sees_its_notebooks_folder_read_only_and_the_graders_environm
     assert seen["write"] in ("PermissionError", "OSError")
     assert seen["source_visible"] is False
     assert (folder / "datos.csv").read_text() == "x,y\n1,2\n" and not (folder / "nuevo.txt").exists()
+
+
+def test_a_kernel_killed_at_the_end_is_not_interrupted_first_and_one_shut_down_gracefully_still_is():
+    """jupyter_client interrupts before any shutdown; a kernel that is about to be killed would only spend the moment
+    before the kill formatting a KeyboardInterrupt's traceback."""
+    import asyncio
+    import signal
+
+    from autograder.isolation.sandboxkernel import PlainKernelManager
+
+    class Recording(PlainKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.signals: list[int] = []
+
+        async def _async_signal_kernel(self, signum: int) -> None:
+            self.signals.append(signum)
+            await super()._async_signal_kernel(signum)
+
+    async def signals_sent(now: bool) -> list[int]:
+        manager = Recording(kernel_name="python3")
+        await manager.start_kernel()
+        try:
+            await manager.shutdown_kernel(now=now)
+        finally:
+            if await manager.is_alive():
+                await manager._async_kill_kernel()
+        return manager.signals
+
+    assert signal.SIGINT not in asyncio.run(signals_sent(now=True))
+    assert signal.SIGINT in asyncio.run(signals_sent(now=False))

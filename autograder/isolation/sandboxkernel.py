@@ -110,7 +110,23 @@ class PlainKernelManager(AsyncKernelManager):
         return argv, kw
 
     _async_start_kernel = _settled_at_once(KernelManager._async_start_kernel)
-    _async_shutdown_kernel = _settled_at_once(KernelManager._async_shutdown_kernel)
+    _shutdown_kernel = _settled_at_once(KernelManager._async_shutdown_kernel)
+
+    async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        """jupyter_client's shutdown; one that kills (`now`) sends no interrupt first (see _async_interrupt_kernel)."""
+        self._killing = now
+        try:
+            await self._shutdown_kernel(now=now, restart=restart)
+        finally:
+            self._killing = False
+
+    async def _async_interrupt_kernel(self) -> None:
+        """Not on the way to a kill: jupyter_client interrupts before every shutdown, and a kernel still finishing its
+        last request would spend the moments before the kill formatting a KeyboardInterrupt's traceback (tenths of a
+        second of CPU for IPython's, when the kill is slow to come)."""
+        if getattr(self, "_killing", False):
+            return
+        await super()._async_interrupt_kernel()
     # jupyter_client binds the public names to its own functions, not to overrides.
     start_kernel = _async_start_kernel
     shutdown_kernel = _async_shutdown_kernel
