@@ -516,3 +516,23 @@ def test_a_fork_never_relaunches_a_kept_zygote_and_takes_the_one_its_batch_names
     done = subprocess.run([sys.executable, "-c", FORKED_FROM_KEPT, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=START_S)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["kept.sock False True", "batch.sock False True"]
+
+
+def _transparent_huge_pages() -> str:
+    """The system's setting for transparent huge pages: always, madvise or never ('' where there is none)."""
+    try:
+        setting = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return ""
+    return setting.split("[", 1)[1].split("]", 1)[0] if "[" in setting else ""
+
+
+@pytest.mark.skipif(_transparent_huge_pages() not in ("always", "madvise"), reason="transparent huge pages are off here")
+def test_the_zygotes_heap_is_in_huge_pages_so_its_forks_copy_few_page_table_entries():
+    zygote = Zygote.shared()
+    zygote.wait_ready()
+    assert zygote.process is not None
+    rollup = Path(f"/proc/{zygote.process.pid}/smaps_rollup").read_text()
+    sizes = {line.split()[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
+    assert sizes["AnonHugePages:"] >= 16 * 1024  # KiB: torch's and Python's heap (about 100 MiB here), not a stray page
+    assert run_in_warm_kernel("print(6 * 7)").strip() == "42"
