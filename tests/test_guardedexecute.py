@@ -143,6 +143,29 @@ def test_clearing_output_keeps_the_probe_records(tmp_path: Path):
     assert text(cell) == ""
 
 
+def test_a_probe_record_is_kept_as_nbformat_keeps_it_and_any_other_shape_goes_through_nbclient():
+    from nbformat.v4 import output_from_msg
+
+    record = {"grade_id": "t1", "calls": [{"args": [{"t": "tensor", "d": [1.0, -2.0]}], "error": None}]}
+
+    def message(msg_type="display_data", **content):
+        content.setdefault("data", {guardedexecute.PROBE_MIME: record, "text/plain": ""})
+        content.setdefault("metadata", {})
+        return {"msg_type": msg_type, "header": {"msg_type": msg_type}, "parent_header": {}, "content": content}
+
+    kept = guardedexecute._record_output(message())
+    assert kept == output_from_msg(message())  # the same output, as JSON
+    nbformat.validate(new_notebook(cells=[new_code_cell("x", outputs=[kept])]))
+    for odd in (
+        message(data={guardedexecute.PROBE_MIME: record, "text/html": 5}),  # another mime type: nbformat decides
+        message(data={guardedexecute.PROBE_MIME: record, "text/plain": ["a"]}),
+        message(metadata=[]),
+        message("execute_result", execution_count=1),
+        message(data=[guardedexecute.PROBE_MIME]),
+    ):
+        assert guardedexecute._record_output(odd) is None
+
+
 RANDOM_DRAWS = "import random, numpy, torch; print(random.random(), numpy.random.rand(), torch.rand(1).item(), hash('abc'))"
 
 

@@ -569,7 +569,11 @@ class GuardedExecute(Execute):
         if _is_probe(msg_) and size <= MAX_PROBE_BYTES and self._probes.get(cell_index, 0) < MAX_PROBES_PER_CELL:
             self._probes[cell_index] = self._probes.get(cell_index, 0) + 1
             self._sizes[cell_index] = used
-            return super().output(outs, msg_, display_id, cell_index)
+            record = _record_output(msg_)
+            if record is None:
+                return super().output(outs, msg_, display_id, cell_index)
+            outs.append(record)
+            return record
         if used + size <= self.max_output_bytes:
             return super().output(outs, msg_, display_id, cell_index)
         if used <= self.max_output_bytes:
@@ -594,6 +598,27 @@ def _is_record(output: NotebookNode) -> bool:
     """An output already in a cell that carries a probe record."""
     data = output.get("data", {})
     return isinstance(data, dict) and PROBE_MIME in data
+
+
+def _record_output(message: dict[str, Any]) -> NotebookNode | None:
+    """The stub's record as a display output, built as nbformat would but without its per-output schema check; None
+    for any other shape (nbclient's own path then checks it).
+
+    The record is JSON of any form under a JSON mime type, so that check only walks the schema (0.1 ms of the
+    grader's CPU per record, 27 per notebook); Verify takes every record out again, and the notebook handed back is
+    checked whole. Its data is kept as the kernel sent it, not copied into notebook nodes (0.2 ms more).
+    """
+    content = message.get("content")
+    data, metadata = (content.get("data"), content.get("metadata", {})) if isinstance(content, dict) else (None, None)
+    if (
+        message.get("msg_type") != "display_data"
+        or not isinstance(data, dict)
+        or not isinstance(metadata, dict)
+        or not set(data) <= {PROBE_MIME, "text/plain"}
+        or not isinstance(data.get("text/plain", ""), str)
+    ):
+        return None
+    return NotebookNode(output_type="display_data", data=NotebookNode(data), metadata=NotebookNode(metadata))
 
 
 def _is_probe(message: dict[str, Any]) -> bool:
