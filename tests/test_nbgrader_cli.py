@@ -80,6 +80,29 @@ def test_gradebooks_opened_while_filing_share_one_engine_per_database_and_see_ea
         assert [student.id for student in after.students] == ["ana"]
 
 
+def test_a_batchs_gradebooks_check_the_tables_once_and_keep_their_connection_until_it_ends(tmp_path):
+    from sqlalchemy import event
+
+    db = tmp_path / "a.db"
+    new_gradebook(db).close()
+    statements: list[str] = []
+    connections: list[object] = []
+    with one_engine_per_database():
+        with open_gradebook(f"sqlite:///{db}") as first:
+            first.update_or_create_student("ana")
+            engine = first.engine
+        event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: statements.append(statement))
+        event.listen(engine, "connect", lambda *args: connections.append(args))
+        with open_gradebook(f"sqlite:///{db}") as second:  # nbgrader's Gradebook: its table checks, its query, its close
+            assert [student.id for student in second.students] == ["ana"]
+        assert statements and not [s for s in statements if "table_info" in s.lower()]  # no table checked again
+        assert connections == []  # the first one's connection, still pooled
+        assert engine.pool.checkedin() == 1
+    assert engine.pool.checkedin() == 0  # closed once the batch ended
+    with open_gradebook(f"sqlite:///{db}") as after:  # nbgrader's own engine again, tables checked as it does
+        assert [student.id for student in after.students] == ["ana"]
+
+
 def test_nested_filing_keeps_sharing_until_the_outermost_ends(tmp_path):
     import nbgrader.api as nbgrader_api
 
