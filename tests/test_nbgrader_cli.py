@@ -12,7 +12,14 @@ import time
 
 from conftest import ROOT
 
-from autograder.adapter.nbgrader_cli import alembic_head, ensure_tools_on_path, new_gradebook, one_engine_per_database, open_gradebook
+from autograder.adapter.nbgrader_cli import (
+    alembic_head,
+    ensure_tools_on_path,
+    new_gradebook,
+    one_engine_per_database,
+    open_gradebook,
+    scratch_database,
+)
 
 
 def test_a_child_dies_when_its_parent_is_killed():
@@ -101,6 +108,26 @@ def test_a_batchs_gradebooks_check_the_tables_once_and_keep_their_connection_unt
     assert engine.pool.checkedin() == 0  # closed once the batch ended
     with open_gradebook(f"sqlite:///{db}") as after:  # nbgrader's own engine again, tables checked as it does
         assert [student.id for student in after.students] == ["ana"]
+
+
+def test_a_scratch_databases_connection_is_closed_at_its_blocks_end_while_a_batch_still_files(tmp_path):
+    """A grading's scratch gradebook goes with its folder: no connection to it stays pooled for the rest of a batch."""
+    course_db, scratch_db = tmp_path / "gradebook.db", tmp_path / "scratch.db"
+    new_gradebook(course_db).close()
+    new_gradebook(scratch_db).close()
+    with one_engine_per_database():
+        with open_gradebook(f"sqlite:///{course_db}") as course:
+            kept = course.engine
+        with scratch_database(f"sqlite:///{scratch_db}") as url:
+            with open_gradebook(url) as scratch:
+                scratch.update_or_create_student("ana")
+                engine = scratch.engine
+            assert engine.pool.checkedin() == 1  # pooled while the grading runs
+        assert engine.pool.checkedin() == 0  # closed at the block's end, though the batch still files
+        with open_gradebook(url) as again:
+            assert again.engine is not engine and [student.id for student in again.students] == ["ana"]
+        with open_gradebook(f"sqlite:///{course_db}") as course:
+            assert course.engine is kept  # the batch's own database keeps its engine
 
 
 def test_nested_filing_keeps_sharing_until_the_outermost_ends(tmp_path):

@@ -142,6 +142,20 @@ def _dispose(engine: Engine) -> None:
 
 
 @contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """A database used for one block and then removed (a grading's scratch gradebook): its shared engine, if any, is
+    closed and forgotten when the block ends, whatever other batch of this process still files."""
+    try:
+        yield url
+    finally:
+        with _SharedEngines.lock:
+            ours = [key for key in _SharedEngines.engines if key.split("\0", 1)[0] == url]
+            engines = [_SharedEngines.engines.pop(key) for key in ours]
+        for engine in engines:
+            _dispose(engine)
+
+
+@contextmanager
 def one_engine_per_database() -> Iterator[None]:
     """While inside, every nbgrader Gradebook this process opens on a database reuses one SQLAlchemy engine.
 

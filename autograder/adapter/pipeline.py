@@ -33,7 +33,7 @@ from autograder.engine.errors import CourseError
 from autograder.engine.heap import importing
 from autograder.engine.lesson import Lesson, Visibility
 from autograder.outputs.feedback import cell_output
-from autograder.adapter.nbgrader_cli import new_gradebook, one_engine_per_database, open_gradebook
+from autograder.adapter.nbgrader_cli import new_gradebook, one_engine_per_database, open_gradebook, scratch_database
 from autograder.engine.issuer import RESOURCES_KEY
 from autograder.engine.results import GradingResult, TestResult
 from autograder.engine.stages import EXECUTE_STEP, KERNEL_STAGES_KEY, SANITIZE, SETUP, Stopwatch
@@ -170,12 +170,16 @@ def _run(
     config.GuardedExecute.sandbox = sandbox
     config.SandboxedKernelManager.hidden_paths = [str(course.root)]
     scores: dict[str, tuple[float, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch, one_engine_per_database():
+    with (
+        tempfile.TemporaryDirectory(prefix="autograder-") as scratch,
+        one_engine_per_database(),
+        scratch_database(f"sqlite:///{scratch}/gradebook.db") as db_url,
+    ):
         workdir = Path(scratch) / "work"
         workdir.mkdir()
         resources = {
             "nbgrader": {
-                "db_url": f"sqlite:///{scratch}/gradebook.db",
+                "db_url": db_url,
                 "assignment": assignment,
                 "notebook": assignment,
                 "student": STUDENT,
