@@ -69,20 +69,25 @@ def test_new_gradebook_is_one_nbgrader_accepts_and_can_fill(tmp_path):
         assert [s.id for s in gradebook.students] == ["s"]
 
 
+def empty_gradebooks(folder, *names: str) -> list[str]:
+    """The URLs of new, empty gradebooks in `folder`, one per name."""
+    for name in names:
+        new_gradebook(folder / name).close()
+    return [f"sqlite:///{folder / name}" for name in names]
+
+
 def test_gradebooks_opened_while_filing_share_one_engine_per_database_and_see_each_others_writes(tmp_path):
-    first_db, second_db = tmp_path / "a.db", tmp_path / "b.db"
-    new_gradebook(first_db).close()
-    new_gradebook(second_db).close()
+    first, second = empty_gradebooks(tmp_path, "a.db", "b.db")
     with one_engine_per_database():
-        with open_gradebook(f"sqlite:///{first_db}") as one:
+        with open_gradebook(first) as one:
             one.update_or_create_student("ana")
             engine = one.engine
-        with open_gradebook(f"sqlite:///{first_db}") as again, open_gradebook(f"sqlite:///{second_db}") as other:
+        with open_gradebook(first) as again, open_gradebook(second) as other:
             assert again.engine is engine  # closed once, still the same engine: its statement cache survives
             assert other.engine is not engine  # one per database
             assert [student.id for student in again.students] == ["ana"]
             assert other.students == []
-    with open_gradebook(f"sqlite:///{first_db}") as after, open_gradebook(f"sqlite:///{first_db}") as other_after:
+    with open_gradebook(first) as after, open_gradebook(first) as other_after:
         assert after.engine is not engine and after.engine is not other_after.engine  # nbgrader's own behaviour is back
         assert [student.id for student in after.students] == ["ana"]
 
@@ -90,35 +95,32 @@ def test_gradebooks_opened_while_filing_share_one_engine_per_database_and_see_ea
 def test_a_batchs_gradebooks_check_the_tables_once_and_keep_their_connection_until_it_ends(tmp_path):
     from sqlalchemy import event
 
-    db = tmp_path / "a.db"
-    new_gradebook(db).close()
+    [url] = empty_gradebooks(tmp_path, "a.db")
     statements: list[str] = []
     connections: list[object] = []
     with one_engine_per_database():
-        with open_gradebook(f"sqlite:///{db}") as first:
+        with open_gradebook(url) as first:
             first.update_or_create_student("ana")
             engine = first.engine
         event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: statements.append(statement))
         event.listen(engine, "connect", lambda *args: connections.append(args))
-        with open_gradebook(f"sqlite:///{db}") as second:  # nbgrader's Gradebook: its table checks, its query, its close
+        with open_gradebook(url) as second:  # nbgrader's Gradebook: its table checks, its query, its close
             assert [student.id for student in second.students] == ["ana"]
         assert statements and not [s for s in statements if "table_info" in s.lower()]  # no table checked again
         assert connections == []  # the first one's connection, still pooled
         assert engine.pool.checkedin() == 1
     assert engine.pool.checkedin() == 0  # closed once the batch ended
-    with open_gradebook(f"sqlite:///{db}") as after:  # nbgrader's own engine again, tables checked as it does
+    with open_gradebook(url) as after:  # nbgrader's own engine again, tables checked as it does
         assert [student.id for student in after.students] == ["ana"]
 
 
 def test_a_scratch_databases_connection_is_closed_at_its_blocks_end_while_a_batch_still_files(tmp_path):
     """A grading's scratch gradebook goes with its folder: no connection to it stays pooled for the rest of a batch."""
-    course_db, scratch_db = tmp_path / "gradebook.db", tmp_path / "scratch.db"
-    new_gradebook(course_db).close()
-    new_gradebook(scratch_db).close()
+    course_url, scratch_url = empty_gradebooks(tmp_path, "gradebook.db", "scratch.db")
     with one_engine_per_database():
-        with open_gradebook(f"sqlite:///{course_db}") as course:
+        with open_gradebook(course_url) as course:
             kept = course.engine
-        with scratch_database(f"sqlite:///{scratch_db}") as url:
+        with scratch_database(scratch_url) as url:
             with open_gradebook(url) as scratch:
                 scratch.update_or_create_student("ana")
                 engine = scratch.engine
@@ -126,7 +128,7 @@ def test_a_scratch_databases_connection_is_closed_at_its_blocks_end_while_a_batc
         assert engine.pool.checkedin() == 0  # closed at the block's end, though the batch still files
         with open_gradebook(url) as again:
             assert again.engine is not engine and [student.id for student in again.students] == ["ana"]
-        with open_gradebook(f"sqlite:///{course_db}") as course:
+        with open_gradebook(course_url) as course:
             assert course.engine is kept  # the batch's own database keeps its engine
 
 

@@ -98,13 +98,13 @@ class _SharedEngines:
 
     lock = threading.Lock()
     users = 0
-    engines: dict[str, Engine] = {}
+    engines: dict[tuple[str, str], Engine] = {}  # by (database URL, the engine's options)
     original: Callable[..., Engine] | None = None
 
     @classmethod
     def shared(cls, url: str, **options: object) -> Engine:
         """nbgrader's create_engine, once per (database, options) while any batch files."""
-        key = f"{url}\0{sorted(options.items())!r}"
+        key = (url, repr(sorted(options.items())))
         with cls.lock:
             if key not in cls.engines:
                 assert cls.original is not None
@@ -149,7 +149,7 @@ def scratch_database(url: str) -> Iterator[str]:
         yield url
     finally:
         with _SharedEngines.lock:
-            ours = [key for key in _SharedEngines.engines if key.split("\0", 1)[0] == url]
+            ours = [key for key in _SharedEngines.engines if key[0] == url]
             engines = [_SharedEngines.engines.pop(key) for key in ours]
         for engine in engines:
             _dispose(engine)

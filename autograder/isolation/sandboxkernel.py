@@ -111,6 +111,7 @@ class PlainKernelManager(AsyncKernelManager):
 
     _async_start_kernel = _settled_at_once(KernelManager._async_start_kernel)
     _shutdown_kernel = _settled_at_once(KernelManager._async_shutdown_kernel)
+    _killing = False  # while a shutdown that kills (`now`) runs
 
     async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         """jupyter_client's shutdown; one that kills (`now`) sends no interrupt first (see _async_interrupt_kernel)."""
@@ -124,7 +125,7 @@ class PlainKernelManager(AsyncKernelManager):
         """Not on the way to a kill: jupyter_client interrupts before every shutdown, and a kernel still finishing its
         last request would spend the moments before the kill formatting a KeyboardInterrupt's traceback (tenths of a
         second of CPU for IPython's, when the kill is slow to come)."""
-        if getattr(self, "_killing", False):
+        if self._killing:
             return
         await super()._async_interrupt_kernel()
     # jupyter_client binds the public names to its own functions, not to overrides.

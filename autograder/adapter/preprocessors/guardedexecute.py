@@ -604,9 +604,9 @@ def _record_output(message: dict[str, Any]) -> NotebookNode | None:
     """The stub's record as a display output, built as nbformat would but without its per-output schema check; None
     for any other shape (nbclient's own path then checks it).
 
-    The record is JSON of any form under a JSON mime type, so that check only walks the schema (0.1 ms of the
-    grader's CPU per record, 27 per notebook); Verify takes every record out again, and the notebook handed back is
-    checked whole. Its data is kept as the kernel sent it, not copied into notebook nodes (0.2 ms more).
+    The record is JSON of any form under a JSON mime type, so that check only walks the schema; with the copy of its
+    data into notebook nodes it cost 0.29 ms of the grader's CPU per record, 22 per notebook (0.002 ms here). Verify
+    takes every record out again, and the notebook handed back is checked whole. Its data stays as the kernel sent it.
     """
     content = message.get("content")
     data, metadata = (content.get("data"), content.get("metadata", {})) if isinstance(content, dict) else (None, None)
