@@ -4,8 +4,10 @@ The grader sends one execute request whose code calls `run`; the cells (their me
 the grader, and their sources) ride in the request's content, not in its code, so IPython never
 tokenizes, hashes and compiles them as one more cell's text. Each cell runs as if it had been sent alone: `status: busy` under its
 id (with the execution count it takes), its outputs under its id, then `status: idle` under its id carrying what its execute reply would
-have carried (status, execution count, error). Only cells whose outputs decide no grade are sent this
-way; the grader checks everything it reads here as it would any message from the kernel.
+have carried (status, execution count, error). A cell may carry a request of the grader as a third field: it
+then runs as a graded test cell sent alone would, the request in its parent's content and out of the history.
+The grader batches cells whose outputs decide no grade, and, apart from them, runs of consecutive test cells
+it decides itself; it checks everything it reads here as it would any message from the kernel.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .protocol import REQUEST_FIELD
+
 # Where a cell's execute reply rides on its idle status.
 REPLY_FIELD = "autograder_reply"
-# Where the request's content carries the cells: [[msg_id, source], ...].
+# Where the request's content carries the cells: [[msg_id, source], ...], or [msg_id, source, request] for a test cell.
 CELLS_FIELD = "autograder_cells"
 # The code of the grader's request.
 ENTRY = "__import__('autograder_stub.cells').cells.run()"
@@ -30,17 +34,18 @@ def run() -> None:
     outer = kernel.get_parent()
     cells = outer.get("content", {}).get(CELLS_FIELD)
     if not isinstance(cells, list) or not all(
-        isinstance(cell, list) and len(cell) == 2 and all(isinstance(part, str) for part in cell) for cell in cells
+        isinstance(cell, list) and len(cell) in (2, 3) and all(isinstance(part, str) for part in cell) for cell in cells
     ):
         raise ValueError("autograder_stub.cells.run: this request carries no cells to run")
     own = {key: value for key, value in outer["content"].items() if key != CELLS_FIELD}  # a cell's parent carries no cells
     ident = _ident(kernel)
     try:
-        for msg_id, source in cells:
-            parent = {**outer, "header": {**outer["header"], "msg_id": msg_id}, "msg_id": msg_id, "content": own}
+        for msg_id, source, *request in cells:
+            content = {**own, REQUEST_FIELD: request[0]} if request else own  # a test cell's request, as if sent alone
+            parent = {**outer, "header": {**outer["header"], "msg_id": msg_id}, "msg_id": msg_id, "content": content}
             kernel.set_parent(ident, parent)  # the kernel's own parent too: comms and displays from threads follow it
             _status(kernel, "busy", parent, execution_count=shell.execution_count)  # the count this cell takes
-            result = shell.run_cell(source, store_history=True, silent=False)
+            result = shell.run_cell(source, store_history=not request, silent=False)  # a request never enters `In`
             reply = _reply(shell, result)
             _flush()
             _status(kernel, "idle", parent, **{REPLY_FIELD: reply})

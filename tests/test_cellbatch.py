@@ -1,22 +1,31 @@
 """Cells batched into one request (autograder/adapter/cellbatch.py, autograder_stub/cells.py), in real kernels.
 
-A batched cell must come out exactly as it would alone: outputs, errors, execution counts; cells that
-need the event loop, graded cells and cells after a broken runner go alone; a graded cell's code never
-reaches the kernel before it runs.
+A batched cell must come out exactly as it would alone: outputs, errors, execution counts, probe records;
+cells that need the event loop, graded cells the grader does not decide and cells after a broken runner go
+alone; a run of tests the grader decides goes in a request of its own, which no other cell shares; a graded
+cell's code never reaches the kernel before it runs.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from activation import ASSIGNMENT, LESSON, PROBE_MIME
 from autograder.adapter import cellbatch
 from autograder.adapter.cellbatch import CellBatch, may_join
+from autograder.adapter.pipeline import grade_notebook
 from autograder.adapter.preprocessors import GuardedExecute
 from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY
+from autograder.engine.course import Course
+from autograder.engine.issuer import RESOURCES_KEY, SECRET_BYTES, SECRET_KEY
+from autograder_stub.protocol import REQUEST_FIELD, RUN_CALL
+
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
 SOURCES = [
     "x = 41\nprint('a')",
@@ -39,11 +48,13 @@ def notebook(cells: list) -> nbformat.NotebookNode:
     return nb
 
 
-def execute(cells: list, tmp_path: Path, *, batch: bool = True, requests: list | None = None) -> nbformat.NotebookNode:
-    """Run the cells through GuardedExecute; `requests` collects each execute request sent to the kernel: its code, then
-    the sources of the cells its content carries (a batch's)."""
+def execute(cells: list | nbformat.NotebookNode, tmp_path: Path, *, batch: bool = True, requests: list | None = None,
+            contents: list | None = None, secret: bytes | None = None) -> nbformat.NotebookNode:
+    """Run the cells (or a notebook) through GuardedExecute; `requests` collects each execute request sent to the kernel:
+    its code, then the sources of the cells its content carries (a batch's); `contents` collects each one's content.
+    A `secret` fixes the grading's inputs (two runs with one secret send the same requests)."""
     step = GuardedExecute(timeout=120, batch_cells=batch)
-    if requests is not None:
+    if requests is not None or contents is not None:
         original = step.start_new_kernel_client
 
         def recording_client(**kwargs):
@@ -53,13 +64,20 @@ def execute(cells: list, tmp_path: Path, *, batch: bool = True, requests: list |
             def recording_send(msg, *args, **kw):
                 if msg["header"]["msg_type"] == "execute_request":
                     carried = msg["content"].get(cellbatch.CELLS_FIELD, [])
-                    requests.append(msg["content"]["code"] + "".join(source for _, source in carried))
+                    if requests is not None:
+                        requests.append(msg["content"]["code"] + "".join(cell[1] for cell in carried))
+                    if contents is not None:
+                        contents.append(msg["content"])
                 return send(msg, *args, **kw)
 
             step.kc.shell_channel.send = recording_send
 
         step.start_new_kernel_client = recording_client
-    executed, _ = step.preprocess(notebook(cells), {"metadata": {"path": str(tmp_path)}})
+    resources: dict = {"metadata": {"path": str(tmp_path)}}
+    if secret is not None:
+        resources[RESOURCES_KEY] = {SECRET_KEY: secret}
+    nb = cells if isinstance(cells, nbformat.NotebookNode) else notebook(cells)
+    executed, _ = step.preprocess(nb, resources)
     return executed
 
 
@@ -74,6 +92,14 @@ def comparable(nb: nbformat.NotebookNode) -> list:
             if output.output_type == "error":
                 output.traceback = [line.split("ipykernel_")[0] for line in output.traceback]
         cells.append(cell)
+    return cells
+
+
+def unnamed(cells: list) -> list:
+    """The cells with their probe records' request ids left out (each grading names its requests anew)."""
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).get(PROBE_MIME, {}).pop("request", None)
     return cells
 
 
@@ -109,7 +135,7 @@ def test_a_cell_that_needs_the_event_loop_goes_alone_and_the_rest_stay_batched(t
     assert not may_join(cells[2]) and may_join(cells[0])
 
 
-def test_graded_cells_go_alone_and_no_earlier_cell_sees_their_code(tmp_path: Path):
+def test_graded_cells_the_grader_does_not_decide_go_alone_and_no_earlier_cell_sees_their_code(tmp_path: Path):
     """A cell could read the request it runs in: a graded cell's code must never be in one before it runs."""
     spy = "print(('SEC' + 'RET') in str(get_ipython().kernel.get_parent()['content']))"
     graded = new_code_cell(
@@ -119,6 +145,41 @@ def test_graded_cells_go_alone_and_no_earlier_cell_sees_their_code(tmp_path: Pat
     nb = execute(["a = 1", spy, graded, "b = 2", "print(a + b)"], tmp_path, requests=requests)
     assert text(nb.cells[2]) == "False\n" and text(nb.cells[3]) == "SECRET\n" and text(nb.cells[5]) == "3\n"
     assert requests[1] == "print('SECRET')" and all("SECRET" not in r for r in requests if r != requests[1])
+
+
+def test_a_run_of_tests_goes_in_one_request_that_carries_nothing_else_and_each_comes_out_as_alone(tmp_path: Path):
+    """The lesson's tests come in runs of 4, 6 and 12: one request each, and no cell a student wrote rides in one."""
+    secret = bytes(range(SECRET_BYTES))  # the same inputs in both gradings
+    contents: list[dict] = []
+    batched = execute(nbformat.read(SOLUTION, as_version=4), tmp_path, contents=contents, secret=secret)
+    alone = execute(nbformat.read(SOLUTION, as_version=4), tmp_path, batch=False, secret=secret)
+    assert unnamed(comparable(batched)) == unnamed(comparable(alone))  # outputs, probe records, errors, execution counts
+    runs = [c[cellbatch.CELLS_FIELD] for c in contents if any(len(cell) == 3 for cell in c.get(cellbatch.CELLS_FIELD, []))]
+    assert [len(run) for run in runs] == [4, 6, 12]
+    # tests only, each with its code (the stub's call first) and its own request
+    assert all(len(cell) == 3 and cell[1].startswith(RUN_CALL) for run in runs for cell in run)
+    assert len({json.loads(cell[2])["request"] for run in runs for cell in run}) == 22
+    others = [c for c in contents if not any(len(cell) == 3 for cell in c.get(cellbatch.CELLS_FIELD, []))]
+    assert not any(REQUEST_FIELD in c or "autograder_stub.runner" in str(c) for c in others)
+    assert len(contents) < 12  # about seventy cells, in a handful of requests
+
+
+def test_a_test_that_kills_the_kernel_in_a_run_of_tests_costs_its_own_points_only(tmp_path: Path, course: Course):
+    """The run's next tests go on in a rebuilt kernel, and the tests before it keep their verdicts, as if sent alone."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    answer = next(c for c in nb.cells if "def maxpool2d" in c.source and c.metadata.get("nbgrader", {}).get("solution"))
+    answer.source += (
+        "\n\n_right = maxpool2d\n\n\ndef maxpool2d(x, kernel_size, stride=None):\n"
+        "    if x.dtype == torch.float64:\n        import os\n        os._exit(1)\n"
+        "    return _right(x, kernel_size, stride)\n"
+    )
+    path = tmp_path / f"{ASSIGNMENT}.ipynb"
+    nbformat.write(nb, path)
+    graded = grade_notebook(path, course, ASSIGNMENT, LESSON)
+    failed = [test for test in graded.result.tests if not test.passed]
+    assert [test.spec.name for test in failed] == ["maxpool2d: conserva el tipo de dato (float64)"]
+    assert "el núcleo se detuvo" in failed[0].output and failed[0].score == 0
+    assert len(graded.result.tests) == 22
 
 
 @pytest.mark.parametrize(

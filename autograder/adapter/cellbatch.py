@@ -11,7 +11,9 @@ nbclient's and GuardedExecute's, per cell. If the request ends before a cell's r
 runner, or forged the request's end), the batch is `broken`: that cell ends at once, and GuardedExecute
 treats it as a fault of the batch: the kernel is rebuilt and the cell runs again alone.
 
-Graded cells are never batched: their requests are issued one at a time, as they run.
+A cell whose outputs grade something is never batched with cells that grade nothing: its request (a test
+the grader decides) rides only in a batch of test cells, beside the tests next to it, so no cell a student
+wrote runs in a request that carries a test's inputs.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class BatchedCell:
 
     msg_id: str
     source: str
+    request: str | None = None  # a test cell's request of the grader (JSON text), carried beside its code
     started: bool = False  # its busy status arrived
     reply: dict[str, Any] | None = None  # its execute reply, once its idle status arrived
 
@@ -67,9 +70,12 @@ class BatchedCell:
 class CellBatch:
     """nbclient's kernel client while a run of cells executes in one request (everything else is the real client's)."""
 
-    def __init__(self, client: Any, sources: list[str]) -> None:
+    def __init__(self, client: Any, sources: list[str], requests: list[str | None] | None = None) -> None:
         self.client = client
-        self.cells = [BatchedCell(uuid.uuid4().hex, source) for source in sources]
+        requests = requests if requests is not None else [None] * len(sources)
+        if len(requests) != len(sources):
+            raise ValueError("CellBatch: one request (or None) per cell")
+        self.cells = [BatchedCell(uuid.uuid4().hex, source, request) for source, request in zip(sources, requests)]
         self._by_id = {cell.msg_id: cell for cell in self.cells}
         self._next = 0
         self.request_id: str | None = None
@@ -91,9 +97,13 @@ class CellBatch:
 
     def execute(self, code: str, silent: bool = False, store_history: bool = True, user_expressions: Any = None,
                 allow_stdin: bool | None = None, stop_on_error: bool = True) -> str:
-        """The next cell of the batch: its id (the batch is sent with the first); anything else is refused."""
+        """The next cell of the batch: its id (the batch is sent with the first); anything else is refused.
+
+        A test cell is sent out of the history, as GuardedExecute sends every test cell; any other cell into it.
+        """
         cell = self.cells[self._next] if not self.done else None
-        plain = not silent and store_history and not user_expressions and not allow_stdin and not stop_on_error
+        history = cell is not None and cell.request is None
+        plain = not silent and store_history == history and not user_expressions and not allow_stdin and not stop_on_error
         if cell is None or code != cell.source or not plain:
             raise RuntimeError("CellBatch: a request that is not the batch's next cell")
         if self.ended:
@@ -101,7 +111,7 @@ class CellBatch:
         self._next += 1
         self.awaited = cell
         if self.request_id is None:  # the cells ride in the content beside the code
-            cells = {CELLS_FIELD: [[c.msg_id, c.source] for c in self.cells]}
+            cells = {CELLS_FIELD: [[c.msg_id, c.source] + ([c.request] if c.request is not None else []) for c in self.cells]}
             self.request_id = send_execute(self.client, ENTRY, cells, silent=True, store_history=False, allow_stdin=False,
                                            stop_on_error=False)
         return cell.msg_id

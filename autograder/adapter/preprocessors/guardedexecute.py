@@ -44,6 +44,9 @@ WATCH_SLACK_RATIO = 0.25
 WATCH_SLACK_S = 1.0
 WATCH_POLL_S = 0.25
 ANSWER_S = 5.0
+# What a run of batched cells holds: cells whose outputs decide no grade, or tests the grader decides (never both).
+UNGRADED = "ungraded"
+TESTS = "tests"
 
 
 class Fault:
@@ -119,9 +122,10 @@ class GuardedExecute(Execute):
 
     batch_cells = Bool(
         True,
-        help="Send each run of consecutive cells that no test grades (answers, helpers, demos) to the kernel in one "
-        "request, still with each cell's own outputs, errors, limit and faults (autograder.adapter.cellbatch); "
-        "graded cells always go one by one. False: one request per cell, as nbclient does.",
+        help="Send each run of consecutive cells that no test grades (answers, helpers, demos), and each run of "
+        "consecutive test cells the grader decides, to the kernel in one request, still with each cell's own outputs, "
+        "errors, limit, request and faults (autograder.adapter.cellbatch); a run never mixes the two, and other graded "
+        "cells go one by one. False: one request per cell, as nbclient does.",
     ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict | None = None, km: KernelManager | None = None):
@@ -195,12 +199,15 @@ class GuardedExecute(Execute):
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         original = cell.source
         cell.source = issued.code
-        carrier = self.kc = RequestCarrier(self.kc, issued.request)
+        # In a batch of tests, the batch carries each test's request (the issuer's, made when the batch began).
+        carrier = None if isinstance(self.kc, CellBatch) else RequestCarrier(self.kc, issued.request)
+        if carrier is not None:
+            self.kc = carrier
         try:  # kept out of the kernel's history (`In`), where a later cell could print it
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history=False)
         finally:
             cell.source = original
-            if self.kc is carrier:
+            if carrier is not None and self.kc is carrier:
                 self.kc = carrier.client
 
     # nbclient binds the sync name to its own coroutine function.
@@ -275,20 +282,30 @@ class GuardedExecute(Execute):
         """Before a cell runs: keep the batch it belongs to, or start one if a run of batchable cells begins here."""
         if self._batch is not None and (self.kc is not self._batch or index > self._batch_end):
             self._drop_batch()  # a restart replaced the client, or the batch is behind us
-        if self._batch is not None or not self.batch_cells or self._unbatched or not self._batchable(self.nb.cells[index]):
+        if self._batch is not None or not self.batch_cells or self._unbatched:
+            return
+        kind = self._batch_kind(self.nb.cells[index])
+        if kind is None:
             return
         run = [index]
         for later in range(index + 1, len(self.nb.cells)):
             cell = self.nb.cells[later]
             if cell.cell_type != "code" or not cell.source.strip():
                 continue  # nbclient skips it
-            if not self._batchable(cell):
+            if self._batch_kind(cell) != kind:
                 break
             run.append(later)
-        if len(run) > 1:
-            self._batch = CellBatch(self.kc, [self.nb.cells[i].source for i in run])
-            self._batch_end = run[-1]
-            self.kc = self._batch
+        if len(run) < 2:
+            return
+        if kind == TESTS:  # each test's code and request, issued now (the same ones again if a cell must run alone)
+            issued = [self._issuer.source_for(self.nb.cells[i]) for i in run]
+            sources = [item.code for item in issued if item is not None]
+            requests: list[str | None] = [item.request for item in issued if item is not None]
+        else:
+            sources, requests = [self.nb.cells[i].source for i in run], [None] * len(run)
+        self._batch = CellBatch(self.kc, sources, requests)
+        self._batch_end = run[-1]
+        self.kc = self._batch
 
     def _after_batch_fault(self, cell: NotebookNode, resources: ResourcesDict, index: int, what: str):
         """A fault while a batch ran: nobody is blamed yet; the cell runs again alone, and no cell is batched after.
@@ -319,19 +336,24 @@ class GuardedExecute(Execute):
             self.kc = self._batch.client
         self._batch = None
 
-    def _batchable(self, cell: NotebookNode) -> bool:
-        """A cell whose outputs decide no grade, which the batch's runner runs as ipykernel would."""
+    def _batch_kind(self, cell: NotebookNode) -> str | None:
+        """Which cells this one may share a request with: cells whose outputs decide no grade (UNGRADED), tests the
+        grader decides from its own request (TESTS), or none (None: it goes alone). The batch's runner runs each
+        as ipykernel would."""
         tags = cell.metadata.get("tags", [])
-        return (
-            cell.cell_type == "code"
-            and bool(cell.source.strip())
-            and not cell.metadata.get("nbgrader", {}).get("grade")
-            and self.skip_cells_with_tag not in tags
-            and "raises-exception" not in tags
-            and self.allow_errors
-            and not self.force_raise_errors
-            and may_join(cell.source)
-        )
+        if (
+            cell.cell_type != "code"
+            or not cell.source.strip()
+            or self.skip_cells_with_tag in tags
+            or "raises-exception" in tags
+            or not self.allow_errors
+            or self.force_raise_errors
+        ):
+            return None
+        if not cell.metadata.get("nbgrader", {}).get("grade"):
+            return UNGRADED if may_join(cell.source) else None
+        code = self._issuer.code_for(cell)  # None: a graded cell whose own outputs decide it, always alone
+        return TESTS if code is not None and may_join(code) else None
 
     # -- faults ------------------------------------------------------------------------
     def _fault_and_recover(self, cell: NotebookNode, fault: str) -> None:
