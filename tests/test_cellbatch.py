@@ -126,6 +126,21 @@ def test_batched_cells_come_out_as_they_would_alone(tmp_path: Path):
     assert len([r for r in requests if cellbatch.ENTRY in r]) == 1 and len(requests) == 1  # one request for them all
 
 
+def test_cells_that_replace_sys_stdout_come_out_as_they_would_alone(tmp_path: Path):
+    """A cell's end waits on ipykernel's IOPub thread only while the streams are ipykernel's; else it flushes them."""
+    cells = [
+        "import sys\nclass Wrapped:\n    def __init__(self, inner):\n        self.inner = inner\n"
+        "    def write(self, text):\n        return self.inner.write(text.upper())\n"
+        "    def __getattr__(self, name):\n        return getattr(self.inner, name)\n"
+        "sys.stdout = Wrapped(sys.stdout)\nprint('wrapped')",
+        "print('still')\nprint('err', file=sys.stderr)",
+        "sys.stdout = sys.stdout.inner\nprint('back')",
+    ]
+    batched = execute(cells, tmp_path)
+    assert comparable(batched) == comparable(execute(cells, tmp_path, batch=False))
+    assert [text(c) for c in batched.cells[1:]] == ["WRAPPED\n", "STILL\nerr\n", "back\n"]
+
+
 def test_a_cell_that_needs_the_event_loop_goes_alone_and_the_rest_stay_batched(tmp_path: Path):
     requests: list[str] = []
     cells = ["a = 1", "b = 2", "import asyncio\nawait asyncio.sleep(0)\nprint('awaited', a + b)", "print(a)", "print(b)"]
