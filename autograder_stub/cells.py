@@ -6,8 +6,8 @@ tokenizes, hashes and compiles them as one more cell's text. Each cell runs as i
 id (with the execution count it takes), its outputs under its id, then `status: idle` under its id carrying what its execute reply would
 have carried (status, execution count, error). A cell may carry a request of the grader as a third field: it
 then runs as a graded test cell sent alone would, the request in its parent's content and out of the history.
-The grader batches cells whose outputs decide no grade, and, apart from them, runs of consecutive test cells
-it decides itself; it checks everything it reads here as it would any message from the kernel.
+The grader batches cells whose outputs decide no grade, and, apart from them, runs of consecutive hidden
+tests (cells that only call the stub); it checks everything it reads here as it would any message from the kernel.
 """
 
 from __future__ import annotations
@@ -26,6 +26,17 @@ CELLS_FIELD = "autograder_cells"
 SENT_WAIT_S = 10.0
 # The code of the grader's request.
 ENTRY = "__import__('autograder_stub.cells').cells.run()"
+
+
+class CellEndNotSent(RuntimeError):
+    """The IOPub thread did not send a batched cell's end in time: the batch stops (the grader runs what is left alone)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the IOPub thread did not send the cell's end within {seconds:g} s")
+        self.seconds = seconds
+
+    def __reduce__(self):  # picklable with its field
+        return (type(self), (self.seconds,))
 
 
 def run() -> None:
@@ -89,15 +100,16 @@ def _end(kernel: Any, parent: dict[str, Any], reply: dict[str, Any]) -> None:
 
     Handed to the IOPub thread as one task, which queues the streams' messages, then the idle, then the
     wake-up of this thread, in that order: one wait on that thread instead of a stream flush's wait
-    before and after the idle (each about 0.15 ms of the kernel's CPU). Streams that are not ipykernel's,
-    on that thread, are flushed as before.
+    before and after the idle (each about 0.15 ms of the kernel's CPU). Streams that are not exactly
+    ipykernel's, on that thread, are flushed as before. If the thread does not send it in time, no later
+    cell may start (its messages would be queued before this one's end): the request stops here.
     """
     from ipykernel.iostream import OutStream  # the kernel's; the grader only reads this module's names
 
     thread = getattr(kernel, "iopub_thread", None)
     streams = [stream for stream in (sys.stdout, sys.stderr) if stream is not None]
     alive = thread is not None and getattr(getattr(thread, "thread", None), "is_alive", lambda: False)()
-    if not alive or not all(isinstance(stream, OutStream) and stream.pub_thread is thread for stream in streams):
+    if not alive or not all(type(stream) is OutStream and stream.pub_thread is thread for stream in streams):
         _flush()
         _status(kernel, "idle", parent, **{REPLY_FIELD: reply})
         _flush()  # waits until the IOPub thread has sent the idle: the next cell starts only after this one's end left
@@ -117,7 +129,8 @@ def _end(kernel: Any, parent: dict[str, Any], reply: dict[str, Any]) -> None:
         thread.schedule(sent.set)
 
     thread.schedule(send_end)
-    sent.wait(SENT_WAIT_S)  # a wedged IOPub thread: go on, as a stream's flush does (the grader sees what arrives)
+    if not sent.wait(SENT_WAIT_S):
+        raise CellEndNotSent(SENT_WAIT_S)
     if failed:
         raise failed[0]
 

@@ -8,6 +8,7 @@ cell's code never reaches the kernel before it runs.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from autograder.adapter.pipeline import grade_notebook
 from autograder.adapter.preprocessors import GuardedExecute
 from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY
 from autograder.engine.course import Course
-from autograder.engine.issuer import RESOURCES_KEY, SECRET_BYTES, SECRET_KEY
-from autograder_stub.protocol import REQUEST_FIELD, RUN_CALL
+from autograder.engine.issuer import RESOURCES_KEY, SECRET_BYTES, SECRET_KEY, only_the_stub
+from autograder_stub.protocol import REQUEST_FIELD
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
@@ -141,6 +142,20 @@ def test_cells_that_replace_sys_stdout_come_out_as_they_would_alone(tmp_path: Pa
     assert [text(c) for c in batched.cells[1:]] == ["WRAPPED\n", "STILL\nerr\n", "back\n"]
 
 
+def test_a_cell_whose_end_the_iopub_thread_does_not_send_in_time_stops_the_batch_and_the_rest_runs_alone(tmp_path: Path):
+    """No later cell may start before a cell's end has left: its messages would be queued ahead of that end."""
+    stall = (
+        "import time, autograder_stub.cells as runner\nrunner.SENT_WAIT_S = 0.5\n"
+        "get_ipython().kernel.iopub_thread.schedule(lambda: time.sleep(3))\nprint('stalled')"
+    )
+    cells = ["a = 1", stall, "print(a)", "print(a + 1)"]
+    step = GuardedExecute(timeout=120)
+    nb, _ = step.preprocess(notebook(cells), {"metadata": {"path": str(tmp_path)}})
+    assert [text(c) for c in nb.cells[2:]] == ["stalled\n", "1\n", "2\n"]
+    assert uncounted(comparable(nb)) == uncounted(comparable(execute(cells, tmp_path, batch=False)))
+    assert step._unbatched and not any(FAULT_KEY in c.metadata for c in nb.cells)  # the batch broke; nobody is blamed
+
+
 def test_a_cell_that_needs_the_event_loop_goes_alone_and_the_rest_stay_batched(tmp_path: Path):
     requests: list[str] = []
     cells = ["a = 1", "b = 2", "import asyncio\nawait asyncio.sleep(0)\nprint('awaited', a + b)", "print(a)", "print(b)"]
@@ -162,21 +177,24 @@ def test_graded_cells_the_grader_does_not_decide_go_alone_and_no_earlier_cell_se
     assert requests[1] == "print('SECRET')" and all("SECRET" not in r for r in requests if r != requests[1])
 
 
-def test_a_run_of_tests_goes_in_one_request_that_carries_nothing_else_and_each_comes_out_as_alone(tmp_path: Path):
-    """The lesson's tests come in runs of 4, 6 and 12: one request each, and no cell a student wrote rides in one."""
+def test_a_run_of_hidden_tests_goes_in_one_request_that_carries_nothing_else_and_each_comes_out_as_alone(tmp_path: Path):
+    """The lesson's hidden tests come in runs of 2, 5 and 10, each run in one request: no cell a student wrote rides in
+    one, nor a test whose visible checks call the student's answer outside the stub's limits (those 5 go alone)."""
     secret = bytes(range(SECRET_BYTES))  # the same inputs in both gradings
     contents: list[dict] = []
     batched = execute(nbformat.read(SOLUTION, as_version=4), tmp_path, contents=contents, secret=secret)
     alone = execute(nbformat.read(SOLUTION, as_version=4), tmp_path, batch=False, secret=secret)
     assert unnamed(comparable(batched)) == unnamed(comparable(alone))  # outputs, probe records, errors, execution counts
     runs = [c[cellbatch.CELLS_FIELD] for c in contents if any(len(cell) == 3 for cell in c.get(cellbatch.CELLS_FIELD, []))]
-    assert [len(run) for run in runs] == [4, 6, 12]
-    # tests only, each with its code (the stub's call first) and its own request
-    assert all(len(cell) == 3 and cell[1].startswith(RUN_CALL) for run in runs for cell in run)
-    assert len({json.loads(cell[2])["request"] for run in runs for cell in run}) == 22
-    others = [c for c in contents if not any(len(cell) == 3 for cell in c.get(cellbatch.CELLS_FIELD, []))]
-    assert not any(REQUEST_FIELD in c or "autograder_stub.runner" in str(c) for c in others)
-    assert len(contents) < 12  # about seventy cells, in a handful of requests
+    assert [len(run) for run in runs] == [2, 5, 10]
+    # hidden tests only: each cell the stub's call alone, with its own request
+    assert all(len(cell) == 3 and only_the_stub(cell[1]) for run in runs for cell in run)
+    alone_tests = [c for c in contents if REQUEST_FIELD in c]
+    assert len(alone_tests) == 5 and not any(only_the_stub(c["code"]) for c in alone_tests)  # the visible ones
+    assert len({json.loads(cell[2])["request"] for run in runs for cell in run} | {c[REQUEST_FIELD] for c in alone_tests}) == 22
+    others = [c for c in contents if c not in alone_tests and c.get(cellbatch.CELLS_FIELD) not in runs]
+    assert not any("autograder_stub.runner" in str(c) for c in others)
+    assert len(contents) < 16  # about seventy cells
 
 
 def test_a_test_that_kills_the_kernel_in_a_run_of_tests_costs_its_own_points_only(tmp_path: Path, course: Course):
@@ -188,6 +206,11 @@ def test_a_test_that_kills_the_kernel_in_a_run_of_tests_costs_its_own_points_onl
         "    if x.dtype == torch.float64:\n        import os\n        os._exit(1)\n"
         "    return _right(x, kernel_size, stride)\n"
     )
+    contents: list[dict] = []  # the test's run went as one request, and only the awaited test was blamed
+    executed = execute(copy.deepcopy(nb), tmp_path, contents=contents)
+    faults = {c.metadata["nbgrader"]["grade_id"]: c.metadata[FAULT_KEY]["fault"] for c in executed.cells if FAULT_KEY in c.metadata}
+    assert faults == {"maxpool2d_dtype": "dead_kernel"}
+    assert any(len(c.get(cellbatch.CELLS_FIELD, [])) == 10 for c in contents)
     path = tmp_path / f"{ASSIGNMENT}.ipynb"
     nbformat.write(nb, path)
     graded = grade_notebook(path, course, ASSIGNMENT, LESSON)

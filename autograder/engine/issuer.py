@@ -84,6 +84,13 @@ class Issued:
     request: str
 
 
+def only_the_stub(code: str) -> bool:
+    """Whether a test cell's code (as `rewrite` makes it) runs nothing but the stub's call: no visible test calls the
+    student's answer outside the stub's limits."""
+    rest = code.removeprefix(RUN_CALL)
+    return rest != code and all(not line.strip() or line.strip().startswith("#") for line in rest.splitlines())
+
+
 def rewrite(source: str) -> str:
     """The source with its hidden tests replaced by the stub's call (first, before the visible tests)."""
     visible = _HIDDEN.sub("", source) if _HIDDEN.search(source) else _CHECK_LINE.sub("", source)

@@ -23,7 +23,7 @@ from autograder.adapter.lesson_of import lesson_of
 from autograder.adapter.preprocessors.restorecells import release_code
 from autograder.adapter.requestcarrier import RequestCarrier
 from autograder.engine import messages as msg
-from autograder.engine.issuer import RESOURCES_KEY, RequestIssuer
+from autograder.engine.issuer import RESOURCES_KEY, RequestIssuer, only_the_stub
 from autograder.engine.seeding import exec_lines_option, seed_line
 from autograder.engine.stages import CELLS, KERNEL_STAGES_KEY, KERNEL_START, KERNEL_STOP
 from autograder.isolation.backend import BACKENDS, choose
@@ -44,7 +44,7 @@ WATCH_SLACK_RATIO = 0.25
 WATCH_SLACK_S = 1.0
 WATCH_POLL_S = 0.25
 ANSWER_S = 5.0
-# What a run of batched cells holds: cells whose outputs decide no grade, or tests the grader decides (never both).
+# What a run of batched cells holds: cells whose outputs decide no grade, or hidden tests the grader decides (never both).
 UNGRADED = "ungraded"
 TESTS = "tests"
 
@@ -123,9 +123,9 @@ class GuardedExecute(Execute):
     batch_cells = Bool(
         True,
         help="Send each run of consecutive cells that no test grades (answers, helpers, demos), and each run of "
-        "consecutive test cells the grader decides, to the kernel in one request, still with each cell's own outputs, "
-        "errors, limit, request and faults (autograder.adapter.cellbatch); a run never mixes the two, and other graded "
-        "cells go one by one. False: one request per cell, as nbclient does.",
+        "consecutive hidden tests (cells that only call the stub with the grader's request), to the kernel in one "
+        "request, still with each cell's own outputs, errors, limit, request and faults (autograder.adapter.cellbatch); "
+        "a run never mixes the two, and other graded cells go one by one. False: one request per cell, as nbclient does.",
     ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict | None = None, km: KernelManager | None = None):
@@ -352,8 +352,10 @@ class GuardedExecute(Execute):
             return None
         if not cell.metadata.get("nbgrader", {}).get("grade"):
             return UNGRADED if may_join(cell.source) else None
-        code = self._issuer.code_for(cell)  # None: a graded cell whose own outputs decide it, always alone
-        return TESTS if code is not None and may_join(code) else None
+        # Alone: a graded cell whose own outputs decide it (code None), and a test whose visible checks call the
+        # student's answer outside the stub's limits while the run's later requests would be in the kernel.
+        code = self._issuer.code_for(cell)
+        return TESTS if code is not None and only_the_stub(code) else None
 
     # -- faults ------------------------------------------------------------------------
     def _fault_and_recover(self, cell: NotebookNode, fault: str) -> None:
