@@ -298,9 +298,11 @@ class GuardedExecute(Execute):
         if len(run) < 2:
             return
         if kind == TESTS:  # each test's code and request, issued now (the same ones again if a cell must run alone)
-            issued = [self._issuer.source_for(self.nb.cells[i]) for i in run]
-            sources = [item.code for item in issued if item is not None]
-            requests: list[str | None] = [item.request for item in issued if item is not None]
+            issued = [item for i in run if (item := self._issuer.source_for(self.nb.cells[i])) is not None]
+            if len(issued) != len(run):  # every cell of a run of tests is one; else nothing is batched here
+                return
+            sources = [item.code for item in issued]
+            requests: list[str | None] = [item.request for item in issued]
         else:
             sources, requests = [self.nb.cells[i].source for i in run], [None] * len(run)
         self._batch = CellBatch(self.kc, sources, requests)
