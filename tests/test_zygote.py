@@ -21,6 +21,7 @@ from nbclient.util import run_sync
 from conftest import connections_waiting
 from local_processes import tasks_of
 
+from autograder.isolation import confine
 from autograder.isolation import zygote as zygote_module
 from autograder.isolation.bwrap import Layout, Mount, Sandbox
 from autograder.isolation.kernel_options import NO_FIGURES
@@ -409,6 +410,16 @@ def test_the_namespaces_init_is_a_small_undumpable_reaper():
     rss_mib, fds = out.split()
     assert int(rss_mib) < 64  # a fork of the zygote would map its torch pages (about 200 MiB and more)
     assert fds == "denied"
+
+
+def test_the_namespaces_init_is_the_compiled_reaper_where_make_install_built_it():
+    """The C reaper (0.5 ms of CPU to start) where it is installed, else the Python one: both undumpable, as above."""
+    out = run_in_warm_kernel("print(open('/proc/1/comm').read().strip(), open('/proc/1/cmdline', 'rb').read().count(b'\\0'))")
+    name, arguments = out.split()
+    if confine.compiled_reaper() is not None:
+        assert (name, arguments) == (confine.COMPILED_REAPER[:15], "3")  # the reaper, the child's pid, the gate
+    else:
+        assert name.startswith("python")
 
 
 def test_the_font_list_is_built_once_for_the_zygotes_of_this_code():

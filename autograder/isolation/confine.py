@@ -18,6 +18,7 @@ import resource
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 from pathlib import Path
@@ -276,11 +277,40 @@ while True:
 """
 
 
+# The same reaper in C (autograder/isolation/reaper.c), which `make install` builds beside the interpreter: it starts
+# in about 0.5 ms of CPU where a second interpreter takes about 12, twice per warm kernel, and the kernel's gate opens
+# that much sooner.
+COMPILED_REAPER = "autograder-reaper"
+
+
+def compiled_reaper(folder: str | None = None) -> str | None:
+    """The C reaper in `folder` (the interpreter's), if it is there and only its owner (root, or the folder's) can change it."""
+    folder = folder or os.path.dirname(sys.executable)
+    path = os.path.join(folder, COMPILED_REAPER)
+    try:
+        found = os.stat(path)
+        owners = {0, os.stat(folder).st_uid}
+    except OSError:
+        return None
+    executable = stat.S_ISREG(found.st_mode) and bool(found.st_mode & 0o111)
+    return path if executable and not found.st_mode & 0o022 and found.st_uid in owners else None
+
+
 def exec_reaper(child: int, gate: int | None = None) -> None:
-    """Become REAPER for `child`, closing `gate` once undumpable again; never returns (OSError if the interpreter cannot be run)."""
+    """Become the reaper for `child`, closing `gate` once undumpable again; never returns (OSError if the interpreter cannot be run).
+
+    The compiled one when it is installed and runs here, else REAPER in the interpreter: both do the same.
+    """
     if gate is not None:
         os.set_inheritable(gate, True)
-    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", REAPER, str(child), *([str(gate)] if gate is not None else [])])
+    arguments = [str(child), *([str(gate)] if gate is not None else [])]
+    compiled = compiled_reaper()
+    if compiled is not None:
+        try:
+            os.execv(compiled, [compiled, *arguments])
+        except OSError:  # built for another machine, or the file went since: the Python one does the same
+            pass
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", REAPER, *arguments])
 
 
 def _arm_parent_death(parent_alive: int) -> None:
