@@ -18,15 +18,19 @@ from autograder.isolation.confine import COMPILED_REAPER, REAPER, compiled_reape
 PYTHON_REAPER = [sys.executable, "-I", "-S", "-c", REAPER]
 
 # Forks a child that does MODE, then becomes the reaper (the rest of argv) for it, as the supervisor and the init do.
-# The child of "gate" and "held" waits for EOF on a pipe: "gate" hands its write end to the reaper (which must close
-# it), "held" leaves it to whoever holds this process's stdin (the test), after dropping to uid 65534 when root.
+# "gate" and "held" first drop to uid 65534 when root (an undumpable process's /proc entries are root's whatever its
+# uid). The child of "gate" waits for EOF on a pipe whose write end the reaper gets (and must close), then says by its
+# status whether the reaper was already undumpable; the child of "held" waits for EOF on stdin (the test's). In
+# "sibling", another child of the reaper's ends first: the reaper must go on waiting for its own.
 PARENT = r"""
-import os, signal, sys
+import os, signal, sys, time
 mode, reaper = sys.argv[1], sys.argv[2:]
-if mode == "held" and os.geteuid() == 0:
+if mode in ("gate", "held") and os.geteuid() == 0:
     os.setgroups([])
     os.setresgid(65534, 65534, 65534)
     os.setresuid(65534, 65534, 65534)
+if mode == "sibling" and os.fork() == 0:
+    os._exit(9)
 read, write = os.pipe()
 child = os.fork()
 if child == 0:
@@ -37,7 +41,7 @@ if child == 0:
         os.kill(os.getpid(), signal.SIGKILL)
     if mode == "gate":
         os.read(read, 1)  # EOF once the reaper closed its end
-        os._exit(5)
+        os._exit(5 if os.stat(f"/proc/{os.getppid()}/fd").st_uid == 0 else 4)
     if mode == "held":
         sys.stdin.read()
         os._exit(0)
@@ -45,6 +49,9 @@ if child == 0:
         if os.fork() == 0:
             os._exit(0)
         os._exit(3)
+    if mode == "sibling":
+        time.sleep(0.3)
+        os._exit(7)
     os._exit(99)
 os.close(read)
 extra = []
@@ -80,11 +87,22 @@ def test_make_install_builds_the_compiled_reaper_where_a_compiler_is() -> None:
 
 
 @pytest.mark.parametrize("reaper", reapers())
-@pytest.mark.parametrize(("mode", "code"), [("exit", 7), ("killed", (-signal.SIGKILL) & 255), ("gate", 5), ("orphan", 3)])
+@pytest.mark.parametrize(("mode", "code"), [("exit", 7), ("killed", (-signal.SIGKILL) & 255), ("orphan", 3), ("sibling", 7)])
 def test_the_reaper_exits_with_its_childs_status(reaper: list[str], mode: str, code: int) -> None:
-    """The child's own status (a signal as Python reports it, modulo 256); the gate closed; other children reaped on the way."""
+    """The child's own status (a signal as Python reports it, modulo 256), whatever other child of its ends first."""
     parent = parent_of(mode, reaper)
     assert parent.wait(timeout=20) == code
+
+
+@pytest.mark.parametrize("reaper", reapers())
+def test_the_reaper_is_undumpable_when_the_gate_opens(reaper: list[str]) -> None:
+    """What the kernel waits for before any student code: the gate's EOF, and by then no ptrace or /proc/1/fd into the init.
+
+    Checked as the child sees it after the EOF: a reaper that never turns undumpable fails here; the order within the
+    reaper (undumpable first, then the gate) is its code's first lines, which no timing from outside can pin down."""
+    if os.geteuid() == 0 and not reachable_by_others(reaper[0]):
+        pytest.skip(f"{reaper[0]} cannot be run by another uid here (the sandbox binds the interpreter's tree for it)")
+    assert parent_of("gate", reaper).wait(timeout=20) == 5
 
 
 @pytest.mark.parametrize("reaper", reapers())
@@ -93,11 +111,10 @@ def test_the_reaper_with_a_child_it_does_not_have_exits_1(reaper: list[str]) -> 
         assert subprocess.run([*reaper, *arguments], timeout=20).returncode == 1
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the reaper as another uid")
 @pytest.mark.parametrize("reaper", reapers())
 def test_the_reaper_makes_itself_undumpable(reaper: list[str]) -> None:
-    """Run as uid 65534, its /proc entries become root's: no ptrace and no /proc/N/fd from the sandbox's uid."""
-    if not reachable_by_others(reaper[0]):
+    """Its /proc entries become root's whatever its uid (65534 when run by root): no ptrace and no /proc/N/fd into it."""
+    if os.geteuid() == 0 and not reachable_by_others(reaper[0]):
         pytest.skip(f"{reaper[0]} cannot be run by another uid here (the sandbox binds the interpreter's tree for it)")
     parent = parent_of("held", reaper, stdin=subprocess.PIPE)
     try:
@@ -110,7 +127,8 @@ def test_the_reaper_makes_itself_undumpable(reaper: list[str]) -> None:
                 uid = Path(f"/proc/{parent.pid}/status").read_text().split("\nUid:", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
-            undumpable = running[: len(reaper)] == [part.encode() for part in reaper] and owner == 0 and uid == "65534"
+            expected_uid = "65534" if os.geteuid() == 0 else str(os.geteuid())
+            undumpable = running[: len(reaper)] == [part.encode() for part in reaper] and owner == 0 and uid == expected_uid
             time.sleep(0.01)
         assert undumpable, "the reaper, running as uid 65534, stayed dumpable (or never ran)"
     finally:
@@ -130,10 +148,18 @@ def test_only_a_compiled_reaper_that_only_its_owner_can_change_is_used(tmp_path:
     binary.write_bytes(b"\x7fELF")
     binary.chmod(0o755)
     assert compiled_reaper(str(tmp_path)) == str(binary)
-    for mode in (0o775, 0o757, 0o644):  # writable by its group or by anyone, or not executable
+    binary.chmod(0o711)  # as make installs it: runnable, not readable by others
+    assert compiled_reaper(str(tmp_path)) == str(binary)
+    for mode in (0o775, 0o757, 0o644, 0o4755, 0o2755):  # writable by its group or anyone, not executable, set-id
         binary.chmod(mode)
         assert compiled_reaper(str(tmp_path)) is None
     binary.chmod(0o755)
+    link = tmp_path / "elsewhere"
+    binary.rename(link)
+    binary.symlink_to(link)  # a link, even to a file that would do
+    assert compiled_reaper(str(tmp_path)) is None
+    binary.unlink()
+    link.rename(binary)
     if os.geteuid() == 0:
         os.chown(binary, 65534, 65534)  # neither root's nor the folder's owner's
         assert compiled_reaper(str(tmp_path)) is None

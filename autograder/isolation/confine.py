@@ -284,16 +284,18 @@ COMPILED_REAPER = "autograder-reaper"
 
 
 def compiled_reaper(folder: str | None = None) -> str | None:
-    """The C reaper in `folder` (the interpreter's), if it is there and only its owner (root, or the folder's) can change it."""
+    """The C reaper in `folder` (the interpreter's): a regular file (not a link), executable, without set-id bits,
+    owned by root or by the folder's owner and writable by no one else; None otherwise (the Python one runs)."""
     folder = folder or os.path.dirname(sys.executable)
     path = os.path.join(folder, COMPILED_REAPER)
     try:
-        found = os.stat(path)
+        found = os.lstat(path)
         owners = {0, os.stat(folder).st_uid}
     except OSError:
         return None
-    executable = stat.S_ISREG(found.st_mode) and bool(found.st_mode & 0o111)
-    return path if executable and not found.st_mode & 0o022 and found.st_uid in owners else None
+    mode = found.st_mode
+    plain = stat.S_ISREG(mode) and bool(mode & 0o111) and not mode & (stat.S_ISUID | stat.S_ISGID | 0o022)
+    return path if plain and found.st_uid in owners else None
 
 
 def exec_reaper(child: int, gate: int | None = None) -> None:

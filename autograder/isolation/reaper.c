@@ -9,6 +9,7 @@
  * os.waitstatus_to_exitcode(status) & 255 gives it (a signal's number, negated, modulo 256), 1 if it cannot.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -19,7 +20,7 @@ static int parse(const char *text, long *number) {
     char *end;
     errno = 0;
     *number = strtol(text, &end, 10);
-    return errno == 0 && end != text && *end == '\0' && *number >= 0;
+    return errno == 0 && end != text && *end == '\0' && *number >= 0 && *number <= INT_MAX;
 }
 
 int main(int argc, char **argv) {
@@ -32,9 +33,8 @@ int main(int argc, char **argv) {
     if (argc < 2 || argc > 3 || !parse(argv[1], &child))
         _exit(1);
     if (argc == 3) {
-        if (!parse(argv[2], &gate))
+        if (!parse(argv[2], &gate) || close((int)gate) != 0)
             _exit(1);
-        close((int)gate);
     }
     for (;;) {
         pid_t pid = wait(&status);
