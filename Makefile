@@ -21,7 +21,6 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # statically where the C library allows (no loader to fail if the environment is moved), and executable but not
 # readable by others (the kernel makes such a program undumpable from its first instruction). Without a compiler,
 # or if the build fails, they use the Python one (autograder/isolation/confine.py, REAPER), which does the same.
-CC ?= cc
 REAPER := $(VENV)/bin/autograder-reaper
 $(REAPER): autograder/isolation/reaper.c $(VENV)/.installed
 	@rm -f $@.tmp; \

@@ -118,19 +118,19 @@ def test_the_reaper_makes_itself_undumpable(reaper: list[str]) -> None:
         pytest.skip(f"{reaper[0]} cannot be run by another uid here (the sandbox binds the interpreter's tree for it)")
     parent = parent_of("held", reaper, stdin=subprocess.PIPE)
     try:
+        expected_uid = "65534" if os.geteuid() == 0 else str(os.geteuid())
         deadline = time.monotonic() + 20
         undumpable = False
         while not undumpable and parent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
             try:
                 running = Path(f"/proc/{parent.pid}/cmdline").read_bytes().split(b"\0")
                 owner = os.stat(f"/proc/{parent.pid}/fd").st_uid
                 uid = Path(f"/proc/{parent.pid}/status").read_text().split("\nUid:", 1)[1].split()[0]
-            except (OSError, IndexError):
+            except (OSError, IndexError):  # between the fork, the exec and the end
                 continue
-            expected_uid = "65534" if os.geteuid() == 0 else str(os.geteuid())
             undumpable = running[: len(reaper)] == [part.encode() for part in reaper] and owner == 0 and uid == expected_uid
-            time.sleep(0.01)
-        assert undumpable, "the reaper, running as uid 65534, stayed dumpable (or never ran)"
+        assert undumpable, f"the reaper, running as uid {expected_uid}, stayed dumpable (or never ran)"
     finally:
         parent.stdin.close()
     assert parent.wait(timeout=20) == 0
