@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -124,3 +127,16 @@ def test_a_grading_worker_killed_mid_batch_costs_no_student_a_point(course, tmp_
     assert not batch.failures
     assert {row.student: row.parts for row in batch.scores} == {name: EXPECTED_SCORES[name] for name in names}
     assert not [child for child in psutil.Process().children(recursive=True) if HOST_MODULE in " ".join(child.cmdline())]
+
+
+@pytest.mark.e2e
+def test_a_batch_leaves_nothing_in_the_temporary_folder(course, tmp_path: Path, own_tempdir: Path):
+    """Its grading workers end with os._exit (no exit handlers): what they create must go with the command's own folders."""
+    names = ("solution", "leaky_relu", "blank")
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / f"{name}.ipynb" for name in names])
+    shutil.copytree(course.root / "assignments", scratch.root / "assignments")  # the release: its texts go to the zygote
+    command = [sys.executable, "-m", "autograder.cli", "autograde", "--course", str(scratch.root), "--workers", "2", "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)  # TMPDIR: own_tempdir
+    assert done.returncode == 0, done.stderr
+    assert "3 calificados" in done.stdout
+    assert sorted(path.name for path in own_tempdir.iterdir()) == []

@@ -100,6 +100,38 @@ def test_a_sources_file_another_user_could_write_is_not_read(tmp_path, capfd):
     assert "not a regular file only root writes" in capfd.readouterr().err
 
 
+def test_a_sources_file_is_written_once_into_the_folder_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(zygote_module, "_SOURCES_SEEN", {})
+    folder = tmp_path / "zygote" / zygote_module.SOURCES_FOLDER
+    folder.parent.mkdir()
+    path = zygote_module.sources_file(["b = 2\n", "a = 1\n", "a = 1\n"], folder)
+    assert path.parent == folder and (folder.stat().st_mode & 0o777) == 0o700
+    assert json.loads(path.read_text()) == ["a = 1\n", "b = 2\n"]
+    assert (path.stat().st_mode & 0o777) == 0o600
+    written = path.stat().st_mtime_ns
+    os.utime(path, ns=(1, 1))
+    assert zygote_module.sources_file(["a = 1\n", "b = 2\n"], folder) == path  # the same texts: no second write
+    assert path.stat().st_mtime_ns == 1 and written != 1
+    assert os.listdir(folder) == [path.name]
+
+
+def test_a_sources_file_written_by_another_process_is_touched_and_stale_ones_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A kept-warm zygote's folder outlives every command: a file in use stays, one unused for a day goes."""
+    monkeypatch.setattr(zygote_module, "_SOURCES_SEEN", {})
+    folder = tmp_path / zygote_module.SOURCES_FOLDER
+    in_use = zygote_module.sources_file(["a = 1\n"], folder)
+    stale = folder / "stale.json"
+    stale.write_text("[]")
+    day_ago = time.time() - zygote_module.SOURCES_KEPT_S - 60
+    for path in (in_use, stale):
+        os.utime(path, (day_ago, day_ago))
+    monkeypatch.setattr(zygote_module, "_SOURCES_SEEN", {})  # as in the next command's process
+    assert zygote_module.sources_file(["a = 1\n"], folder) == in_use
+    assert in_use.stat().st_mtime > day_ago + 60  # touched, not rewritten
+    fresh = zygote_module.sources_file(["c = 3\n"], folder)  # a new file prunes what nobody used for a day
+    assert sorted(os.listdir(folder)) == sorted([in_use.name, fresh.name])
+
+
 def test_figures_are_warmed_once_a_kernel_that_may_draw_is_asked_for_and_not_before(monkeypatch: pytest.MonkeyPatch):
     fresh = Zygote().start()  # this process's shared one may have warmed them for an earlier test
     monkeypatch.setattr(zygote_module, "_SHARED", fresh)

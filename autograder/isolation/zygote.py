@@ -268,7 +268,7 @@ class Zygote:
         request = {"layout": layout.to_json(), "argv": kernel_argv, "cgroups": cgroup_dirs, "root": str(root)}
         if known_sources:
             try:
-                request["sources"] = str(sources_file(known_sources))
+                request["sources"] = str(sources_file(known_sources, self.socket_path.parent / SOURCES_FOLDER))
             except OSError as error:  # a head start only: the kernel starts without it
                 print(f"autograder: cell texts not handed to the warm process: {error}", file=sys.stderr)
         return [sys.executable, "-I", "-S", str(CLIENT), str(self.socket_path), json.dumps(request), str(os.getpid())]
@@ -305,25 +305,47 @@ def close_shared() -> None:
 
 
 MAX_SOURCES_BYTES = 16 << 20  # a sources file larger than this is not read
-_SOURCES_DIR: Path | None = None
+SOURCES_FOLDER = "sources"  # beside the zygote's socket: removed with its folder, whoever wrote it (a worker's exit skips atexit)
+SOURCES_KEPT_S = 86400.0  # a kept-warm zygote's folder outlives commands: files unused this long go when a new one comes
+_SOURCES_SEEN: dict[Path, float] = {}  # when this process last wrote or touched each file: a batch names one per kernel
 _SOURCES_LOCK = threading.Lock()
 
 
-def sources_file(texts: Sequence[str]) -> Path:
-    """The texts as a JSON file only root can write, named by its content (a batch names the same texts for each kernel)."""
-    global _SOURCES_DIR
+def sources_file(texts: Sequence[str], folder: Path) -> Path:
+    """The texts as a JSON file only root can write, in `folder`, named by its content (a batch names the same texts for each kernel).
+
+    `folder` lives beside the zygote's socket, so it goes when the zygote's owner removes its folder, even where
+    the writer was a grading worker (whose os._exit runs no exit handler). A kept-warm zygote's folder stays:
+    there a file is touched when reused (at most twice a day per process) and files left unused for a day are
+    removed when a new one is written.
+    """
     data = json.dumps(sorted(set(texts)), ensure_ascii=False).encode()
+    path = folder / f"{hashlib.sha256(data).hexdigest()}.json"
     with _SOURCES_LOCK:
-        if _SOURCES_DIR is None:
-            _SOURCES_DIR = Path(tempfile.mkdtemp(prefix="autograder-sources-"))  # 0700
-            atexit.register(shutil.rmtree, _SOURCES_DIR, True)
-        path = _SOURCES_DIR / f"{hashlib.sha256(data).hexdigest()}.json"
-        if not path.exists():
-            fd, temporary = tempfile.mkstemp(dir=_SOURCES_DIR)  # 0600, renamed whole into place
+        if time.monotonic() - _SOURCES_SEEN.get(path, -SOURCES_KEPT_S) < SOURCES_KEPT_S / 2:
+            return path
+        folder.mkdir(mode=0o700, exist_ok=True)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            fd, temporary = tempfile.mkstemp(dir=folder)  # 0600, renamed whole into place
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(temporary, path)
+            _prune_sources(folder)
+        _SOURCES_SEEN[path] = time.monotonic()
     return path
+
+
+def _prune_sources(folder: Path) -> None:
+    """Remove the sources files nobody wrote or touched for SOURCES_KEPT_S (a kept-warm zygote's folder lasts for weeks)."""
+    stale = time.time() - SOURCES_KEPT_S
+    for entry in os.scandir(folder):
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < stale:
+                os.unlink(entry.path)
+        except OSError:  # gone already (another command pruned it), or not ours to remove: nothing lost
+            pass
 
 
 SELF_TEST_TIMEOUT_S = 30.0  # the confinement self-test takes about 3 ms
