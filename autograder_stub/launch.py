@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sys
 
-from . import guard, limits
+from . import guard, limits, tracebacks
 from .protocol import BLOCKED_ENV, OUTPUT_ENV
 
 
 def prepare() -> None:
     """What every grading kernel does before it runs any student code (warm kernels call it after their fork)."""
     guard.install(os.environ.get(BLOCKED_ENV, "").split(","))
+    tracebacks.install()  # a warm kernel's zygote did it already
     budget = os.environ.get(OUTPUT_ENV, "")
     if budget.isdigit():
         limits.install(int(budget))

@@ -3,8 +3,9 @@
 sandboxkernel.py re-creates jupyter_client's `in_pending_state` without its sleep (`_get_future`, `_ready`,
 `__wrapped__`); readyclient.py calls `_handle_kernel_info_reply` and `_async_is_alive`; fileexecuted.py
 drives Autograde's `_sanitizing` and `_init_preprocessors`; checkmetadata.py repeats CheckCellMetadata's
-`preprocess`. Upgrading jupyter_client or nbgrader in constraints.txt means re-reading those against the
-new version, then updating the versions here.
+`preprocess`; autograder_stub/tracebacks.py keeps the results of the `regex_opt` that pygments.lexer calls by
+that name. Upgrading jupyter_client, nbgrader, pygments or stack_data in constraints.txt means re-reading those
+against the new version, then updating the versions here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from jupyter_client import manager
 from jupyter_client.asynchronous import AsyncKernelClient
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import CheckCellMetadata
+from pygments import lexer, regexopt
+from stack_data import utils as stack_data_utils
 
-CHECKED_AGAINST = {"jupyter_client": "8.10.0", "nbgrader": "0.9.6"}
+CHECKED_AGAINST = {"jupyter_client": "8.10.0", "nbgrader": "0.9.6", "pygments": "2.21.0", "stack_data": "0.6.3"}
 
 
 def test_the_versions_are_those_the_internals_were_read_against():
@@ -31,3 +34,10 @@ def test_the_internals_are_where_the_speed_ups_expect_them():
     assert callable(AsyncKernelClient._handle_kernel_info_reply) and callable(AsyncKernelClient._async_is_alive)
     assert callable(Autograde._init_preprocessors) and Autograde._sanitizing is True
     assert "MetadataValidator().validate_nb(nb)" in inspect.getsource(CheckCellMetadata.preprocess)
+
+
+def test_pygments_rebuilds_its_lexer_rules_per_frame_through_regex_opt_by_name():
+    """Why tracebacks.install pays: stack_data subclasses the lexer per frame, and each subclass rebuilds its rules."""
+    assert lexer.regex_opt is regexopt.regex_opt or hasattr(lexer.regex_opt, "__wrapped__")
+    assert "regex_opt(self.words" in inspect.getsource(lexer.words.get)
+    assert "class MyLexer(" in inspect.getsource(stack_data_utils._pygmented_with_ranges)

@@ -512,8 +512,12 @@ def warm_up() -> None:
     import autograder_stub.runner
     import autograder_stub.seeding  # noqa: F401  (the kernel's exec_lines seed with it)
     import autograder_stub.sourcememo  # noqa: F401  (cell texts prepared for the kernels)
+    import autograder_stub.tracebacks
 
     _import_what_each_kernel_imports()
+    # Most kernels format at least one traceback: its first one costs 40-50 ms more than the next, unless done here.
+    autograder_stub.tracebacks.install()
+    autograder_stub.tracebacks.warm()
 
     torch.set_num_threads(1)
     # The stub's own code paths once, so their lazy imports happen here and never inside a student's

@@ -1,0 +1,61 @@
+"""IPython's tracebacks as before, at a fraction of their cost: most submissions raise in the kernel, often several times.
+
+Each traceback IPython formats (xmode Context, a coloured theme) highlights each frame's code through a lexer
+class that stack_data creates anew for that frame, so pygments rebuilds the Python lexer's rules for every
+frame: about 5 ms each, most of it `regex_opt` turning the same keyword lists into the same regular
+expressions. That function depends on its arguments alone, so its results are kept (`install`).
+A kernel's first traceback also imports, reads and indexes what later ones reuse; `warm` does that once in the
+warm process, so each kernel forked from it starts with it done. Neither changes a character of any traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import linecache
+import sys
+from typing import Any, Callable
+
+# The file name of the warm-up's code: no cell, module or student file has it.
+WARM_FILENAME = "<autograder-warm-traceback>"
+# At most this many distinct keyword lists are kept (the Python lexer has a few dozen).
+MAX_KEPT = 256
+
+
+def install() -> None:
+    """Keep pygments' `regex_opt` results in this process (idempotent; nothing happens without pygments)."""
+    try:
+        import pygments.lexer
+    except ImportError:
+        return
+    current = pygments.lexer.regex_opt
+    if getattr(current, "__wrapped__", None) is not None:
+        return
+    pygments.lexer.regex_opt = _kept(current)
+
+
+def _kept(regex_opt: Callable[..., str]) -> Callable[..., str]:
+    """`regex_opt` with its results kept per (words, prefix, suffix); unhashable words are passed through."""
+    cached = functools.lru_cache(maxsize=MAX_KEPT)(lambda words, prefix, suffix: regex_opt(list(words), prefix=prefix, suffix=suffix))
+
+    @functools.wraps(regex_opt)
+    def kept(words: Any, prefix: str = "", suffix: str = "") -> str:
+        try:
+            return cached(tuple(words), prefix, suffix)
+        except TypeError:  # a word that is not a string (unhashable): as pygments would
+            return regex_opt(words, prefix=prefix, suffix=suffix)
+
+    return kept
+
+
+def warm(theme: str = "neutral") -> None:
+    """Format one traceback as a kernel's shell would (xmode Context, ipykernel's default theme), and forget its code."""
+    from IPython.core.ultratb import AutoFormattedTB
+
+    source = "def _warm(x):\n    return 1 / x\n\n_warm(0)\n"
+    linecache.cache[WARM_FILENAME] = (len(source), None, source.splitlines(True), WARM_FILENAME)
+    try:
+        exec(compile(source, WARM_FILENAME, "exec"), {})
+    except ZeroDivisionError:
+        AutoFormattedTB(mode="Context", theme_name=theme).structured_traceback(*sys.exc_info())
+    finally:
+        linecache.cache.pop(WARM_FILENAME, None)

@@ -1,0 +1,91 @@
+"""IPython's tracebacks in a kernel: the kept `regex_opt` results and the warm process's warm-up change no character of them."""
+
+from __future__ import annotations
+
+import linecache
+import sys
+import textwrap
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder.isolation.sandboxkernel import WarmKernelManager
+from autograder.isolation.zygote import Zygote
+from autograder_stub import tracebacks
+
+RAISES = textwrap.dedent(
+    """
+    import sys
+    before = "stack_data" in sys.modules
+    def mitad(x):
+        return [v / x for v in (1, 2)]
+    print(before)
+    mitad(0)
+    """
+)
+
+
+def _formatted(source: str, filename: str) -> list[str]:
+    """The traceback lines a kernel's shell formats (xmode Context, ipykernel's theme) for an error in `source`."""
+    from IPython.core.ultratb import AutoFormattedTB
+
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    try:
+        exec(compile(source, filename, "exec"), {})
+    except ZeroDivisionError:
+        return AutoFormattedTB(mode="Context", theme_name="neutral").structured_traceback(*sys.exc_info())
+    finally:
+        linecache.cache.pop(filename, None)
+    raise AssertionError("the source did not raise")
+
+
+def test_kept_results_are_regex_opts_own_and_each_is_computed_once(monkeypatch: pytest.MonkeyPatch):
+    import pygments.lexer
+    from pygments.regexopt import regex_opt
+
+    calls: list[tuple] = []
+
+    def counted(words, prefix="", suffix=""):
+        calls.append((tuple(words), prefix, suffix))
+        return regex_opt(words, prefix=prefix, suffix=suffix)
+
+    monkeypatch.setattr(pygments.lexer, "regex_opt", counted)
+    plain = _formatted(RAISES, "/nonexistent/plain.py")
+    computed = len(calls)
+    assert computed > 10  # the Python lexer's keyword and builtin lists
+    tracebacks.install()
+    tracebacks.install()  # once is enough: the second keeps the first's wrapper
+    assert pygments.lexer.regex_opt.__wrapped__ is counted
+    first = _formatted(RAISES, "/nonexistent/plain.py")
+    after_first = len(calls)
+    assert _formatted(RAISES, "/nonexistent/plain.py") == first == plain
+    assert len(calls) == after_first  # every frame's lexer found its rules kept
+    assert pygments.lexer.regex_opt(["b", "a"], prefix=r"\b") == regex_opt(["b", "a"], prefix=r"\b")
+    for kept_or_not in (pygments.lexer.regex_opt, regex_opt):  # unhashable words: the same error as before
+        with pytest.raises(TypeError, match="unhashable"):
+            kept_or_not([["a"]])
+
+
+def test_the_warm_up_leaves_no_code_behind():
+    tracebacks.warm()
+    assert tracebacks.WARM_FILENAME not in linecache.cache
+    assert "stack_data" in sys.modules
+
+
+def _error_of_first_run(manager_class: type | None) -> list[str]:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(RAISES)])
+    options = {"kernel_manager_class": manager_class} if manager_class is not None else {}
+    NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True, **options).execute()
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
+    return [printed, *error.traceback]
+
+
+@pytest.mark.skipif(not Zygote.available(), reason="warm kernels need root with CAP_SYS_ADMIN")
+def test_a_warm_kernels_first_traceback_was_prepared_and_reads_as_a_plain_kernels():
+    warm = _error_of_first_run(WarmKernelManager)
+    plain = _error_of_first_run(None)
+    assert warm[0].split() == ["True"] and plain[0].split() == ["False"]  # prepared in the zygote; not in a plain one
+    assert warm[1:] == plain[1:]
+    assert any("ZeroDivisionError" in line for line in warm[1:])
