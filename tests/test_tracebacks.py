@@ -89,3 +89,49 @@ def test_a_warm_kernels_first_traceback_was_prepared_and_reads_as_a_plain_kernel
     assert warm[0].split() == ["True"] and plain[0].split() == ["False"]  # prepared in the zygote; not in a plain one
     assert warm[1:] == plain[1:]
     assert any("ZeroDivisionError" in line for line in warm[1:])
+
+
+def _errors(replaced: bool) -> dict[bool, tuple[str, str, list[str]]]:
+    """A kernel's error for the same failing cell sent with and without the grader's request (by whether it had one)."""
+    import asyncio
+
+    from autograder.adapter.requestcarrier import send_execute
+    from autograder.isolation.sandboxkernel import PlainKernelManager
+    from autograder_stub.protocol import REQUEST_FIELD
+
+    async def run() -> dict[bool, tuple[str, str, list[str]]]:
+        manager = PlainKernelManager(kernel_name="python3", test_errors_replaced=replaced)
+        await manager.start_kernel()
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            found = {}
+            for carries in (True, False):
+                sent = send_execute(client, RAISES, {REQUEST_FIELD: "{}"} if carries else {}, stop_on_error=False)
+                while True:  # its error, then its idle: the next request is sent to a kernel done with this one
+                    message = await client.get_iopub_msg(timeout=60)
+                    if message["parent_header"].get("msg_id") != sent:
+                        continue
+                    content = message["content"]
+                    if message["msg_type"] == "error":
+                        found[carries] = (content["ename"], content["evalue"], content["traceback"])
+                    elif message["msg_type"] == "status" and content["execution_state"] == "idle":
+                        break
+            return found
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    return asyncio.run(run())
+
+
+def test_errors_of_cells_carrying_the_graders_request_are_plain_only_where_the_grader_replaces_them():
+    replaced, kept = _errors(replaced=True), _errors(replaced=False)
+    context = kept[False][2]
+    assert context[0].strip("\x1b[0123456789;m").startswith("-----")  # IPython's Context mode, as a student sees it
+    assert replaced[False][2] == context  # the same cell, the same execution count (In[2]): not the grader's to replace
+    assert kept[True][2][0] == context[0] and len(kept[True][2]) == len(context)  # In[1]: Context mode, the grader keeps it
+    plain = replaced[True][2]
+    assert not any("-----" in line for line in plain) and "Traceback" in plain[0] and len("".join(plain)) < len("".join(context))
+    assert replaced[True][:2] == kept[True][:2] == ("ZeroDivisionError", "division by zero")  # what Verify keeps
