@@ -6,15 +6,13 @@ import os
 import sys
 
 from . import guard, limits, tracebacks
-from .protocol import BLOCKED_ENV, OUTPUT_ENV, TEST_ERRORS_ENV, TEST_ERRORS_REPLACED
+from .protocol import BLOCKED_ENV, OUTPUT_ENV
 
 
 def prepare() -> None:
     """What every grading kernel does before it runs any student code (warm kernels call it after their fork)."""
     guard.install(os.environ.get(BLOCKED_ENV, "").split(","))
     tracebacks.install()  # a warm kernel's zygote did it already
-    if os.environ.get(TEST_ERRORS_ENV) == TEST_ERRORS_REPLACED:
-        tracebacks.plain_in_requests()
     budget = os.environ.get(OUTPUT_ENV, "")
     if budget.isdigit():
         limits.install(int(budget))

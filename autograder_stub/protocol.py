@@ -11,8 +11,6 @@ REQUEST_FIELD = "autograder_request"
 # The kernel's environment variables set by the grader.
 BLOCKED_ENV = "AUTOGRADER_BLOCKED_OPS"  # comma-separated operator names ("aten::relu", "quantized::max_pool2d")
 OUTPUT_ENV = "AUTOGRADER_MAX_OUTPUT"  # bytes of stream output kept per cell in the kernel
-TEST_ERRORS_ENV = "AUTOGRADER_TEST_ERRORS"  # TEST_ERRORS_REPLACED: errors of cells carrying a request are the grader's to replace
-TEST_ERRORS_REPLACED = "replaced"
 # What the grader's request asks for.
 KIND_CALLS = "calls"  # call the named function on each of the given inputs
 KIND_VALUE = "value"  # send the named value itself (e.g. the kernel Gx)

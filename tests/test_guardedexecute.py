@@ -261,15 +261,3 @@ def test_the_kernel_is_killed_after_the_last_cell_with_its_output_in_and_nothing
         time.sleep(0.1)
     assert not tasks_of(int(uid))
 
-
-
-@pytest.mark.parametrize("followed_by_verify", [True, False])
-def test_the_kernel_is_told_whether_its_test_cells_errors_are_replaced(course, followed_by_verify: bool):
-    """The course's chain has Verify after this step: test cells' tracebacks there are formatted plainly (tracebacks.py)."""
-    from activation import LESSON
-    from autograder_stub.protocol import TEST_ERRORS_ENV, TEST_ERRORS_REPLACED
-
-    step = GuardedExecute(config=course.config()) if followed_by_verify else GuardedExecute()  # nbgrader's own chain
-    step._lesson, step.nb, step.resources, step.kernel_name = LESSON, new_notebook(), {}, "python3"
-    told = step.create_kernel_manager().kernel_env().get(TEST_ERRORS_ENV)
-    assert told == (TEST_ERRORS_REPLACED if followed_by_verify else None)

@@ -183,27 +183,3 @@ def test_a_syntax_error_names_the_students_cell_line_not_the_kernels_file():
 
     text = _describe_error("SyntaxError", "expected ':' (4249518050.py, line 1)")
     assert text == "SyntaxError: expected ':' (línea 1 de tu celda)"
-
-
-def test_the_kernel_is_told_its_test_errors_are_replaced_only_where_an_enabled_verify_follows_the_execute_step(course):
-    from nbgrader.preprocessors import Execute, SaveAutoGrades
-    from traitlets.config import Config
-
-    from autograder.adapter.preprocessors import GuardedExecute
-
-    def told(chain: list, enabled: bool = True) -> bool:
-        config = Config()
-        config.Autograde.autograde_preprocessors = chain
-        config.Verify.enabled = enabled
-        return Verify.replaces_test_errors(config, GuardedExecute)
-
-    assert Verify.replaces_test_errors(course.config(), GuardedExecute)  # this course's chain
-    assert told([GuardedExecute, Verify, SaveAutoGrades])
-    assert told(["autograder.adapter.preprocessors.GuardedExecute", "autograder.adapter.preprocessors.Verify"])
-    assert told([GuardedExecute(), Verify()])  # instances, as nbconvert also registers them
-    assert not told([GuardedExecute, Verify], enabled=False)  # the kernel's errors are the grade: shown as IPython shows them
-    assert not told([GuardedExecute, SaveAutoGrades])
-    assert not told([Verify, GuardedExecute])  # nothing after the kernel replaces them
-    assert not told([Execute, Verify])  # not our execute step
-    assert not told(["no.such.Step", GuardedExecute])
-    assert not Verify.replaces_test_errors(Config(), GuardedExecute)  # nbgrader's own chain

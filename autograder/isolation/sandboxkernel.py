@@ -13,11 +13,11 @@ from typing import Any, Awaitable, Callable
 import autograder
 import autograder_stub
 import zmq
-from autograder_stub.protocol import BLOCKED_ENV, OUTPUT_ENV, TEST_ERRORS_ENV, TEST_ERRORS_REPLACED
+from autograder_stub.protocol import BLOCKED_ENV, OUTPUT_ENV
 from autograder_stub.protocol import MAX_MESSAGE_BYTES as KERNEL_MESSAGE_CAP
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager, KernelManager, _get_future
-from traitlets import Bool, Integer, List, Type, Unicode
+from traitlets import Integer, List, Type, Unicode
 
 from autograder.engine.errors import AutograderError
 from autograder.isolation.bwrap import DEFAULT_LIMITS, Limits, Sandbox
@@ -80,11 +80,6 @@ class PlainKernelManager(AsyncKernelManager):
     output_budget = Integer(256 * 1024, help="Stream output per cell the kernel sends at most (cut at the source)").tag(
         config=True
     )
-    test_errors_replaced = Bool(
-        False,
-        help="The grader replaces the errors of cells that carry its request with its verdict (set by GuardedExecute when"
-        " Verify follows it): the kernel formats those tracebacks plainly, 0.2 ms instead of 20.",
-    ).tag(config=True)
     # Ready when the kernel_info round trip is back on IOPub, not after 0.2 s of IOPub silence (readyclient.py).
     client_factory = Type(ReadyClient, klass=ReadyClient, config=True)
 
@@ -96,7 +91,6 @@ class PlainKernelManager(AsyncKernelManager):
             "PYTHONPATH": str(STUB_DIR.parent),
             BLOCKED_ENV: ",".join(self.blocked_ops),
             OUTPUT_ENV: str(self.output_budget),
-            **({TEST_ERRORS_ENV: TEST_ERRORS_REPLACED} if self.test_errors_replaced else {}),
             # nbgrader's converters say which step runs the notebook (autograde sets it while executing).
             **({EXECUTION_ENV: os.environ[EXECUTION_ENV]} if os.environ.get(EXECUTION_ENV) else {}),
         }

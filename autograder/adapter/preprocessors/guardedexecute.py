@@ -21,7 +21,6 @@ from traitlets import Bool, Enum, Float, Integer, Unicode
 from autograder.adapter.cellbatch import CellBatch, may_join
 from autograder.adapter.lesson_of import lesson_of
 from autograder.adapter.preprocessors.restorecells import release_code
-from autograder.adapter.preprocessors.verify import FAULT_KEY, Verify
 from autograder.adapter.requestcarrier import RequestCarrier
 from autograder.engine import messages as msg
 from autograder.engine.issuer import RESOURCES_KEY, RequestIssuer, only_the_stub
@@ -33,6 +32,8 @@ from autograder.isolation.sandboxkernel import PlainKernelManager, WarmKernelMan
 from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
 from autograder_stub.protocol import RUN_CALL
 
+# Where a fault is recorded on a cell, for Verify and for reports: metadata["autograder"]["fault"].
+FAULT_KEY = "autograder"
 # Probe records a test cell may emit outside the output budget (a test emits one), and their size.
 MAX_PROBES_PER_CELL = 4
 MAX_PROBE_BYTES = 4 * 1024 * 1024
@@ -169,7 +170,6 @@ class GuardedExecute(Execute):
         if isinstance(km, PlainKernelManager):
             km.output_budget = self.max_output_bytes  # the kernel cuts its prints at the same budget, at the source
             km.blocked_ops = self._lesson.blocked_operators()  # what this lesson teaches, refused in the kernel
-            km.test_errors_replaced = Verify.replaces_test_errors(self.config, GuardedExecute)
         if isinstance(km, WarmKernelManager):  # its zygote prepares these texts once for every kernel it forks
             km.known_sources = self._public_code()
         return km

@@ -11,8 +11,6 @@ from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Unicode
-from traitlets.config import Config
-from traitlets.utils.importstring import import_item
 
 from autograder.engine import messages as msg
 from autograder_stub.protocol import RECORD_MIME as PROBE_MIME
@@ -21,10 +19,9 @@ from autograder.adapter.lesson_of import lesson_of
 from autograder.engine.issuer import Grading, is_catalogue_test
 from autograder.engine.lesson import Lesson, Part
 from autograder.engine.mistakes import FAULT
+from autograder.adapter.preprocessors.guardedexecute import FAULT_KEY
 
 FAILURE_NAME = "TestFailure"
-# Where a fault is recorded on a cell (by GuardedExecute), for Verify and for reports: metadata["autograder"]["fault"].
-FAULT_KEY = "autograder"
 # Where the named mistake of each decided test cell is left: resources["autograder"]["mistakes"][grade_id],
 # and the cell's metadata["autograder"]["mistake"] (None when it passed), for results and cohort reports.
 MISTAKES_KEY = "mistakes"
@@ -68,15 +65,6 @@ class Verify(NbGraderPreprocessor):
             elif records:
                 self._flag(msg.REVIEW_STRAY_RECORD.format(where=_where(cell)))
         return nb, resources
-
-    @classmethod
-    def replaces_test_errors(cls, config: Config, after: type) -> bool:
-        """Whether this step, enabled in the configured autograde chain after step `after`, will replace the kernel's errors
-        of every cell that carries the grader's request (the catalogue's test cells) with its verdict."""
-        chain = [_step_class(step) for step in config.Autograde.get("autograde_preprocessors", [])]
-        starts = [i for i, step in enumerate(chain) if isinstance(step, type) and issubclass(step, after)]
-        ours = [i for i, step in enumerate(chain) if isinstance(step, type) and issubclass(step, cls)]
-        return bool(starts and ours and ours[-1] > starts[0]) and cls(config=config).enabled
 
     def _decides(self, cell: NotebookNode) -> bool:
         """Test cells of this lesson's catalogue; other graded cells are left to nbgrader."""
@@ -205,16 +193,6 @@ def _as_display(output: NotebookNode) -> NotebookNode:
 
 def _is_stderr(output: NotebookNode) -> bool:
     return output.get("output_type") == "stream" and output.get("name") == "stderr"
-
-
-def _step_class(step: Any) -> Any:
-    """A chain entry as nbconvert registers it (a class, an instance or a dotted name), as its class; None if unknown."""
-    if isinstance(step, str):
-        try:
-            return import_item(step)
-        except (ImportError, AttributeError, ValueError):
-            return None
-    return step if isinstance(step, type) else type(step)
 
 
 def _kernel_error(cell: NotebookNode) -> str:
