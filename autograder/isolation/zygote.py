@@ -512,12 +512,8 @@ def warm_up() -> None:
     import autograder_stub.runner
     import autograder_stub.seeding  # noqa: F401  (the kernel's exec_lines seed with it)
     import autograder_stub.sourcememo  # noqa: F401  (cell texts prepared for the kernels)
-    import autograder_stub.tracebacks
 
     _import_what_each_kernel_imports()
-    # Most kernels format at least one traceback: its first one costs 40-50 ms more than the next, unless done here.
-    autograder_stub.tracebacks.install()
-    autograder_stub.tracebacks.warm()
 
     torch.set_num_threads(1)
     # The stub's own code paths once, so their lazy imports happen here and never inside a student's
@@ -635,6 +631,7 @@ def detach_stdout() -> None:
 
 def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kernels: dict[int, _Kernel]) -> None:
     """A request line from a new client, or EOF from a client whose kernel must now die."""
+    global _forked
     owner = next((k for k in kernels.values() if k.connection is connection), None)
     try:
         data = _read_request(connection) if owner is None else connection.recv(1)
@@ -658,6 +655,8 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         return
     if may_draw(argv):
         _warm_figures_once()
+    if _forked:
+        _warm_tracebacks_once()
     if isinstance(request.get("sources"), str):
         _learn_sources(Path(request["sources"]))
     zygote = os.getpid()
@@ -668,11 +667,31 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         return
     if pid == 0:
         _supervise(layout, argv, cgroups, new_root, zygote)  # never returns
+    _forked += 1
     kernels[pid] = _Kernel(pid, connection)
     _send(connection, {"pid": pid})
 
 
 _figures_warm = False
+_tracebacks_warm = False
+_forked = 0  # kernels forked so far
+
+
+def _warm_tracebacks_once() -> None:
+    """tracebacks.install and warm before the second kernel is forked: a kernel's first traceback then costs what later
+    ones do (40-50 ms less). Not before the first: a one-notebook grading would wait 60 ms for what it may never use."""
+    global _tracebacks_warm
+    if _tracebacks_warm:
+        return
+    _tracebacks_warm = True
+    try:
+        from autograder_stub import tracebacks
+
+        with importing():
+            tracebacks.install()
+            tracebacks.warm()
+    except Exception as error:  # noqa: BLE001 - a head start only: each kernel formats its first traceback as before
+        print(f"autograder.isolation.zygote: tracebacks not warmed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
 
 def _warm_figures_once() -> None:
