@@ -39,16 +39,21 @@ def _kept(regex_opt: Callable[..., str]) -> Callable[..., str]:
 
     @functools.wraps(regex_opt)
     def kept(words: Any, prefix: str = "", suffix: str = "") -> str:
+        key = tuple(words)  # once: an iterator's words are read here only
         try:
-            return cached(tuple(words), prefix, suffix)
-        except TypeError:  # a word that is not a string (unhashable): as pygments would
-            return regex_opt(words, prefix=prefix, suffix=suffix)
+            hash((key, prefix, suffix))
+        except TypeError:  # an unhashable word (never from pygments' lexers): as pygments would, its error included
+            return regex_opt(list(key), prefix=prefix, suffix=suffix)
+        return cached(key, prefix, suffix)
 
     return kept
 
 
 def warm(theme: str = "neutral") -> None:
-    """Format one traceback as a kernel's shell would (xmode Context, ipykernel's default theme), and forget its code."""
+    """Format one traceback as a kernel's shell would (xmode Context, ipykernel's default theme); its linecache entry goes.
+
+    stack_data's and executing's caches keep its lines, under its own file name: no kernel's file has that name.
+    """
     from IPython.core.ultratb import AutoFormattedTB
 
     source = "def _warm(x):\n    return 1 / x\n\n_warm(0)\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import linecache
+import os
 import sys
 import textwrap
 
@@ -10,8 +11,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.isolation.sandboxkernel import WarmKernelManager
 from autograder.isolation import zygote as zygote_module
+from autograder.isolation.sandboxkernel import WarmKernelManager
 from autograder.isolation.zygote import Zygote
 from autograder_stub import tracebacks
 
@@ -66,6 +67,9 @@ def test_kept_results_are_regex_opts_own_and_each_is_computed_once(monkeypatch: 
     for kept_or_not in (pygments.lexer.regex_opt, regex_opt):  # unhashable words: the same error as before
         with pytest.raises(TypeError, match="unhashable"):
             kept_or_not([["a"]])
+        with pytest.raises(TypeError, match="unhashable"):
+            kept_or_not(iter([["a"]]))  # an iterator, read once
+    assert pygments.lexer.regex_opt(iter(["b", "a"])) == regex_opt(["b", "a"])
 
 
 def test_the_warm_up_leaves_no_code_behind():
@@ -92,6 +96,7 @@ def test_kernels_after_a_zygotes_first_start_with_their_first_traceback_prepared
     monkeypatch.setattr(zygote_module, "_SHARED", fresh)
     try:
         first, second = _error_of_first_run(WarmKernelManager), _error_of_first_run(WarmKernelManager)
+        assert os.listdir(f"/proc/{fresh.process.pid}/task") == [str(fresh.process.pid)]  # still one thread: forks stay safe
     finally:
         fresh.close()
     plain = _error_of_first_run(None)

@@ -100,8 +100,19 @@ def test_a_sources_file_another_user_could_write_is_not_read(tmp_path, capfd):
     assert "not a regular file only root writes" in capfd.readouterr().err
 
 
-def test_a_sources_file_is_written_once_into_the_folder_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(zygote_module, "_SOURCES_SEEN", {})
+def test_a_sources_file_reached_through_a_linked_folder_is_not_read(tmp_path, capfd):
+    from autograder_stub import sourcememo
+
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (real / "sources.json").write_text('["enlazado = 1\\n"]')
+    (tmp_path / "linked").symlink_to(real)
+    zygote_module._learn_sources(tmp_path / "linked" / "sources.json")
+    assert "enlazado = 1\n" not in sourcememo._transformed
+    assert "others than root may write to" in capfd.readouterr().err
+
+
+def test_a_sources_file_is_written_once_into_the_folder_it_is_given(tmp_path: Path):
     folder = tmp_path / "zygote" / zygote_module.SOURCES_FOLDER
     folder.parent.mkdir()
     path = zygote_module.sources_file(["b = 2\n", "a = 1\n", "a = 1\n"], folder)
@@ -109,27 +120,41 @@ def test_a_sources_file_is_written_once_into_the_folder_it_is_given(tmp_path: Pa
     assert json.loads(path.read_text()) == ["a = 1\n", "b = 2\n"]
     assert (path.stat().st_mode & 0o777) == 0o600
     written = path.stat().st_mtime_ns
-    os.utime(path, ns=(1, 1))
-    assert zygote_module.sources_file(["a = 1\n", "b = 2\n"], folder) == path  # the same texts: no second write
-    assert path.stat().st_mtime_ns == 1 and written != 1
+    path.write_text("[]")  # what a second write would replace
+    os.utime(path, ns=(written, written))
+    assert zygote_module.sources_file(["a = 1\n", "b = 2\n"], folder) == path  # the same texts, recent: left as it is
+    assert path.read_text() == "[]" and path.stat().st_mtime_ns == written
     assert os.listdir(folder) == [path.name]
+    path.unlink()  # removed by hand, or by another command's prune: written again
+    assert json.loads(zygote_module.sources_file(["a = 1\n", "b = 2\n"], folder).read_text()) == ["a = 1\n", "b = 2\n"]
 
 
-def test_a_sources_file_written_by_another_process_is_touched_and_stale_ones_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_sources_file_in_use_is_touched_and_unused_ones_go_but_no_link_is_followed(tmp_path: Path):
     """A kept-warm zygote's folder outlives every command: a file in use stays, one unused for a day goes."""
-    monkeypatch.setattr(zygote_module, "_SOURCES_SEEN", {})
     folder = tmp_path / zygote_module.SOURCES_FOLDER
     in_use = zygote_module.sources_file(["a = 1\n"], folder)
-    stale = folder / "stale.json"
+    stale, kept_elsewhere = folder / "stale.json", tmp_path / "elsewhere.json"
     stale.write_text("[]")
+    kept_elsewhere.write_text("[]")
+    (folder / "link.json").symlink_to(kept_elsewhere)
     day_ago = time.time() - zygote_module.SOURCES_KEPT_S - 60
-    for path in (in_use, stale):
+    for path in (in_use, stale, kept_elsewhere):
         os.utime(path, (day_ago, day_ago))
-    monkeypatch.setattr(zygote_module, "_SOURCES_SEEN", {})  # as in the next command's process
+    os.utime(folder / "link.json", (day_ago, day_ago), follow_symlinks=False)
     assert zygote_module.sources_file(["a = 1\n"], folder) == in_use
     assert in_use.stat().st_mtime > day_ago + 60  # touched, not rewritten
     fresh = zygote_module.sources_file(["c = 3\n"], folder)  # a new file prunes what nobody used for a day
     assert sorted(os.listdir(folder)) == sorted([in_use.name, fresh.name])
+    assert kept_elsewhere.exists()  # the link went, not what it pointed to
+
+
+def test_a_sources_folder_that_is_a_link_is_refused(tmp_path: Path):
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    (tmp_path / zygote_module.SOURCES_FOLDER).symlink_to(target)
+    with pytest.raises(PermissionError, match="not a folder private"):
+        zygote_module.sources_file(["a = 1\n"], tmp_path / zygote_module.SOURCES_FOLDER)
+    assert os.listdir(target) == []
 
 
 def test_figures_are_warmed_once_a_kernel_that_may_draw_is_asked_for_and_not_before(monkeypatch: pytest.MonkeyPatch):

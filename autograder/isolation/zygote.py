@@ -38,7 +38,7 @@ from autograder.engine.errors import AutograderError
 from autograder.engine.heap import importing
 from autograder.isolation.bwrap import UID_RANGE, Layout
 from autograder.isolation.kernel_options import NO_FIGURES
-from autograder.isolation.warmsession import READY, Listening, last_line
+from autograder.isolation.warmsession import READY, Listening, last_line, private
 
 CLIENT = Path(__file__).resolve().parent / "zygote_client.py"
 # How the warm process is started: `python -m MODULE --socket PATH [--idle SECONDS]`.
@@ -307,7 +307,7 @@ def close_shared() -> None:
 MAX_SOURCES_BYTES = 16 << 20  # a sources file larger than this is not read
 SOURCES_FOLDER = "sources"  # beside the zygote's socket: removed with its folder, whoever wrote it (a worker's exit skips atexit)
 SOURCES_KEPT_S = 86400.0  # a kept-warm zygote's folder outlives commands: files unused this long go when a new one comes
-_SOURCES_SEEN: dict[Path, float] = {}  # when this process last wrote or touched each file: a batch names one per kernel
+SOURCES_TOUCHED_S = SOURCES_KEPT_S / 2  # a file in use is touched when older than this, so it is never unused that long
 _SOURCES_LOCK = threading.Lock()
 
 
@@ -316,36 +316,40 @@ def sources_file(texts: Sequence[str], folder: Path) -> Path:
 
     `folder` lives beside the zygote's socket, so it goes when the zygote's owner removes its folder, even where
     the writer was a grading worker (whose os._exit runs no exit handler). A kept-warm zygote's folder stays:
-    there a file is touched when reused (at most twice a day per process) and files left unused for a day are
-    removed when a new one is written.
+    there a file in use is touched twice a day, and files left unused for a day are removed when a new one is
+    written. OSError when the folder cannot be had, or is not private to this user.
     """
     data = json.dumps(sorted(set(texts)), ensure_ascii=False).encode()
     path = folder / f"{hashlib.sha256(data).hexdigest()}.json"
     with _SOURCES_LOCK:
-        if time.monotonic() - _SOURCES_SEEN.get(path, -SOURCES_KEPT_S) < SOURCES_KEPT_S / 2:
-            return path
         folder.mkdir(mode=0o700, exist_ok=True)
+        if not private(folder):  # a link or a folder others may enter: never written to, never pruned
+            raise PermissionError(f"{folder} is not a folder private to this user")
         try:
-            os.utime(path)
+            if os.lstat(path).st_mtime < time.time() - SOURCES_TOUCHED_S:
+                os.utime(path)
         except FileNotFoundError:
             fd, temporary = tempfile.mkstemp(dir=folder)  # 0600, renamed whole into place
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(temporary, path)
             _prune_sources(folder)
-        _SOURCES_SEEN[path] = time.monotonic()
     return path
 
 
 def _prune_sources(folder: Path) -> None:
     """Remove the sources files nobody wrote or touched for SOURCES_KEPT_S (a kept-warm zygote's folder lasts for weeks)."""
     stale = time.time() - SOURCES_KEPT_S
-    for entry in os.scandir(folder):
-        try:
-            if entry.stat(follow_symlinks=False).st_mtime < stale:
-                os.unlink(entry.path)
-        except OSError:  # gone already (another command pruned it), or not ours to remove: nothing lost
-            pass
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < stale:
+                        os.unlink(entry.path)
+                except OSError:  # gone already (another command pruned it), or a folder: nothing lost
+                    pass
+    except OSError:  # an unreadable folder: the file just written is still handed over
+        pass
 
 
 SELF_TEST_TIMEOUT_S = 30.0  # the confinement self-test takes about 3 ms
@@ -675,11 +679,12 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
 _figures_warm = False
 _tracebacks_warm = False
 _forked = 0  # kernels forked so far
+# A kernel's first traceback costs 40-50 ms more than the next unless the zygote formatted one; doing that costs the
+# zygote 60 ms, which a one-notebook grading would wait for, so it is done before the second kernel only.
 
 
 def _warm_tracebacks_once() -> None:
-    """tracebacks.install and warm before the second kernel is forked: a kernel's first traceback then costs what later
-    ones do (40-50 ms less). Not before the first: a one-notebook grading would wait 60 ms for what it may never use."""
+    """tracebacks.install and warm before the second kernel is forked (never for a one-notebook grading's only one)."""
     global _tracebacks_warm
     if _tracebacks_warm:
         return
@@ -718,7 +723,7 @@ def _learn_sources(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
-            folder = os.stat(path.parent)
+            folder = os.lstat(path.parent)  # a link in its place is refused (a link's mode lets others write)
             if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022 or info.st_size > MAX_SOURCES_BYTES:
                 raise PermissionError(f"{path} is not a regular file only root writes, of at most {MAX_SOURCES_BYTES} bytes")
             if folder.st_uid != 0 or folder.st_mode & 0o022:
