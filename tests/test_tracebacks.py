@@ -55,7 +55,7 @@ def test_kept_results_are_regex_opts_own_and_each_is_computed_once(monkeypatch: 
     monkeypatch.setattr(pygments.lexer, "regex_opt", counted)
     plain = _formatted(RAISES, "/nonexistent/plain.py")
     computed = len(calls)
-    assert computed > 10  # the Python lexer's keyword and builtin lists
+    assert computed > 0  # the Python lexer's keyword and builtin lists, for each frame's lexer
     tracebacks.install()
     tracebacks.install()  # once is enough: the second keeps the first's wrapper
     assert pygments.lexer.regex_opt.__wrapped__ is counted
