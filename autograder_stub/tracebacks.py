@@ -1,11 +1,13 @@
-"""IPython's tracebacks as before, at a fraction of their cost: most submissions raise in the kernel, often several times.
+"""IPython's tracebacks as before, for less: a kernel formats one for each error a student's cell raises.
 
 Each traceback IPython formats (xmode Context, a coloured theme) highlights each frame's code through a lexer
 class that stack_data creates anew for that frame, so pygments rebuilds the Python lexer's rules for every
 frame: about 5 ms each, most of it `regex_opt` turning the same keyword lists into the same regular
 expressions. That function depends on its arguments alone, so its results are kept (`install`).
 A kernel's first traceback also imports, reads and indexes what later ones reuse; `warm` does that once in the
-warm process, so each kernel forked from it starts with it done. Neither changes a character of any traceback.
+warm process (before its second kernel), so each kernel forked after it starts with it done. Neither changes a
+character of any traceback. On the lesson's benchmark course a batch of 20 formats 6 (its visible tests catch and
+print what they raise), so this is worth about 1% there; a cohort whose cells raise more gains more.
 """
 
 from __future__ import annotations
