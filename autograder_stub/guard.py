@@ -194,9 +194,8 @@ def _block_dispatch(packets: list[str]) -> None:
 
 def _refuser(op: str) -> Callable[..., object]:
     def refuse(*args: object, **kwargs: object) -> object:
-        __tracebackhide__ = True  # IPython leaves this frame out of the student's traceback: the call was theirs
         OBSERVED.blocked(op)
-        raise BlockedOperator(op)
+        raise BlockedOperator(op)  # the student's traceback ends at their own call (REFUSING_CODES)
 
     return refuse
 
@@ -351,6 +350,11 @@ def _audit(event: str, args: tuple) -> None:
 def _refuse(what: str) -> None:
     OBSERVED.tampered(what)
     raise PermissionError(f"No permitido al calificar: {what}.")
+
+
+# The code that raises a refusal: a kernel's tracebacks leave out the guard's frames that end in it
+# (autograder_stub.tracebacks), so the student's traceback ends at the student's own call.
+REFUSING_CODES = frozenset({_refuser("").__code__, _refuse.__code__})
 
 
 def _from_student(depth: int = 8) -> bool:

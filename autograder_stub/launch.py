@@ -12,7 +12,7 @@ from .protocol import BLOCKED_ENV, OUTPUT_ENV
 def prepare() -> None:
     """What every grading kernel does before it runs any student code (warm kernels call it after their fork)."""
     guard.install(os.environ.get(BLOCKED_ENV, "").split(","))
-    tracebacks.install()  # a no-op in a kernel forked after its zygote warmed tracebacks (its second kernel on)
+    tracebacks.install(guard.REFUSING_CODES)  # a refusal's traceback ends at the student's call
     budget = os.environ.get(OUTPUT_ENV, "")
     if budget.isdigit():
         limits.install(int(budget))

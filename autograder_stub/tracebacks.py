@@ -1,4 +1,4 @@
-"""IPython's tracebacks as before, for less: a kernel formats one for each error a student's cell raises.
+"""IPython's tracebacks as before, for less, and ending at the student's own call: a kernel formats one for each error a cell raises.
 
 Each traceback IPython formats (xmode Context, a coloured theme) highlights each frame's code through a lexer
 class that stack_data creates anew for that frame, so pygments rebuilds the Python lexer's rules for every
@@ -8,6 +8,11 @@ A kernel's first traceback also imports, reads and indexes what later ones reuse
 warm process (before its second kernel), so each kernel forked after it starts with it done. Neither changes a
 character of any traceback. On the lesson's benchmark course a batch of 20 formats 6 (its visible tests catch and
 print what they raise), so this is worth about 1% there; a cohort whose cells raise more gains more.
+
+A refusal (the guard's, when a student calls what the exercise asks them to write) is raised by the guard's own
+code, so IPython showed that frame last, with the grader's file name and lines, after the student's call; and a
+kernel's first such traceback read and parsed the guard's file for it (about 40 ms). The frames that end in a
+refusal's raise are left out (`install(hidden=...)`): the traceback ends at the student's line that made the call.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from __future__ import annotations
 import functools
 import linecache
 import sys
-from typing import Any, Callable
+from types import CodeType, TracebackType
+from typing import Any, Callable, Iterable
 
 # The file name of the warm-up's code: no cell, module or student file has it.
 WARM_FILENAME = "<autograder-warm-traceback>"
@@ -23,8 +29,18 @@ WARM_FILENAME = "<autograder-warm-traceback>"
 MAX_KEPT = 256
 
 
-def install() -> None:
-    """Keep pygments' `regex_opt` results in this process (idempotent; nothing happens without pygments)."""
+# Code that raises on its caller's behalf: a traceback that ends in one of these ends at the caller instead.
+_HIDDEN: set[CodeType] = set()
+
+
+def install(hidden: Iterable[CodeType] = ()) -> None:
+    """Keep pygments' `regex_opt` results, and leave the frames that end in `hidden` code out of tracebacks (idempotent)."""
+    _HIDDEN.update(hidden)
+    _keep_regex_opt()
+    _hide_raisers()
+
+
+def _keep_regex_opt() -> None:
     try:
         import pygments.lexer
     except ImportError:
@@ -33,6 +49,48 @@ def install() -> None:
     if getattr(current, "__wrapped__", None) is not None:
         return
     pygments.lexer.regex_opt = _kept(current)
+
+
+def _hide_raisers() -> None:
+    """IPython's Context tracebacks (VerboseTB) get each exception's frames without a hidden raiser's at their end."""
+    try:
+        from IPython.core.ultratb import VerboseTB
+    except ImportError:
+        return
+    current = VerboseTB.get_records
+    if getattr(current, "__wrapped__", None) is not None:
+        return
+
+    @functools.wraps(current)
+    def get_records(self: Any, etb: TracebackType, *args: Any, **kwargs: Any) -> Any:
+        return current(self, without_hidden_end(etb), *args, **kwargs)
+
+    VerboseTB.get_records = get_records  # type: ignore[method-assign]
+
+
+def without_hidden_end(etb: TracebackType) -> TracebackType:
+    """The traceback without its last frames when the very last runs hidden code: those in that code's file go.
+
+    A new chain (the exception's own traceback is left as it is); unchanged when nothing would be left.
+    """
+    entries = []
+    entry: TracebackType | None = etb
+    while entry is not None:
+        entries.append(entry)
+        entry = entry.tb_next
+    last = entries[-1].tb_frame.f_code
+    if last not in _HIDDEN:
+        return etb
+    kept = len(entries)
+    while kept and entries[kept - 1].tb_frame.f_code.co_filename == last.co_filename:
+        kept -= 1
+    if not kept:
+        return etb
+    chain: TracebackType | None = None
+    for entry in reversed(entries[:kept]):
+        chain = TracebackType(chain, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    assert chain is not None
+    return chain
 
 
 def _kept(regex_opt: Callable[..., str]) -> Callable[..., str]:

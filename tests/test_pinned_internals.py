@@ -4,7 +4,8 @@ sandboxkernel.py re-creates jupyter_client's `in_pending_state` without its slee
 `__wrapped__`); readyclient.py calls `_handle_kernel_info_reply` and `_async_is_alive`; fileexecuted.py
 drives Autograde's `_sanitizing` and `_init_preprocessors`; checkmetadata.py repeats CheckCellMetadata's
 `preprocess`; autograder_stub/tracebacks.py keeps the results of the `regex_opt` that pygments.lexer calls by
-that name. Upgrading jupyter_client, nbgrader, pygments or stack_data in constraints.txt means re-reading those
+that name, and hands IPython's `VerboseTB.get_records` a refusal's traceback without the guard's frames.
+Upgrading ipython, jupyter_client, nbgrader, pygments or stack_data in constraints.txt means re-reading those
 against the new version, then updating the versions here.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import inspect
 from importlib import metadata
 
+from IPython.core.ultratb import VerboseTB
 from jupyter_client import manager
 from jupyter_client.asynchronous import AsyncKernelClient
 from nbgrader.converters import Autograde
@@ -20,7 +22,7 @@ from nbgrader.preprocessors import CheckCellMetadata
 from pygments import lexer, regexopt
 from stack_data import utils as stack_data_utils
 
-CHECKED_AGAINST = {"jupyter_client": "8.10.0", "nbgrader": "0.9.6", "pygments": "2.21.0", "stack_data": "0.6.3"}
+CHECKED_AGAINST = {"ipython": "9.18.1", "jupyter_client": "8.10.0", "nbgrader": "0.9.6", "pygments": "2.21.0", "stack_data": "0.6.3"}
 
 
 def test_the_versions_are_those_the_internals_were_read_against():
@@ -41,3 +43,8 @@ def test_pygments_rebuilds_its_lexer_rules_per_frame_through_regex_opt_by_name()
     assert lexer.regex_opt is regexopt.regex_opt or hasattr(lexer.regex_opt, "__wrapped__")
     assert "regex_opt(self.words" in inspect.getsource(lexer.words.get)
     assert "class MyLexer(" in inspect.getsource(stack_data_utils._pygmented_with_ranges)
+
+
+def test_ipython_builds_each_exceptions_frames_from_its_traceback_in_get_records():
+    """Where tracebacks.install leaves a refusal's own frames out: every exception of a chain passes through it."""
+    assert "records = self.get_records(etb, context, tb_offset)" in inspect.getsource(VerboseTB.format_exception_as_a_whole)

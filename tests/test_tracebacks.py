@@ -1,9 +1,11 @@
-"""IPython's tracebacks in a kernel: the kept `regex_opt` results and the warm process's warm-up change no character of them."""
+"""IPython's tracebacks in a kernel: the kept `regex_opt` results and the warm process's warm-up change no character of them;
+a refusal's traceback ends at the student's own call."""
 
 from __future__ import annotations
 
 import linecache
 import os
+import re
 import sys
 import textwrap
 
@@ -12,7 +14,9 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.isolation import zygote as zygote_module
-from autograder.isolation.sandboxkernel import WarmKernelManager
+from traitlets import List, Unicode
+
+from autograder.isolation.sandboxkernel import PlainKernelManager, WarmKernelManager
 from autograder.isolation.zygote import Zygote
 from autograder_stub import tracebacks
 
@@ -103,3 +107,84 @@ def test_kernels_after_a_zygotes_first_start_with_their_first_traceback_prepared
     assert first[0].split() == ["False"] and second[0].split() == ["True"] and plain[0].split() == ["False"]
     assert first[1:] == second[1:] == plain[1:]
     assert any("ZeroDivisionError" in line for line in plain[1:])
+
+
+# A raiser of its own, in a file of its own (as the guard's refusals are), and a student's function that calls it.
+RAISER_FILE = "/nonexistent/raiser.py"
+RAISER = "def niega():\n    raise PermissionError('no')\n\ndef pasa():\n    niega()\n"
+STUDENT_FILE = "/nonexistent/student.py"
+STUDENT = "def mia():\n    pasa()\n\nmia()\n"
+
+
+def _raised(hidden: bool) -> tuple[BaseException, list[str]]:
+    """The student's code run against the raiser; its exception, and the traceback IPython formats for it."""
+    from IPython.core.ultratb import AutoFormattedTB
+
+    raiser: dict = {}
+    exec(compile(RAISER, RAISER_FILE, "exec"), raiser)
+    for name, source in ((RAISER_FILE, RAISER), (STUDENT_FILE, STUDENT)):
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    try:
+        if hidden:
+            tracebacks.install([raiser["niega"].__code__])
+        exec(compile(STUDENT, STUDENT_FILE, "exec"), dict(raiser))
+    except PermissionError as error:
+        return error, AutoFormattedTB(mode="Context", theme_name="nocolor").structured_traceback(type(error), error, error.__traceback__)
+    finally:
+        tracebacks._HIDDEN.difference_update([raiser["niega"].__code__])
+        for name in (RAISER_FILE, STUDENT_FILE):
+            linecache.cache.pop(name, None)
+    raise AssertionError("the student's code did not raise")
+
+
+def _frames(formatted: list[str]) -> list[str]:
+    return re.findall(r"File (\S+):\d+", "\n".join(formatted))
+
+
+def test_a_traceback_that_ends_in_hidden_code_ends_at_the_last_caller_outside_its_file():
+    error, shown = _raised(hidden=True)
+    assert _frames(shown)[-1] == STUDENT_FILE
+    assert RAISER_FILE not in "".join(shown) and "PermissionError" in shown[-1]
+    assert "----> 2     pasa()" in shown[-2]  # the student's own call ends it: pasa and niega, both the raiser's file, go
+    frames = []
+    entry = error.__traceback__
+    while entry is not None:
+        frames.append(entry.tb_frame.f_code.co_filename)
+        entry = entry.tb_next
+    assert frames[-2:] == [RAISER_FILE, RAISER_FILE]  # the exception itself keeps its whole traceback
+
+
+def test_tracebacks_that_do_not_end_in_hidden_code_are_untouched():
+    _, plain = _raised(hidden=False)
+    assert _frames(plain)[-1] == RAISER_FILE
+    tracebacks.install()  # the wrapper in place, nothing hidden
+    _, again = _raised(hidden=False)
+    assert again == plain
+    error, _ = _raised(hidden=False)
+    assert tracebacks.without_hidden_end(error.__traceback__) is error.__traceback__
+
+
+class _BlocksRelu(PlainKernelManager):
+    blocked_ops = List(Unicode(), default_value=["aten::relu"]).tag(config=True)
+
+
+class _WarmBlocksRelu(WarmKernelManager):
+    blocked_ops = List(Unicode(), default_value=["aten::relu"]).tag(config=True)
+
+
+CALLS_RELU = "import torch\n\ndef mi_relu(z):\n    return torch.relu(z)\n\nmi_relu(torch.ones(2))\n"
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_refusals_traceback_ends_at_the_students_call_with_no_grader_code(warm: bool):
+    if warm and not Zygote.available():
+        pytest.skip("warm kernels need root with CAP_SYS_ADMIN")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CALLS_RELU)])
+    manager = _WarmBlocksRelu if warm else _BlocksRelu
+    NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True, kernel_manager_class=manager).execute()
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
+    assert error.ename == "BlockedOperator"
+    assert "guard" not in shown and "autograder" not in shown and "OBSERVED" not in shown
+    last_frame = shown.rsplit("Cell In[", 1)[-1]
+    assert "return torch.relu(z)" in last_frame  # the student's own line is the last one shown
