@@ -108,6 +108,9 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
             assignments = [named] if named else submitted_assignments(course)
             lessons = {name: course.lesson(name) for name in assignments}  # every lesson resolved before any grading
             import autograder.adapter.pipeline  # noqa: F401  (the filing uses it; imported here, the worker forked below has it)
+            from autograder.engine.submission import compile_schema_checks
+
+            compile_schema_checks()  # the workers forked below inherit them
         if local:
             prestart_workers(args.workers, fork=True)
         chosen = _chosen_students(course, assignments, args.student) if args.student else None

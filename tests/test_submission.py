@@ -11,7 +11,7 @@ import pytest
 
 from activation import ASSIGNMENT, LESSON
 from autograder.engine.errors import NotebookError
-from autograder.engine.submission import read_submission
+from autograder.engine.submission import compile_schema_checks, read_submission
 
 
 
@@ -154,3 +154,20 @@ def test_json_nested_too_deep_is_a_reason_not_a_recursion_error(tmp_path, course
         read_submission(path, ASSIGNMENT, lesson=LESSON)
     assert "anidados a demasiada profundidad" in raised.value.reason
     assert isinstance(raised.value.__cause__, RecursionError)
+
+
+def test_the_schema_checks_compiled_ahead_are_those_reading_and_filing_use(course, monkeypatch):
+    """A batch's command compiles them before forking its workers: neither a submission's check nor the relaxed
+    one of its executed copy compiles another (each compile costs about 30 ms per process)."""
+    import fastjsonschema
+    import nbformat.validator
+
+    monkeypatch.setattr(nbformat.validator, "validators", {})  # as in a process that has checked nothing yet
+    compile_schema_checks()
+    compiled: list[object] = []
+    original = fastjsonschema.compile
+    monkeypatch.setattr(fastjsonschema, "compile", lambda *args, **kwargs: compiled.append(args) or original(*args, **kwargs))
+    notebook = read_submission(course.release_notebook(ASSIGNMENT), ASSIGNMENT, lesson=LESSON)
+    nbformat.validate(notebook, relax_add_props=True)
+    nbformat.writes(notebook)  # checks it too
+    assert compiled == []

@@ -62,12 +62,14 @@ def warm_up() -> None:
     import autograder.cli  # noqa: F401  (the command line, its verbs, the course and results code)
     import autograder.lessons
     from autograder.engine.parallel import GRADING_MODULES
+    from autograder.engine.submission import compile_schema_checks
     from autograder.isolation.zygote import Zygote
 
     for module in GRADING_MODULES:  # not the batch's lifeline: this server outlives the command that started it
         importlib.import_module(module)
     for info in pkgutil.walk_packages(autograder.lessons.__path__, "autograder.lessons."):  # the lessons shipped here
         importlib.import_module(info.name)
+    compile_schema_checks()
     Zygote.available()
 
 

@@ -169,6 +169,19 @@ def _parse(path: Path, raw: bytes) -> NotebookNode:
     return notebook
 
 
+def compile_schema_checks() -> None:
+    """nbformat's checks of the current notebook format, compiled now: a process that forks grading workers calls it first.
+
+    nbformat compiles a schema into a Python validator on its first use in each process (about 30 ms each; a
+    strict one to read a submission, a relaxed one for its executed copy). Compiled in the batch's command
+    before the first worker is forked, every worker inherits both instead of compiling the strict one again.
+    """
+    from nbformat.validator import get_validator
+
+    for relaxed in (False, True):
+        get_validator(4, nbformat.v4.nbformat_minor, relax_add_props=relaxed)
+
+
 def _grade_ids(notebook: NotebookNode) -> set[str]:
     """The grade_ids the notebook's cells carry; nbgrader metadata that is not a mapping carries none."""
     ids = set()
