@@ -1,18 +1,19 @@
-"""IPython's tracebacks as before, for less, and ending at the student's own call: a kernel formats one for each error a cell raises.
+"""IPython's tracebacks for less, ending at the student's own call: a kernel formats one for each error a cell raises.
 
 Each traceback IPython formats (xmode Context, a coloured theme) highlights each frame's code through a lexer
 class that stack_data creates anew for that frame, so pygments rebuilds the Python lexer's rules for every
 frame: about 5 ms each, most of it `regex_opt` turning the same keyword lists into the same regular
 expressions. That function depends on its arguments alone, so its results are kept (`install`).
 A kernel's first traceback also imports, reads and indexes what later ones reuse; `warm` does that once in the
-warm process (before its second kernel), so each kernel forked after it starts with it done. Neither changes a
-character of any traceback. On the lesson's benchmark course a batch of 20 formats 6 (its visible tests catch and
-print what they raise), so this is worth about 1% there; a cohort whose cells raise more gains more.
+warm process (before its second kernel), so each kernel forked after it starts with it done. Neither of these
+two changes a character of any traceback. On the lesson's benchmark course a batch of 20 formats 6 (its visible
+tests catch and print what they raise), so this is worth about 1% there; a cohort whose cells raise more gains more.
 
 A refusal (the guard's, when a student calls what the exercise asks them to write) is raised by the guard's own
 code, so IPython showed that frame last, with the grader's file name and lines, after the student's call; and a
 kernel's first such traceback read and parsed the guard's file for it (about 40 ms). The frames that end in a
 refusal's raise are left out (`install(hidden=...)`): the traceback ends at the student's line that made the call.
+Only IPython's Context and Verbose modes do this (xmode Plain, exception groups and pdb still show those frames).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def install(hidden: Iterable[CodeType] = ()) -> None:
 
 
 def _keep_regex_opt() -> None:
+    """pygments' `regex_opt`, its results kept (see the module's docstring)."""
     try:
         import pygments.lexer
     except ImportError:
@@ -63,16 +65,17 @@ def _hide_raisers() -> None:
 
     @functools.wraps(current)
     def get_records(self: Any, etb: TracebackType, *args: Any, **kwargs: Any) -> Any:
-        return current(self, without_hidden_end(etb), *args, **kwargs)
+        try:
+            etb = without_hidden_end(etb)
+        except Exception:  # noqa: BLE001 - display only: the whole traceback rather than IPython's fallback
+            pass
+        return current(self, etb, *args, **kwargs)
 
     VerboseTB.get_records = get_records  # type: ignore[method-assign]
 
 
 def without_hidden_end(etb: TracebackType) -> TracebackType:
-    """The traceback without its last frames when the very last runs hidden code: those in that code's file go.
-
-    A new chain (the exception's own traceback is left as it is); unchanged when nothing would be left.
-    """
+    """A new chain without the last frames in the hidden code's file when the very last runs hidden code (else `etb`)."""
     entries = []
     entry: TracebackType | None = etb
     while entry is not None:

@@ -14,9 +14,9 @@ Both get the same N submissions (the sample notebooks, cycled). Then it times:
   - ours on growing batches (the cost curve), with peak memory of the whole process tree.
 It ends with the table of the goals (issue 15). It prints medians, ratios and peak memory (sum of RSS, which counts pages shared by forked processes
 once per process, and sum of PSS, sampled less often, which counts them once: the true memory use).
-Timed runs are never sampled: the sampler is a process of its own on the same cores, which stock's one busy core leaves
-it free while our batch keeps both busy (it took 4% of our batch's time). Memory comes from a run of its own, the
-same command again.
+Timed runs are never sampled: the sampler (a thread of this process, reading /proc) runs on the same two cores, which
+our batch keeps busy (it took 4% of our batch's time). Memory comes from runs of their own: the same batch again for
+ours, for stock one answered notebook of the batch alone (stock grades one at a time, each in a fresh kernel).
 Figures, not assertions: run it on an otherwise idle machine.
 """
 
@@ -182,6 +182,12 @@ def mib(value: int) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
 
+def answered_student(submissions: int) -> str:
+    """The batch's first student whose notebook is not the blank template (populate cycles the samples), else s0000."""
+    index = next((i for i in range(submissions) if SAMPLES[i % len(SAMPLES)].stem != "blank"), 0)
+    return f"s{index:04d}"
+
+
 def memory_of(command: list[str], cwd: Path) -> Run:
     """The command run again, its process tree's memory sampled (its time not used: sampling competes for the cores)."""
     return timed(command, cwd, sample=True)
@@ -192,14 +198,14 @@ def side_by_side_batch(args: argparse.Namespace, stock: Path, ours: Path, timing
     print(f"\n== batch of {args.batch} submissions")
     stock_run = timed(stock_batch(stock), stock, sample=False)
     ours_run = timed(ours_batch(ours, args.workers, timings), ours, sample=False)
-    # Stock grades one notebook at a time, so one notebook's run has its batch's peak.
-    stock_memory = memory_of(stock_batch(stock) + ["--student=s0000"], stock)
+    # Stock grades one notebook at a time, each in a fresh kernel: one answered notebook's run stands for its batch.
+    stock_memory = memory_of(stock_batch(stock) + [f"--student={answered_student(args.batch)}"], stock)
     ours_memory = memory_of(ours_batch(ours, args.workers), ours)
     for label, run, memory in (("stock nbgrader autograde", stock_run, stock_memory), ("autograder autograde", ours_run, ours_memory)):
         per = run.seconds / args.batch
         print(f"{label:<28}{run.seconds:>9.1f} s  {per:>6.2f} s/submission  peak RSS {mib(memory.peak_rss):>10}  PSS {mib(memory.peak_pss):>10}")
     print(f"throughput ratio (stock time / ours): {stock_run.seconds / ours_run.seconds:.1f}x")
-    print(f"  (memory from runs of their own: stock on one notebook, ours the same batch again, sampled in {ours_memory.seconds:.1f} s)")
+    print(f"  (memory from runs of their own: stock on {answered_student(args.batch)}'s notebook, ours the same batch again, sampled in {ours_memory.seconds:.1f} s)")
     return stock_run, ours_run, ours_memory
 
 

@@ -164,6 +164,8 @@ def test_the_schema_checks_compiled_ahead_are_those_reading_and_filing_use(cours
 
     monkeypatch.setattr(nbformat.validator, "validators", {})  # as in a process that has checked nothing yet
     compile_schema_checks()
+    name = nbformat.validator.get_current_validator().name
+    assert set(nbformat.validator.validators) == {(name, 4, nbformat.v4.nbformat_minor, relaxed) for relaxed in (False, True)}
     compiled: list[object] = []
     original = fastjsonschema.compile
     monkeypatch.setattr(fastjsonschema, "compile", lambda *args, **kwargs: compiled.append(args) or original(*args, **kwargs))

@@ -8,14 +8,14 @@ import os
 import re
 import sys
 import textwrap
+import traceback
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-
-from autograder.isolation import zygote as zygote_module
 from traitlets import List, Unicode
 
+from autograder.isolation import zygote as zygote_module
 from autograder.isolation.sandboxkernel import PlainKernelManager, WarmKernelManager
 from autograder.isolation.zygote import Zygote
 from autograder_stub import tracebacks
@@ -141,17 +141,32 @@ def _frames(formatted: list[str]) -> list[str]:
     return re.findall(r"File (\S+):\d+", "\n".join(formatted))
 
 
-def test_a_traceback_that_ends_in_hidden_code_ends_at_the_last_caller_outside_its_file():
+def test_a_traceback_that_ends_in_hidden_code_ends_at_the_last_caller_outside_its_file(monkeypatch: pytest.MonkeyPatch):
     error, shown = _raised(hidden=True)
     assert _frames(shown)[-1] == STUDENT_FILE
     assert RAISER_FILE not in "".join(shown) and "PermissionError" in shown[-1]
     assert "----> 2     pasa()" in shown[-2]  # the student's own call ends it: pasa and niega, both the raiser's file, go
-    frames = []
-    entry = error.__traceback__
-    while entry is not None:
-        frames.append(entry.tb_frame.f_code.co_filename)
-        entry = entry.tb_next
-    assert frames[-2:] == [RAISER_FILE, RAISER_FILE]  # the exception itself keeps its whole traceback
+    whole = traceback.extract_tb(error.__traceback__)
+    assert [frame.filename for frame in whole[-2:]] == [RAISER_FILE, RAISER_FILE]  # the exception keeps its own traceback
+    last = error.__traceback__
+    while last.tb_next is not None:
+        last = last.tb_next
+    monkeypatch.setattr(tracebacks, "_HIDDEN", {last.tb_frame.f_code})  # niega's code, as _raised hid it
+    kept = traceback.extract_tb(tracebacks.without_hidden_end(error.__traceback__))
+    spans = [(frame.filename, frame.lineno, frame.colno, frame.end_colno) for frame in kept]  # columns come from tb_lasti
+    assert spans == [(frame.filename, frame.lineno, frame.colno, frame.end_colno) for frame in whole[:-2]]
+    assert [frame.filename for frame in kept][-2:] == [STUDENT_FILE, STUDENT_FILE]  # <module> and mia(), after _raised
+
+
+def test_a_failure_to_leave_frames_out_shows_the_whole_traceback_not_ipythons_fallback(monkeypatch: pytest.MonkeyPatch):
+    def broken(etb):
+        raise TypeError("broken")
+
+    _, plain = _raised(hidden=False)
+    monkeypatch.setattr(tracebacks, "without_hidden_end", broken)
+    tracebacks.install()
+    _, shown = _raised(hidden=True)
+    assert shown == plain
 
 
 def test_tracebacks_that_do_not_end_in_hidden_code_are_untouched():
@@ -175,16 +190,33 @@ class _WarmBlocksRelu(WarmKernelManager):
 CALLS_RELU = "import torch\n\ndef mi_relu(z):\n    return torch.relu(z)\n\nmi_relu(torch.ones(2))\n"
 
 
-@pytest.mark.parametrize("warm", [False, True])
-def test_a_refusals_traceback_ends_at_the_students_call_with_no_grader_code(warm: bool):
-    if warm and not Zygote.available():
-        pytest.skip("warm kernels need root with CAP_SYS_ADMIN")
+def _refusal_shown(manager: type) -> str:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CALLS_RELU)])
-    manager = _WarmBlocksRelu if warm else _BlocksRelu
     NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True, kernel_manager_class=manager).execute()
     (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
-    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
     assert error.ename == "BlockedOperator"
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
+
+
+def _ends_at_the_students_call(shown: str) -> None:
     assert "guard" not in shown and "autograder" not in shown and "OBSERVED" not in shown
     last_frame = shown.rsplit("Cell In[", 1)[-1]
-    assert "return torch.relu(z)" in last_frame  # the student's own line is the last one shown
+    assert "return torch.relu(z)" in last_frame and "File " not in last_frame  # the student's own line is the last shown
+
+
+def test_a_refusals_traceback_ends_at_the_students_call_with_no_grader_code_in_a_cold_kernel():
+    _ends_at_the_students_call(_refusal_shown(_BlocksRelu))
+
+
+@pytest.mark.skipif(not Zygote.available(), reason="warm kernels need root with CAP_SYS_ADMIN")
+def test_a_refusals_traceback_ends_at_the_students_call_in_a_zygotes_first_kernel_and_in_those_after_its_warm_up(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The zygote installs the wrapper with nothing hidden before its second kernel; each kernel then adds the guard's."""
+    fresh = Zygote().start()
+    monkeypatch.setattr(zygote_module, "_SHARED", fresh)
+    try:
+        for _ in range(2):
+            _ends_at_the_students_call(_refusal_shown(_WarmBlocksRelu))
+    finally:
+        fresh.close()
