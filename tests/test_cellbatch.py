@@ -83,15 +83,25 @@ def execute(cells: list | nbformat.NotebookNode, tmp_path: Path, *, batch: bool 
 
 
 def comparable(nb: nbformat.NotebookNode) -> list:
-    """The cells without what differs between runs (ids, timestamps, the kernel's temporary file names)."""
+    """The cells without what differs between runs (ids, timestamps, the kernel's temporary file names, how prints split).
+
+    ipykernel sends a cell's prints every 0.2 s: on a loaded machine one print can come as two stream outputs.
+    """
     cells = []
     for cell in nb.cells:
         cell = nbformat.from_dict(dict(cell))
         cell.pop("id", None)
         cell.metadata.pop("execution", None)
+        outputs: list = []
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 output.traceback = [line.split("ipykernel_")[0] for line in output.traceback]
+            if output.output_type == "stream" and outputs and outputs[-1].output_type == "stream" and outputs[-1].name == output.name:
+                outputs[-1].text += output.text
+                continue
+            outputs.append(output)
+        if "outputs" in cell:
+            cell.outputs = outputs
         cells.append(cell)
     return cells
 
