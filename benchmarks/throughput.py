@@ -199,13 +199,14 @@ def side_by_side_batch(args: argparse.Namespace, stock: Path, ours: Path, timing
     stock_run = timed(stock_batch(stock), stock, sample=False)
     ours_run = timed(ours_batch(ours, args.workers, timings), ours, sample=False)
     # Stock grades one notebook at a time, each in a fresh kernel: one answered notebook's run stands for its batch.
-    stock_memory = memory_of(stock_batch(stock) + [f"--student={answered_student(args.batch)}"], stock)
+    measured = answered_student(args.batch)
+    stock_memory = memory_of(stock_batch(stock) + [f"--student={measured}"], stock)
     ours_memory = memory_of(ours_batch(ours, args.workers), ours)
     for label, run, memory in (("stock nbgrader autograde", stock_run, stock_memory), ("autograder autograde", ours_run, ours_memory)):
         per = run.seconds / args.batch
         print(f"{label:<28}{run.seconds:>9.1f} s  {per:>6.2f} s/submission  peak RSS {mib(memory.peak_rss):>10}  PSS {mib(memory.peak_pss):>10}")
     print(f"throughput ratio (stock time / ours): {stock_run.seconds / ours_run.seconds:.1f}x")
-    print(f"  (memory from runs of their own: stock on {answered_student(args.batch)}'s notebook, ours the same batch again, sampled in {ours_memory.seconds:.1f} s)")
+    print(f"  (memory from runs of their own: stock on {measured}'s notebook, ours the same batch again, sampled in {ours_memory.seconds:.1f} s)")
     return stock_run, ours_run, ours_memory
 
 
