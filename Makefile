@@ -30,11 +30,11 @@ $(REAPER): autograder/isolation/reaper.c $(VENV)/.installed
 	  rm -f $@.tmp; echo "no working C compiler ($(CC)): warm kernels wait with the Python reaper" >&2; \
 	fi
 
-# pip compiles the bytecode of what it installs, but not an editable install's own sources. Where the
-# environment sets PYTHONDONTWRITEBYTECODE (as this project's CI machines do), every process would compile them
-# again at each import: about 0.1 s of CPU per batch, some of it on the zygote's start, the critical path of every
-# grading. A source changed later is still read right (Python checks each file against its cache) until the next
-# install refreshes it.
+# pip compiles the bytecode of what it installs, but not an editable install's own sources, and the zygote never
+# writes any (PYTHONDONTWRITEBYTECODE is part of the sandbox's environment): without this, every zygote compiled the
+# stub again at its start, about 0.12 s of CPU on the critical path of every grading; where the whole environment
+# sets PYTHONDONTWRITEBYTECODE (this project's CI machines do), the command and its workers compiled theirs too. A
+# source changed later is still read right (Python checks each cache against its source) until the next install.
 bytecode: $(VENV)/.installed
 	$(PY) -m compileall -q autograder autograder_stub
 

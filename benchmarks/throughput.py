@@ -188,12 +188,15 @@ def uncompiled_sources() -> list[Path]:
             try:
                 header = cache.read_bytes()[:16]
             except OSError:
+                header = b""
+            if len(header) < 16:
                 found.append(source)
                 continue
+            # A timestamp-based cache (flags 0) records its source's mtime and size; a hash-based one is checked by hash.
             stat = source.stat()
             flags = int.from_bytes(header[4:8], "little")
             recorded = (int.from_bytes(header[8:12], "little"), int.from_bytes(header[12:16], "little"))
-            if len(header) < 16 or (flags == 0 and recorded != (int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF)):
+            if flags == 0 and recorded != (int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF):
                 found.append(source)
     return found
 
