@@ -93,7 +93,8 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     # worker is forked from this process and imports only what this one lacks (torch, the checks). The
     # batch owns both from then on. Not with --scheduler: a Dask cluster's workers warm their own.
     local = not args.scheduler
-    zygote = Zygote.warm_or_start() if local and not args.no_sandbox and Zygote.available() else None
+    # Its kernels are all of the first batch's lesson (later batches start their own).
+    zygote = Zygote.warm_or_start(one_lesson=True) if local and not args.no_sandbox and Zygote.available() else None
     from autograder.engine.parallel import default_workers, prestart_workers
 
     failed = False

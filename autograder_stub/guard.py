@@ -76,6 +76,7 @@ class Observations:
 
 OBSERVED = Observations()
 _installed: list[str] = []
+_blocked: list[frozenset[str]] = []  # the one set of operators whose blocks are in place here (made here or inherited)
 
 
 def installed() -> list[str]:
@@ -87,17 +88,44 @@ def install(operators: Iterable[str], *, seccomp: bool = True) -> None:
     """Block these operators (packet names like "aten::relu") in this process, stop exec, and start watching."""
     if _installed:
         return
-    names = sorted({name.strip() for name in operators if name.strip()})
-    with warnings.catch_warnings():  # torch warns once that kernels are being overridden: that is the point
-        warnings.simplefilter("ignore")
-        _block_dispatch(names)
-    _block_python_references(names)
+    names = _names(operators)
+    block(names)
     _installed.extend(names)
     _watch_registrations({name.split("::")[0] for name in names})
     if seccomp:
         _forbid_exec()
     _disarm_ctypes()
     sys.addaudithook(_audit)
+
+
+def block(operators: Iterable[str]) -> None:
+    """Make these operators refuse where torch dispatches and in its Python references; `install` starts with it.
+
+    A warm process serving one lesson's kernels does this once before it forks them (about 28 ms of each kernel's
+    start): a fork inherits the blocks as if made there. A process blocks one set only: the registrations cannot
+    be undone, so a different set is refused rather than added to them.
+    """
+    names = _names(operators)
+    if not names:
+        return
+    if _blocked:
+        if _blocked[0] != frozenset(names):
+            raise RuntimeError(f"this process already blocks another set of operators ({len(_blocked[0])})")
+        return
+    with warnings.catch_warnings():  # torch warns once that kernels are being overridden: that is the point
+        warnings.simplefilter("ignore")
+        _block_dispatch(names)
+    _block_python_references(names)
+    _blocked.append(frozenset(names))
+
+
+def blocked() -> frozenset[str] | None:
+    """The set of operators blocked in this process by `block` (here or in the process it was forked from), if any."""
+    return _blocked[0] if _blocked else None
+
+
+def _names(operators: Iterable[str]) -> list[str]:
+    return sorted({name.strip() for name in operators if name.strip()})
 
 
 def block_intact() -> bool:

@@ -129,6 +129,13 @@ from autograder.lessons.activation_maxpool import LESSON
 ops = LESSON.blocked_operators()
 if sys.argv[1] == "primed":
     guard.prime()  # as the warm process does before it forks
+if sys.argv[1] == "blocked before the fork":
+    import os
+    guard.prime()
+    guard.block(ops)  # as a warm process serving one lesson does, once, before it forks that lesson's kernels
+    child = os.fork()
+    if child:
+        sys.exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
 guard.install(ops, seccomp=False)
 refusing = lambda value: getattr(value, "__name__", "") == "refuse"
 state = {
@@ -145,13 +152,55 @@ print(json.dumps({"digest": hashlib.sha256(json.dumps(state, sort_keys=True).enc
 """
 
 
-def test_a_guard_primed_before_the_fork_blocks_exactly_what_an_unprimed_one_does():
-    """prime() (the warm process) only indexes: the registrations, references and decompositions refused are the same."""
+def test_a_guard_primed_or_blocked_before_the_fork_blocks_exactly_what_an_unprimed_one_does():
+    """prime() (the warm process) only indexes, and block() there is what install() would do in the fork: the
+    registrations, references and decompositions refused in the kernel are the same."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     states = []
-    for mode in ("primed", "cold"):
+    for mode in ("primed", "blocked before the fork", "cold"):
         done = subprocess.run([sys.executable, "-c", BLOCKED_STATE, mode], capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         states.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert states[0] == states[1]
+    assert states[0] == states[1] == states[2]
     assert states[0]["refusing"] > 0 and states[0]["overloads"] > 100
+
+
+BLOCKED_TWICE = """
+import json, os, sys
+import torch
+from autograder_stub import guard
+from autograder.lessons.activation_maxpool import LESSON
+ops = LESSON.blocked_operators()
+guard.block([])  # nothing to block: nothing is pinned
+assert guard.blocked() is None
+guard.block(ops)
+guard.block(reversed(ops))  # the same set again: nothing more happens
+try:
+    guard.block(ops[1:])
+    other = "added"
+except RuntimeError:
+    other = "refused"
+child = os.fork()
+if child == 0:
+    try:
+        guard.install(ops[:-1], seccomp=False)  # a kernel of another lesson never runs with this one's blocks
+        os._exit(3)
+    except RuntimeError:
+        pass
+    guard.install(ops, seccomp=False)
+    try:
+        torch.relu(torch.ones(2))
+        os._exit(4)
+    except guard.BlockedOperator:
+        os._exit(0 if guard.installed() == sorted(ops) else 5)
+print(json.dumps({"other": other, "child": os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]), "blocked": len(guard.blocked())}))
+"""
+
+
+def test_a_process_blocks_one_set_of_operators_and_its_forks_install_that_set_only():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", BLOCKED_TWICE], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from autograder.lessons.activation_maxpool import LESSON
+
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"other": "refused", "child": 0, "blocked": len(set(LESSON.blocked_operators()))}

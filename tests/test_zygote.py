@@ -27,6 +27,7 @@ from autograder.isolation.bwrap import Layout, Mount, Sandbox
 from autograder.isolation.kernel_options import NO_FIGURES
 from autograder.isolation.sandboxkernel import WarmKernelManager
 from autograder.isolation.zygote import EXIT_CONFINE_FAILED, FAILED_NAME, MAX_START_FAILURES, Zygote, ZygoteError
+from autograder_stub.protocol import BLOCKED_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -604,3 +605,59 @@ def test_the_zygotes_heap_is_in_huge_pages_so_its_forks_copy_few_page_table_entr
     sizes = {line.split()[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
     assert sizes["AnonHugePages:"] >= 16 * 1024  # KiB: torch's and Python's heap (about 100 MiB here), not a stray page
     assert run_in_warm_kernel("print(6 * 7)").strip() == "42"
+
+
+def _refused_for(zygote: Zygote, blocked: str) -> bytes:
+    """Ask `zygote` for a kernel whose environment names these blocked operators: why it was refused, b"" if it started."""
+    with Sandbox() as box:
+        layout = box.layout({BLOCKED_ENV: blocked})
+        command = zygote.command(layout, ["-f", str(box.run_dir / "k.json")], [], box.root / "fs-lesson")
+        client = subprocess.Popen(command, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + START_S
+        while client.poll() is None and not tasks_of(box.uid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if client.poll() is None:  # its kernel runs: the client's end kills it
+            client.kill()
+            client.wait(timeout=GONE_S)
+            return b""
+        assert client.stderr is not None
+        refusal = client.stderr.read()
+        return refusal if client.returncode == 70 else b"ended with %d: %s" % (client.returncode, refusal)
+
+
+def test_a_one_lesson_zygote_blocks_its_lessons_operators_for_its_kernels_and_refuses_another_lessons(monkeypatch: pytest.MonkeyPatch):
+    zygote = Zygote(one_lesson=True).start()
+    try:
+        zygote.wait_ready()
+        monkeypatch.setattr(zygote_module, "_SHARED", zygote)  # the warm kernels below come from this zygote
+        code = """
+            import torch
+            from autograder_stub import guard
+            try:
+                torch.relu(torch.ones(2))
+            except guard.BlockedOperator:
+                print("refused", guard.installed(), sorted(guard.blocked()))
+            print(float(torch.clamp(torch.tensor([-1.0, 2.0]), min=0).sum()))
+        """
+        for _ in range(2):  # blocked once in the zygote, before its first kernel; the second inherits the same
+            km = WarmKernelManager(kernel_name="python3", blocked_ops=["aten::relu", "aten::relu_"])
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(textwrap.dedent(code))])
+            NotebookClient(nb, km=km, timeout=60).execute()
+            printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
+            assert printed.split("\n")[:2] == ["refused ['aten::relu', 'aten::relu_'] ['aten::relu', 'aten::relu_']", "2.0"]
+        assert _refused_for(zygote, "aten::relu_,aten::relu") == b""  # the same set, however written
+        assert b"serves the kernels of one lesson only" in _refused_for(zygote, "aten::relu")
+        assert b"serves the kernels of one lesson only" in _refused_for(zygote, "")
+    finally:
+        zygote.close()
+
+
+def test_a_zygote_serving_any_lesson_blocks_nothing_itself():
+    """Not started for one lesson (a kept-warm one, a test's): each kernel installs its own lesson's blocks."""
+    zygote = Zygote().start()
+    try:
+        zygote.wait_ready()
+        assert not zygote.one_lesson and _refused_for(zygote, "aten::relu") == b""
+        assert _refused_for(zygote, "aten::max_pool2d") == b""
+    finally:
+        zygote.close()

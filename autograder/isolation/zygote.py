@@ -8,7 +8,7 @@ the sandbox's uid) and becomes the kernel. jupyter_client launches a tiny client
 socket only root can reach, and lives exactly as long as the kernel: killing the client kills the
 kernel and its whole pid namespace.
 
-Run as `python -m autograder.isolation.zygote --socket PATH`; it prints "ready" once warm.
+Run as `python -m autograder.isolation.zygote --socket PATH [--one-lesson]`; it prints "ready" once warm.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from autograder.engine.heap import importing
 from autograder.isolation.bwrap import UID_RANGE, Layout
 from autograder.isolation.kernel_options import NO_FIGURES
 from autograder.isolation.warmsession import READY, Listening, last_line, private
+from autograder_stub.protocol import BLOCKED_ENV
 
 CLIENT = Path(__file__).resolve().parent / "zygote_client.py"
-# How the warm process is started: `python -m MODULE --socket PATH [--idle SECONDS]`.
+# How the warm process is started: `python -m MODULE --socket PATH [--idle SECONDS] [--one-lesson]`.
 MODULE = "autograder.isolation.zygote"
 # The most bytes a request to a warm process may have.
 MAX_REQUEST_BYTES = 1 << 20
@@ -74,9 +75,10 @@ class ZygoteError(AutograderError):
 class Zygote:
     """The grader's handle on its warm process: start it, build kernel commands for it, stop it."""
 
-    def __init__(self, socket_path: Path | None = None, kept_warm: bool = False) -> None:
+    def __init__(self, socket_path: Path | None = None, kept_warm: bool = False, one_lesson: bool = False) -> None:
         self._owned = socket_path is None
         self.kept_warm = kept_warm  # a warm process kept between commands (`autograder warm`): not ours to stop
+        self.one_lesson = one_lesson and self._owned  # ours serves one lesson's kernels (`--one-lesson`)
         self.folder = Path(tempfile.mkdtemp(prefix="autograder-zygote-")) if self._owned else None
         self.socket_path = socket_path or self.folder / "zygote.sock"
         self.log = (self.folder or Path(tempfile.gettempdir())) / "zygote.log"
@@ -122,15 +124,18 @@ class Zygote:
             return _SHARED
 
     @classmethod
-    def warm_or_start(cls) -> "Zygote":
-        """The warm process kept between commands (`autograder warm`) if one runs for this code here, else a new one of ours."""
+    def warm_or_start(cls, one_lesson: bool = False) -> "Zygote":
+        """The warm process kept between commands (`autograder warm`) if one runs for this code here, else a new one of ours.
+
+        `one_lesson`: every kernel asked of a new one of ours is of one lesson (a batch's); a kept-warm one serves any.
+        """
         from autograder.isolation import warmsession
 
         try:
             running = warmsession.find(kept_warm_place()[0])
         except OSError:  # an unreadable source file or folder: no kept process, nothing lost
             running = None
-        return cls(running.socket_path, kept_warm=True) if running is not None else cls().start()
+        return cls(running.socket_path, kept_warm=True) if running is not None else cls(one_lesson=one_lesson).start()
 
     def died(self) -> bool:
         """Whether our zygote has exited, or the kept-warm one stopped answering (a parent's is the parent's to watch)."""
@@ -153,7 +158,7 @@ class Zygote:
             environment["MPLCONFIGDIR"] = str(fonts)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", MODULE, "--socket", str(self.socket_path)],
+                [sys.executable, "-m", MODULE, "--socket", str(self.socket_path), *(["--one-lesson"] if self.one_lesson else [])],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -589,12 +594,15 @@ def _import_what_each_kernel_imports() -> None:
     backend_registry.list_all()  # reads the installed backends' entry points, which each %matplotlib did again
 
 
-def serve(socket_path: Path, idle: float | None = None) -> None:
+def serve(socket_path: Path, idle: float | None = None, one_lesson: bool = False) -> None:
     """Answer kernel requests until the grader goes away (we are killed), or, kept warm, until `idle` s pass unused.
 
     Unused: no kernel of ours alive and no connection made. A warm process kept between commands
-    (autograder.isolation.warmsession) then removes its socket and exits.
+    (autograder.isolation.warmsession) then removes its socket and exits. With `one_lesson`, the first kernel's
+    blocked operators are blocked here once, for every kernel (see `_one_lesson_blocks`).
     """
+    global _one_lesson
+    _one_lesson = one_lesson
     with importing():
         warm_up()
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
@@ -661,6 +669,11 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         _warm_figures_once()
     if _forked:
         _warm_tracebacks_once()
+    if _one_lesson:  # after the warm-ups, which run torch code of their own
+        refusal = _one_lesson_blocks(layout.environment.get(BLOCKED_ENV, ""))
+        if refusal:
+            _refuse(connection, selector, refusal)
+            return
     if isinstance(request.get("sources"), str):
         _learn_sources(Path(request["sources"]))
     zygote = os.getpid()
@@ -678,9 +691,38 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
 
 _figures_warm = False
 _tracebacks_warm = False
+_one_lesson = False  # serving one lesson's kernels: their blocked operators are blocked here (`--one-lesson`)
+_lesson_blocks: frozenset[str] | None = None  # the operators the kernels of that lesson refuse, once the first asked
+_lesson_failure = ""  # why they could not be blocked here (every kernel is then refused, with this reason)
 _forked = 0  # kernels forked so far
 # A kernel's first traceback costs 40-50 ms more than the next unless the zygote formatted one; doing that costs the
 # zygote 60 ms, which a one-notebook grading would wait for, so it is done before the second kernel only.
+
+
+def _one_lesson_blocks(operators: str) -> str:
+    """Block the first kernel's operators here, once (each fork inherits them); "" to go on, else why the kernel is refused.
+
+    The guard's dispatcher registrations cost each kernel about 28 ms of its start; made in this process, which never
+    runs a student's code, they cost that once. They cannot be undone, so a kernel that asks for another set of
+    operators is refused, never forked with the wrong blocks (a batch's kernels share one lesson).
+    """
+    global _lesson_blocks, _lesson_failure
+    wanted = frozenset(name.strip() for name in operators.split(",") if name.strip())
+    if _lesson_blocks is None and not _lesson_failure:
+        try:
+            from autograder_stub import guard
+
+            guard.block(wanted)
+            _lesson_blocks = wanted
+            gc.freeze()  # the registrations' objects live as long as we do: no kernel's collection copies their pages
+        except Exception as error:  # noqa: BLE001 - whether anything was blocked here is unknown: no kernel is forked
+            _lesson_failure = f"the lesson's operators could not be blocked in the warm process: {type(error).__name__}: {error}"
+            print(f"autograder.isolation.zygote: {_lesson_failure}", file=sys.stderr, flush=True)
+    if _lesson_failure:
+        return _lesson_failure
+    if wanted != _lesson_blocks:
+        return "this warm process serves the kernels of one lesson only, and this kernel's blocked operators differ"
+    return ""
 
 
 def _warm_tracebacks_once() -> None:
@@ -837,6 +879,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Fork confined Jupyter kernels from a warm process (root only).")
     parser.add_argument("--socket", type=Path, required=True)
     parser.add_argument("--idle", type=float, default=None, help="kept warm between commands: exit after this many seconds unused")
+    parser.add_argument(
+        "--one-lesson",
+        action="store_true",
+        help="serve the kernels of one lesson only: its blocked operators are blocked here once, for every kernel",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("autograder.isolation.zygote: must run as root (it confines each kernel itself)")
@@ -844,7 +891,7 @@ def main() -> None:
         from autograder.isolation.warmsession import check_idle
 
         check_idle(args.idle)
-    serve(args.socket, args.idle)
+    serve(args.socket, args.idle, one_lesson=args.one_lesson)
 
 
 if __name__ == "__main__":
