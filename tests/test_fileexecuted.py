@@ -22,9 +22,15 @@ pytestmark = pytest.mark.e2e
 STUDENTS = ("solution", "leaky_relu")
 
 
-def filed_with(converter: type, course, target, staging):  # type: ignore[no-untyped-def]
-    """Stage a course, file each student's executed notebook (here: the sample itself) with `converter`; what it left."""
+def filed_with(converter: type, course, target, staging, garbled: bool = False):  # type: ignore[no-untyped-def]
+    """Stage a course, file each student's executed notebook (here: the sample itself) with `converter`; what it left.
+
+    `garbled`: each submitted notebook is then overwritten with text no reader accepts.
+    """
     scratch = stage_course(course, target, [SAMPLES / f"{name}.ipynb" for name in STUDENTS])
+    if garbled:
+        for name in STUDENTS:
+            (scratch.submitted / name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_text("{ no es un cuaderno", encoding="utf-8")
     ensure_registered(scratch, ASSIGNMENT)
     (scratch.submitted / "leaky_relu" / ASSIGNMENT / "timestamp.txt").write_text("2030-01-01 10:00:00 UTC")
     (scratch.submitted / "solution" / ASSIGNMENT / "datos_del_alumno.txt").write_text("mío")
@@ -56,6 +62,28 @@ def test_one_pass_files_what_nbgraders_two_passes_file(course, tmp_path):
     assert files == stock[1] and "datos_del_alumno.txt" in files["solution"]
     assert grades == stock[2] and len(grades) == 2 * len(LESSON.tests)
     assert timestamps == stock[3] and any(str(stamp).startswith("2030-01-01 10:00:00") for _, stamp in timestamps)
+
+
+def test_the_submission_is_not_read_when_useexecuted_replaces_it_first(course, tmp_path):
+    """The chain's first step puts the executed copy in its place: parsing and copying the submission was wasted."""
+    assert filed_with(FileExecuted, course, tmp_path / "garbled", tmp_path / "garbled-staging", garbled=True) == filed_with(
+        FileExecuted, course, tmp_path / "intact", tmp_path / "intact-staging"
+    )
+
+
+def test_with_another_first_step_the_submission_is_read_as_nbconvert_reads_it(course, tmp_path):
+    scratch = stage_course(course, tmp_path / "course", [SAMPLES / "solution.ipynb"])
+    ensure_registered(scratch, ASSIGNMENT)
+    (scratch.submitted / "solution" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_text("{ no es un cuaderno", encoding="utf-8")
+    config = scratch.config()
+    config.Autograde.sanitize_preprocessors = []
+    config.Autograde.autograde_preprocessors = ["nbconvert.preprocessors.ClearOutputPreprocessor"]
+    coursedir = CourseDirectory(config=config)
+    coursedir.root = str(scratch.root)
+    coursedir.assignment_id = ASSIGNMENT
+    coursedir.student_id = "solution"
+    with pytest.raises(NbGraderException):
+        FileExecuted(coursedir=coursedir, config=config).start()
 
 
 def test_with_sanitize_steps_configured_it_is_autograde_unchanged(course, tmp_path):

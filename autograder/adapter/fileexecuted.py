@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import nbformat
+from nbconvert.exporters import Exporter, NotebookExporter
+from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter
+from traitlets import Type
+
+from autograder.adapter.preprocessors.useexecuted import UseExecuted
+
+
+class ReplacedFirstExporter(NotebookExporter):
+    """nbconvert's NotebookExporter, except that a notebook whose first step is UseExecuted is not read.
+
+    That step puts the executed copy in place of whatever it is handed, so reading the submission (parsed, checked
+    against the schema) and deep-copying it (nbconvert copies what it converts) was about a tenth of each student's
+    filing; the chain gets an empty notebook instead. With any other first step, the file is read as nbconvert reads it.
+    """
+
+    def from_file(self, file_stream: Any, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[NotebookNode, dict[str, Any]]:
+        if self._preprocessors and isinstance(self._preprocessors[0], UseExecuted):
+            return self.from_notebook_node(nbformat.v4.new_notebook(), resources=resources, **kw)
+        return super().from_file(file_stream, resources=resources, **kw)
 
 
 class FileExecuted(Autograde):
@@ -17,6 +39,10 @@ class FileExecuted(Autograde):
     is; everything else (init_assignment, timestamps, files copied, the chain, the notebook written to
     autograded/) is Autograde's own. With sanitize steps configured, it is Autograde unchanged.
     """
+
+    exporter_class = Type(
+        ReplacedFirstExporter, klass=Exporter, help="The exporter of each pass (one that does not read a notebook UseExecuted replaces)"
+    ).tag(config=True)
 
     @property
     def _input_directory(self) -> str:
