@@ -1,6 +1,7 @@
 """What a grading kernel may not do, enforced below the student's reach, and what it tried.
 
-Installed once per kernel, before any student code runs:
+Installed once per kernel, before any student code runs (the dispatcher's blocks may come made from the warm
+process the kernel was forked from, which makes them once for all the kernels of one lesson: `block`):
 
 - **the taught operators are blocked where torch dispatches**: for every operator the grader names,
   every dispatch key that has a kernel gets one that refuses (every thread, every backend: dense,
@@ -85,7 +86,11 @@ def installed() -> list[str]:
 
 
 def install(operators: Iterable[str], *, seccomp: bool = True) -> None:
-    """Block these operators (packet names like "aten::relu") in this process, stop exec, and start watching."""
+    """Block these operators (packet names like "aten::relu") in this process, stop exec, and start watching.
+
+    The dispatcher's blocks are `block`'s: made here, or inherited from the process this one was forked from, which
+    must then have blocked exactly these operators.
+    """
     if _installed:
         return
     names = _names(operators)
@@ -106,11 +111,12 @@ def block(operators: Iterable[str]) -> None:
     be undone, so a different set is refused rather than added to them.
     """
     names = _names(operators)
-    if not names:
-        return
     if _blocked:
         if _blocked[0] != frozenset(names):
-            raise RuntimeError(f"this process already blocks another set of operators ({len(_blocked[0])})")
+            differ = sorted(_blocked[0].symmetric_difference(names))
+            raise RuntimeError(f"this process already blocks another set of operators (they differ in {', '.join(differ[:5])}…)")
+        return
+    if not names:
         return
     with warnings.catch_warnings():  # torch warns once that kernels are being overridden: that is the point
         warnings.simplefilter("ignore")

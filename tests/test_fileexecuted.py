@@ -14,6 +14,7 @@ from nbgrader.coursedir import CourseDirectory
 
 from activation import ASSIGNMENT, LESSON
 from autograder.adapter.fileexecuted import FileExecuted
+from autograder.adapter.preprocessors import UseExecuted
 from autograder.commands.autograde import _Filer, ensure_registered
 from conftest import SAMPLES
 from staging import stage_course
@@ -71,13 +72,18 @@ def test_the_submission_is_not_read_when_useexecuted_replaces_it_first(course, t
     )
 
 
-def test_with_another_first_step_the_submission_is_read_as_nbconvert_reads_it(course, tmp_path):
+@pytest.mark.parametrize("first", ["another step", "UseExecuted disabled"])
+def test_with_another_first_step_the_submission_is_read_as_nbconvert_reads_it(course, tmp_path, first):
     scratch = stage_course(course, tmp_path / "course", [SAMPLES / "solution.ipynb"])
     ensure_registered(scratch, ASSIGNMENT)
     (scratch.submitted / "solution" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_text("{ no es un cuaderno", encoding="utf-8")
     config = scratch.config()
     config.Autograde.sanitize_preprocessors = []
-    config.Autograde.autograde_preprocessors = ["nbconvert.preprocessors.ClearOutputPreprocessor"]
+    if first == "another step":
+        config.Autograde.autograde_preprocessors = ["nbconvert.preprocessors.ClearOutputPreprocessor"]
+    else:
+        config.Autograde.autograde_preprocessors = [UseExecuted]
+        config.UseExecuted.enabled = False  # nbconvert then hands the chain's result the notebook it read
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(scratch.root)
     coursedir.assignment_id = ASSIGNMENT

@@ -182,11 +182,12 @@ except RuntimeError:
     other = "refused"
 child = os.fork()
 if child == 0:
-    try:
-        guard.install(ops[:-1], seccomp=False)  # a kernel of another lesson never runs with this one's blocks
-        os._exit(3)
-    except RuntimeError:
-        pass
+    for other in (ops[:-1], []):  # a kernel of another lesson never runs with this one's blocks
+        try:
+            guard.install(other, seccomp=False)
+            os._exit(3)
+        except RuntimeError:
+            pass
     guard.install(ops, seccomp=False)
     try:
         torch.relu(torch.ones(2))

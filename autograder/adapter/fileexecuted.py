@@ -6,7 +6,6 @@ from typing import Any
 
 import nbformat
 from nbconvert.exporters import Exporter, NotebookExporter
-from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter
@@ -23,8 +22,9 @@ class ReplacedFirstExporter(NotebookExporter):
     filing; the chain gets an empty notebook instead. With any other first step, the file is read as nbconvert reads it.
     """
 
-    def from_file(self, file_stream: Any, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[NotebookNode, dict[str, Any]]:
-        if self._preprocessors and isinstance(self._preprocessors[0], UseExecuted):
+    def from_file(self, file_stream: Any, resources: dict[str, Any] | None = None, **kw: Any) -> tuple[str, dict[str, Any]]:
+        first = self._preprocessors[0] if self._preprocessors else None
+        if isinstance(first, UseExecuted) and first.enabled:
             return self.from_notebook_node(nbformat.v4.new_notebook(), resources=resources, **kw)
         return super().from_file(file_stream, resources=resources, **kw)
 

@@ -401,6 +401,7 @@ class _Filer:
         # whatever the sanitize pass would make: here that pass only copies the submission through.
         self.config.Autograde.sanitize_preprocessors = []
         self.config.UseExecuted.folder = str(staging)
+        self.config.UseExecuted.enabled = True  # never the student's own outputs in its place, whatever the course says
         self.config.BaseConverter.force = True
         self.coursedir = CourseDirectory(config=self.config)
         self.coursedir.assignment_id = assignment

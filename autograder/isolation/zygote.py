@@ -599,7 +599,7 @@ def serve(socket_path: Path, idle: float | None = None, one_lesson: bool = False
 
     Unused: no kernel of ours alive and no connection made. A warm process kept between commands
     (autograder.isolation.warmsession) then removes its socket and exits. With `one_lesson`, the first kernel's
-    blocked operators are blocked here once, for every kernel (see `_one_lesson_blocks`).
+    blocked operators are blocked here once, for every kernel (see `_lesson_refusal`).
     """
     global _one_lesson
     _one_lesson = one_lesson
@@ -662,6 +662,9 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         new_root = Path(request["root"])
         if not UID_RANGE[0] <= layout.uid < UID_RANGE[1]:
             raise ValueError(f"uid {layout.uid} is not a sandbox uid")
+        operators = layout.environment.get(BLOCKED_ENV, "")
+        if not isinstance(operators, str):
+            raise ValueError(f"{BLOCKED_ENV} is not text")
     except Exception as error:  # noqa: BLE001 - whatever the request, the zygote keeps serving
         _refuse(connection, selector, f"bad request: {type(error).__name__}: {error}")
         return
@@ -669,9 +672,9 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         _warm_figures_once()
     if _forked:
         _warm_tracebacks_once()
-    if _one_lesson:  # after the warm-ups, which run torch code of their own
-        refusal = _one_lesson_blocks(layout.environment.get(BLOCKED_ENV, ""))
-        if refusal:
+    if _one_lesson:  # after the warm-ups due now (none calls a lesson's operators, and a failing one is only logged)
+        refusal = _lesson_refusal(operators)
+        if refusal is not None:
             _refuse(connection, selector, refusal)
             return
     if isinstance(request.get("sources"), str):
@@ -699,8 +702,8 @@ _forked = 0  # kernels forked so far
 # zygote 60 ms, which a one-notebook grading would wait for, so it is done before the second kernel only.
 
 
-def _one_lesson_blocks(operators: str) -> str:
-    """Block the first kernel's operators here, once (each fork inherits them); "" to go on, else why the kernel is refused.
+def _lesson_refusal(operators: str) -> str | None:
+    """Block the first kernel's operators here, once (each fork inherits them); why this kernel is refused, if it is.
 
     The guard's dispatcher registrations cost each kernel about 28 ms of its start; made in this process, which never
     runs a student's code, they cost that once. They cannot be undone, so a kernel that asks for another set of
@@ -722,7 +725,7 @@ def _one_lesson_blocks(operators: str) -> str:
         return _lesson_failure
     if wanted != _lesson_blocks:
         return "this warm process serves the kernels of one lesson only, and this kernel's blocked operators differ"
-    return ""
+    return None
 
 
 def _warm_tracebacks_once() -> None:
