@@ -93,7 +93,7 @@ def install(operators: Iterable[str], *, seccomp: bool = True) -> None:
     """
     if _installed:
         return
-    names = _names(operators)
+    names = operator_names(operators)
     block(names)
     _installed.extend(names)
     _watch_registrations({name.split("::")[0] for name in names})
@@ -110,7 +110,7 @@ def block(operators: Iterable[str]) -> None:
     start): a fork inherits the blocks as if made there. A process blocks one set only: the registrations cannot
     be undone, so a different set is refused rather than added to them.
     """
-    names = _names(operators)
+    names = operator_names(operators)
     if _blocked:
         if _blocked[0] != frozenset(names):
             differ = sorted(_blocked[0].symmetric_difference(names))
@@ -130,7 +130,8 @@ def blocked() -> frozenset[str] | None:
     return _blocked[0] if _blocked else None
 
 
-def _names(operators: Iterable[str]) -> list[str]:
+def operator_names(operators: Iterable[str]) -> list[str]:
+    """The operators named, as the guard reads them: stripped, without blanks or repeats, sorted."""
     return sorted({name.strip() for name in operators if name.strip()})
 
 

@@ -710,11 +710,11 @@ def _lesson_refusal(operators: str) -> str | None:
     operators is refused, never forked with the wrong blocks (a batch's kernels share one lesson).
     """
     global _lesson_blocks, _lesson_failure
-    wanted = frozenset(name.strip() for name in operators.split(",") if name.strip())
+    from autograder_stub import guard
+
+    wanted = frozenset(guard.operator_names(operators.split(",")))  # as the kernel's install reads its environment
     if _lesson_blocks is None and not _lesson_failure:
         try:
-            from autograder_stub import guard
-
             guard.block(wanted)
             _lesson_blocks = wanted
             gc.freeze()  # the registrations' objects live as long as we do: no kernel's collection copies their pages
