@@ -9,6 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from conftest import ROOT
 
@@ -18,6 +21,7 @@ from autograder.adapter.nbgrader_cli import (
     new_gradebook,
     one_engine_per_database,
     open_gradebook,
+    read_only_database,
     scratch_database,
 )
 
@@ -146,3 +150,57 @@ def test_nested_filing_keeps_sharing_until_the_outermost_ends(tmp_path):
         with open_gradebook(f"sqlite:///{db}") as outer:
             assert outer.engine is engine
     assert nbgrader_api.create_engine is original
+
+
+def test_a_read_only_database_keeps_its_engine_from_one_batch_to_the_next_and_refuses_writes(tmp_path):
+    """A registered release read by every grading of a worker: one engine for the process, tables checked once, no write."""
+    from nbgrader.api import InvalidEntry
+    from sqlalchemy import event
+
+    db = tmp_path / "release.db"
+    with new_gradebook(db) as gradebook:
+        gradebook.update_or_create_student("ana")
+    url = read_only_database(db)
+    assert url is not None
+    with one_engine_per_database():
+        with open_gradebook(url) as first:
+            engine = first.engine
+            assert [student.id for student in first.students] == ["ana"]
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: statements.append(statement))
+    with one_engine_per_database():  # the next grading: the same engine, nothing checked again
+        with open_gradebook(url) as second:
+            assert second.engine is engine
+            assert [student.id for student in second.students] == ["ana"]
+            with pytest.raises(InvalidEntry, match="readonly"):  # nbgrader rolls back and says why
+                second.update_or_create_student("eve")
+    assert statements and not [s for s in statements if "table_info" in s.lower()]
+    with sqlite3.connect(db) as plain:
+        assert plain.execute("SELECT id FROM student").fetchall() == [("ana",)]
+
+
+def test_a_fork_opens_its_own_engine_on_a_read_only_database_never_its_parents(tmp_path):
+    db = tmp_path / "release.db"
+    new_gradebook(db).close()
+    url = read_only_database(db)
+    with one_engine_per_database():
+        with open_gradebook(url) as parent:
+            engine_id = id(parent.engine)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a new engine (an inherited SQLite connection must not be used across a fork)
+        try:
+            with one_engine_per_database(), open_gradebook(url) as child:
+                os.write(write, b"own" if id(child.engine) != engine_id else b"inherited")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.waitpid(pid, 0)
+    assert answer == b"own"
+
+
+@pytest.mark.parametrize("name", ["with space.db", "q?mode=rw.db", "hash#.db", "pct%41.db"])
+def test_a_path_a_sqlite_uri_cannot_name_as_it_is_gets_no_read_only_url(tmp_path, name):
+    assert read_only_database(tmp_path / name) is None
+    assert read_only_database(Path("relative.db")) is None

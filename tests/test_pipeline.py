@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from activation import LESSON, PARTS
+from activation import ASSIGNMENT, LESSON, PARTS
 from autograder.cli import grade
 from autograder.engine.results import GradingResult
 from conftest import EXPECTED_SCORES, SAMPLES
@@ -70,3 +70,47 @@ def test_no_feedback_shows_internal_names_or_long_numbers(graded):
     for name, result in graded.items():
         for test in result.tests:
             assert not unclean(test.output), f"{name} {test.spec.grade_id}: {unclean(test.output)}"
+
+
+def test_the_sanitize_steps_read_the_registered_release_read_only_and_grade_as_from_a_copy(course, tmp_path, monkeypatch):
+    """Where the registration has a cache file, the sanitize steps read it read-only (one engine per process) and
+    the autograde chain gets the grading's scratch copy; where it has none, both get the copy. Same grades."""
+    import nbformat
+
+    from autograder.adapter import pipeline
+
+    nb = nbformat.read(SAMPLES / "maxpool_stride_ignored.ipynb", as_version=4)
+    test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+    test_cell.source = "pass  # the student emptied the test: OverwriteCells puts it back from the release"
+    tampered = tmp_path / "tampered.ipynb"
+    nbformat.write(nb, tampered)
+    urls: list[tuple[str | None, str]] = []
+    original = pipeline.run_chain
+
+    def seen(classes, nb, resources, config, clock=None, stage=None):
+        urls.append((stage, resources["nbgrader"]["db_url"]))
+        return original(classes, nb, resources, config, clock, stage)
+
+    monkeypatch.setattr(pipeline, "run_chain", seen)
+    graded = {}
+    for cache in ("cache", "not-a-folder"):
+        if cache == "not-a-folder":
+            (tmp_path / cache).write_text("a file: no cache can be written under it")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / cache))
+        monkeypatch.setattr(pipeline, "_REGISTERED", {})
+        urls.clear()
+        done = pipeline.grade_notebook(tampered, course, ASSIGNMENT, LESSON)
+        graded[cache] = done.result
+        grade_id = test_cell.metadata.nbgrader.grade_id
+        restored = next(c for c in done.notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+        assert restored.source != test_cell.source  # put back from the release the sanitize steps read
+        (sanitize, release), (_, scratch) = urls[-2:]  # (before them: the registration's own chain, on a miss)
+        assert sanitize == "sanitize" and scratch.startswith("sqlite:///") and "mode=ro" not in scratch
+        if cache == "cache":
+            assert release.startswith(f"sqlite:///file:{tmp_path / cache}/autograder/registered-") and "mode=ro" in release
+        else:
+            assert release == scratch
+    with_cache, without = graded["cache"], graded["not-a-folder"]
+    assert {p.part.name: p.score for p in with_cache.parts()} == EXPECTED_SCORES["maxpool_stride_ignored"]
+    # (each grading draws its own random inputs, so the messages' numbers may differ; the verdicts may not)
+    assert [(t.spec.grade_id, t.score, t.mistake) for t in with_cache.tests] == [(t.spec.grade_id, t.score, t.mistake) for t in without.tests]

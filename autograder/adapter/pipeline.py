@@ -33,7 +33,13 @@ from autograder.engine.errors import CourseError
 from autograder.engine.heap import importing
 from autograder.engine.lesson import Lesson, Visibility
 from autograder.outputs.feedback import cell_output
-from autograder.adapter.nbgrader_cli import new_gradebook, one_engine_per_database, open_gradebook, scratch_database
+from autograder.adapter.nbgrader_cli import (
+    new_gradebook,
+    one_engine_per_database,
+    open_gradebook,
+    read_only_database,
+    scratch_database,
+)
 from autograder.engine.issuer import RESOURCES_KEY
 from autograder.engine.results import GradingResult, TestResult
 from autograder.engine.stages import EXECUTE_STEP, KERNEL_STAGES_KEY, SANITIZE, SETUP, Stopwatch
@@ -188,10 +194,15 @@ def _run(
         }
         hand_down(resources, lesson)
         stage_files(workdir, course, assignment, config, Path(path).parent if with_folder else None)
-        (Path(scratch) / "gradebook.db").write_bytes(_registered_gradebook(course, assignment, config, resources))
+        registered = _registration(course, assignment, config, resources)
+        (Path(scratch) / "gradebook.db").write_bytes(registered.data)
         autograde = Autograde(config=config)
         clock.add(SETUP, time.monotonic() - started)
+        # The sanitize steps only read the release: they read it from the registration itself, read-only,
+        # through an engine this process keeps; the autograde chain gets the scratch copy, as nbgrader's would.
+        resources["nbgrader"]["db_url"] = registered.read_only_url() or db_url
         executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config, clock, SANITIZE)
+        resources["nbgrader"]["db_url"] = db_url
         chain = autograde.autograde_preprocessors if whole_chain else split_chain(autograde.autograde_preprocessors)[0]
         with setenv(NBGRADER_EXECUTION="autograde"):
             executed = run_chain(chain, executed, resources, config, clock)
@@ -242,12 +253,26 @@ def ungradable(notebook: Path | str, reason: str, course: Course, assignment: st
         return result
 
 
-# Per process: the scratch gradebook with the source registered, by (source path, its sha256, assignment).
-_REGISTERED: dict[tuple[str, str, str], bytes] = {}
+@dataclass(frozen=True)
+class Registration:
+    """A gradebook that knows the source and our one student: its bytes, and the cache file that holds them, if any."""
+
+    data: bytes
+    path: Path | None  # written whole and replaced only by a rename, never changed in place
+
+    def read_only_url(self) -> str | None:
+        """The cache file as a read-only database this process keeps open; None without one (a copy is then read)."""
+        if self.path is None or not self.path.is_file():
+            return None
+        return read_only_database(self.path)
 
 
-def _registered_gradebook(course: Course, assignment: str, config: Config, resources: dict) -> bytes:
-    """A gradebook that knows the source (what `nbgrader generate_assignment` records) and our one student, as bytes.
+# Per process: the registration, by (source path, its sha256, assignment).
+_REGISTERED: dict[tuple[str, str, str], Registration] = {}
+
+
+def _registration(course: Course, assignment: str, config: Config, resources: dict) -> Registration:
+    """The source registered in a gradebook, as `nbgrader generate_assignment` records it, with our one student.
 
     Built once per process and source version: a batch worker then starts each grading from a copy.
     """
@@ -259,7 +284,7 @@ def _registered_gradebook(course: Course, assignment: str, config: Config, resou
     return _REGISTERED[key]
 
 
-def _cached_registration(course: Course, key: tuple[str, str, str], build: Callable[[], bytes]) -> bytes:
+def _cached_registration(course: Course, key: tuple[str, str, str], build: Callable[[], bytes]) -> Registration:
     """The registered gradebook from the on-disk cache, keyed by everything it depends on; built and stored on a miss."""
     digest = hashlib.sha256()
     for part in (*key, metadata.version("nbgrader"), (course.root / CONFIG_FILE).read_bytes().hex()):
@@ -267,7 +292,7 @@ def _cached_registration(course: Course, key: tuple[str, str, str], build: Calla
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder"
     cached = folder / f"registered-{digest.hexdigest()[:32]}.db"
     try:
-        return cached.read_bytes()
+        return Registration(cached.read_bytes(), cached)
     except OSError:
         pass
     data = build()
@@ -278,8 +303,8 @@ def _cached_registration(course: Course, key: tuple[str, str, str], build: Calla
             handle.write(data)
         os.replace(tmp, cached)
     except OSError:
-        pass
-    return data
+        return Registration(data, None)
+    return Registration(data, cached)
 
 
 def _register(course: Course, assignment: str, config: Config, resources: dict, raw: bytes) -> bytes:
