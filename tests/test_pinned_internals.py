@@ -4,8 +4,9 @@ sandboxkernel.py re-creates jupyter_client's `in_pending_state` without its slee
 `__wrapped__`); readyclient.py calls `_handle_kernel_info_reply` and `_async_is_alive`; fileexecuted.py
 drives Autograde's `_sanitizing` and `_init_preprocessors`; checkmetadata.py repeats CheckCellMetadata's
 `preprocess`; autograder_stub/tracebacks.py keeps the results of the `regex_opt` that pygments.lexer calls by
-that name, and hands IPython's `VerboseTB.get_records` a refusal's traceback without the guard's frames.
-Upgrading ipython, jupyter_client, nbgrader, pygments or stack_data in constraints.txt means re-reading those
+that name, and hands IPython's `VerboseTB.get_records` a refusal's traceback without the guard's frames;
+isolation/zygote.py turns ipykernel's debugger off in each warm kernel through `_is_debugpy_available`.
+Upgrading ipykernel, ipython, jupyter_client, nbgrader, pygments or stack_data in constraints.txt means re-reading those
 against the new version, then updating the versions here.
 """
 
@@ -15,6 +16,7 @@ import inspect
 from importlib import metadata
 
 from IPython.core.ultratb import VerboseTB
+from ipykernel import debugger, ipkernel, kernelbase
 from jupyter_client import manager
 from jupyter_client.asynchronous import AsyncKernelClient
 from nbgrader.converters import Autograde
@@ -22,7 +24,14 @@ from nbgrader.preprocessors import CheckCellMetadata
 from pygments import lexer, regexopt
 from stack_data import utils as stack_data_utils
 
-CHECKED_AGAINST = {"ipython": "9.18.1", "jupyter_client": "8.10.0", "nbgrader": "0.9.6", "pygments": "2.21.0", "stack_data": "0.6.3"}
+CHECKED_AGAINST = {
+    "ipykernel": "7.4.0",
+    "ipython": "9.18.1",
+    "jupyter_client": "8.10.0",
+    "nbgrader": "0.9.6",
+    "pygments": "2.21.0",
+    "stack_data": "0.6.3",
+}
 
 
 def test_the_versions_are_those_the_internals_were_read_against():
@@ -48,3 +57,10 @@ def test_pygments_rebuilds_its_lexer_rules_per_frame_through_regex_opt_by_name()
 def test_ipython_builds_each_exceptions_frames_from_its_traceback_in_get_records():
     """Where tracebacks.install leaves a refusal's own frames out: every exception of a chain passes through it."""
     assert "records = self.get_records(etb, context, tb_offset)" in inspect.getsource(VerboseTB.format_exception_as_a_whole)
+
+
+def test_ipykernel_reads_whether_debugpy_is_there_from_its_debugger_module_each_time():
+    """Why the zygote's kernels set `_is_debugpy_available` after their fork: ipykernel looks it up at each use."""
+    assert isinstance(debugger._is_debugpy_available, bool)
+    for function in (ipkernel.IPythonKernel.__init__, ipkernel.IPythonKernel.do_debug_request, kernelbase.Kernel.kernel_info.fget):
+        assert "from .debugger import _is_debugpy_available" in inspect.getsource(function)

@@ -60,6 +60,16 @@ def test_a_warm_kernel_starts_with_the_warm_imports_frozen_and_its_collector_on(
     assert out.split() == ["True", "True"]
 
 
+def test_a_warm_kernel_builds_no_debugger_and_offers_none():
+    out = run_in_warm_kernel(
+        """
+        kernel = get_ipython().kernel
+        print(hasattr(kernel, "debugger"), "debugger" in kernel.kernel_info["supported_features"])
+        """
+    )
+    assert out.split() == ["False", "False"]
+
+
 def test_a_warm_kernel_has_the_lazy_magics_and_its_first_matplotlib_magic_imports_nothing():
     out = run_in_warm_kernel(
         """

@@ -867,12 +867,16 @@ def _supervise(layout: Layout, argv: list[str], cgroups: list[str], new_root: Pa
 
 def _run_kernel(argv: list[str]) -> None:
     """Become the Jupyter kernel, as `python -m autograder_stub.launch ARGV` would: guarded before any student code."""
+    import ipykernel.debugger
     from autograder_stub import sourcememo
     from autograder_stub.launch import prepare
     from ipykernel.kernelapp import IPKernelApp
 
     prepare()
     sourcememo.install()  # what this zygote prepared (cell texts the grader named) stands in for IPython's work on them
+    # Nobody debugs a grading kernel: ipykernel builds no Debugger and offers none, as where debugpy is not installed
+    # (4 ms of each kernel's start). Its module stays imported by the zygote: each kernel's start imports it anyway.
+    ipykernel.debugger._is_debugpy_available = False
 
     sys.argv = ["ipykernel_launcher", *argv]
     IPKernelApp.launch_instance(argv=argv)
