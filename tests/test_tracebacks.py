@@ -109,6 +109,20 @@ def test_kernels_after_a_zygotes_first_start_with_their_first_traceback_prepared
     assert any("ZeroDivisionError" in line for line in plain[1:])
 
 
+@pytest.mark.skipif(not Zygote.available(), reason="warm kernels need root with CAP_SYS_ADMIN")
+def test_a_batchs_zygote_prepares_the_first_traceback_before_it_is_ready(monkeypatch: pytest.MonkeyPatch):
+    """A batch's (one-lesson) zygote is ready before the batch's first worker asks: even its first kernel starts prepared."""
+    fresh = Zygote(one_lesson=True).start()
+    monkeypatch.setattr(zygote_module, "_SHARED", fresh)
+    try:
+        first = _error_of_first_run(WarmKernelManager)
+    finally:
+        fresh.close()
+    plain = _error_of_first_run(None)
+    assert first[0].split() == ["True"] and plain[0].split() == ["False"]
+    assert first[1:] == plain[1:]
+
+
 # A raiser of its own, in a file of its own (as the guard's refusals are), and a student's function that calls it.
 RAISER_FILE = "/nonexistent/raiser.py"
 RAISER = "def niega():\n    raise PermissionError('no')\n\ndef pasa():\n    niega()\n"

@@ -605,6 +605,8 @@ def serve(socket_path: Path, idle: float | None = None, one_lesson: bool = False
     _one_lesson = one_lesson
     with importing():
         warm_up()
+    if one_lesson:  # a batch's: its first kernels are asked for after its first worker imported torch, here 0.3 s after this
+        _warm_tracebacks_once()
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         raise RuntimeError("the warm process must be single-threaded to fork safely")
     listening = Listening.on(socket_path, backlog=64)
@@ -699,7 +701,8 @@ _lesson_blocks: frozenset[str] | None = None  # the operators the kernels of tha
 _lesson_failure = ""  # why they could not be blocked here (every kernel is then refused, with this reason)
 _forked = 0  # kernels forked so far
 # A kernel's first traceback costs 40-50 ms more than the next unless the zygote formatted one; doing that costs the
-# zygote 60 ms, which a one-notebook grading would wait for, so it is done before the second kernel only.
+# zygote 60-90 ms, which a one-notebook grading would wait for, so it is done before the second kernel only; a batch's
+# zygote (`--one-lesson`) does it before it is ready, about 0.3 s before the batch's first worker asks for a kernel.
 
 
 def _lesson_refusal(operators: str) -> str | None:
@@ -729,7 +732,7 @@ def _lesson_refusal(operators: str) -> str | None:
 
 
 def _warm_tracebacks_once() -> None:
-    """tracebacks.install and warm before the second kernel is forked (never for a one-notebook grading's only one)."""
+    """tracebacks.install and warm: a batch's zygote before it is ready, any other before its second kernel (never a lone one's)."""
     global _tracebacks_warm
     if _tracebacks_warm:
         return
