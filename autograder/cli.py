@@ -108,11 +108,13 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
             named = args.assignment_name or args.assignment
             assignments = [named] if named else submitted_assignments(course)
             lessons = {name: course.lesson(name) for name in assignments}  # every lesson resolved before any grading
-            import autograder.adapter.pipeline  # noqa: F401  (the filing uses it; imported here, the worker forked below has it)
+            from autograder.adapter.pipeline import register_ahead  # (the filing uses the module; the worker forked below has it)
             from autograder.engine.submission import compile_schema_checks
 
             compile_schema_checks()  # the workers forked below inherit them
         if local:
+            if assignments:  # the first batch's workers, forked below, inherit its registration
+                register_ahead(course, assignments[0], lessons[assignments[0]])
             prestart_workers(args.workers, fork=True)
         chosen = _chosen_students(course, assignments, args.student) if args.student else None
         if chosen is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,43 @@ def test_the_sanitize_steps_read_the_registered_release_read_only_and_grade_as_f
     assert {p.part.name: p.score for p in with_cache.parts()} == EXPECTED_SCORES["maxpool_stride_ignored"]
     # (each grading draws its own random inputs, so the messages' numbers may differ; the verdicts may not)
     assert [(t.spec.grade_id, t.score, t.mistake) for t in with_cache.tests] == [(t.spec.grade_id, t.score, t.mistake) for t in without.tests]
+
+
+def test_registering_ahead_builds_the_registration_once_for_the_process_and_its_forks(course, tmp_path, monkeypatch):
+    """A batch's command registers the source before it forks its workers: they find it in memory, not on disk."""
+    import os
+
+    from autograder.adapter import pipeline
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "_REGISTERED", {})
+    pipeline.register_ahead(course, ASSIGNMENT, LESSON)
+    [(registration)] = pipeline._REGISTERED.values()
+    assert registration.path is not None and registration.path.parent == tmp_path / "cache" / "autograder"
+    registration.path.unlink()  # a fork must not need the file: it inherited the registration
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with pipeline.tempfile.TemporaryDirectory() as scratch:
+                again = pipeline._registration(course, ASSIGNMENT, course.config(), pipeline._resources(ASSIGNMENT, LESSON, "", Path(scratch)))
+            os.write(write, b"same" if again is registration else b"rebuilt")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.waitpid(pid, 0)
+    assert answer == b"same"
+    assert not registration.path.exists()  # nothing was built or written again
+
+
+def test_registering_ahead_a_source_that_cannot_be_registered_is_left_to_each_grading(course, tmp_path, monkeypatch):
+    """A head start only: a source nbgrader refuses fails each grading with its reason, as without it (never the batch)."""
+    from autograder.adapter import pipeline
+
+    broken = course.copy_to(tmp_path / "course")
+    broken.source_notebook(ASSIGNMENT).write_text("{ not a notebook", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "_REGISTERED", {})
+    pipeline.register_ahead(broken, ASSIGNMENT, LESSON)  # no exception
+    assert pipeline._REGISTERED == {}
