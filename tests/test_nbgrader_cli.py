@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from forked import answer_in_fork
 
 from autograder.adapter.nbgrader_cli import (
     alembic_head,
@@ -186,18 +187,12 @@ def test_a_fork_opens_its_own_engine_on_a_read_only_database_never_its_parents(t
     with one_engine_per_database():
         with open_gradebook(url) as parent:
             engine_id = id(parent.engine)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: a new engine (an inherited SQLite connection must not be used across a fork)
-        try:
-            with one_engine_per_database(), open_gradebook(url) as child:
-                os.write(write, b"own" if id(child.engine) != engine_id else b"inherited")
-        finally:
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 16)
-    os.waitpid(pid, 0)
-    assert answer == b"own"
+
+    def in_the_fork() -> bytes:  # a new engine: an inherited SQLite connection must not be used across a fork
+        with one_engine_per_database(), open_gradebook(url) as child:
+            return b"own" if id(child.engine) != engine_id else b"inherited"
+
+    assert answer_in_fork(in_the_fork) == b"own"
 
 
 @pytest.mark.parametrize("name", ["with space.db", "q?mode=rw.db", "hash#.db", "pct%41.db"])

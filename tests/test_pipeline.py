@@ -11,6 +11,7 @@ from activation import ASSIGNMENT, LESSON, PARTS
 from autograder.cli import grade
 from autograder.engine.results import GradingResult
 from conftest import EXPECTED_SCORES, SAMPLES
+from forked import answer_in_fork
 from test_typical_mistakes import unclean
 
 pytestmark = pytest.mark.e2e
@@ -119,8 +120,6 @@ def test_the_sanitize_steps_read_the_registered_release_read_only_and_grade_as_f
 
 def test_registering_ahead_builds_the_registration_once_for_the_process_and_its_forks(course, tmp_path, monkeypatch):
     """A batch's command registers the source before it forks its workers: they find it in memory, not on disk."""
-    import os
-
     from autograder.adapter import pipeline
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -129,19 +128,13 @@ def test_registering_ahead_builds_the_registration_once_for_the_process_and_its_
     [(registration)] = pipeline._REGISTERED.values()
     assert registration.path is not None and registration.path.parent == tmp_path / "cache" / "autograder"
     registration.path.unlink()  # a fork must not need the file: it inherited the registration
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            with pipeline.tempfile.TemporaryDirectory() as scratch:
-                again = pipeline._registration(course, ASSIGNMENT, course.config(), pipeline._resources(ASSIGNMENT, LESSON, "", Path(scratch)))
-            os.write(write, b"same" if again is registration else b"rebuilt")
-        finally:
-            os._exit(0)
-    os.close(write)
-    answer = os.read(read, 16)
-    os.waitpid(pid, 0)
-    assert answer == b"same"
+
+    def in_the_fork() -> bytes:
+        with pipeline.tempfile.TemporaryDirectory() as scratch:
+            again = pipeline._registration(course, ASSIGNMENT, course.config(), pipeline._resources(ASSIGNMENT, LESSON, "", Path(scratch)))
+        return b"same" if again is registration else b"rebuilt"
+
+    assert answer_in_fork(in_the_fork) == b"same"
     assert not registration.path.exists()  # nothing was built or written again
 
 
