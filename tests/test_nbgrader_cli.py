@@ -199,3 +199,4 @@ def test_a_fork_opens_its_own_engine_on_a_read_only_database_never_its_parents(t
 def test_a_path_a_sqlite_uri_cannot_name_as_it_is_gets_no_read_only_url(tmp_path, name):
     assert read_only_database(tmp_path / name) is None
     assert read_only_database(Path("relative.db")) is None
+    assert read_only_database(Path("//" + str(tmp_path / "release.db").lstrip("/"))) is None  # POSIX keeps a leading "//"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,10 @@ def test_the_sanitize_steps_read_the_registered_release_read_only_and_grade_as_f
     the autograde chain gets the grading's scratch copy; where it has none, both get the copy. Same grades."""
     import nbformat
 
-    from autograder.adapter import pipeline
+    from autograder.adapter import nbgrader_cli, pipeline
 
+    if nbgrader_cli.read_only_database(tmp_path / "cache" / "x.db") is None:
+        pytest.skip(f"this run's temporary folder ({tmp_path}) is not a path a SQLite URI names as it is")
     nb = nbformat.read(SAMPLES / "maxpool_stride_ignored.ipynb", as_version=4)
     test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
     test_cell.source = "pass  # the student emptied the test: OverwriteCells puts it back from the release"
@@ -110,6 +113,8 @@ def test_the_sanitize_steps_read_the_registered_release_read_only_and_grade_as_f
         assert sanitize == "sanitize" and scratch.startswith("sqlite:///") and "mode=ro" not in scratch
         if cache == "cache":
             assert release.startswith(f"sqlite:///file:{tmp_path / cache}/autograder/registered-") and "mode=ro" in release
+            kept = [key for key in nbgrader_cli._SharedEngines.lasting if key[0] == release]
+            assert [key[2] for key in kept] == [os.getpid()]  # one engine, this process's, kept past the grading
         else:
             assert release == scratch
     with_cache, without = graded["cache"], graded["not-a-folder"]
@@ -124,14 +129,26 @@ def test_registering_ahead_builds_the_registration_once_for_the_process_and_its_
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(pipeline, "_REGISTERED", {})
-    pipeline.register_ahead(course, ASSIGNMENT, LESSON)
+    beside: list[set[str]] = []
+    original = pipeline.run_chain
+
+    def seen(classes, nb, resources, config, clock=None, stage=None):
+        folder = Path(resources["metadata"]["path"])
+        beside.append({str(path.relative_to(folder)) for path in folder.rglob("*")})
+        return original(classes, nb, resources, config, clock, stage)
+
+    monkeypatch.setattr(pipeline, "run_chain", seen)
+    own = course.copy_to(tmp_path / "course")
+    (own.source_notebook(ASSIGNMENT).parent / "datos.txt").write_text("1 2 3")
+    pipeline.register_ahead(own, ASSIGNMENT, LESSON)
+    assert beside == [{"datos.txt"}]  # GenerateAssignment's chain ran beside the source's own files, as generate_assignment's
     [(registration)] = pipeline._REGISTERED.values()
     assert registration.path is not None and registration.path.parent == tmp_path / "cache" / "autograder"
     registration.path.unlink()  # a fork must not need the file: it inherited the registration
 
     def in_the_fork() -> bytes:
         with pipeline.tempfile.TemporaryDirectory() as scratch:
-            again = pipeline._registration(course, ASSIGNMENT, course.config(), pipeline._resources(ASSIGNMENT, LESSON, "", Path(scratch)))
+            again = pipeline._registration(own, ASSIGNMENT, own.config(), pipeline._resources(ASSIGNMENT, LESSON, "", Path(scratch)))
         return b"same" if again is registration else b"rebuilt"
 
     assert answer_in_fork(in_the_fork) == b"same"
@@ -148,3 +165,77 @@ def test_registering_ahead_a_source_that_cannot_be_registered_is_left_to_each_gr
     monkeypatch.setattr(pipeline, "_REGISTERED", {})
     pipeline.register_ahead(broken, ASSIGNMENT, LESSON)  # no exception
     assert pipeline._REGISTERED == {}
+
+
+WRITING_STEP = '''
+import os
+
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+
+class NoteInTheGradebook(NbGraderPreprocessor):
+    """A course's own sanitize step that writes to the gradebook (nbgrader lets it)."""
+
+    def preprocess(self, nb, resources):
+        with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
+            gradebook.update_or_create_student("noted")
+            noted = [student.id for student in gradebook.students]
+        with open(os.environ["NOTED_FILE"], "w", encoding="utf-8") as file:
+            file.write(" ".join(noted))
+        return nb, resources
+
+
+c.Autograde.sanitize_preprocessors = list(c.Autograde.sanitize_preprocessors) + [NoteInTheGradebook]
+'''
+
+
+def test_a_sanitize_chain_with_a_step_of_the_courses_own_gets_the_writable_copy(course, tmp_path, monkeypatch):
+    """Only a chain of the steps known to read alone gets the shared read-only release; a course's own may write."""
+    from autograder.adapter import pipeline
+
+    own = course.copy_to(tmp_path / "course")
+    with open(own.root / "nbgrader_config.py", "a", encoding="utf-8") as config:
+        config.write(WRITING_STEP)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("NOTED_FILE", str(tmp_path / "noted"))
+    monkeypatch.setattr(pipeline, "_REGISTERED", {})
+    urls: list[tuple[str | None, str]] = []
+    original = pipeline.run_chain
+
+    def seen(classes, nb, resources, config, clock=None, stage=None):
+        urls.append((stage, resources["nbgrader"]["db_url"]))
+        return original(classes, nb, resources, config, clock, stage)
+
+    monkeypatch.setattr(pipeline, "run_chain", seen)
+    done = pipeline.grade_notebook(SAMPLES / "solution.ipynb", own, ASSIGNMENT, LESSON)
+    (sanitize, url), (_, scratch) = urls[-2:]
+    assert sanitize == "sanitize" and url == scratch and "mode=ro" not in url
+    assert sorted((tmp_path / "noted").read_text().split()) == ["noted", "submission"]  # its write went into the copy
+    assert done.result.score == done.result.max_score == 22
+
+
+def test_a_gradings_own_build_of_the_registration_never_sees_the_students_files(course, tmp_path, monkeypatch):
+    """Built in a worker's first grading (the cache lacking it), the registration is the same: the student's folder is not its."""
+    from autograder.adapter import pipeline
+
+    own = course.copy_to(tmp_path / "course")
+    (own.source_notebook(ASSIGNMENT).parent / "datos.txt").write_text("1 2 3")
+    folder = tmp_path / "submitted" / "ana" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / f"{ASSIGNMENT}.ipynb").write_bytes((SAMPLES / "solution.ipynb").read_bytes())
+    (folder / "autotests.yml").write_text("default: []")  # what nbgrader's InstantiateTests would read beside the notebook
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "_REGISTERED", {})
+    beside: list[set[str]] = []
+    original = pipeline.run_chain
+
+    def seen(classes, nb, resources, config, clock=None, stage=None):
+        if stage is None and not beside:  # the first chain: the registration's (GenerateAssignment's)
+            here = Path(resources["metadata"]["path"])
+            beside.append({str(path.relative_to(here)) for path in here.rglob("*")})
+        return original(classes, nb, resources, config, clock, stage)
+
+    monkeypatch.setattr(pipeline, "run_chain", seen)
+    pipeline.execute_notebook(folder / f"{ASSIGNMENT}.ipynb", own, ASSIGNMENT, LESSON, with_folder=True)
+    assert beside == [{"datos.txt"}]

@@ -162,7 +162,7 @@ def read_only_database(path: Path) -> str | None:
     grading started each engine afresh (10 of a sanitize chain's 20 ms). Any write fails.
     """
     text = str(path)
-    if not path.is_absolute() or not _PLAIN_PATH.fullmatch(text):
+    if not path.is_absolute() or text.startswith("//") or not _PLAIN_PATH.fullmatch(text):  # "file://x": an authority
         return None
     url = f"sqlite:///file:{text}?mode=ro&immutable=1&uri=true"
     with _SharedEngines.lock:

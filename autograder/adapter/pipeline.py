@@ -23,7 +23,14 @@ from nbformat import NotebookNode
 from nbgrader.converters.autograde import Autograde
 from nbgrader.converters.generate_assignment import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import SaveAutoGrades
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
 from nbgrader.utils import find_all_files, setenv
 from traitlets.config import Config
 
@@ -40,12 +47,33 @@ from autograder.adapter.nbgrader_cli import (
     read_only_database,
     scratch_database,
 )
+from autograder.adapter.preprocessors import (
+    CachedCheckCellMetadata,
+    DeduplicateCells,
+    OverwriteCellsAtOnce,
+    RestoreCells,
+)
 from autograder.engine.issuer import RESOURCES_KEY
 from autograder.engine.results import GradingResult, TestResult
 from autograder.engine.stages import EXECUTE_STEP, KERNEL_STAGES_KEY, SANITIZE, SETUP, Stopwatch
 from autograder.engine.submission import read_submission
 
 STUDENT = "submission"
+# Sanitize steps that read the gradebook and never write it (nbgrader's default chain and ours): a chain of these
+# alone may read a registration shared by every grading of the process (`Registration.read_only_url`).
+RELEASE_READERS: frozenset[type] = frozenset(
+    {
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteKernelspec,
+        OverwriteCells,
+        CheckCellMetadata,
+        OverwriteCellsAtOnce,
+        RestoreCells,
+        DeduplicateCells,
+        CachedCheckCellMetadata,
+    }
+)
 LOG = logging.getLogger("autograder.nbgrader")
 # OverwriteCells warns for every restored test cell, which is every submission, and nbclient logs
 # every kernel death and timeout that GuardedExecute then handles and reports per cell: not news.
@@ -189,10 +217,12 @@ def _run(
         (Path(scratch) / "gradebook.db").write_bytes(registered.data)
         autograde = Autograde(config=config)
         clock.add(SETUP, time.monotonic() - started)
-        # The sanitize steps only read the release: they read it from the registration itself, read-only,
-        # through an engine this process keeps; the autograde chain gets the scratch copy, as nbgrader's would.
-        resources["nbgrader"]["db_url"] = registered.read_only_url() or db_url
-        executed = run_chain(autograde.sanitize_preprocessors, submission, resources, config, clock, SANITIZE)
+        # Sanitize steps that only read the release read it from the registration itself, read-only, through an
+        # engine this process keeps; any other chain, and the autograde chain, get the scratch copy, as nbgrader's would.
+        sanitize = autograde.sanitize_preprocessors
+        reads_only = all(step in RELEASE_READERS for step in sanitize)
+        resources["nbgrader"]["db_url"] = (registered.read_only_url() if reads_only else None) or db_url
+        executed = run_chain(sanitize, submission, resources, config, clock, SANITIZE)
         resources["nbgrader"]["db_url"] = db_url
         chain = autograde.autograde_preprocessors if whole_chain else split_chain(autograde.autograde_preprocessors)[0]
         with setenv(NBGRADER_EXECUTION="autograde"):
@@ -281,6 +311,9 @@ class Registration:
         return read_only_database(self.path)
 
 
+# How a registration is built, in its cache key: 2 since its chain runs beside the source's files alone (a worker's
+# first grading once built it beside a student's files too; no entry built that way is read again).
+REGISTRATION_FORMAT = 2
 # Per process: the registration, by (source path, its sha256, assignment).
 _REGISTERED: dict[tuple[str, str, str], Registration] = {}
 
@@ -301,7 +334,7 @@ def _registration(course: Course, assignment: str, config: Config, resources: di
 def _cached_registration(course: Course, key: tuple[str, str, str], build: Callable[[], bytes]) -> Registration:
     """The registered gradebook from the on-disk cache, keyed by everything it depends on; built and stored on a miss."""
     digest = hashlib.sha256()
-    for part in (*key, metadata.version("nbgrader"), (course.root / CONFIG_FILE).read_bytes().hex()):
+    for part in (*key, metadata.version("nbgrader"), (course.root / CONFIG_FILE).read_bytes().hex(), REGISTRATION_FORMAT):
         digest.update(str(part).encode() + b"\0")
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder"
     cached = folder / f"registered-{digest.hexdigest()[:32]}.db"
@@ -322,14 +355,22 @@ def _cached_registration(course: Course, key: tuple[str, str, str], build: Calla
 
 
 def _register(course: Course, assignment: str, config: Config, resources: dict, raw: bytes) -> bytes:
-    """Run GenerateAssignment's chain into a new gradebook, as `nbgrader generate_assignment` records the source."""
+    """Run GenerateAssignment's chain into a new gradebook, as `nbgrader generate_assignment` records the source.
+
+    Beside the source's own files (staged as a grading stages them), never the caller's folder: a grading's holds
+    a student's files, and what the chain reads there (nbgrader's autotests.yml) would then enter the registration.
+    """
     with tempfile.TemporaryDirectory(prefix="autograder-register-") as folder:
         db = Path(folder) / "gradebook.db"
         with new_gradebook(db) as gradebook:
             gradebook.update_or_create_assignment(assignment)
             gradebook.update_or_create_student(STUDENT)
+        beside = Path(folder) / "source"
+        beside.mkdir()
+        stage_files(beside, course, assignment, config, None)
         register = copy.deepcopy(resources)
         register["nbgrader"]["db_url"] = f"sqlite:///{db}"
+        register["metadata"] = {**register.get("metadata", {}), "path": str(beside)}
         source = nbformat.reads(raw.decode("utf-8"), as_version=4)
         run_chain(GenerateAssignment(config=config).preprocessors, source, register, config)
         with open_gradebook(f"sqlite:///{db}") as gradebook:
