@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -16,6 +17,27 @@ from forked import answer_in_fork
 from test_typical_mistakes import unclean
 
 pytestmark = pytest.mark.e2e
+
+
+def chains_seen(monkeypatch, read: Callable[[dict], Any]) -> list[tuple[str | None, Any]]:
+    """Every chain the pipeline runs from now on, as (its stage, `read` of the resources it starts with)."""
+    from autograder.adapter import pipeline
+
+    seen: list[tuple[str | None, Any]] = []
+    original = pipeline.run_chain
+
+    def spy(classes, nb, resources, config, clock=None, stage=None):
+        seen.append((stage, read(resources)))
+        return original(classes, nb, resources, config, clock, stage)
+
+    monkeypatch.setattr(pipeline, "run_chain", spy)
+    return seen
+
+
+def files_beside(resources: dict) -> set[str]:
+    """The files in the folder a chain runs beside (its resources' metadata path)."""
+    here = Path(resources["metadata"]["path"])
+    return {str(path.relative_to(here)) for path in here.rglob("*")}
 
 
 @pytest.fixture(scope="module")
@@ -89,14 +111,7 @@ def test_the_sanitize_steps_read_the_registered_release_read_only_and_grade_as_f
     test_cell.source = "pass  # the student emptied the test: OverwriteCells puts it back from the release"
     tampered = tmp_path / "tampered.ipynb"
     nbformat.write(nb, tampered)
-    urls: list[tuple[str | None, str]] = []
-    original = pipeline.run_chain
-
-    def seen(classes, nb, resources, config, clock=None, stage=None):
-        urls.append((stage, resources["nbgrader"]["db_url"]))
-        return original(classes, nb, resources, config, clock, stage)
-
-    monkeypatch.setattr(pipeline, "run_chain", seen)
+    urls = chains_seen(monkeypatch, lambda resources: resources["nbgrader"]["db_url"])
     graded = {}
     for cache in ("cache", "not-a-folder"):
         if cache == "not-a-folder":
@@ -129,19 +144,11 @@ def test_registering_ahead_builds_the_registration_once_for_the_process_and_its_
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(pipeline, "_REGISTERED", {})
-    beside: list[set[str]] = []
-    original = pipeline.run_chain
-
-    def seen(classes, nb, resources, config, clock=None, stage=None):
-        folder = Path(resources["metadata"]["path"])
-        beside.append({str(path.relative_to(folder)) for path in folder.rglob("*")})
-        return original(classes, nb, resources, config, clock, stage)
-
-    monkeypatch.setattr(pipeline, "run_chain", seen)
+    chains = chains_seen(monkeypatch, files_beside)
     own = course.copy_to(tmp_path / "course")
     (own.source_notebook(ASSIGNMENT).parent / "datos.txt").write_text("1 2 3")
     pipeline.register_ahead(own, ASSIGNMENT, LESSON)
-    assert beside == [{"datos.txt"}]  # GenerateAssignment's chain ran beside the source's own files, as generate_assignment's
+    assert chains == [(None, {"datos.txt"})]  # GenerateAssignment's chain ran beside the source's own files, as generate_assignment's
     [(registration)] = pipeline._REGISTERED.values()
     assert registration.path is not None and registration.path.parent == tmp_path / "cache" / "autograder"
     registration.path.unlink()  # a fork must not need the file: it inherited the registration
@@ -200,14 +207,7 @@ def test_a_sanitize_chain_with_a_step_of_the_courses_own_gets_the_writable_copy(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("NOTED_FILE", str(tmp_path / "noted"))
     monkeypatch.setattr(pipeline, "_REGISTERED", {})
-    urls: list[tuple[str | None, str]] = []
-    original = pipeline.run_chain
-
-    def seen(classes, nb, resources, config, clock=None, stage=None):
-        urls.append((stage, resources["nbgrader"]["db_url"]))
-        return original(classes, nb, resources, config, clock, stage)
-
-    monkeypatch.setattr(pipeline, "run_chain", seen)
+    urls = chains_seen(monkeypatch, lambda resources: resources["nbgrader"]["db_url"])
     done = pipeline.grade_notebook(SAMPLES / "solution.ipynb", own, ASSIGNMENT, LESSON)
     (sanitize, url), (_, scratch) = urls[-2:]
     assert sanitize == "sanitize" and url == scratch and "mode=ro" not in url
@@ -227,15 +227,8 @@ def test_a_gradings_own_build_of_the_registration_never_sees_the_students_files(
     (folder / "autotests.yml").write_text("default: []")  # what nbgrader's InstantiateTests would read beside the notebook
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(pipeline, "_REGISTERED", {})
-    beside: list[set[str]] = []
-    original = pipeline.run_chain
-
-    def seen(classes, nb, resources, config, clock=None, stage=None):
-        if stage is None and not beside:  # the first chain: the registration's (GenerateAssignment's)
-            here = Path(resources["metadata"]["path"])
-            beside.append({str(path.relative_to(here)) for path in here.rglob("*")})
-        return original(classes, nb, resources, config, clock, stage)
-
-    monkeypatch.setattr(pipeline, "run_chain", seen)
+    chains = chains_seen(monkeypatch, files_beside)
     pipeline.execute_notebook(folder / f"{ASSIGNMENT}.ipynb", own, ASSIGNMENT, LESSON, with_folder=True)
-    assert beside == [{"datos.txt"}]
+    (registering, beside), (sanitizing, graded_beside) = chains[:2]  # the registration's chain (GenerateAssignment's) first
+    assert registering is None and beside == {"datos.txt"}
+    assert sanitizing == "sanitize" and graded_beside == {"datos.txt", "autotests.yml"}  # the grading itself has them all
