@@ -154,8 +154,7 @@ def test_registering_ahead_builds_the_registration_once_for_the_process_and_its_
     registration.path.unlink()  # a fork must not need the file: it inherited the registration
 
     def in_the_fork() -> bytes:
-        with pipeline.tempfile.TemporaryDirectory() as scratch:
-            again = pipeline._registration(own, ASSIGNMENT, own.config(), pipeline._resources(ASSIGNMENT, LESSON, "", Path(scratch)))
+        again = pipeline._registration(own, ASSIGNMENT, own.config(), pipeline._resources(ASSIGNMENT, LESSON, "", tmp_path))
         return b"same" if again is registration else b"rebuilt"
 
     assert answer_in_fork(in_the_fork) == b"same"

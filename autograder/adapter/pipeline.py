@@ -254,9 +254,10 @@ def register_ahead(course: Course, assignment: str, lesson: Lesson) -> None:
     first grading when the cache lacked it (a new course or a changed source: 0.3-0.4 s each, twice per batch).
     """
     try:
-        with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="nbgrader.api")  # as in a grading: nothing to tell the instructor
-            _registration(course, assignment, course.config(), _resources(assignment, lesson, "", Path(scratch)))
+            source = course.source_notebook(assignment).parent  # (where it runs is _register's own folder in any case)
+            _registration(course, assignment, course.config(), _resources(assignment, lesson, "", source))
     except Exception:  # noqa: BLE001 - a head start only: each grading then meets the same failure, and reports it
         pass
 
