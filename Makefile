@@ -16,11 +16,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	done
 	touch $@
 
-# A warm kernel's supervisor and its namespace's init wait as a small C program (autograder/isolation/reaper.c)
-# instead of a second Python interpreter: about 0.5 ms of CPU to start instead of 12, twice per kernel. Linked
+# A warm kernel's namespace init waits as a small C program (autograder/isolation/reaper.c) instead of a second
+# Python interpreter: about 0.5 ms of CPU to start instead of 12, once per kernel. Linked
 # statically where the C library allows (no loader to fail if the environment is moved), and executable but not
 # readable by others (the kernel makes such a program undumpable from its first instruction). Without a compiler,
-# or if the build fails, they use the Python one (autograder/isolation/confine.py, REAPER), which does the same.
+# or if the build fails, it uses the Python one (autograder/isolation/confine.py, REAPER), which does the same.
 REAPER := $(VENV)/bin/autograder-reaper
 $(REAPER): autograder/isolation/reaper.c $(VENV)/.installed
 	@rm -f $@.tmp; \

@@ -1,4 +1,4 @@
-"""The reaper a warm kernel's supervisor and namespace init become: the C one (`make install`) and the Python one do the same."""
+"""The reaper a warm kernel's namespace init becomes: the C one (`make install`) and the Python one do the same."""
 
 from __future__ import annotations
 
@@ -12,55 +12,31 @@ from pathlib import Path
 
 import pytest
 
-from autograder.isolation import confine
+from autograder.isolation import confine, zygote
 from autograder.isolation.confine import COMPILED_REAPER, REAPER, compiled_reaper
 
 PYTHON_REAPER = [sys.executable, "-I", "-S", "-c", REAPER]
 
-# Forks a child that does MODE, then becomes the reaper (the rest of argv) for it, as the supervisor and the init do.
-# "gate" and "held" first drop to uid 65534 when root (an undumpable process's /proc entries are root's whatever its
-# uid). The child of "gate" waits for EOF on a pipe whose write end the reaper gets (and must close), then says by its
-# status whether the reaper was already undumpable; the child of "held" waits for EOF on stdin (the test's). In
-# "sibling", another child of the reaper's ends first: the reaper must go on waiting for its own.
-PARENT = r"""
-import os, signal, sys, time
-mode, reaper = sys.argv[1], sys.argv[2:]
-if mode in ("gate", "held") and os.geteuid() == 0:
-    os.setgroups([])
-    os.setresgid(65534, 65534, 65534)
-    os.setresuid(65534, 65534, 65534)
-if mode == "sibling" and os.fork() == 0:
-    os._exit(9)
-read, write = os.pipe()
-child = os.fork()
-if child == 0:
-    os.close(write)
-    if mode == "exit":
-        os._exit(7)
-    if mode == "killed":
-        os.kill(os.getpid(), signal.SIGKILL)
-    if mode == "gate":
-        os.read(read, 1)  # EOF once the reaper closed its end
-        os._exit(5 if os.stat(f"/proc/{os.getppid()}/fd").st_uid == 0 else 4)
-    if mode == "held":
-        sys.stdin.read()
-        os._exit(0)
-    if mode == "orphan":
-        if os.fork() == 0:
-            os._exit(0)
+# Forks CHILDREN children that exit after a moment, then becomes the reaper (the rest of argv) with the pipe fd given,
+# as the namespace's init is: its children are orphans it must reap.
+WITH_CHILDREN = r"""
+import os, sys, time
+children, reaper = int(sys.argv[1]), sys.argv[2:]
+for _ in range(children):
+    if os.fork() == 0:
+        time.sleep(0.2)
         os._exit(3)
-    if mode == "sibling":
-        time.sleep(0.3)
-        os._exit(7)
-    os._exit(99)
-os.close(read)
-extra = []
-if mode == "gate":
-    os.set_inheritable(write, True)
-    extra = [str(write)]
-else:
-    os.close(write)
-os.execv(reaper[0], reaper + [str(child)] + extra)
+print(os.getpid(), flush=True)
+os.execv(reaper[0], reaper)
+"""
+
+# Starts the reaper with a pipe of its own, prints the reaper's pid, and waits for EOF on stdin (or to be killed).
+PARENT = r"""
+import os, subprocess, sys
+read, write = os.pipe()
+reaper = subprocess.Popen([*sys.argv[1:], str(read)], pass_fds=[read])
+print(reaper.pid, flush=True)
+sys.stdin.read()
 """
 
 
@@ -76,8 +52,32 @@ def reapers() -> list[pytest.param]:
     ]
 
 
-def parent_of(mode: str, reaper: list[str], **options: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", PARENT, mode, *reaper], **options)
+def spawn(reaper: list[str], *, parent_alive: bool = True, **options: object) -> tuple[subprocess.Popen, int | None]:
+    """The reaper, run from here with a pipe whose write end we keep (or close first: as if we had died before it asked)."""
+    read, write = os.pipe()
+    if not parent_alive:
+        os.close(write)
+    extra = options.pop("pass_fds", ())
+    process = subprocess.Popen([*reaper, str(read)], pass_fds=[read, *extra], **options)
+    os.close(read)
+    return process, write if parent_alive else None
+
+
+def state(pid: int) -> str:
+    """A process's state letter (Z: a zombie nobody reaped), or "gone"."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("\nState:", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def until(condition, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_make_install_builds_the_compiled_reaper_where_a_compiler_is() -> None:
@@ -87,55 +87,87 @@ def test_make_install_builds_the_compiled_reaper_where_a_compiler_is() -> None:
 
 
 @pytest.mark.parametrize("reaper", reapers())
-@pytest.mark.parametrize(("mode", "code"), [("exit", 7), ("killed", (-signal.SIGKILL) & 255), ("orphan", 3), ("sibling", 7)])
-def test_the_reaper_exits_with_its_childs_status(reaper: list[str], mode: str, code: int) -> None:
-    """The child's own status (a signal as Python reports it, modulo 256), whatever other child of its ends first."""
-    parent = parent_of(mode, reaper)
-    assert parent.wait(timeout=20) == code
+def test_the_reaper_reaps_its_children_and_outlives_them(reaper: list[str]) -> None:
+    """The init of a kernel's namespace: every orphan reaped (no zombie left), and it waits on until it is killed."""
+    read, write = os.pipe()
+    process = subprocess.Popen([sys.executable, "-c", WITH_CHILDREN, "3", *reaper, str(read)], pass_fds=[read], stdout=subprocess.PIPE)
+    os.close(read)
+    try:
+        assert int(process.stdout.readline()) == process.pid
+        children = lambda: [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+        assert until(lambda: state(process.pid) != "gone" and Path(f"/proc/{process.pid}/cmdline").read_bytes().startswith(reaper[0].encode()))
+        assert until(lambda: not children()), f"children left: {[(pid, state(pid)) for pid in children()]}"
+        time.sleep(0.2)
+        assert process.poll() is None
+    finally:
+        process.kill()
+        os.close(write)
+    assert process.wait(timeout=20) == -signal.SIGKILL
 
 
 @pytest.mark.parametrize("reaper", reapers())
-def test_the_reaper_is_undumpable_when_the_gate_opens(reaper: list[str]) -> None:
-    """What the kernel waits for before any student code: the gate's EOF, and by then no ptrace or /proc/1/fd into the init.
-
-    Checked as the child sees it after the EOF: a reaper that never turns undumpable fails here; the order within the
-    reaper (undumpable first, then the gate) is its code's first lines, which no timing from outside can pin down."""
-    if os.geteuid() == 0 and not reachable_by_others(reaper[0]):
-        pytest.skip(f"{reaper[0]} cannot be run by another uid here (the sandbox binds the interpreter's tree for it)")
-    assert parent_of("gate", reaper).wait(timeout=20) == 5
+def test_the_reaper_exits_at_once_if_its_parent_died_before_it_could_ask(reaper: list[str]) -> None:
+    process, _ = spawn(reaper, parent_alive=False)
+    assert process.wait(timeout=20) == 1
 
 
 @pytest.mark.parametrize("reaper", reapers())
-def test_the_reaper_with_a_child_it_does_not_have_exits_1(reaper: list[str]) -> None:
-    for arguments in (["1"], ["not-a-pid"], []):
-        assert subprocess.run([*reaper, *arguments], timeout=20).returncode == 1
+def test_the_reaper_dies_with_its_parent(reaper: list[str]) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, *reaper], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        pid = int(parent.stdout.readline())
+        assert until(lambda: Path(f"/proc/{pid}/cmdline").read_bytes().startswith(reaper[0].encode()))
+        time.sleep(0.1)
+        assert state(pid) not in ("gone", "Z")
+        parent.kill()
+        assert until(lambda: state(pid) in ("gone", "Z")), "the reaper outlived its parent"
+    finally:
+        parent.kill()
+        parent.wait(timeout=20)
+
+
+@pytest.mark.parametrize("reaper", reapers())
+def test_the_reaper_keeps_no_fd_but_its_standard_streams(reaper: list[str]) -> None:
+    extra_read, extra_write = os.pipe()
+    process, write = spawn(reaper, pass_fds=[extra_read])
+    try:
+        assert until(lambda: sorted(os.listdir(f"/proc/{process.pid}/fd")) == ["0", "1", "2"])
+    finally:
+        process.kill()
+        process.wait(timeout=20)
+        for fd in (extra_read, extra_write, write):
+            os.close(fd)
+
+
+@pytest.mark.parametrize("reaper", reapers())
+def test_the_reaper_with_arguments_it_cannot_use_exits_1(reaper: list[str]) -> None:
+    """No fd, one not open, one that is not a number, or more than one."""
+    for arguments in ([], ["999"], ["not-an-fd"], ["0", "1"]):
+        assert subprocess.run([*reaper, *arguments], timeout=20, stdin=subprocess.DEVNULL).returncode == 1, arguments
 
 
 @pytest.mark.parametrize("reaper", reapers())
 def test_the_reaper_makes_itself_undumpable(reaper: list[str]) -> None:
     """Its /proc entries become root's whatever its uid (65534 when run by root): no ptrace and no /proc/N/fd into it."""
-    if os.geteuid() == 0 and not reachable_by_others(reaper[0]):
+    root = os.geteuid() == 0
+    if root and not reachable_by_others(reaper[0]):
         pytest.skip(f"{reaper[0]} cannot be run by another uid here (the sandbox binds the interpreter's tree for it)")
-    parent = parent_of("held", reaper, stdin=subprocess.PIPE)
+    process, write = spawn(reaper, **({"user": 65534, "group": 65534, "extra_groups": []} if root else {}))
     try:
-        expected_uid = "65534" if os.geteuid() == 0 else str(os.geteuid())
-        deadline = time.monotonic() + 20
-        undumpable = False
-        while not undumpable and parent.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        expected_uid = "65534" if root else str(os.geteuid())
+        def undumpable() -> bool:
             try:
-                running = Path(f"/proc/{parent.pid}/cmdline").read_bytes().split(b"\0")
-                owner = os.stat(f"/proc/{parent.pid}/fd").st_uid
-                uid = Path(f"/proc/{parent.pid}/status").read_text().split("\nUid:", 1)[1].split()[0]
+                running = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+                owner = os.stat(f"/proc/{process.pid}/fd").st_uid
+                uid = Path(f"/proc/{process.pid}/status").read_text().split("\nUid:", 1)[1].split()[0]
             except (OSError, IndexError):  # between the fork, the exec and the end
-                continue
-            undumpable = running[: len(reaper)] == [part.encode() for part in reaper] and owner == 0 and uid == expected_uid
-        assert undumpable, f"the reaper, running as uid {expected_uid}, stayed dumpable (or never ran)"
+                return False
+            return running.startswith(reaper[0].encode()) and owner == 0 and uid == expected_uid
+        assert until(undumpable), f"the reaper, running as uid {expected_uid}, stayed dumpable (or never ran)"
     finally:
-        parent.stdin.close()
-    assert parent.wait(timeout=20) == 0
-
-
+        process.kill()
+        process.wait(timeout=20)
+        os.close(write)
 def reachable_by_others(path: str) -> bool:
     """Whether a process of another uid could run this program: every folder on its real path searchable by others."""
     real = Path(os.path.realpath(path))
@@ -169,19 +201,30 @@ def test_only_a_compiled_reaper_that_only_its_owner_can_change_is_used(tmp_path:
 
 
 def test_a_compiled_reaper_that_cannot_run_here_falls_back_to_the_python_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """exec_reaper in a child: a file that is not a program for this machine is passed over, and the child still reaps."""
+    """fork_in_new_pid_namespace in a child (root only): a file that is not a program for this machine is passed over."""
+    if os.geteuid() != 0 or not zygote._can_confine():
+        pytest.skip("only root with CAP_SYS_ADMIN makes pid namespaces")
     binary = tmp_path / COMPILED_REAPER
     binary.write_bytes(b"not a program")
     binary.chmod(0o755)
     monkeypatch.setattr(confine, "compiled_reaper", lambda: str(binary))
     pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child execs or exits
+    if pid == 0:  # pragma: no cover - the child only reports, by its status
+        code = 99
         try:
-            child = os.fork()
+            home = os.open("/proc/self/ns/pid", os.O_RDONLY)
+            read, write = os.pipe()
+            init, child = confine.fork_in_new_pid_namespace(home, read)
             if child == 0:
-                os._exit(6)
-            confine.exec_reaper(child)
+                os._exit(6 if os.getpid() == 2 else 5)
+            _, status = os.waitpid(child, 0)
+            running = Path(f"/proc/{init}/cmdline").read_bytes().split(b"\0")
+            home_again = os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
+            os.kill(init, signal.SIGKILL)
+            os.waitpid(init, 0)
+            if running[:3] == [sys.executable.encode(), b"-I", b"-S"] and home_again:
+                code = os.waitstatus_to_exitcode(status)
         finally:
-            os._exit(99)
+            os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 6

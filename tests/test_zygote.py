@@ -485,7 +485,7 @@ def test_the_namespaces_init_is_the_compiled_reaper_where_make_install_built_it(
     out = run_in_warm_kernel("print(open('/proc/1/comm').read().strip(), open('/proc/1/cmdline', 'rb').read().count(b'\\0'))")
     name, arguments = out.split()
     if confine.compiled_reaper() is not None:
-        assert (name, arguments) == (confine.COMPILED_REAPER[:15], "3")  # the reaper, the child's pid, the gate
+        assert (name, arguments) == (confine.COMPILED_REAPER[:15], "2")  # the reaper and the kernel's pid
     else:
         assert name.startswith("python")
 

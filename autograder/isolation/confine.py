@@ -1,9 +1,9 @@
 """Confine the calling process itself to a sandbox Layout with Linux system calls: what bwrap does, without an exec.
 
-A warm process (autograder.isolation.zygote) that has already imported torch forks one child per kernel; the
-child calls `enter` to put itself in fresh namespaces, a new root built from the layout, the
-layout's limits and an unprivileged uid, and then becomes the Jupyter kernel, with every module
-still in memory. Only root can do this (it needs no user namespace); everything happens before
+A warm process (autograder.isolation.zygote) that has already imported torch forks one child per kernel into a new
+pid namespace, whose init is a tiny reaper it spawns (`fork_in_new_pid_namespace`); the child calls `enter` to put
+itself in fresh namespaces, a new root built from the layout, the layout's limits and an unprivileged uid, and then
+becomes the Jupyter kernel, with every module still in memory. Only root can do this (it needs no user namespace); everything happens before
 any student code runs, and any failure ends the child instead of running it unconfined.
 """
 
@@ -22,7 +22,6 @@ import stat
 import struct
 import sys
 from pathlib import Path
-from typing import Callable
 
 from autograder.isolation.bwrap import Layout, Mount, MountKind
 
@@ -32,9 +31,9 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-# The supervisor's share; the init adds its own mount namespace (so the supervisor's root and files
-# stay the host's: it execs a tiny waiter from there).
-NAMESPACES = CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+# The kernel's own (it unshares them itself, as root, before it builds its root). Its pid namespace is made by the
+# zygote (`fork_in_new_pid_namespace`); the namespace's init, a reaper, stays in the host's other namespaces.
+NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
@@ -68,13 +67,80 @@ def _check(result: int, step: str) -> None:
 
 
 def unshare_namespaces() -> None:
-    """New pid, network, IPC, UTS and cgroup namespaces; the pid one applies to the next child."""
+    """New mount, network, IPC, UTS and cgroup namespaces for this process (see NAMESPACES)."""
     _check(_libc.unshare(NAMESPACES), "unshare")
 
 
-def unshare_mounts() -> None:
-    """A mount namespace of this process's own, for the sandbox's file system (pivot_root moves every root in it)."""
-    _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
+def fork_in_new_pid_namespace(home: int, alive: int) -> tuple[int, int]:
+    """os.fork into a new pid namespace, whose init (pid 1) is the reaper, spawned without a fork: (init, child).
+
+    In the child (pid 2 there) both are 0. Only the child maps this process's memory: the init is a vfork and an
+    exec, so a sum of RSS never counts the zygote's pages (torch and all, about 200 MiB) once more for it, as it did
+    for a forked init until its exec. `alive` is the read end of a pipe whose write end only this process holds: the
+    init dies with us (see REAPER). `home` is an fd on this process's own pid namespace: unshare(CLONE_NEWPID) only
+    sets where the next children are born, and may not be called again until that is set back, as it is here.
+    """
+    init = 0
+    for command in _reaper_commands():
+        _check(_libc.unshare(CLONE_NEWPID), "unshare pid namespace")
+        try:
+            init = _spawn_reaper(command, alive)
+            break
+        except OSError:  # the compiled one built for another machine: its failed exec ended the namespace's init
+            _set_pid_namespace(home)
+            if command[0] == sys.executable:
+                raise
+    try:
+        pid = os.fork()
+    except BaseException:
+        _kill_and_wait(init)
+        _set_pid_namespace(home)
+        raise
+    if pid == 0:
+        return 0, 0
+    try:
+        _set_pid_namespace(home)
+    except OSError:
+        _kill_and_wait(init)  # the child dies with its namespace: never left with nobody to wait for it
+        _kill_and_wait(pid)
+        raise
+    return init, pid
+
+
+def _reaper_commands() -> list[list[str]]:
+    compiled = compiled_reaper()
+    return [*([[compiled]] if compiled else []), [sys.executable, "-I", "-S", "-c", REAPER]]
+
+
+def _spawn_reaper(command: list[str], alive: int) -> int:
+    """Run the reaper with `alive`, in a session of its own, with /dev/null for its standard streams and no environment."""
+    os.set_inheritable(alive, True)
+    try:
+        return os.posix_spawn(
+            command[0],
+            [*command, str(alive)],
+            {},
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
+                (os.POSIX_SPAWN_DUP2, 0, 1),
+                (os.POSIX_SPAWN_DUP2, 0, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.set_inheritable(alive, False)
+
+
+def _set_pid_namespace(home: int) -> None:
+    _check(_libc.setns(home, CLONE_NEWPID), "set the pid namespace back")
+
+
+def _kill_and_wait(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -202,17 +268,14 @@ def die_with_parent() -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent death signal")
 
 
-def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], parent_alive: int) -> int:
-    """In the first process of the new pid namespace: build the sandbox, drop to the layout's uid, run `run` in a child.
+def enter(layout: Layout, new_root: Path) -> None:
+    """In the kernel's process (root, pid 2 of its own pid namespace): the sandbox's namespaces, root, limits and uid.
 
-    This process stays as the namespace's init, reaping orphans, and returns the child's exit
-    status when it ends (the namespace, and everything left in it, then dies with it).
-    `parent_alive` is the read end of a pipe whose write end only the parent holds: at EOF the
-    parent is gone (a pid namespace's init cannot ask getppid()).
+    Any failure raises: the caller must then exit, never run the kernel. The namespace's init (pid 1, root, the
+    reaper) stays outside everything built here; when it is killed, so is everything in the namespace.
     """
-    _arm_parent_death(parent_alive)
     _write_file("/proc/self/oom_score_adj", "1000")  # under memory pressure the kernel goes first, never the zygote
-    unshare_mounts()
+    unshare_namespaces()
     build_root(layout, new_root)
     loopback_up()
     socket.sethostname(HOSTNAME)
@@ -223,38 +286,22 @@ def enter_as_init(layout: Layout, new_root: Path, run: Callable[[], None], paren
     os.dup2(null, 0)
     os.dup2(null, 1)  # the zygote's stdout (a pipe to the grader) stays out of the sandbox
     drop_privileges(layout.uid)
-    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")  # no /proc/1/fd or ptrace into init
-    _arm_parent_death(parent_alive)  # a credential change clears it
+    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")  # no ptrace or /proc/N/fd from the sandbox's other processes
     os.dup2(null, 2)  # set-up is done: the zygote's log goes too
     os.chdir(layout.cwd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The exec below makes the init dumpable until the reaper's first line: the child starts only once the
-    # reaper has closed the gate (or died), so no student code ever sees the init ptrace-able or its fds.
-    gate_read, gate_write = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(gate_write)
-        os.read(gate_read, 1)  # EOF: the init is undumpable again
-        os.close(gate_read)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.setsid()
-        _quiet_stdio()
-        _reseed()
-        run()
-        os._exit(0)
-    # From here on the init only reaps (SIG_IGN and the parent-death signal survive the exec).
-    os.close(gate_read)
-    exec_reaper(child, gate_write)
-    return 1  # not reached
+    os.setsid()
+    _quiet_stdio()
+    _reseed()
 
 
-# What a process that only waits execs (the supervisor, the namespace's init): a tiny interpreter, so
-# the zygote's pages (torch and all) are mapped once less per kernel. It sets itself undumpable again
-# (no ptrace or /proc/N/fd from the kernel's uid), then closes the gate fd it may be given (the child
-# waits for that), reaps every child, and exits with `child`'s status. prctl is called through the
-# built-in _ctypes, as ctypes.CDLL(None).prctl would (importing ctypes costs 1.5 ms, twice per kernel).
+# What the namespace's init runs (`fork_in_new_pid_namespace` spawns it): `python -I -S -c REAPER ALIVE_FD`. It is
+# killed when its parent (the zygote) dies; if that happened before it could ask (the pipe ALIVE_FD is at EOF, no
+# one left to write to it), it exits. It sets itself undumpable (no ptrace or /proc/1/fd into it, whatever its uid),
+# closes every other fd, and then reaps whatever is orphaned to it until it is killed (by the zygote, once the
+# kernel, its sibling, has ended). prctl is called through the built-in _ctypes, as ctypes.CDLL(None).prctl would
+# (importing ctypes costs 1.5 ms).
 REAPER = """
-import _ctypes, os, sys
+import _ctypes, _signal, os, select, sys
 class Int(_ctypes._SimpleCData):
     _type_ = "i"
 class Function(_ctypes.CFuncPtr):
@@ -262,24 +309,27 @@ class Function(_ctypes.CFuncPtr):
     _restype_ = Int
 class ThisProcess:
     _handle = _ctypes.dlopen(None)
-if Function(("prctl", ThisProcess()))(4, 0, 0, 0, 0) != 0:
+prctl = Function(("prctl", ThisProcess()))
+if prctl(1, 9, 0, 0, 0) != 0 or prctl(4, 0, 0, 0, 0) != 0:
     os._exit(1)
-if len(sys.argv) > 2:
-    os.close(int(sys.argv[2]))
-child = int(sys.argv[1])
+alive = int(sys.argv[1])
+if select.select([alive], [], [], 0)[0]:
+    os._exit(1)
+os.closerange(3, 65536)
+_signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+_signal.pthread_sigmask(_signal.SIG_BLOCK, [_signal.SIGCHLD])
 while True:
     try:
-        pid, status = os.wait()
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
     except ChildProcessError:
-        os._exit(1)
-    if pid == child:
-        os._exit(os.waitstatus_to_exitcode(status) & 255)
+        pass
+    _signal.sigwait([_signal.SIGCHLD])
 """
 
 
 # The same reaper in C (autograder/isolation/reaper.c), which `make install` builds beside the interpreter: it starts
-# in about 0.5 ms of CPU where a second interpreter takes about 12, twice per warm kernel, and the kernel's gate opens
-# that much sooner.
+# in about 0.5 ms of CPU where a second interpreter takes about 12, once per warm kernel.
 COMPILED_REAPER = "autograder-reaper"
 
 
@@ -298,25 +348,12 @@ def compiled_reaper(folder: str | None = None) -> str | None:
     return path if plain and found.st_uid in owners else None
 
 
-def exec_reaper(child: int, gate: int | None = None) -> None:
-    """Become the reaper for `child`, closing `gate` once undumpable again; never returns (OSError if the interpreter cannot be run).
+def arm_parent_death(parent_alive: int) -> None:
+    """SIGKILL when the parent dies; if it already died, stop here (the signal would never come).
 
-    The compiled one when it is installed and runs here, else REAPER in the interpreter: both do the same.
+    `parent_alive` is the read end of a pipe whose write end only the parent holds: at EOF it is gone (a pid
+    namespace's init cannot ask getppid()).
     """
-    if gate is not None:
-        os.set_inheritable(gate, True)
-    arguments = [str(child), *([str(gate)] if gate is not None else [])]
-    compiled = compiled_reaper()
-    if compiled is not None:
-        try:
-            os.execv(compiled, [compiled, *arguments])
-        except OSError:  # built for another machine, or the file went since: the Python one does the same
-            pass
-    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", REAPER, *arguments])
-
-
-def _arm_parent_death(parent_alive: int) -> None:
-    """SIGKILL when the parent dies; if it already died, stop here (the signal would never come)."""
     die_with_parent()
     readable, _, _ = select.select([parent_alive], [], [], 0)
     if readable:  # EOF: the only writer, the parent, is gone
@@ -349,13 +386,12 @@ def _quiet_stdio() -> None:
 
 
 def self_test() -> None:
-    """Check that this process may do what `enter_as_init` needs (root with CAP_SYS_ADMIN: not so in most containers).
+    """Check that this process may do what `fork_in_new_pid_namespace` and `enter` need (root with CAP_SYS_ADMIN: not so in most containers).
 
-    Run in a throwaway child process (zygote._can_confine forks one): it unshares the namespaces, mounts a
+    Run in a throwaway child process (zygote._can_confine forks one): it unshares every namespace, mounts a
     tmpfs and brings up its loopback.
     """
-    unshare_namespaces()
-    unshare_mounts()
+    _check(_libc.unshare(NAMESPACES | CLONE_NEWPID), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
     loopback_up()

@@ -495,10 +495,12 @@ def _die_with_parent() -> None:
 
 @dataclass
 class _Kernel:
-    """One forked kernel (its supervisor pid) and the client connection that owns it."""
+    """One forked kernel, the init of its pid namespace, and the client connection that owns it."""
 
     pid: int
+    init: int  # killed to end the namespace: the kernel and whatever of its is left
     connection: socket.socket
+    alive: int  # the write end of the pipe whose EOF tells the kernel and the init that we died
 
 
 def warm_up() -> None:
@@ -653,7 +655,7 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         data = b""
     if owner is not None:
         if not data:  # the client was killed: so is its kernel's whole namespace
-            _kill(owner.pid)
+            _kill(owner.init)
             selector.unregister(connection)
         return
     try:
@@ -681,17 +683,28 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
             return
     if isinstance(request.get("sources"), str):
         _learn_sources(Path(request["sources"]))
-    zygote = os.getpid()
+    from autograder.isolation import confine  # here, not at the top: the grader imports this module, never confines
+
+    alive_read, alive_write = os.pipe()  # the write end stays here while the kernel lives: EOF means we died
     try:
-        pid = os.fork()
+        init, pid = confine.fork_in_new_pid_namespace(_home_namespace(), alive_read)
     except OSError as error:  # out of memory or processes: this kernel fails, the next may not
+        os.close(alive_read)
+        os.close(alive_write)
         _refuse(connection, selector, f"cannot fork: {error}")
         return
     if pid == 0:
-        _supervise(layout, argv, cgroups, new_root, zygote)  # never returns
+        _start_kernel(layout, argv, cgroups, new_root, alive_read)  # never returns
+    os.close(alive_read)
     _forked += 1
-    kernels[pid] = _Kernel(pid, connection)
+    kernels[pid] = _Kernel(pid, init, connection, alive_write)
     _send(connection, {"pid": pid})
+
+
+@functools.cache
+def _home_namespace() -> int:
+    """An fd on this process's own pid namespace, where every child but a kernel and its init is born."""
+    return os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
 
 _figures_warm = False
@@ -801,12 +814,14 @@ def _reap(kernels: dict[int, _Kernel], selector: selectors.BaseSelector) -> None
             return
         kernel = kernels.pop(pid, None)
         if kernel is not None:
+            _kill(kernel.init)  # what the kernel left in its namespace goes with it (the init is reaped here later)
             _send(kernel.connection, {"exit": os.waitstatus_to_exitcode(status)})
             try:
                 selector.unregister(kernel.connection)
             except (KeyError, ValueError):
                 pass
             kernel.connection.close()
+            os.close(kernel.alive)
 
 
 def _send(connection: socket.socket, message: dict) -> None:
@@ -836,36 +851,28 @@ def _read_request(connection: socket.socket) -> bytes:
     return data
 
 
-def _supervise(layout: Layout, argv: list[str], cgroups: list[str], new_root: Path, zygote: int) -> None:
-    """In the fork: join the sandbox's cgroup, unshare, and wait for the namespace's init; never returns."""
+def _start_kernel(layout: Layout, argv: list[str], cgroups: list[str], new_root: Path, alive: int) -> None:
+    """In the fork (root, pid 2 of its own pid namespace): join the sandbox's cgroup, confine, become the kernel; never returns."""
     code = EXIT_CONFINE_FAILED
     try:
         from autograder.isolation import confine
 
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        confine.die_with_parent()  # the zygote killed (its grader was): this kernel and its namespace go too
-        if os.getppid() != zygote:  # it died before the line above took effect
-            return
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        confine.arm_parent_death(alive)  # the zygote killed (its grader was): this kernel goes too (its init as well)
         os.closerange(3, 65536)  # the listener and every client connection stay with the zygote
-        os.setsid()
-        for folder in cgroups:
-            Path(folder, "cgroup.procs").write_text(str(os.getpid()))
-        confine.unshare_namespaces()
-        alive_read, alive_write = os.pipe()
-        init = os.fork()
-        if init == 0:
-            os.close(alive_write)
-            os._exit(confine.enter_as_init(layout, new_root, lambda: _run_kernel(argv), alive_read))
-        os.close(alive_read)
-        # From here on this process only waits. The parent-death signal survives the exec (the
-        # interpreter is not set-uid), and the pipe end the init watches stays open.
-        os.set_inheritable(alive_write, True)
-        confine.exec_reaper(init)
+        for folder in cgroups:  # before it unshares its cgroup namespace, whose root the cgroup then is
+            Path(folder, "cgroup.procs").write_text("0")  # 0: the writer, whatever pid namespace it sees
+        confine.enter(layout, new_root)
     except BaseException as error:  # noqa: BLE001 - whatever failed, never run the kernel unconfined
         print(f"autograder.isolation.zygote: confinement failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
-    finally:
         os._exit(code)
+    try:
+        _run_kernel(argv)
+        code = 0
+    finally:
+        os._exit(code)  # never back into the zygote's loop, whatever the kernel raised
 
 
 def _run_kernel(argv: list[str]) -> None:
