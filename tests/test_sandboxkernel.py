@@ -57,7 +57,7 @@ def test_the_warm_process_kernels_fork_from_never_imports_the_graders_checks():
     modules = set(eval(done.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own printout of a list of names
     assert {"autograder_stub.runner", "autograder_stub.guard"} <= modules
     # The zygote's own plumbing (errors, the collector around imports, the sandbox layout, the kernels' option
-    # names, the kept-warm socket helpers), never a check or a lesson.
+    # names, the kept-warm socket helpers, its end of the init server), never a check or a lesson.
     plumbing = {
         "autograder",
         "autograder.engine",
@@ -65,6 +65,7 @@ def test_the_warm_process_kernels_fork_from_never_imports_the_graders_checks():
         "autograder.engine.heap",
         "autograder.isolation",
         "autograder.isolation.bwrap",
+        "autograder.isolation.inits",
         "autograder.isolation.kernel_options",
         "autograder.isolation.warmsession",
         "autograder.isolation.zygote",

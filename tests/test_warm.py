@@ -159,13 +159,13 @@ def test_ctrl_c_reaches_the_command_which_works_in_the_callers_temp_folder(warm_
     )
     server = psutil.Process(warmsession.listener_pid(next(folder_of(warm_env).glob("commands-*.sock"))))
     kernels = psutil.Process(warmsession.listener_pid(folder_of(warm_env) / "zygote.sock"))
-    assert wait_until(lambda: _tree(server) and _tree(kernels))  # the command runs, its kernel forked from the kept zygote
+    assert wait_until(lambda: _tree(server) and _kernels(kernels))  # the command runs, its kernel forked from the kept zygote
     assert any(own_temp.iterdir())  # the command's scratch folders are where the caller's TMPDIR says, as on its own
     caller.send_signal(signal.SIGINT)
     _, err = caller.communicate(timeout=WAIT_S)
     assert caller.returncode == 130 and "interrupted" in err
     assert wait_until(lambda: _tree(server) == [])
-    assert wait_until(lambda: _tree(kernels) == [])  # its kernel, held by the command's connection, died with it
+    assert wait_until(lambda: _kernels(kernels) == [])  # its kernel, held by the command's connection, died with it
 
 
 def test_a_batch_runs_in_the_kept_server_and_forks_its_kernels_from_the_kept_process(warm_env: dict[str, str], tmp_path: Path, course):
@@ -178,7 +178,7 @@ def test_a_batch_runs_in_the_kept_server_and_forks_its_kernels_from_the_kept_pro
     own_zygotes, forked = set(), 0
     while batch.poll() is None:
         own_zygotes |= {p.pid for p in _tree(psutil.Process(batch.pid)) if "autograder.isolation.zygote" in _command(p)}
-        forked = max(forked, len(_tree(kernels)))
+        forked = max(forked, len(_kernels(kernels)))
         time.sleep(0.05)
     out, err = batch.communicate()
     assert batch.returncode == 0, err
@@ -203,12 +203,12 @@ def test_ctrl_c_stops_a_forwarded_batch_its_workers_and_kernels(warm_env: dict[s
     )
     server = psutil.Process(warmsession.listener_pid(next(folder_of(warm_env).glob("commands-*.sock"))))
     kernels = psutil.Process(warmsession.listener_pid(folder_of(warm_env) / "zygote.sock"))
-    assert wait_until(lambda: len(_tree(server)) >= 3 and len(_tree(kernels)) >= 2, 120)  # the command, its workers, two kernels
+    assert wait_until(lambda: len(_tree(server)) >= 3 and len(_kernels(kernels)) >= 2, 120)  # the command, its workers, two kernels
     caller.send_signal(signal.SIGINT)
     _, err = caller.communicate(timeout=WAIT_S)
     assert caller.returncode == 130 and "interrupted" in err
     assert wait_until(lambda: _tree(server) == [])  # the command and the workers it forked
-    assert wait_until(lambda: _tree(kernels) == [])
+    assert wait_until(lambda: _kernels(kernels) == [])
 
 
 @pytest.mark.e2e
@@ -328,6 +328,16 @@ def _tree(process: psutil.Process) -> list[psutil.Process]:
         return process.children(recursive=True)
     except psutil.Error:
         return []
+
+
+def _kernels(zygote: psutil.Process) -> list[psutil.Process]:
+    """What the zygote forked for kernels, and what those started: all its tree but its init server's (see initserver.py)."""
+    try:
+        children = zygote.children()
+    except psutil.Error:
+        return []
+    kernels = [child for child in children if "initserver.py" not in _command(child)]
+    return kernels + [process for kernel in kernels for process in _tree(kernel)]
 
 
 def _command(process: psutil.Process) -> str:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -478,6 +479,46 @@ def test_the_namespaces_init_is_a_small_undumpable_reaper():
     rss_mib, fds = out.split()
     assert int(rss_mib) < 64  # a fork of the zygote would map its torch pages (about 200 MiB and more)
     assert fds == "denied"
+
+
+def test_no_process_but_a_kernel_maps_the_zygotes_memory_while_kernels_start():
+    """A sum of RSS counts the zygote's pages once per process that maps them: only the kernels may (no forked init).
+
+    The zygote's children, sampled while kernels start and run: the kernels (pid 2 of their namespace) and its init
+    server, small, whose children are the namespaces' inits (pid 1 there, small too).
+    """
+    import psutil
+
+    zygote = Zygote.shared()
+    zygote.wait_ready()
+    seen: list[tuple[str, int, str]] = []  # (what, RSS in MiB, pid in its namespace) of each process found
+    done = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(zygote.process.pid)
+        while not done.is_set():
+            for process in root.children(recursive=True):
+                try:
+                    rss = process.memory_info().rss >> 20
+                    what = " ".join(process.cmdline())
+                    namespace_pid = Path(f"/proc/{process.pid}/status").read_text().split("NSpid:", 1)[1].split("\n")[0].split()[-1]
+                except (psutil.Error, OSError, IndexError):
+                    continue
+                seen.append((what, rss, namespace_pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        for _ in range(3):
+            assert run_in_warm_kernel("import time; time.sleep(0.3); print(1)").strip() == "1"
+    finally:
+        done.set()
+        sampler.join()
+    kernels = [rss for what, rss, pid in seen if pid == "2"]
+    assert kernels and min(kernels) > 64  # the kernels, forks of the zygote, were seen
+    others = [(what[:60], rss, pid) for what, rss, pid in seen if pid != "2" and rss > 64]
+    assert not others, f"zygote-sized processes besides the kernels: {sorted(set(others))[:5]}"
+    assert any("initserver.py" in what for what, _, _ in seen) and any(pid == "1" for _, _, pid in seen)
 
 
 def test_the_namespaces_init_is_the_compiled_reaper_where_make_install_built_it():

@@ -1,8 +1,8 @@
 """Confine the calling process itself to a sandbox Layout with Linux system calls: what bwrap does, without an exec.
 
 A warm process (autograder.isolation.zygote) that has already imported torch forks one child per kernel into a new
-pid namespace, whose init is a tiny reaper it spawns (`fork_in_new_pid_namespace`); the child calls `enter` to put
-itself in fresh namespaces, a new root built from the layout, the layout's limits and an unprivileged uid, and then
+pid namespace (`fork_into_pid_namespace`), whose init is a tiny reaper (REAPER, started by initserver.py); the child
+calls `enter` to put itself in fresh namespaces, a new root built from the layout, the layout's limits and an unprivileged uid, and then
 becomes the Jupyter kernel, with every module still in memory. Only root can do this (it needs no user namespace); everything happens before
 any student code runs, and any failure ends the child instead of running it unconfined.
 """
@@ -32,7 +32,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 # The kernel's own (it unshares them itself, as root, before it builds its root). Its pid namespace is made by the
-# zygote (`fork_in_new_pid_namespace`); the namespace's init, a reaper, stays in the host's other namespaces.
+# init server (initserver.py); the namespace's init, a reaper, stays in the host's other namespaces.
 NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -71,76 +71,31 @@ def unshare_namespaces() -> None:
     _check(_libc.unshare(NAMESPACES), "unshare")
 
 
-def fork_in_new_pid_namespace(home: int, alive: int) -> tuple[int, int]:
-    """os.fork into a new pid namespace, whose init (pid 1) is the reaper, spawned without a fork: (init, child).
+def fork_into_pid_namespace(init: int, home: int) -> int:
+    """os.fork, the child born into the pid namespace whose init `init` is (a pidfd); later children in `home` again.
 
-    In the child (pid 2 there) both are 0. Only the child maps this process's memory: the init is a vfork and an
-    exec, so a sum of RSS never counts the zygote's pages (torch and all, about 200 MiB) once more for it, as it did
-    for a forked init until its exec. `alive` is the read end of a pipe whose write end only this process holds: the
-    init dies with us (see REAPER). `home` is an fd on this process's own pid namespace: unshare(CLONE_NEWPID) only
-    sets where the next children are born, and may not be called again until that is set back, as it is here.
+    `home` is an fd on this process's own pid namespace. The namespace and its init are made by another process
+    (initserver.py): were this one, which has torch in memory, to start the init (a fork, even a vfork, before its
+    exec), a sum of RSS would count all that once more for a moment.
     """
-    init = 0
-    for command in _reaper_commands():
-        _check(_libc.unshare(CLONE_NEWPID), "unshare pid namespace")
-        try:
-            init = _spawn_reaper(command, alive)
-            break
-        except OSError:  # the compiled one built for another machine: its failed exec ended the namespace's init
-            _set_pid_namespace(home)
-            if command[0] == sys.executable:
-                raise
+    _check(_libc.setns(init, CLONE_NEWPID), "enter the kernel's pid namespace")
     try:
         pid = os.fork()
     except BaseException:
-        _kill_and_wait(init)
         _set_pid_namespace(home)
         raise
-    if pid == 0:
-        return 0, 0
-    try:
-        _set_pid_namespace(home)
-    except OSError:
-        _kill_and_wait(init)  # the child dies with its namespace: never left with nobody to wait for it
-        _kill_and_wait(pid)
-        raise
-    return init, pid
-
-
-def _reaper_commands() -> list[list[str]]:
-    compiled = compiled_reaper()
-    return [*([[compiled]] if compiled else []), [sys.executable, "-I", "-S", "-c", REAPER]]
-
-
-def _spawn_reaper(command: list[str], alive: int) -> int:
-    """Run the reaper with `alive`, in a session of its own, with /dev/null for its standard streams and no environment."""
-    os.set_inheritable(alive, True)
-    try:
-        return os.posix_spawn(
-            command[0],
-            [*command, str(alive)],
-            {},
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
-                (os.POSIX_SPAWN_DUP2, 0, 1),
-                (os.POSIX_SPAWN_DUP2, 0, 2),
-            ],
-            setsid=True,
-        )
-    finally:
-        os.set_inheritable(alive, False)
+    if pid != 0:
+        try:
+            _set_pid_namespace(home)
+        except OSError:
+            os.kill(pid, signal.SIGKILL)  # never left running with nobody to wait for it
+            os.waitpid(pid, 0)
+            raise
+    return pid
 
 
 def _set_pid_namespace(home: int) -> None:
     _check(_libc.setns(home, CLONE_NEWPID), "set the pid namespace back")
-
-
-def _kill_and_wait(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -294,11 +249,11 @@ def enter(layout: Layout, new_root: Path) -> None:
     _reseed()
 
 
-# What the namespace's init runs (`fork_in_new_pid_namespace` spawns it): `python -I -S -c REAPER ALIVE_FD`. It is
-# killed when its parent (the zygote) dies; if that happened before it could ask (the pipe ALIVE_FD is at EOF, no
+# What the namespace's init runs (initserver.py execs it): `python -I -S -c REAPER ALIVE_FD`. It is killed when its
+# parent (the init server) dies; if that happened before it could ask (the pipe ALIVE_FD is at EOF, no
 # one left to write to it), it exits. It sets itself undumpable (no ptrace or /proc/1/fd into it, whatever its uid),
 # closes every other fd, and then reaps whatever is orphaned to it until it is killed (by the zygote, once the
-# kernel, its sibling, has ended). prctl is called through the built-in _ctypes, as ctypes.CDLL(None).prctl would
+# kernel, the namespace's pid 2, has ended). prctl is called through the built-in _ctypes, as ctypes.CDLL(None).prctl would
 # (importing ctypes costs 1.5 ms).
 REAPER = """
 import _ctypes, _signal, os, select, sys
@@ -386,12 +341,17 @@ def _quiet_stdio() -> None:
 
 
 def self_test() -> None:
-    """Check that this process may do what `fork_in_new_pid_namespace` and `enter` need (root with CAP_SYS_ADMIN: not so in most containers).
+    """Check that this process may do what the init server, `fork_into_pid_namespace` and `enter` need (root with CAP_SYS_ADMIN: not so in most containers).
 
     Run in a throwaway child process (zygote._can_confine forks one): it unshares every namespace, mounts a
     tmpfs and brings up its loopback.
     """
     _check(_libc.unshare(NAMESPACES | CLONE_NEWPID), "unshare")
+    itself = os.pidfd_open(os.getpid())  # Linux 5.3; setns through a pidfd, below, 5.8
+    try:
+        _check(_libc.setns(itself, CLONE_NEWPID), "setns through a pidfd")
+    finally:
+        os.close(itself)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
     loopback_up()

@@ -36,6 +36,7 @@ from typing import Sequence
 
 from autograder.engine.errors import AutograderError
 from autograder.engine.heap import importing
+from autograder.isolation import inits
 from autograder.isolation.bwrap import UID_RANGE, Layout
 from autograder.isolation.kernel_options import NO_FIGURES
 from autograder.isolation.warmsession import READY, Listening, last_line, private
@@ -498,7 +499,7 @@ class _Kernel:
     """One forked kernel, the init of its pid namespace, and the client connection that owns it."""
 
     pid: int
-    init: int  # killed to end the namespace: the kernel and whatever of its is left
+    init: int  # a pidfd on the namespace's init, killed to end the namespace: the kernel and whatever it left
     connection: socket.socket
     alive: int  # the write end of the pipe whose EOF tells the kernel and the init that we died
 
@@ -605,6 +606,8 @@ def serve(socket_path: Path, idle: float | None = None, one_lesson: bool = False
     """
     global _one_lesson
     _one_lesson = one_lesson
+    _inits.start()  # before torch is imported here (a spawn, then a small process of its own: see initserver.py)
+    _inits.ask()
     with importing():
         warm_up()
     if one_lesson:  # a batch's: its first kernels are asked for after its first worker imported torch, here 0.3 s after this
@@ -655,7 +658,7 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         data = b""
     if owner is not None:
         if not data:  # the client was killed: so is its kernel's whole namespace
-            _kill(owner.init)
+            inits.kill(owner.init)
             selector.unregister(connection)
         return
     try:
@@ -685,17 +688,25 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         _learn_sources(Path(request["sources"]))
     from autograder.isolation import confine  # here, not at the top: the grader imports this module, never confines
 
+    try:
+        init = _inits.take()
+    except OSError as error:
+        _refuse(connection, selector, f"cannot make the kernel's pid namespace: {error}")
+        return
     alive_read, alive_write = os.pipe()  # the write end stays here while the kernel lives: EOF means we died
     try:
-        init, pid = confine.fork_in_new_pid_namespace(_home_namespace(), alive_read)
+        pid = confine.fork_into_pid_namespace(init, _home_namespace())
     except OSError as error:  # out of memory or processes: this kernel fails, the next may not
-        os.close(alive_read)
-        os.close(alive_write)
+        for fd in (alive_read, alive_write):
+            os.close(fd)
+        inits.kill(init)
+        os.close(init)
         _refuse(connection, selector, f"cannot fork: {error}")
         return
     if pid == 0:
         _start_kernel(layout, argv, cgroups, new_root, alive_read)  # never returns
     os.close(alive_read)
+    _inits.ask()  # the next kernel's, made while this one starts
     _forked += 1
     kernels[pid] = _Kernel(pid, init, connection, alive_write)
     _send(connection, {"pid": pid})
@@ -703,8 +714,11 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
 
 @functools.cache
 def _home_namespace() -> int:
-    """An fd on this process's own pid namespace, where every child but a kernel and its init is born."""
+    """An fd on this process's own pid namespace, where every child but a kernel is born."""
     return os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+
+_inits = inits.Inits()  # started by `serve`, before the warm-up: see initserver.py
 
 
 _figures_warm = False
@@ -814,7 +828,8 @@ def _reap(kernels: dict[int, _Kernel], selector: selectors.BaseSelector) -> None
             return
         kernel = kernels.pop(pid, None)
         if kernel is not None:
-            _kill(kernel.init)  # what the kernel left in its namespace goes with it (the init is reaped here later)
+            inits.kill(kernel.init)  # what the kernel left in its namespace goes with it
+            os.close(kernel.init)
             _send(kernel.connection, {"exit": os.waitstatus_to_exitcode(status)})
             try:
                 selector.unregister(kernel.connection)
@@ -828,13 +843,6 @@ def _send(connection: socket.socket, message: dict) -> None:
     try:
         connection.sendall(json.dumps(message).encode() + b"\n")
     except OSError:
-        pass
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
         pass
 
 
