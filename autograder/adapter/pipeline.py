@@ -34,6 +34,7 @@ from nbgrader.preprocessors import (
 from nbgrader.utils import find_all_files, setenv
 from traitlets.config import Config
 
+from autograder.adapter import cachefolder
 from autograder.adapter.lesson_of import hand_down
 from autograder.engine.course import CONFIG_FILE, Course
 from autograder.engine.errors import CourseError
@@ -315,6 +316,7 @@ class Registration:
 # How a registration is built, in its cache key: 2 since its chain runs beside the source's files alone (a worker's
 # first grading once built it beside a student's files too; no entry built that way is read again).
 REGISTRATION_FORMAT = 2
+REGISTRATION_PREFIX = "registered-"  # the cache's entries: registered-DIGEST.db
 # Per process: the registration, by (source path, its sha256, assignment).
 _REGISTERED: dict[tuple[str, str, str], Registration] = {}
 
@@ -337,21 +339,25 @@ def _cached_registration(course: Course, key: tuple[str, str, str], build: Calla
     digest = hashlib.sha256()
     for part in (*key, metadata.version("nbgrader"), (course.root / CONFIG_FILE).read_bytes().hex(), REGISTRATION_FORMAT):
         digest.update(str(part).encode() + b"\0")
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder"
-    cached = folder / f"registered-{digest.hexdigest()[:32]}.db"
+    folder = cachefolder.folder()
+    cached = folder / f"{REGISTRATION_PREFIX}{digest.hexdigest()[:32]}.db"
     try:
-        return Registration(cached.read_bytes(), cached)
+        data = cached.read_bytes()
     except OSError:
         pass
+    else:
+        cachefolder.used(cached)  # kept by the pruning below, whoever writes next
+        return Registration(data, cached)
     data = build()
     try:  # written whole or not at all; a cache that cannot be written only costs time
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=cachefolder.TEMPORARY_SUFFIX)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, cached)
     except OSError:
         return Registration(data, None)
+    cachefolder.prune(folder, f"{REGISTRATION_PREFIX}*.db", spare=cached)
     return Registration(data, cached)
 
 
