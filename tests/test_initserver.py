@@ -134,15 +134,39 @@ def test_a_server_that_died_is_replaced(server: Inits) -> None:
         os.close(init)
 
 
-def test_the_servers_inits_die_with_it(server: Inits) -> None:
-    server.ask()
-    init = server.take()  # a taken one: only the zygote's kill or the server's end stops it
-    server.ask()  # and one made ahead
-    pid = pid_of(init)
+def test_inits_outlive_a_server_that_died_and_end_with_the_zygotes_pipe(server: Inits) -> None:
+    """A server replaced (or killed) takes no running kernel along; closing ours (as the zygote's end does) ends them all."""
+    taken = server.take()
+    server.ask()  # and one made ahead, never taken
+    pid = pid_of(taken)
+    first = server.server
+    assert until(lambda: len(Path(f"/proc/{first}/task/{first}/children").read_text().split()) == 2)
+    ahead = int(Path(f"/proc/{first}/task/{first}/children").read_text().split()[-1])
     try:
+        os.kill(first, signal.SIGKILL)
+        os.waitpid(first, 0)  # as the zygote's wait loop would
+        time.sleep(0.2)
+        assert not gone(pid) and not gone(ahead)
+        replaced = server.take()  # the one made ahead, still there, or a new server's
+        os.close(replaced)
         server.close()
-        assert until(lambda: gone(pid)), "an init outlived its server"
+        assert until(lambda: gone(pid) and gone(ahead)), "an init outlived the zygote's pipe"
     finally:
+        os.close(taken)
+
+
+def test_an_init_that_ended_before_it_was_taken_is_passed_over(server: Inits) -> None:
+    server.ask()
+    first = server.server
+    assert until(lambda: Path(f"/proc/{first}/task/{first}/children").read_text().split() != [])
+    ahead = int(Path(f"/proc/{first}/task/{first}/children").read_text().split()[0])
+    os.kill(ahead, signal.SIGKILL)
+    assert until(lambda: gone(ahead))
+    init = server.take()
+    try:
+        assert pid_of(init) != ahead and not gone(pid_of(init))
+    finally:
+        inits.kill(init)
         os.close(init)
 
 
@@ -160,9 +184,10 @@ def test_the_server_dies_with_its_parent() -> None:
 
 def test_the_server_ends_when_its_channel_closes() -> None:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    alive, held = os.pipe()  # as the zygote's: held here while the test lasts
     server = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(SERVER), str(theirs.fileno()), str(os.getpid()), "-", confine.REAPER],
-        pass_fds=[theirs.fileno()],
+        [sys.executable, "-I", "-S", str(SERVER), str(theirs.fileno()), str(os.getpid()), str(alive), "-", confine.REAPER],
+        pass_fds=[theirs.fileno(), alive],
     )
     theirs.close()
     ours.close()
@@ -175,10 +200,11 @@ def test_a_server_that_cannot_make_a_namespace_says_why() -> None:
     if group is None:
         pytest.skip("no cgroup can be made here")
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    alive, held = os.pipe()  # as the zygote's: held here while the test lasts
     try:
         server = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(SERVER), str(theirs.fileno()), str(os.getpid()), "-", confine.REAPER],
-            pass_fds=[theirs.fileno()],
+            [sys.executable, "-I", "-S", str(SERVER), str(theirs.fileno()), str(os.getpid()), str(alive), "-", confine.REAPER],
+            pass_fds=[theirs.fileno(), alive],
             preexec_fn=lambda: [Path(folder, "cgroup.procs").write_text("0") for folder in group.dirs],
         )
         theirs.close()
@@ -200,9 +226,10 @@ def test_a_compiled_reaper_that_cannot_run_here_is_passed_over_for_the_python_on
     binary.write_bytes(b"not a program")
     binary.chmod(0o755)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    alive, held = os.pipe()  # as the zygote's: held here while the test lasts
     server = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(SERVER), str(theirs.fileno()), str(os.getpid()), str(binary), confine.REAPER],
-        pass_fds=[theirs.fileno()],
+        [sys.executable, "-I", "-S", str(SERVER), str(theirs.fileno()), str(os.getpid()), str(alive), str(binary), confine.REAPER],
+        pass_fds=[theirs.fileno(), alive],
     )
     theirs.close()
     try:

@@ -29,12 +29,13 @@ print(os.getpid(), flush=True)
 os.execv(reaper[0], reaper)
 """
 
-# Starts the reaper with a pipe of its own, prints the reaper's pid, and waits for EOF on stdin (or to be killed).
+# Starts the reaper with the pipe fd it was given (as the init server does), prints the reaper's pid, and waits for
+# EOF on stdin (or to be killed).
 PARENT = r"""
-import os, subprocess, sys
-read, write = os.pipe()
-reaper = subprocess.Popen([*sys.argv[1:], str(read)], pass_fds=[read])
-print(reaper.pid, flush=True)
+import subprocess, sys
+read, reaper = int(sys.argv[1]), sys.argv[2:]
+started = subprocess.Popen([*reaper, str(read)], pass_fds=[read])
+print(started.pid, flush=True)
 sys.stdin.read()
 """
 
@@ -105,32 +106,59 @@ def test_the_reaper_reaps_its_children_and_outlives_them(reaper: list[str]) -> N
 
 
 @pytest.mark.parametrize("reaper", reapers())
-def test_the_reaper_exits_at_once_if_its_parent_died_before_it_could_ask(reaper: list[str]) -> None:
+def test_the_reaper_exits_at_once_if_the_zygote_died_before_it_could_ask(reaper: list[str]) -> None:
     process, _ = spawn(reaper, parent_alive=False)
-    assert process.wait(timeout=20) == 1
+    assert process.wait(timeout=20) == 0
 
 
 @pytest.mark.parametrize("reaper", reapers())
-def test_the_reaper_dies_with_its_parent(reaper: list[str]) -> None:
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, *reaper], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def test_the_reaper_ends_when_the_zygote_does(reaper: list[str]) -> None:
+    """Its pipe's writer (the zygote) gone, it exits, and its namespace with it."""
+    process, write = spawn(reaper)
+    try:
+        assert until(lambda: Path(f"/proc/{process.pid}/cmdline").read_bytes().startswith(reaper[0].encode()))
+        time.sleep(0.1)
+        assert process.poll() is None
+    finally:
+        os.close(write)
+    assert process.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("reaper", reapers())
+def test_the_reaper_outlives_its_parent_while_the_zygote_lives(reaper: list[str]) -> None:
+    """Its parent is the init server, which may die or be replaced while kernels run: they must not go with it."""
+    read, write = os.pipe()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(read), *reaper], pass_fds=[read], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    os.close(read)
     try:
         pid = int(parent.stdout.readline())
         assert until(lambda: Path(f"/proc/{pid}/cmdline").read_bytes().startswith(reaper[0].encode()))
-        time.sleep(0.1)
-        assert state(pid) not in ("gone", "Z")
-        parent.kill()
-        assert until(lambda: state(pid) in ("gone", "Z")), "the reaper outlived its parent"
-    finally:
         parent.kill()
         parent.wait(timeout=20)
+        time.sleep(0.2)
+        assert state(pid) not in ("gone", "Z"), "the reaper died with its parent"
+    finally:
+        parent.kill()
+        os.close(write)
+    assert until(lambda: state(pid) in ("gone", "Z")), "the reaper outlived the zygote's pipe"
 
 
 @pytest.mark.parametrize("reaper", reapers())
-def test_the_reaper_keeps_no_fd_but_its_standard_streams(reaper: list[str]) -> None:
+def test_the_reaper_keeps_no_fd_but_its_standard_streams_and_its_pipe(reaper: list[str]) -> None:
     extra_read, extra_write = os.pipe()
     process, write = spawn(reaper, pass_fds=[extra_read])
+    watched = process.args[-1]
+    extra = os.readlink(f"/proc/self/fd/{extra_read}")
+
+    def inherited() -> list[str]:  # what it holds of ours (not its own signal fd or wake-up pipe)
+        fds = sorted(os.listdir(f"/proc/{process.pid}/fd"), key=int)
+        return [fd for fd in fds if int(fd) <= 2 or fd == watched or os.readlink(f"/proc/{process.pid}/fd/{fd}") == extra]
+
     try:
-        assert until(lambda: sorted(os.listdir(f"/proc/{process.pid}/fd")) == ["0", "1", "2"])
+        running = lambda: Path(f"/proc/{process.pid}/cmdline").read_bytes().startswith(reaper[0].encode())
+        assert until(lambda: running() and inherited() == ["0", "1", "2", watched]), inherited()
     finally:
         process.kill()
         process.wait(timeout=20)

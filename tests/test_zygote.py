@@ -463,24 +463,6 @@ def test_a_dead_zygote_is_replaced():
     assert run_in_warm_kernel("print(6 * 7)").strip() == "42"
 
 
-def test_the_namespaces_init_is_a_small_undumpable_reaper():
-    out = run_in_warm_kernel(
-        """
-        import os
-        status = dict(line.split(':', 1) for line in open('/proc/1/status').read().splitlines() if ':' in line)
-        try:
-            os.listdir('/proc/1/fd')
-            fds = 'readable'
-        except PermissionError:
-            fds = 'denied'
-        print(int(status['VmRSS'].split()[0]) // 1024, fds)
-        """
-    )
-    rss_mib, fds = out.split()
-    assert int(rss_mib) < 64  # a fork of the zygote would map its torch pages (about 200 MiB and more)
-    assert fds == "denied"
-
-
 def test_no_process_but_a_kernel_maps_the_zygotes_memory_while_kernels_start():
     """A sum of RSS counts the zygote's pages once per process that maps them: only the kernels may (no forked init).
 
@@ -521,14 +503,55 @@ def test_no_process_but_a_kernel_maps_the_zygotes_memory_while_kernels_start():
     assert any("initserver.py" in what for what, _, _ in seen) and any(pid == "1" for _, _, pid in seen)
 
 
-def test_the_namespaces_init_is_the_compiled_reaper_where_make_install_built_it():
-    """The C reaper (0.5 ms of CPU to start) where it is installed, else the Python one: both undumpable, as above."""
-    out = run_in_warm_kernel("print(open('/proc/1/comm').read().strip(), open('/proc/1/cmdline', 'rb').read().count(b'\\0'))")
-    name, arguments = out.split()
+def test_a_kernel_sees_no_process_but_its_own():
+    """Its /proc shows the sandbox uid's processes alone: not the namespace's init (root, in the host's mount and
+    network namespaces, whose tables /proc/1/mountinfo and /proc/1/net/* would show)."""
+    out = run_in_warm_kernel(
+        """
+        import os
+        pids = [int(name) for name in os.listdir('/proc') if name.isdigit()]
+        try:
+            open('/proc/1/net/unix').read()
+            host = 'readable'
+        except OSError:
+            host = 'hidden'
+        print(pids == [os.getpid()], os.path.exists('/proc/1'), host)
+        """
+    )
+    assert out.split() == ["True", "False", "hidden"]
+
+
+def test_the_namespaces_init_is_the_reaper_small_and_the_init_servers_child():
+    """The compiled reaper (0.5 ms of CPU to start) where make install built it, else the Python one; never a fork of
+    the zygote, and never the zygote's child (the init server's)."""
+    import psutil
+
+    zygote = Zygote.shared()
+    zygote.wait_ready()
+    found: list[tuple[list[str], int, int]] = []
+    runner = threading.Thread(target=run_in_warm_kernel, args=("import time; time.sleep(1.5)",))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not found and time.monotonic() < deadline:
+            for process in psutil.Process(zygote.process.pid).children(recursive=True):
+                try:
+                    status = Path(f"/proc/{process.pid}/status").read_text()
+                    if status.split("NSpid:", 1)[1].split("\n")[0].split()[-1] == "1" and process.ppid() != zygote.process.pid:
+                        found.append((process.cmdline(), process.memory_info().rss >> 20, process.ppid()))
+                except (psutil.Error, OSError, IndexError):
+                    continue
+            time.sleep(0.01)
+    finally:
+        runner.join()
+    assert found, "no namespace init seen"
+    command, rss_mib, parent = found[0]
+    assert "initserver.py" in " ".join(psutil.Process(parent).cmdline())
+    assert rss_mib < 64  # a fork of the zygote would map its torch pages (about 200 MiB and more)
     if confine.compiled_reaper() is not None:
-        assert (name, arguments) == (confine.COMPILED_REAPER[:15], "2")  # the reaper and the kernel's pid
+        assert command[0] == confine.compiled_reaper() and len(command) == 2  # the reaper and its pipe
     else:
-        assert name.startswith("python")
+        assert command[:4] == [sys.executable, "-I", "-S", "-c"]
 
 
 def test_the_font_list_is_built_once_for_the_zygotes_of_this_code():

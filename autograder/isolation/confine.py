@@ -44,6 +44,8 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 HOSTNAME = "sandbox"
+PROC_OPTIONS = "hidepid=invisible"  # Linux 5.8, as setns through a pidfd
+PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -134,7 +136,9 @@ def _apply(mount: Mount, new_root: Path, uid: int) -> None:
         _mount("tmpfs", str(target), "tmpfs", MS_NOSUID | MS_NODEV, f"size={mount.size},mode={mount.mode:o}{owner}")
     elif kind is MountKind.PROC:
         target.mkdir(parents=True, exist_ok=True)
-        _mount("proc", str(target), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        # Only the sandbox uid's own processes: the namespace's init is root and lives in the host's mount and
+        # network namespaces, whose tables its /proc entries would show (mountinfo, net/unix...) to anyone.
+        _mount("proc", str(target), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, PROC_OPTIONS)
     elif kind is MountKind.DEV:
         _make_dev(target, mount.size)
     elif kind is MountKind.DIR:  # as bwrap's --dir: a folder the sandbox's uid owns
@@ -219,15 +223,21 @@ def _has_capabilities() -> bool:
     return False
 
 
+def adopt_orphans() -> None:
+    """Be the reaper of this process's orphaned descendants (a replaced init server's inits), not the host's init."""
+    _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "child subreaper")
+
+
 def die_with_parent() -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "parent death signal")
 
 
-def enter(layout: Layout, new_root: Path) -> None:
+def enter(layout: Layout, new_root: Path, parent_alive: int) -> None:
     """In the kernel's process (root, pid 2 of its own pid namespace): the sandbox's namespaces, root, limits and uid.
 
     Any failure raises: the caller must then exit, never run the kernel. The namespace's init (pid 1, root, the
-    reaper) stays outside everything built here; when it is killed, so is everything in the namespace.
+    reaper) stays outside everything built here; when it is killed, so is everything in the namespace. The kernel
+    dies with its parent, the zygote: `parent_alive` as in `arm_parent_death`, armed again after the uid changes.
     """
     _write_file("/proc/self/oom_score_adj", "1000")  # under memory pressure the kernel goes first, never the zygote
     unshare_namespaces()
@@ -241,6 +251,7 @@ def enter(layout: Layout, new_root: Path) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)  # the zygote's stdout (a pipe to the grader) stays out of the sandbox
     drop_privileges(layout.uid)
+    arm_parent_death(parent_alive)  # a credential change clears it
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")  # no ptrace or /proc/N/fd from the sandbox's other processes
     os.dup2(null, 2)  # set-up is done: the zygote's log goes too
     os.chdir(layout.cwd)
@@ -249,11 +260,12 @@ def enter(layout: Layout, new_root: Path) -> None:
     _reseed()
 
 
-# What the namespace's init runs (initserver.py execs it): `python -I -S -c REAPER ALIVE_FD`. It is killed when its
-# parent (the init server) dies; if that happened before it could ask (the pipe ALIVE_FD is at EOF, no
-# one left to write to it), it exits. It sets itself undumpable (no ptrace or /proc/1/fd into it, whatever its uid),
-# closes every other fd, and then reaps whatever is orphaned to it until it is killed (by the zygote, once the
-# kernel, the namespace's pid 2, has ended). prctl is called through the built-in _ctypes, as ctypes.CDLL(None).prctl would
+# What the namespace's init runs (initserver.py execs it): `python -I -S -c REAPER ALIVE_FD`. ALIVE_FD is the read
+# end of a pipe whose write end only the zygote holds: at its EOF (at once, if it already is) the zygote is gone, and
+# the init exits, taking its namespace with it; it does not die with its parent, the init server, which may be
+# replaced while kernels run. It sets itself undumpable (no ptrace or /proc/1/fd into it, whatever its uid), closes
+# every other fd, and meanwhile reaps whatever is orphaned to it. It is killed by the zygote once the kernel, the
+# namespace's pid 2, has ended. prctl is called through the built-in _ctypes, as ctypes.CDLL(None).prctl would
 # (importing ctypes costs 1.5 ms).
 REAPER = """
 import _ctypes, _signal, os, select, sys
@@ -264,22 +276,26 @@ class Function(_ctypes.CFuncPtr):
     _restype_ = Int
 class ThisProcess:
     _handle = _ctypes.dlopen(None)
-prctl = Function(("prctl", ThisProcess()))
-if prctl(1, 9, 0, 0, 0) != 0 or prctl(4, 0, 0, 0, 0) != 0:
+if Function(("prctl", ThisProcess()))(4, 0, 0, 0, 0) != 0 or len(sys.argv) != 2 or not sys.argv[1].isdigit():
     os._exit(1)
 alive = int(sys.argv[1])
-if select.select([alive], [], [], 0)[0]:
-    os._exit(1)
-os.closerange(3, 65536)
+os.fstat(alive)
+os.closerange(3, alive)
+os.closerange(alive + 1, 65536)
 _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-_signal.pthread_sigmask(_signal.SIG_BLOCK, [_signal.SIGCHLD])
+woken, wake = os.pipe()
+os.set_blocking(wake, False)
+_signal.set_wakeup_fd(wake)
+_signal.signal(_signal.SIGCHLD, lambda number, frame: None)
 while True:
     try:
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
     except ChildProcessError:
         pass
-    _signal.sigwait([_signal.SIGCHLD])
+    if alive in select.select([alive, woken], [], [])[0]:
+        os._exit(0)
+    os.read(woken, 512)
 """
 
 
@@ -354,4 +370,6 @@ def self_test() -> None:
         os.close(itself)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
+    os.mkdir("/tmp/proc")
+    _mount("proc", "/tmp/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, PROC_OPTIONS)
     loopback_up()

@@ -8,10 +8,11 @@ execs the reaper; the answer is a pidfd on that init, through which the zygote f
 (setns) and later kills the init (and with it the namespace). The zygote asks one ahead, so an init is ready when a
 kernel is asked for.
 
-Run as `python -I -S initserver.py CHANNEL_FD PARENT_PID COMPILED_REAPER PYTHON_REAPER_SOURCE`, by the zygote only
-(it holds the other end of CHANNEL_FD; COMPILED_REAPER is "-" where there is none). It imports only what comes with
-the interpreter (5 ms of CPU to start, once per zygote), dies with its parent, and exits when the channel closes.
-Each init gets the read end of a pipe only this process writes to (the reaper's ALIVE_FD): inits die with it.
+Run as `python -I -S initserver.py CHANNEL_FD PARENT_PID ALIVE_FD COMPILED_REAPER PYTHON_REAPER_SOURCE`, by the
+zygote only (it holds the other end of CHANNEL_FD, and the write end of the pipe ALIVE_FD reads; COMPILED_REAPER is
+"-" where there is none). It imports only what comes with the interpreter (5 ms of CPU to start, once per zygote),
+dies with its parent, and exits when the channel closes. Each init gets ALIVE_FD (the reaper's argument): inits die
+with the zygote, not with this process, so that a server that died or was replaced takes no running kernel along.
 """
 
 import _ctypes
@@ -101,9 +102,8 @@ def answer(channel: _socket.socket, pidfd: int | None, error: str = "") -> None:
         pass
 
 
-def serve(channel: _socket.socket, compiled: str, source: str) -> int:
+def serve(channel: _socket.socket, alive: int, compiled: str, source: str) -> int:
     home = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    alive, held = os.pipe()  # `held` stays open here only: an init's reaper sees EOF (and exits) once we are gone
     while True:
         ready, _, _ = select.select([channel], [], [], REAP_EVERY_S)
         reap()
@@ -127,14 +127,16 @@ def serve(channel: _socket.socket, compiled: str, source: str) -> int:
 
 
 def main(argv: list) -> int:
-    if len(argv) != 5 or not argv[1].isdigit() or not argv[2].isdigit():
-        print("usage: initserver.py CHANNEL_FD PARENT_PID COMPILED_REAPER PYTHON_REAPER_SOURCE", file=sys.stderr)
+    if len(argv) != 6 or not all(argv[n].isdigit() for n in (1, 2, 3)):
+        print("usage: initserver.py CHANNEL_FD PARENT_PID ALIVE_FD COMPILED_REAPER PYTHON_REAPER_SOURCE", file=sys.stderr)
         return 2
     if _libc("prctl")(PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != int(argv[2]):
         return 1  # the zygote died before the line above took effect
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    for fd in (int(argv[1]), int(argv[3])):
+        os.set_inheritable(fd, False)  # an init gets ALIVE_FD alone, by name, just before its exec
     channel = _socket.socket(fileno=int(argv[1]))
-    return serve(channel, argv[3], argv[4])
+    return serve(channel, int(argv[3]), argv[4], argv[5])
 
 
 if __name__ == "__main__":

@@ -501,7 +501,7 @@ class _Kernel:
     pid: int
     init: int  # a pidfd on the namespace's init, killed to end the namespace: the kernel and whatever it left
     connection: socket.socket
-    alive: int  # the write end of the pipe whose EOF tells the kernel and the init that we died
+    alive: int  # the write end of the pipe whose EOF tells the kernel that we died
 
 
 def warm_up() -> None:
@@ -605,7 +605,10 @@ def serve(socket_path: Path, idle: float | None = None, one_lesson: bool = False
     blocked operators are blocked here once, for every kernel (see `_lesson_refusal`).
     """
     global _one_lesson
+    from autograder.isolation import confine
+
     _one_lesson = one_lesson
+    confine.adopt_orphans()  # a replaced init server's inits, then ours to reap
     _inits.start()  # before torch is imported here (a spawn, then a small process of its own: see initserver.py)
     _inits.ask()
     with importing():
@@ -704,7 +707,7 @@ def _on_client(connection: socket.socket, selector: selectors.BaseSelector, kern
         _refuse(connection, selector, f"cannot fork: {error}")
         return
     if pid == 0:
-        _start_kernel(layout, argv, cgroups, new_root, alive_read)  # never returns
+        _start_kernel(layout, argv, cgroups, new_root, alive_read, alive_write)  # never returns
     os.close(alive_read)
     _inits.ask()  # the next kernel's, made while this one starts
     _forked += 1
@@ -859,8 +862,11 @@ def _read_request(connection: socket.socket) -> bytes:
     return data
 
 
-def _start_kernel(layout: Layout, argv: list[str], cgroups: list[str], new_root: Path, alive: int) -> None:
-    """In the fork (root, pid 2 of its own pid namespace): join the sandbox's cgroup, confine, become the kernel; never returns."""
+def _start_kernel(layout: Layout, argv: list[str], cgroups: list[str], new_root: Path, alive: int, held: int) -> None:
+    """In the fork (root, pid 2 of its own pid namespace): join the sandbox's cgroup, confine, become the kernel; never returns.
+
+    `alive` and `held` are the pipe whose write end (`held`) only the zygote keeps: EOF on `alive` means it died.
+    """
     code = EXIT_CONFINE_FAILED
     try:
         from autograder.isolation import confine
@@ -868,11 +874,13 @@ def _start_kernel(layout: Layout, argv: list[str], cgroups: list[str], new_root:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.close(held)  # the zygote's alone, or its EOF never comes
         confine.arm_parent_death(alive)  # the zygote killed (its grader was): this kernel goes too (its init as well)
-        os.closerange(3, 65536)  # the listener and every client connection stay with the zygote
+        os.dup2(alive, 3)
+        os.closerange(4, 65536)  # the listener and every client connection stay with the zygote
         for folder in cgroups:  # before it unshares its cgroup namespace, whose root the cgroup then is
             Path(folder, "cgroup.procs").write_text("0")  # 0: the writer, whatever pid namespace it sees
-        confine.enter(layout, new_root)
+        confine.enter(layout, new_root, 3)
     except BaseException as error:  # noqa: BLE001 - whatever failed, never run the kernel unconfined
         print(f"autograder.isolation.zygote: confinement failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         os._exit(code)
