@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -23,7 +24,8 @@ class Bundle:
     def of_folder(cls, folder: Path) -> "Bundle":
         """Every regular file and folder under `folder`, in a fixed order with fixed times and owners (links are not followed)."""
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        # gzip's header holds a time too (tarfile's "w:gz" writes the clock's): 0, or the hash changed every second
+        with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as tar:
             for path in sorted(Path(folder).rglob("*")):
                 if "__pycache__" in path.parts or not (path.is_dir() or path.is_file()) or path.is_symlink():
                     continue
