@@ -95,3 +95,13 @@ def tasks_of(uid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def until(condition, seconds: float = 20.0, every: float = 0.01) -> bool:
+    """Whether `condition()` came true within `seconds`, asked every `every` s (for processes starting or ending)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from local_processes import until
+
 from autograder.isolation import confine, inits, zygote
 from autograder.isolation.bwrap import DEFAULT_LIMITS, Cgroup
 from autograder.isolation.inits import SERVER, Inits
@@ -48,15 +50,6 @@ def status(pid: int) -> dict[str, str]:
 
 def gone(pid: int) -> bool:
     return status(pid).get("State", "Z").startswith("Z")
-
-
-def until(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from local_processes import until
+
 from autograder.isolation.confine import COMPILED_REAPER, REAPER, compiled_reaper
 
 PYTHON_REAPER = [sys.executable, "-I", "-S", "-c", REAPER]
@@ -69,15 +71,6 @@ def state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("\nState:", 1)[1].split()[0]
     except (OSError, IndexError):
         return "gone"
-
-
-def until(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_make_install_builds_the_compiled_reaper_where_a_compiler_is() -> None:
