@@ -238,3 +238,14 @@ def test_a_compiled_reaper_that_cannot_run_here_is_passed_over_for_the_python_on
     finally:
         ours.close()
         server.wait(timeout=20)
+
+
+def test_the_server_and_its_inits_hold_nothing_of_the_zygotes_output(server: Inits) -> None:
+    """Their standard input and output are /dev/null (the zygote's output is a pipe to the grader, read until its end)."""
+    init = server.take()
+    try:
+        for pid in (server.server, pid_of(init)):
+            assert until(lambda: all(os.readlink(f"/proc/{pid}/fd/{fd}") == os.devnull for fd in (0, 1))), pid
+    finally:
+        inits.kill(init)
+        os.close(init)

@@ -46,7 +46,8 @@ class Inits:
                 sys.executable,
                 [sys.executable, "-I", "-S", str(SERVER), *command],
                 os.environ,
-                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+                # Its standard error is the zygote's log; nothing of it or of its inits holds the zygote's output
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1)],
             )
             self._handle = os.pidfd_open(self.server)
         except OSError:
